@@ -1,0 +1,126 @@
+"""Batched incremental decoding over a backend: a left-padded batch that grows one chunk at a time.
+
+Rows are left-padded, tokens a row does not use are masked out (holes), and each row's rotary position
+counts only its own real tokens, so a batch gives the same numbers as one row at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from workbench.backends.base import Backend, RunOutput
+
+
+def pad_rows(rows: Sequence[Sequence[int]], pad_id: int, left: bool) -> tuple[Tensor, Tensor]:
+    """ids [batch, width] padded on the left or right, and the mask of real tokens."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    real = torch.zeros_like(ids)
+    for i, row in enumerate(rows):
+        span = slice(width - len(row), width) if left else slice(0, len(row))
+        ids[i, span] = torch.tensor(list(row), dtype=torch.long)
+        real[i, span] = 1
+    return ids, real
+
+
+class DecodeState:
+    """The key/value cache of a batch and its mask of real (not padding, not hole) cached tokens."""
+
+    def __init__(self, backend: Backend, pad_id: int):
+        self.backend = backend
+        self.pad_id = pad_id
+        self.cache = None
+        self.mask = torch.zeros(0, 0, dtype=torch.long)  # [batch, cached]
+
+    @property
+    def length(self) -> int:
+        return self.mask.shape[1]
+
+    def prefill(self, rows: Sequence[Sequence[int]], *, cache: Sequence[str] = (),
+                positions: Sequence[Sequence[int]] | None = None) -> RunOutput:
+        """Start from left-padded ``rows``; ``cache`` hook points are read at ``positions`` (indices in each row)."""
+        ids, real = pad_rows(rows, self.pad_id, left=True)
+        self.cache, self.mask = None, torch.zeros(len(rows), 0, dtype=torch.long)
+        padded = None
+        if positions is not None:
+            padded = torch.tensor([[ids.shape[1] - len(r) + p for p in pos] for r, pos in zip(rows, positions)])
+        return self.extend(ids, real, cache=cache, cache_positions=padded)
+
+    def extend(self, ids: Tensor, real: Tensor, *, cache: Sequence[str] = (),
+               cache_positions: Tensor | None = None) -> RunOutput:
+        """Append ids [batch, n] whose ``real`` [batch, n] entries are 1 (0 = hole, masked for later tokens)."""
+        real = real.long()
+        position_ids = (self.mask.sum(1, keepdim=True) + real.cumsum(1) - 1).clamp(min=0)
+        mask = torch.cat([self.mask, real], dim=1)
+        out = self.backend.run(ids, attention_mask=mask.to(self.backend.device),
+                               position_ids=position_ids.to(self.backend.device), past_key_values=self.cache,
+                               cache=cache, cache_positions=cache_positions)
+        self.cache, self.mask = out.past_key_values, mask
+        return out
+
+    def truncate(self, length: int) -> None:
+        """Forget every cached token after the first ``length``."""
+        extra = self.length - length
+        if extra > 0:
+            self.cache.crop(-extra)  # transformers 5 takes the number of tokens to remove, as a negative count
+            self.mask = self.mask[:, :length]
+
+    def score_tree(self, tokens: Tensor, parents: Sequence[int]) -> Tensor:
+        """Log-probs after each node of a token tree appended to every row, leaving the cache as it was.
+
+        tokens [batch, n_nodes]; parents[i] is node i's parent (-1 for a root, which follows the cache).
+        Each node attends to the cache and to its ancestors only. Returns [batch, n_nodes, d_vocab].
+        """
+        n_nodes = len(parents)
+        depth = torch.zeros(n_nodes, dtype=torch.long)
+        allowed = torch.eye(n_nodes, dtype=torch.bool)
+        for i, parent in enumerate(parents):  # parents come before their children
+            if parent >= 0:
+                depth[i] = depth[parent] + 1
+                allowed[i] |= allowed[parent]
+        batch, cached = self.mask.shape
+        keys = torch.cat([self.mask.bool()[:, None, :].expand(-1, n_nodes, -1),
+                          allowed.expand(batch, -1, -1)], dim=2)  # [batch, query, key]
+        dtype = self.backend.dtype
+        additive = torch.zeros(keys.shape, dtype=dtype).masked_fill(~keys, torch.finfo(dtype).min)
+        out = self.backend.run(tokens, attention_mask=additive[:, None].to(self.backend.device),
+                               position_ids=(self.mask.sum(1, keepdim=True) + depth).to(self.backend.device),
+                               past_key_values=self.cache)
+        self.cache = out.past_key_values
+        self.cache.crop(-n_nodes)
+        return out.logits.float().log_softmax(-1)
+
+
+def greedy_decode(state: DecodeState, first_logits: Tensor, max_new_tokens: int, is_stop: Callable[[int], bool],
+                  *, cache: Sequence[str] = ()) -> tuple[list[list[int]], list[list[float]], dict[str, Tensor]]:
+    """Greedy tokens per row until ``is_stop(token)``; stop tokens are neither fed nor returned.
+
+    first_logits [batch, d_vocab] give the first new token. Returns the tokens, their log-probs and, for
+    hook points in ``cache``, the activation at each row's last fed token ([batch, d_model]; absent when
+    no row fed a token).
+    """
+    batch = first_logits.shape[0]
+    tokens: list[list[int]] = [[] for _ in range(batch)]
+    logprobs: list[list[float]] = [[] for _ in range(batch)]
+    last: dict[str, Tensor] = {}
+    active = torch.ones(batch, dtype=torch.bool)
+    logits = first_logits
+    for _ in range(max_new_tokens):
+        logp = logits.float().log_softmax(-1).cpu()
+        choice = logp.argmax(-1)
+        active &= torch.tensor([not is_stop(int(c)) for c in choice])
+        if not active.any():
+            break
+        for i in torch.nonzero(active).flatten().tolist():
+            tokens[i].append(int(choice[i]))
+            logprobs[i].append(float(logp[i, choice[i]]))
+        ids = torch.where(active, choice, torch.full_like(choice, state.pad_id))[:, None]
+        out = state.extend(ids, active[:, None], cache=cache, cache_positions=torch.zeros(batch, 1, dtype=torch.long))
+        for name, act in out.activations.items():
+            act = act[:, 0].cpu()
+            last[name] = torch.where(active[:, None], act, last.get(name, act))
+        logits = out.logits[:, -1]
+    return tokens, logprobs, last

@@ -1,0 +1,16 @@
+"""One exception type for problems a user can fix; the CLI prints these without a traceback."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class WorkbenchError(ValueError):
+    """Bad input or state that the user can fix; the message names the problem and the fix."""
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """A ' Did you mean ...?' suffix for an unknown name, or '' when nothing is close."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
