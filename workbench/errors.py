@@ -12,5 +12,7 @@ class WorkbenchError(ValueError):
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """A ' Did you mean ...?' suffix for an unknown name, or '' when nothing is close."""
-    close = difflib.get_close_matches(name, list(known), n=1)
+    known = list(known)
+    close = [k for k in known if k.startswith(name) or name.startswith(k)] if name else []
+    close = close or difflib.get_close_matches(name, known, n=1, cutoff=0.4)
     return f" Did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,41 @@
+"""The ``workbench`` command: subcommands discovered in ``workbench.commands``, each a thin caller of the API.
+
+``main(argv)`` returns an exit code so tests call it directly. A ``WorkbenchError`` prints one line, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+import workbench.commands
+from workbench.errors import WorkbenchError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description="Does the model know when it is wrong?")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(workbench.commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"workbench.commands.{info.name}")
+        module.register(subparsers)  # each adds a parser and sets func=callable(args) -> int
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except WorkbenchError as error:
+        print(f"workbench {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"workbench {args.command}: interrupted; what was stored so far is kept (re-run to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

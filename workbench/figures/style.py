@@ -1,0 +1,39 @@
+"""One figure style: colour-blind-safe palette (Okabe-Ito), fonts and sizes, intervals drawn as bands."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+FONT = dict(family="Helvetica, Arial, sans-serif", size=13, color="#222222")
+
+
+def color(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def band_color(i: int, alpha: float = 0.2) -> str:
+    hexcode = color(i).lstrip("#")
+    r, g, b = (int(hexcode[k:k + 2], 16) for k in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def styled(fig: go.Figure, *, title: str | None = None, x: str | None = None, y: str | None = None) -> go.Figure:
+    """Apply the workbench layout to a figure in place and return it."""
+    fig.update_layout(template="simple_white", font=FONT, title=title, width=720, height=440,
+                      legend=dict(bgcolor="rgba(255,255,255,0.6)"), margin=dict(l=60, r=20, t=50 if title else 20, b=50))
+    if x is not None:
+        fig.update_xaxes(title_text=x)
+    if y is not None:
+        fig.update_yaxes(title_text=y)
+    return fig
+
+
+def line_with_band(fig: go.Figure, x, y, low, high, *, name: str, i: int, **kwargs) -> go.Figure:
+    """A line with its interval drawn as a shaded band (legend shows the line only)."""
+    x = list(x)
+    fig.add_trace(go.Scatter(x=x + x[::-1], y=list(high) + list(low)[::-1], fill="toself", fillcolor=band_color(i),
+                             line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup=name, **kwargs))
+    fig.add_trace(go.Scatter(x=x, y=list(y), mode="lines+markers", name=name, line=dict(color=color(i), width=2),
+                             marker=dict(size=5), legendgroup=name, **kwargs))
+    return fig
