@@ -33,7 +33,7 @@ def smollm2_run(smollm2, tmp_path_factory):
     """A small real run: 24 items over every built-in family, all layers and roles."""
     from workbench.collect import collect
 
-    return collect(out=tmp_path_factory.mktemp("runs") / "smollm2", backend=smollm2, limit=24, seed=0,
+    return collect(out=tmp_path_factory.mktemp("runs") / "smollm2", loaded=smollm2, limit=24, seed=0,
                    batch_size=12, progress=False)
 
 

@@ -60,14 +60,23 @@ class CollectConfig:
         return {k: v for k, v in self.to_dict().items() if k not in self.execution_keys}
 
 
-def collect(config: CollectConfig | None = None, out: str | Path = "runs/default", *, backend: Backend | None = None,
+def collect(config: CollectConfig | None = None, out: str | Path = "runs/default", *, loaded: Backend | None = None,
             progress: bool = True, **overrides: Any) -> Run:
-    """Collect (or resume) a run into ``out`` and return it opened. ``overrides`` set config fields."""
+    """Collect (or resume) a run into ``out`` and return it opened.
+
+    ``overrides`` set config fields; ``loaded`` is an already loaded model matching ``config.model`` and
+    ``config.backend`` (saves loading it again).
+    """
     config = CollectConfig(**{**(config.to_dict() if config else {}), **overrides})
     items = load_dataset(config.dataset, limit=config.limit, seed=config.seed)
     template, vocabulary = get_template(config.template), get_vocabulary(config.vocabulary)
-    if backend is None:
+    if loaded is None:
         backend = load_model(config.model, backend=config.backend, device=config.device, dtype=config.dtype)
+    elif (loaded.info.get("name"), loaded.name) != (Path(config.model).name, config.backend):
+        raise WorkbenchError(f"the loaded model is {loaded.info.get('name')!r} on {loaded.name!r} but the config "
+                             f"asks for {config.model!r} on {config.backend!r}; pass matching model= and backend=")
+    else:
+        backend = loaded
     content = config.content()
     header = {**provenance(content, backend.info), "execution": config.to_dict(), "roles": list(ROLES),
               "layers": residual_hooks(backend.n_layers), "d_model": backend.d_model, "dtype": config.store_dtype,

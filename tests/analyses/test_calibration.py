@@ -1,0 +1,142 @@
+"""Calibration metrics: agreement with scikit-learn and torchmetrics, and invariants (hypothesis)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from scipy.stats import rankdata
+from hypothesis import strategies as st
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from torchmetrics.functional.classification import binary_calibration_error
+
+from workbench.analyses import calibration as cal
+from workbench.errors import WorkbenchError
+
+
+def sample(n=400, seed=0, ties=False):
+    rng = np.random.default_rng(seed)
+    conf = rng.uniform(0, 1, n) * 0.999  # in [0, 1), away from torchmetrics' own bin for 1.0
+    if ties:
+        conf = np.round(conf, 1)  # many exact ties (and values on bin edges)
+    correct = rng.uniform(size=n) < conf ** 1.5
+    return conf, correct
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_auroc_auprc_brier_match_sklearn(ties):
+    conf, correct = sample(ties=ties)
+    assert cal.auroc(conf, correct) == pytest.approx(roc_auc_score(correct, conf), abs=1e-12)
+    assert cal.auprc(conf, correct) == pytest.approx(average_precision_score(correct, conf), abs=1e-12)
+    assert cal.brier(conf, correct) == pytest.approx(brier_score_loss(correct, conf), abs=1e-12)
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+@pytest.mark.parametrize("n_bins", [5, 10, 15])
+def test_reliability_matches_calibration_curve(strategy, n_bins):
+    """Bins agree away from the edges: 401 = n - 1 is prime, so no quantile edge falls on a data point."""
+    conf, correct = sample(n=402, seed=n_bins)
+    prob_true, prob_pred = calibration_curve(correct, conf, n_bins=n_bins, strategy=strategy)
+    bins = cal.reliability(conf, correct, n_bins=n_bins, strategy=strategy)
+    bins = bins[bins["count"] > 0]
+    np.testing.assert_allclose(bins["accuracy"], prob_true, atol=1e-12)
+    np.testing.assert_allclose(bins["mean_confidence"], prob_pred, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_bins", [10, 15])
+def test_ece_and_mce_match_torchmetrics(n_bins):
+    conf, correct = sample(seed=3)
+    preds, target = torch.tensor(conf, dtype=torch.float64), torch.tensor(correct.astype(int))
+    l1 = binary_calibration_error(preds, target, n_bins=n_bins, norm="l1").item()
+    worst = binary_calibration_error(preds, target, n_bins=n_bins, norm="max").item()
+    assert cal.ece(conf, correct, n_bins=n_bins) == pytest.approx(l1, abs=1e-12)
+    assert cal.mce(conf, correct, n_bins=n_bins) == pytest.approx(worst, abs=1e-12)
+
+
+def test_bin_edges_are_half_open_and_decimal():
+    ids = cal.bin_ids(np.array([0.0, 0.1, 0.3, 0.57, 0.7, 0.99999, 1.0]), n_bins=10)
+    assert ids.tolist() == [0, 1, 3, 5, 7, 9, 9]
+    assert cal.bin_ids(np.array([0.57]), n_bins=100).tolist() == [57]
+
+
+def test_bad_input_is_a_clear_error():
+    with pytest.raises(WorkbenchError, match="divide a 0-100"):
+        cal.ece([50.0, 90.0], [True, False])
+    with pytest.raises(WorkbenchError, match="NaN"):
+        cal.brier([0.5, np.nan], [True, False])
+    with pytest.raises(WorkbenchError, match="both correct and incorrect"):
+        cal.auroc([0.2, 0.9], [False, False])
+    with pytest.raises(WorkbenchError, match="strategy"):
+        cal.ece([0.2, 0.9], [False, True], strategy="equal")
+
+
+def test_summary_states_one_class_instead_of_a_number():
+    table = cal.summarize([0.2, 0.4, 0.9], [False, False, False], n_boot=50).set_index("metric")
+    assert np.isnan(table.loc["auroc", "value"]) and "all 3 answers are incorrect" in table.loc["auroc", "note"]
+    assert table.loc["brier", "value"] == pytest.approx(np.mean(np.square([0.2, 0.4, 0.9])))
+
+
+def test_summary_intervals_bracket_the_estimates():
+    conf, correct = sample(n=300, seed=7)
+    table = cal.summarize(conf, correct, n_boot=300)
+    assert (table["low"] <= table["value"] + 1e-12).all() and (table["value"] <= table["high"] + 1e-12).all()
+    assert table.set_index("metric").loc["auroc", "low"] > 0.6  # a real signal: interval well above chance
+
+
+def test_bootstrap_keeps_class_counts():
+    correct = np.array([True] * 3 + [False] * 17)
+    idx = cal.bootstrap_indices(correct, n_boot=100, seed=1)
+    assert idx.shape == (100, 20)
+    assert (correct[idx].sum(axis=1) == 3).all()
+
+
+pairs = st.integers(min_value=2, max_value=60).flatmap(lambda n: st.tuples(
+    st.lists(st.floats(0, 1, allow_nan=False), min_size=n, max_size=n),
+    st.lists(st.booleans(), min_size=n, max_size=n)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(pairs, st.sampled_from(["uniform", "quantile"]), st.integers(1, 20))
+def test_calibration_bounds(data, strategy, n_bins):
+    conf, correct = np.array(data[0]), np.array(data[1])
+    e, m = cal.ece(conf, correct, n_bins=n_bins, strategy=strategy), cal.mce(conf, correct, n_bins=n_bins, strategy=strategy)
+    assert 0 <= e <= m + 1e-12 <= 1 + 1e-12
+    assert 0 <= cal.brier(conf, correct) <= 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(pairs, st.randoms(use_true_random=False))
+def test_metrics_are_permutation_invariant(data, random):
+    conf, correct = np.array(data[0]), np.array(data[1])
+    order = np.array(random.sample(range(len(conf)), len(conf)))
+    for metric in (lambda c, y: cal.ece(c, y), lambda c, y: cal.ece(c, y, strategy="quantile"), cal.mce, cal.brier):
+        assert metric(conf[order], correct[order]) == pytest.approx(metric(conf, correct), abs=1e-12)
+    if 0 < correct.sum() < len(correct):
+        assert cal.auroc(conf[order], correct[order]) == pytest.approx(cal.auroc(conf, correct), abs=1e-12)
+        assert cal.auprc(conf[order], correct[order]) == pytest.approx(cal.auprc(conf, correct), abs=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 12), st.integers(0, 12)), min_size=1, max_size=8), st.integers(1, 20),
+       st.sampled_from(["uniform", "quantile"]))
+def test_perfect_calibration_scores_zero(groups, n_bins, strategy):
+    """Groups of m examples at confidence j/m with exactly j correct: every bin's accuracy is its confidence."""
+    conf, correct = [], []
+    for m, j in groups:
+        j = min(j, m)
+        conf += [j / m] * m
+        correct += [True] * j + [False] * (m - j)
+    assert cal.ece(conf, correct, n_bins=n_bins, strategy=strategy) == pytest.approx(0, abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(pairs)
+def test_auroc_is_rank_based(data):
+    conf, correct = np.array(data[0]), np.array(data[1])
+    if not 0 < correct.sum() < len(correct):
+        return
+    for transformed in (conf * 4.0, rankdata(conf)):  # exact, strictly increasing transforms
+        assert cal.auroc(transformed, correct) == pytest.approx(cal.auroc(conf, correct), abs=1e-12)
+    assert cal.auroc(-conf, correct) == pytest.approx(1 - cal.auroc(conf, correct), abs=1e-12)

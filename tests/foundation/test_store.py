@@ -1,0 +1,69 @@
+"""The run store: lazy reads, atomic shards, resume, and refusal to mix configs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench.errors import WorkbenchError
+from workbench.store import RunWriter, open_run
+
+ROLES = ["pre_answer", "confidence_slot"]
+
+
+def header(config_hash: str = "abc", dtype: str = "float32") -> dict:
+    return {"config": {"k": 1}, "config_hash": config_hash, "model": {"name": "m"}, "roles": ROLES,
+            "layers": ["blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre", "blocks.1.hook_resid_post"],
+            "d_model": 4, "dtype": dtype, "vocabulary": {"name": "v", "strings": ["0", "1"], "values": [0.0, 100.0]}}
+
+
+def shard(start: int, n: int) -> tuple[list[dict], np.ndarray]:
+    rng = np.random.default_rng(start)
+    records = [{"item_id": f"i{start + i}", "correct": bool(i % 2), "confidence_probs": [0.25, 0.75]} for i in range(n)]
+    return records, rng.normal(size=(n, 3, 2, 4)).astype(np.float32)
+
+
+def test_round_trip_reads_one_layer_and_role(tmp_path):
+    writer = RunWriter(tmp_path / "run", header())
+    (r1, a1), (r2, a2) = shard(0, 3), shard(3, 2)
+    writer.append(r1, a1)
+    writer.append(r2, a2)
+    writer.finish()
+    run = open_run(tmp_path / "run")
+    assert run.n_examples == 5 and list(run.records["example_id"]) == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(run.residuals(2, "confidence_slot"), np.concatenate([a1, a2])[:, 2, 1])
+    assert run.confidence_probs().shape == (5, 2)
+    with pytest.raises(WorkbenchError, match="layer 3 out of range"):
+        run.residuals(3, "pre_answer")
+    with pytest.raises(WorkbenchError, match="role 'answer_last' not stored"):
+        run.residuals(0, "answer_last")
+
+
+def test_float16_storage(tmp_path):
+    writer = RunWriter(tmp_path / "run", header(dtype="float16"))
+    records, acts = shard(0, 2)
+    writer.append(records, acts)
+    got = open_run(tmp_path / "run").residuals(1, "pre_answer")
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, acts[:, 1, 0], rtol=1e-3, atol=1e-3)
+
+
+def test_reopening_resumes_and_other_config_is_refused(tmp_path):
+    writer = RunWriter(tmp_path / "run", header())
+    writer.append(*shard(0, 3))
+    resumed = RunWriter(tmp_path / "run", header())
+    assert resumed.n_done == 3
+    resumed.append(*shard(3, 1))
+    assert open_run(tmp_path / "run").n_examples == 4
+    with pytest.raises(WorkbenchError, match="different config"):
+        RunWriter(tmp_path / "run", header(config_hash="other"))
+    assert open_run(tmp_path / "run").n_examples == 4  # nothing damaged
+
+
+def test_non_run_directories_are_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(WorkbenchError, match="not a run directory"):
+        RunWriter(tmp_path, header())
+    with pytest.raises(WorkbenchError, match="collect"):
+        open_run(tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"

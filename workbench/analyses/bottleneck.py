@@ -1,0 +1,94 @@
+"""The text bottleneck: does the confidence distribution know more than the confidence text it yields?
+
+Per example, the softmax expected confidence (the whole distribution over the confidence vocabulary)
+against the argmax (the single most probable string, what greedy text would say). The test is
+AUROC(softmax) - AUROC(argmax) with a paired, class-stratified bootstrap interval (both AUROCs on the same
+resampled examples). Verdict:
+
+- ``bottleneck``: the interval lies above zero: the distribution separates correct from incorrect
+  answers better than its argmax; the signal is present and lost at the text;
+- ``reverse``: the interval lies below zero (the argmax discriminates better);
+- ``inconclusive``: the interval includes zero.
+
+How degenerate the argmax is (the share of its modal value) explains most bottlenecks: an argmax that
+says "100" for nearly everything cannot rank anything. Optionally the logit lens adds where, in depth,
+the distribution's signal appears and where it is lost (see ``logit_lens``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.analyses.calibration import auroc_rows, bootstrap_indices, percentile_interval
+from workbench.analyses.inputs import labels, require_two_classes
+from workbench.analyses.logit_lens import lens_auroc, lens_scores
+from workbench.store import Run
+from workbench.store.results import Result, result_dir, write_result
+
+ANALYSIS = "bottleneck"
+
+
+def bottleneck_test(softmax, argmax, correct, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
+    """AUROCs of both read-outs, their difference with a paired bootstrap interval, argmax degeneracy, verdict.
+
+    Works on any arrays (the scale does not matter for AUROC); needs both classes.
+    """
+    soft, arg = np.asarray(softmax, dtype=float), np.asarray(argmax, dtype=float)
+    correct = np.asarray(correct, dtype=bool)
+    require_two_classes(correct, "the bottleneck test", "these data")
+    idx = bootstrap_indices(correct, n_boot=n_boot, seed=seed)  # [n_boot, n], the same rows for both
+    soft_boot, arg_boot = auroc_rows(soft[idx], correct[idx]), auroc_rows(arg[idx], correct[idx])
+    auc_soft = float(auroc_rows(soft[None], correct[None])[0])
+    auc_arg = float(auroc_rows(arg[None], correct[None])[0])
+    low, high = percentile_interval(soft_boot - arg_boot, level)
+    values, counts = np.unique(arg, return_counts=True)
+    verdict = "bottleneck" if low > 0 else "reverse" if high < 0 else "inconclusive"
+    return {"n": len(correct), "n_correct": int(correct.sum()),
+            "auroc_softmax": auc_soft, "auroc_softmax_low": percentile_interval(soft_boot, level)[0],
+            "auroc_softmax_high": percentile_interval(soft_boot, level)[1],
+            "auroc_argmax": auc_arg, "auroc_argmax_low": percentile_interval(arg_boot, level)[0],
+            "auroc_argmax_high": percentile_interval(arg_boot, level)[1],
+            "difference": auc_soft - auc_arg, "difference_low": low, "difference_high": high,
+            "argmax_modal_value": float(values[counts.argmax()]), "argmax_modal_share": float(counts.max() / len(arg)),
+            "argmax_distinct": int(len(values)), "verdict": verdict}
+
+
+def lens_summary(lens: pd.DataFrame) -> dict:
+    """Where the lens's signal peaks in depth and how much of it the last layer keeps."""
+    ok = lens[lens["status"] == "ok"]
+    if ok.empty:
+        return {}
+    peak, final = ok.loc[ok["auroc"].idxmax()], ok.loc[ok["layer"].idxmax()]
+    return {"lens_peak_layer": int(peak["layer"]), "lens_peak_auroc": float(peak["auroc"]),
+            "lens_peak_low": float(peak["low"]), "lens_final_auroc": float(final["auroc"]),
+            "lens_lost": float(peak["auroc"] - final["auroc"])}
+
+
+def bottleneck(run: Run, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0, logit_lens: bool = True,
+               loaded: Any = None, lens_layers="all") -> Result:
+    """Write and return the ``bottleneck`` result.
+
+    Tables: ``summary`` (one row: the test, the argmax's degeneracy, the verdict, and with the lens its
+    peak layer and what the last layer lost), ``scores`` (per example: correct, softmax_expected, argmax,
+    entropy) and, with ``logit_lens``, ``lens`` (AUROC per layer) and ``lens_scores`` (per example and layer).
+    The lens loads the run's model unless it is given as ``loaded``.
+    """
+    correct = labels(run)
+    records = run.records
+    summary = bottleneck_test(records["softmax_expected"], records["argmax"], correct, n_boot=n_boot, level=level,
+                              seed=seed)
+    scores = records[["example_id", "correct", "softmax_expected", "argmax", "entropy", "verbal_confidence"]].copy()
+    tables = {"scores": scores}
+    if logit_lens:
+        per_example = lens_scores(run, loaded, layers=lens_layers)
+        tables["lens"] = lens_auroc(per_example, correct, n_boot=n_boot, level=level, seed=seed)
+        tables["lens_scores"] = per_example
+        summary.update(lens_summary(tables["lens"]))
+    tables["summary"] = pd.DataFrame([summary])
+    config = {"n_boot": n_boot, "level": level, "seed": seed, "logit_lens": logit_lens,
+              "lens_layers": lens_layers if isinstance(lens_layers, str) else list(lens_layers),
+              "lens_role": "confidence_slot"}
+    return write_result(result_dir(run.path, ANALYSIS), ANALYSIS, tables, config, run.manifest)

@@ -1,0 +1,119 @@
+"""Every confidence channel of a run side by side: discrimination, calibration and the validity screen.
+
+Channels, each as a probability in [0, 1] that the answer is correct:
+
+- ``verbal``: the parsed confidence text / 100 (missing when the text names no value);
+- ``softmax_expected``: expected value of the distribution over the confidence vocabulary / 100;
+- ``argmax``: value of the most probable confidence string / 100;
+- ``answer_prob``: probability of the greedy answer's tokens;
+- ``probe``: the logistic probe's out-of-fold probability at its best (role, layer), from a ``probes``
+  result. The best layer is chosen on the same examples, so this channel is mildly optimistic; the
+  layer's own interval in the ``probes`` result is the number to quote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+
+from workbench.analyses.tables import calibration_table, reliability_table
+from workbench.analyses.validity import ValidityThresholds, get_thresholds, screen_table
+from workbench.errors import WorkbenchError
+from workbench.store import Run
+from workbench.store.results import Result, read_result, result_dir, write_result
+
+ANALYSIS = "channels"
+# channel -> (records column, full scale of that column)
+RECORD_CHANNELS: dict[str, tuple[str, float]] = {
+    "verbal": ("verbal_confidence", 100.0),
+    "softmax_expected": ("softmax_expected", 100.0),
+    "argmax": ("argmax", 100.0),
+    "answer_prob": ("answer_prob", 1.0),
+}
+CHANNELS = (*RECORD_CHANNELS, "probe")
+
+
+def stored_result(run: Run, analysis: str) -> Result | None:
+    """The result an analysis stored beside this run, or None when it has not been run."""
+    path = result_dir(run.path, analysis)
+    return read_result(path) if (path / "manifest.json").exists() else None
+
+
+def probe_choice(probes: Result, *, role: str | None = None, layer: int | None = None,
+                 probe: str = "logistic") -> dict:
+    """The (role, layer) whose probe feeds the ``probe`` channel: the given one, or the best held-out AUROC."""
+    table = probes["layers"]
+    table = table[(table["probe"] == probe) & (table["status"] == "ok")]
+    if role is not None:
+        table = table[table["role"] == role]
+    if layer is not None:
+        table = table[table["layer"] == layer]
+    if table.empty:
+        raise WorkbenchError(f"the probes result at {probes.path} has no fitted {probe} probe for role={role}, "
+                             f"layer={layer}; run `workbench probe` with them")
+    return table.loc[table["auroc"].idxmax()].to_dict()
+
+
+def probe_scores(run: Run, probes: Result, choice: dict) -> np.ndarray:
+    """[n] out-of-fold probe probability of each example (averaged over the result's seeds)."""
+    if probes.manifest.get("run", {}).get("config_hash") != run.manifest.get("config_hash"):
+        raise WorkbenchError(f"the probes result at {probes.path} was computed on another run (config hash differs)")
+    oof = probes["oof"]
+    oof = oof[(oof["probe"] == choice["probe"]) & (oof["role"] == choice["role"]) & (oof["layer"] == choice["layer"])]
+    mean = oof.groupby("example_id")["score"].mean()
+    ids = run.records["example_id"]
+    if not ids.isin(mean.index).all():
+        raise WorkbenchError(f"the probes result at {probes.path} lacks some of this run's examples; re-run the probes")
+    return mean.loc[ids].to_numpy()
+
+
+def channel_scores(run: Run, *, probes: Result | None = None, role: str | None = None,
+                   layer: int | None = None) -> pd.DataFrame:
+    """Per-example scores in [0, 1], one column per channel (``probe`` only when a probes result is given).
+
+    Also carries example_id, item_id, family, question, correct and gold_prob (P(gold answer | prompt)).
+    """
+    records = run.records
+    frame = records[["example_id", "item_id", "family", "question", "correct"]].copy()
+    frame["gold_prob"] = np.exp(records["gold_logprob"].to_numpy(dtype=float))
+    for channel, (column, scale) in RECORD_CHANNELS.items():
+        frame[channel] = records[column].to_numpy(dtype=float) / scale
+    if probes is not None:
+        frame["probe"] = probe_scores(run, probes, probe_choice(probes, role=role, layer=layer))
+    return frame
+
+
+def channels(run: Run, *, probes: Result | None = None, n_bins: int = 10, strategy: str = "uniform",
+             n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+             thresholds: str | ValidityThresholds = "default") -> Result:
+    """Write and return the ``channels`` result.
+
+    Tables: ``channels`` (one row per channel: n, n_missing, accuracy, mean_confidence, overconfidence,
+    auroc/auprc/ece/mce/brier with low and high, note), ``validity`` (the screen per channel, on 0-100),
+    ``reliability`` (bins per channel) and ``scores`` (per-example channel scores).
+    """
+    scores = channel_scores(run, probes=probes)
+    present = [c for c in CHANNELS if c in scores.columns]
+    table = calibration_table(scores, present, "correct", n_bins=n_bins, strategy=strategy, n_boot=n_boot,
+                              level=level, seed=seed)
+    extra = {}
+    if probes is not None:
+        choice = probe_choice(probes)
+        extra["probe_channel"] = {"role": choice["role"], "layer": int(choice["layer"]), "hook": choice["hook"]}
+        table.loc[table["channel"] == "probe", "note"] = (
+            f"logistic probe at {choice['role']} layer {int(choice['layer'])}, out-of-fold; layer chosen on these data")
+    else:
+        table = pd.concat([table, pd.DataFrame([{"channel": "probe", "n": 0, "n_missing": len(scores),
+                                                 "note": "skipped: no probes result (run `workbench probe` first)"}])],
+                          ignore_index=True)
+    validity = screen_table(scores.assign(**{c: scores[c] * 100 for c in present}), present, "correct",
+                            thresholds=thresholds, scale=100.0)
+    bins = reliability_table(scores, present, "correct", n_bins=n_bins, strategy=strategy)
+    config = {"channels": present, "n_bins": n_bins, "strategy": strategy, "n_boot": n_boot, "level": level,
+              "seed": seed, "thresholds": asdict(get_thresholds(thresholds)),
+              "probes_result": str(probes.path) if probes is not None else None}
+    return write_result(result_dir(run.path, ANALYSIS), ANALYSIS,
+                        {"channels": table, "validity": validity, "reliability": bins, "scores": scores},
+                        config, run.manifest, **extra)

@@ -1,0 +1,91 @@
+"""What analyses read from a run, with the bad-input checks in one place.
+
+Labels, question groups (so no question is in both train and test), layer and role selection, finite
+activations, and fold counts: each either returns clean input or raises a ``WorkbenchError`` that names
+the problem and the fix. Nothing here computes a metric.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from workbench.errors import WorkbenchError, did_you_mean
+from workbench.store import Run
+
+
+def labels(run: Run) -> np.ndarray:
+    """[n] bool: whether each example's answer was graded correct."""
+    return run.records["correct"].to_numpy(dtype=bool)
+
+
+def question_groups(run: Run) -> np.ndarray:
+    """[n] int group of each example: examples that share a question text share a group."""
+    questions = run.records["question"].astype(str).str.strip().str.lower()
+    return questions.factorize()[0]
+
+
+def describe_classes(correct: np.ndarray) -> str:
+    n_pos = int(np.sum(correct))
+    return f"{n_pos} correct and {len(correct) - n_pos} incorrect"
+
+
+def require_two_classes(correct: np.ndarray, what: str, where: str = "this run") -> None:
+    """A clear error when every example has the same label."""
+    n_pos = int(np.sum(correct))
+    if n_pos == 0 or n_pos == len(correct):
+        state = "correct" if n_pos else "incorrect"
+        raise WorkbenchError(f"{what} needs both correct and incorrect answers, but all {len(correct)} answers in "
+                             f"{where} are {state}; collect more (or harder/easier) items")
+
+
+def check_folds(correct: np.ndarray, groups: np.ndarray, folds: int, *, min_train_per_class: int = 2) -> None:
+    """A clear error when ``folds`` grouped folds cannot each hold out both classes and train on enough."""
+    if not isinstance(folds, (int, np.integer)) or folds < 2:
+        raise WorkbenchError(f"folds must be an integer >= 2, got {folds!r}")
+    require_two_classes(correct, "a cross-validated probe")
+    minority = int(min(np.sum(correct), len(correct) - np.sum(correct)))
+    n_groups = len(np.unique(groups))
+    if n_groups < folds:
+        raise WorkbenchError(f"{folds} folds need at least {folds} distinct questions; this run has {n_groups}")
+    if minority < folds or minority - -(-minority // folds) < min_train_per_class:
+        fit = max((k for k in range(2, minority + 1) if minority - -(-minority // k) >= min_train_per_class), default=None)
+        hint = f"use folds={fit}" if fit else "collect more examples"
+        raise WorkbenchError(f"too few examples for {folds} folds: the run has {describe_classes(correct)} answers, and "
+                             f"each fold must hold out one of each class while training on at least "
+                             f"{min_train_per_class} of each; {hint}")
+
+
+def select_layers(run: Run, layers: str | int | Iterable[int] = "all") -> list[int]:
+    """Layer indices (``"all"``, one int or several; negative counts from the end), each checked."""
+    if isinstance(layers, str):
+        if layers != "all":
+            raise WorkbenchError(f"layers must be 'all', an index or a list of indices, got {layers!r}")
+        return list(range(run.n_layers))
+    chosen = [layers] if isinstance(layers, (int, np.integer)) else list(layers)
+    out = []
+    for layer in chosen:
+        if not isinstance(layer, (int, np.integer)) or not -run.n_layers <= layer < run.n_layers:
+            raise WorkbenchError(f"layer {layer!r} not stored in this run: it stored layers 0..{run.n_layers - 1}")
+        out.append(int(layer) % run.n_layers)
+    if not out:
+        raise WorkbenchError("no layers selected")
+    return sorted(set(out))
+
+
+def select_roles(run: Run, roles: str | Sequence[str]) -> list[str]:
+    """Role names (one, several, or ``"all"``), each checked against what the run stored."""
+    chosen = run.roles if roles == "all" else [roles] if isinstance(roles, str) else list(roles)
+    for role in chosen:
+        if role not in run.roles:
+            raise WorkbenchError(f"role {role!r} not stored in this run.{did_you_mean(role, run.roles)} "
+                                 f"Stored roles: {', '.join(run.roles)}")
+    if not chosen:
+        raise WorkbenchError("no roles selected")
+    return list(dict.fromkeys(chosen))
+
+
+def nonfinite_rows(X: np.ndarray) -> int:
+    """How many rows of X [n, d] hold a NaN or infinite value."""
+    return int((~np.isfinite(X)).any(axis=1).sum())

@@ -1,0 +1,133 @@
+"""The logit lens at the confidence slot: each layer's residual through the final norm and unembedding,
+read as a confidence distribution, and how well its expected value separates correct from incorrect.
+
+At layer L the lens gives next-token probabilities q_L(t). A confidence string s may span several tokens
+(with SmolLM2's tokenizer "100" is "1", "0", "0"), and its later tokens cannot be scored at layer L without
+re-running the model from that layer. So the lens takes the first token from layer L and the rest from
+the run's exact scoring at the real output:
+
+    P_L(s) = q_L(first(s)) * P(s | first(s)),   P(s | first(s)) = P_final(s) / q_final(first(s))
+
+which is exact at the last layer (the lens there is the model's own output, so the expected value equals
+the run's ``softmax_expected``) and, at earlier layers, moves only the first-token choice. Strings that
+share a first token ("1", "10".."19", "100") therefore move together: the lens resolves confidence only
+as finely as the vocabulary's distinct first tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from workbench.analyses.calibration import auroc_rows, bootstrap_indices, percentile_interval
+from workbench.analyses.inputs import nonfinite_rows, require_two_classes, select_layers, select_roles
+from workbench.errors import WorkbenchError
+from workbench.store import Run
+
+# Where each architecture keeps its final norm (the unembedding is ``get_output_embeddings()``).
+FINAL_NORM: dict[str, str] = {"llama": "model.norm", "mistral": "model.norm", "qwen2": "model.norm",
+                              "qwen3": "model.norm", "gemma3_text": "model.norm", "olmo2": "model.norm"}
+
+
+def final_readout(backend: Any):
+    """(norm, unembed, softcap) of a backend's model: the modules that turn a residual into logits."""
+    path = FINAL_NORM.get(backend.architecture)
+    if path is None:
+        raise WorkbenchError(f"the logit lens does not know where {backend.architecture!r} keeps its final norm; "
+                             f"known architectures: {', '.join(FINAL_NORM)} (add one to FINAL_NORM)")
+    norm = backend.hf_model
+    for part in path.split("."):
+        norm = getattr(norm, part)
+    softcap = getattr(backend.hf_model.config, "final_logit_softcapping", None)
+    return norm, backend.hf_model.get_output_embeddings(), softcap
+
+
+@torch.no_grad()
+def lens_log_probs(backend: Any, resid: np.ndarray, token_ids: list[int], batch_size: int = 64) -> np.ndarray:
+    """log q(t) [n, len(token_ids)] of the given tokens from residuals [n, d_model] (full-vocabulary softmax)."""
+    norm, unembed, softcap = final_readout(backend)
+    ids = torch.tensor(token_ids, device=backend.device)
+    out = []
+    for start in range(0, len(resid), batch_size):
+        x = torch.as_tensor(resid[start:start + batch_size], device=backend.device, dtype=backend.dtype)
+        logits = unembed(norm(x)).float()  # [batch, d_vocab]
+        if softcap:
+            logits = torch.tanh(logits / softcap) * softcap
+        out.append(logits.log_softmax(-1)[:, ids].cpu())
+    return torch.cat(out).numpy().astype(np.float64)
+
+
+def load_run_model(run: Run, loaded: Any = None) -> Any:
+    """The run's model (``loaded``, or loaded from the run's config), checked against the run's weight checksum."""
+    backend = loaded
+    if backend is None:
+        from workbench.backends import load_model
+
+        backend = load_model(run.config["model"], backend=run.config.get("backend", "transformer_lens"),
+                             device="cpu", dtype=run.config.get("dtype", "float32"))
+    expected, actual = run.manifest["model"].get("checksum"), backend.info.get("checksum")
+    if expected and actual and expected != actual:
+        raise WorkbenchError(f"the model given has checksum {actual[:19]} but the run was collected with "
+                             f"{expected[:19]}; the logit lens needs the run's own model")
+    if backend.d_model != run.d_model:
+        raise WorkbenchError(f"the model has d_model {backend.d_model}, the run {run.d_model}")
+    return backend
+
+
+def lens_scores(run: Run, loaded: Any = None, *, role: str = "confidence_slot",
+                layers: str | Iterable[int] = "all") -> pd.DataFrame:
+    """Per example and layer: ``expected`` confidence (0-100) and ``first_token_mass`` (share of the layer's
+    next-token distribution on the vocabulary's first tokens). Long format: example_id, layer, hook, ...
+
+    ``loaded`` is the run's model if already loaded (otherwise it is loaded from the run's config).
+    """
+    from workbench.elicit.scoring import VocabularyTrie
+
+    backend = load_run_model(run, loaded)
+    (role,), layer_ids = select_roles(run, role), select_layers(run, layers)
+    vocab = run.vocabulary
+    first = np.array([ids[0] for ids in VocabularyTrie.build(backend.tokenizer, vocab).token_ids])  # [S]
+    tokens, column = np.unique(first, return_inverse=True)  # distinct first tokens [T]; string -> its token
+    values = np.asarray(vocab.values)  # [S]
+    p_final = run.confidence_probs()  # [n, S], exact
+    final_q = np.exp(lens_log_probs(backend, run.residuals(run.n_layers - 1, role), tokens.tolist()))  # [n, T]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rest = np.where(final_q[:, column] > 1e-30, p_final / final_q[:, column], 0.0).clip(0.0, 1.0)  # [n, S]
+    frames = []
+    for layer in layer_ids:
+        resid = run.residuals(layer, role)
+        if nonfinite_rows(resid):
+            raise WorkbenchError(f"layer {layer} ({run.layers[layer]}) at {role} holds NaN/inf activations in "
+                                 f"{nonfinite_rows(resid)} examples; choose other layers")
+        q = np.exp(lens_log_probs(backend, resid, tokens.tolist()))  # [n, T]
+        p = q[:, column] * rest  # [n, S]
+        mass = p.sum(axis=1)
+        expected = np.where(mass > 0, (p @ values) / np.where(mass > 0, mass, 1.0), np.nan)
+        frames.append(pd.DataFrame({"example_id": run.records["example_id"].to_numpy(), "layer": layer,
+                                    "hook": run.layers[layer], "expected": expected, "first_token_mass": q.sum(axis=1)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def lens_auroc(scores: pd.DataFrame, correct: np.ndarray, *, n_boot: int = 1000, level: float = 0.95,
+               seed: int = 0) -> pd.DataFrame:
+    """Per layer: AUROC of the lens's expected confidence with a bootstrap interval, and mean mass."""
+    correct = np.asarray(correct, dtype=bool)
+    require_two_classes(correct, "the logit-lens AUROC")
+    idx = bootstrap_indices(correct, n_boot=n_boot, seed=seed)  # [n_boot, n]
+    rows = []
+    for (layer, hook), part in scores.groupby(["layer", "hook"], sort=True):
+        expected = part["expected"].to_numpy()
+        if len(expected) != len(correct):
+            raise WorkbenchError(f"layer {layer} has {len(expected)} scores for {len(correct)} examples")
+        if np.isnan(expected).any():
+            rows.append({"layer": layer, "hook": hook, "status": "skipped: no vocabulary mass at this layer"})
+            continue
+        low, high = percentile_interval(auroc_rows(expected[idx], correct[idx]), level)
+        rows.append({"layer": layer, "hook": hook, "status": "ok",
+                     "auroc": float(auroc_rows(expected[None], correct[None])[0]), "low": low, "high": high,
+                     "mean_expected": float(expected.mean()), "first_token_mass": float(part["first_token_mass"].mean())})
+    return pd.DataFrame(rows)

@@ -1,0 +1,54 @@
+"""Source activations: what each pair writes into its target, at every patched layer.
+
+``resid_pre`` and ``resid_post`` at a stored role come from the source run's store (resid_post of block L
+is resid_pre of block L + 1; the last block's resid_post is the store's last layer), when the store kept
+them in float32. Anything else (``attn_out``, ``mlp_out``, the off-position role, a float16 store) is read
+from one forward per distinct source example, caching every patched layer at the role position.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from workbench.analyses.patching.pairs import PairSet
+from workbench.backends.base import Backend, hook_name
+from workbench.elicit.decoding import pad_rows
+
+FORWARD_BATCH = 8
+
+
+def from_store(pairs: PairSet, site: str, layers: tuple[int, ...], role: str) -> bool:
+    """Whether the source run's store holds these activations exactly."""
+    run = pairs.source
+    return (site in ("resid_pre", "resid_post") and role in run.roles and run.manifest.get("dtype") == "float32"
+            and len(run.layers) == max(layers) + 2)
+
+
+def source_activations(pairs: PairSet, site: str, layers: tuple[int, ...], role: str,
+                       backend: Backend) -> tuple[Tensor, str]:
+    """[n_pairs, n_layers_selected, d_model] source activations, and where they came from ("store" | "forward").
+
+    ``backend`` runs the source model (for cross-model pairs, the fine-tuned one).
+    """
+    source_ids = pairs.table["source_id"].to_numpy()
+    if from_store(pairs, site, layers, role):
+        rows = pairs.source.records.reset_index(drop=True)
+        index = rows.reset_index().set_index("example_id").loc[source_ids, "index"].to_numpy()
+        offset = 0 if site == "resid_pre" else 1
+        stacked = np.stack([pairs.source.residuals(layer + offset, role)[index] for layer in layers], axis=1)
+        return torch.from_numpy(stacked), "store"
+    positions, _ = pairs.positions(role)
+    unique, inverse = np.unique(source_ids, return_inverse=True)
+    pos_of = dict(zip(source_ids.tolist(), positions.tolist()))
+    records = pairs.source.records.set_index("example_id")
+    hooks = [hook_name(layer, site) for layer in layers]
+    acts = []
+    for lo in range(0, len(unique), FORWARD_BATCH):
+        batch = unique[lo:lo + FORWARD_BATCH]
+        # Right-padded: real tokens never see the padding, so no mask is needed and positions are exact.
+        ids, _ = pad_rows([records.loc[e, "input_ids"] for e in batch], pad_id=0, left=False)
+        out = backend.run(ids, cache=hooks, cache_positions=torch.tensor([[pos_of[e]] for e in batch]))
+        acts.append(torch.stack([out.activations[h][:, 0].float().cpu() for h in hooks], dim=1))
+    return torch.cat(acts)[torch.from_numpy(inverse)], "forward"

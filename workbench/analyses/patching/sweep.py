@@ -1,0 +1,160 @@
+"""``patch_sweep``: patch every pair at every layer and role, one site, and tabulate the effects.
+
+One row per (pair, layer, role): the two examples it came from, the patched, target and source expected
+confidence, every metric of ``metrics``, the chosen one again as ``effect``, whether the greedy answer and
+the spoken (argmax) confidence were left unchanged, and the patched vocabulary distribution itself.
+The exact fast path runs where the architecture allows; elsewhere the reference path runs, and the table
+says which (``method``) and why.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.analyses.patching import fast, layers as stack_layers, reference
+from workbench.analyses.patching.job import PATCH_SITES, PatchJob, PatchOutcome
+from workbench.analyses.patching.metrics import MetricSpec, compute
+from workbench.analyses.patching.pairs import PairSet
+from workbench.analyses.patching.sources import source_activations
+from workbench.backends.base import Backend
+from workbench.elicit.scoring import VocabularyTrie
+from workbench.errors import WorkbenchError, did_you_mean
+from workbench.store import Run
+
+METHODS = ("auto", "fast", "reference")
+
+
+def resolve_layers(layers: str | int | Iterable[int], n_layers: int) -> tuple[int, ...]:
+    """``"all"``, one layer or several, checked against the model's blocks 0..n_layers-1."""
+    if isinstance(layers, str):
+        if layers != "all":
+            raise WorkbenchError(f"layers must be 'all' or layer numbers, got {layers!r}")
+        return tuple(range(n_layers))
+    chosen = (layers,) if isinstance(layers, (int, np.integer)) else tuple(layers)
+    if not chosen:
+        raise WorkbenchError("no layers to patch: pass 'all' or at least one layer number")
+    bad = [layer for layer in chosen if not isinstance(layer, (int, np.integer)) or not 0 <= layer < n_layers]
+    if bad:
+        raise WorkbenchError(f"layer {bad[0]} out of range: this model has layers 0..{n_layers - 1}")
+    return tuple(sorted({int(layer) for layer in chosen}))
+
+
+def check_site(site: str) -> str:
+    if site not in PATCH_SITES:
+        raise WorkbenchError(f"unknown patch site {site!r}.{did_you_mean(site, PATCH_SITES)} "
+                             f"Choose one of {', '.join(PATCH_SITES)}")
+    return site
+
+
+def check_model(run: Run, backend: Backend, side: str = "target") -> None:
+    """The run must have been collected with this model (same weights checksum)."""
+    stored, loaded = run.manifest.get("model", {}).get("checksum"), backend.info.get("checksum")
+    if stored and loaded and stored != loaded:
+        raise WorkbenchError(f"the {side} run {run.path} was collected with model {run.model_name!r} ({stored[:19]}) "
+                             f"but the {side} model given is {backend.info.get('name')!r} ({loaded[:19]})")
+
+
+def check_same_architecture(source: Backend, target: Backend) -> None:
+    """Cross-model patching needs identical shapes and tokenizers; one error lists every difference."""
+    def shape(b: Backend) -> dict:
+        config = b.hf_model.config.get_text_config()
+        return {"architecture": b.architecture, "n_layers": b.n_layers, "d_model": b.d_model,
+                "n_heads": config.num_attention_heads,
+                "n_kv_heads": getattr(config, "num_key_value_heads", config.num_attention_heads),
+                "vocab_size": config.vocab_size}
+    s, t = shape(source), shape(target)
+    problems = [f"{k} {s[k]} vs {t[k]}" for k in s if s[k] != t[k]]
+    if not problems and source.tokenizer.get_vocab() != target.tokenizer.get_vocab():
+        problems.append("tokenizer vocabularies differ")
+    if problems:
+        raise WorkbenchError(f"cross-model patching needs two models of the same architecture and tokenizer: "
+                             f"{source.info.get('name')!r} vs {target.info.get('name')!r}: {'; '.join(problems)}")
+
+
+def choose_method(backend: Backend, method: str) -> tuple[str, str]:
+    """(method to run, a note when the fast path was asked for or auto but cannot run here)."""
+    if method not in METHODS:
+        raise WorkbenchError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    if method == "reference" or stack_layers.supports(backend):
+        return ("fast" if method == "auto" else method), ""
+    note = (f"the fast path has no block table for architecture {backend.architecture!r} "
+            f"(known: {', '.join(stack_layers.PARTS)}); using the reference path")
+    warnings.warn(note, stacklevel=3)
+    return "reference", note
+
+
+def make_job(pairs: PairSet, site: str, layers: tuple[int, ...], role: str, values, trie: VocabularyTrie) -> PatchJob:
+    """The job of one role: each distinct target once, its patched position and answer span."""
+    _, target_pos = pairs.positions(role)
+    target_ids = pairs.table["target_id"].to_numpy()
+    unique, first, inverse = np.unique(target_ids, return_index=True, return_inverse=True)
+    records = pairs.target.records.set_index("example_id").loc[unique]
+    return PatchJob(site=site, layers=layers, targets=tuple(tuple(int(x) for x in ids) for ids in records["input_ids"]),
+                    positions=tuple(int(p) for p in target_pos[first]),
+                    answer_spans=tuple((int(a), int(b)) for a, b in zip(records["pos_pre_answer"],
+                                                                         records["pos_answer_last"])),
+                    target_of_pair=tuple(int(i) for i in inverse), values=values, trie=trie)
+
+
+def run_job(backend: Backend, job: PatchJob, method: str, progress: Callable[[int], None] | None = None) -> PatchOutcome:
+    return (fast.run_fast if method == "fast" else reference.run_reference)(backend, job, progress=progress)
+
+
+def patch_sweep(model: Backend, pairs: PairSet, site: str = "resid_pre", layers: str | int | Iterable[int] = "all",
+                roles: Sequence[str] = ("confidence_slot",), metric: str | MetricSpec = "shift", *,
+                levels: tuple[str, str] | None = None, method: str = "auto", source_model: Backend | None = None,
+                progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+    """Effects of patching each pair's source activation into its target, per layer and role, at one site.
+
+    ``model`` runs the targets; ``source_model`` the sources of cross-model pairs when their activations are
+    not in the source run's store (defaults to ``model`` for pairs within one run). ``progress`` is called
+    with the number of (pair, layer) runs finished.
+    """
+    site = check_site(site)
+    chosen = resolve_layers(layers, model.n_layers)
+    if isinstance(roles, str):
+        roles = (roles,)
+    check_model(pairs.target, model)
+    if pairs.cross_model and source_model is not None:
+        check_same_architecture(source_model, model)
+        check_model(pairs.source, source_model, "source")
+    elif pairs.cross_model and pairs.source.d_model != model.d_model:
+        raise WorkbenchError(f"source run d_model {pairs.source.d_model} differs from the model's {model.d_model}")
+    vocabulary = pairs.target.vocabulary
+    spec = MetricSpec.resolve(metric, vocabulary, levels)
+    run_method, note = choose_method(model, method)
+    trie = VocabularyTrie.build(model.tokenizer, vocabulary)
+    source_probs = pairs.source.records.set_index("example_id").loc[pairs.table["source_id"], "confidence_probs"]
+    source_probs = np.stack(source_probs.to_numpy())  # [n_pairs, V], the source model's own read-out
+    frames = []
+    for role in roles:
+        pairs.positions(role)  # a missing role fails here, before any forward pass
+        needs_model = source_model or model
+        if pairs.cross_model and source_model is None:
+            needs_model = model  # only used when the store lacks the activations; shapes were checked
+        values, origin = source_activations(pairs, site, chosen, role, needs_model)
+        job = make_job(pairs, site, chosen, role, values, trie)
+        outcome = run_job(model, job, run_method, progress)
+        target_probs = outcome.clean[list(job.target_of_pair)]  # [n_pairs, V]
+        stats = compute(outcome.patched, target_probs[:, None], source_probs[:, None], vocabulary, spec)
+        n_layers = len(chosen)
+        frame = pd.DataFrame({
+            "pair_id": np.repeat(pairs.table["pair_id"].to_numpy(), n_layers),
+            "source_id": np.repeat(pairs.table["source_id"].to_numpy(), n_layers),
+            "target_id": np.repeat(pairs.table["target_id"].to_numpy(), n_layers),
+            "source_item": np.repeat(pairs.table["source_item"].to_numpy(), n_layers),
+            "target_item": np.repeat(pairs.table["target_item"].to_numpy(), n_layers),
+            "layer": np.tile(np.asarray(chosen), len(pairs)), "role": role, "site": site,
+            **{k: np.asarray(v).reshape(-1) for k, v in stats.items()},
+            "answer_unchanged": outcome.answer_unchanged.reshape(-1),
+            "method": outcome.method, "source_from": origin,
+        })
+        frame["patched_probs"] = list(outcome.patched.reshape(-1, outcome.patched.shape[-1]))
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    table.attrs.update(metric=spec.to_dict(), pairs=pairs.note, kind=pairs.kind, fallback=note)
+    return table

@@ -1,0 +1,162 @@
+"""Layer-wise probes: one probe per (role, layer), cross-validated by question, AUROC with a 95% interval.
+
+For each seed, examples are split into ``folds`` folds by ``StratifiedGroupKFold`` with question text as
+the group (no question in both train and test; every layer and role uses the same splits, so layers are
+compared on the same data). Each probe's held-out ("out-of-fold") probability of "correct" is pooled
+over the folds. With several seeds, each example's out-of-fold probabilities are averaged over seeds.
+
+Reported per (role, layer, probe): ``auroc`` of the (seed-averaged) out-of-fold probability with a
+stratified bootstrap percentile interval (``low``, ``high``), and the per-seed AUROC mean and sd. The
+saved weights are refit on every example (logistic: at the median C the outer folds chose), so they are
+the best estimate of the read-out, while the reported AUROC is the honest held-out number.
+
+Bad input: one class, too few examples for the folds, an unknown layer or role raise a clear error; a
+layer whose activations hold NaN or inf is skipped with the reason in ``status`` (all layers bad: error).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.model_selection import StratifiedGroupKFold
+
+from workbench.analyses.calibration import auroc_rows, bootstrap_indices, percentile_interval
+from workbench.analyses.inputs import (check_folds, labels, nonfinite_rows, question_groups, select_layers,
+                                       select_roles)
+from workbench.analyses.probe_weights import save_probe
+from workbench.analyses.probes import ESTIMATORS, LogisticProbe
+from workbench.errors import WorkbenchError, did_you_mean
+from workbench.store import Run
+from workbench.store.results import Result, result_dir, write_result
+
+ANALYSIS = "probes"
+
+
+def make_estimators(probes: str | Sequence[str] | dict[str, BaseEstimator]) -> dict[str, BaseEstimator]:
+    """Named unfitted estimators from names in ``ESTIMATORS`` or a {name: estimator} dict."""
+    if isinstance(probes, dict):
+        return dict(probes)
+    names = [probes] if isinstance(probes, str) else list(probes)
+    for name in names:
+        if name not in ESTIMATORS:
+            raise WorkbenchError(f"unknown probe {name!r}.{did_you_mean(name, ESTIMATORS)} Known: {', '.join(ESTIMATORS)}")
+    return {name: ESTIMATORS[name]() for name in names}
+
+
+def grouped_splits(correct: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) index pairs of ``folds`` stratified folds that never split a group."""
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(correct)), correct, groups))
+
+
+def out_of_fold(estimator: BaseEstimator, X: np.ndarray, correct: np.ndarray, groups: np.ndarray,
+                splits: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Held-out probability of "correct" for every example [n], and one record per fold (C, sizes)."""
+    scores = np.full(len(correct), np.nan)
+    fits = []
+    for fold, (train, test) in enumerate(splits):
+        try:
+            fitted = clone(estimator).fit(X[train], correct[train], groups=groups[train])
+        except ValueError as error:  # e.g. a training fold with too few of one class for the inner CV
+            raise WorkbenchError(f"probe fit failed on fold {fold}: {error}") from error
+        scores[test] = fitted.predict_proba(X[test])[:, 1]
+        fits.append({"fold": fold, "C": getattr(fitted, "C_", np.nan), "n_train": len(train), "n_test": len(test),
+                     "n_test_correct": int(correct[test].sum())})
+    return scores, fits
+
+
+def probe_layers(run: Run, role: str | Sequence[str] = "confidence_slot", layers: str | int | Iterable[int] = "all", *,
+                 folds: int = 5, seeds: Sequence[int] = (0,), probes: str | Sequence[str] | dict = ("logistic", "diffmeans"),
+                 n_boot: int = 1000, level: float = 0.95, save_weights: bool = True) -> Result:
+    """Fit and cross-validate one probe per (role, layer, probe kind); write and return the ``probes`` result.
+
+    Tables: ``layers`` (one row per role x layer x probe: auroc, low, high, auroc_seed_mean, auroc_seed_sd,
+    C_median, status), ``oof`` (seed, role, layer, probe, example_id, score) and ``fits`` (one row per fold).
+    Weights go to ``RUN/results/probes/weights/<role>/<probe>-layer<L>.safetensors`` (+ .json).
+    """
+    correct, groups = labels(run), question_groups(run)
+    roles, layer_ids = select_roles(run, role), select_layers(run, layers)
+    estimators = make_estimators(probes)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise WorkbenchError("seeds must name at least one seed")
+    check_folds(correct, groups, folds)
+    splits = {seed: grouped_splits(correct, groups, folds, seed) for seed in seeds}
+    boot = bootstrap_indices(correct, n_boot=n_boot, seed=seeds[0])  # [n_boot, n], shared by every layer
+    example_ids = run.records["example_id"].to_numpy()
+    out_dir = result_dir(run.path, ANALYSIS)
+    if save_weights:
+        shutil.rmtree(out_dir / "weights", ignore_errors=True)  # weights of an earlier call would be stale
+    rows, oof_frames, fit_rows = [], [], []
+    for role_name in roles:
+        for layer in layer_ids:
+            X = run.residuals(layer, role_name)  # [n, d_model]
+            base = {"role": role_name, "layer": layer, "hook": run.layers[layer], "n": len(correct),
+                    "n_correct": int(correct.sum()), "folds": folds, "seeds": len(seeds)}
+            bad = nonfinite_rows(X)
+            if bad:
+                rows += [{**base, "probe": name, "status": f"skipped: {bad} examples have NaN/inf activations"}
+                         for name in estimators]
+                continue
+            for name, estimator in estimators.items():
+                per_seed, Cs = [], []
+                for seed in seeds:
+                    scores, fits = out_of_fold(estimator, X, correct, groups, splits[seed])
+                    per_seed.append(scores)
+                    Cs += [f["C"] for f in fits]
+                    fit_rows += [{"seed": seed, "role": role_name, "layer": layer, "probe": name, **f} for f in fits]
+                    oof_frames.append(pd.DataFrame({"seed": seed, "role": role_name, "layer": layer, "probe": name,
+                                                    "example_id": example_ids, "score": scores}))
+                per_seed = np.array(per_seed)  # [n_seeds, n]
+                mean_score = per_seed.mean(axis=0)
+                seed_auroc = auroc_rows(per_seed, np.broadcast_to(correct, per_seed.shape))
+                low, high = percentile_interval(auroc_rows(mean_score[boot], correct[boot]), level)
+                C_median = float(np.median(Cs)) if np.isfinite(Cs).all() else np.nan
+                rows.append({**base, "probe": name, "status": "ok",
+                             "auroc": float(auroc_rows(mean_score[None], correct[None])[0]), "low": low, "high": high,
+                             "auroc_seed_mean": float(seed_auroc.mean()),
+                             "auroc_seed_sd": float(seed_auroc.std(ddof=1)) if len(seeds) > 1 else np.nan,
+                             "C_median": C_median})
+                if save_weights:
+                    _save_refit(run, out_dir, estimator, name, X, correct, groups, role_name, layer, C_median, rows[-1])
+    table = pd.DataFrame(rows)
+    if not (table["status"] == "ok").any():
+        raise WorkbenchError("no layer could be probed: every selected layer has NaN/inf activations")
+    config = {"roles": roles, "layers": layer_ids, "folds": folds, "seeds": seeds, "probes": list(estimators),
+              "estimators": {k: repr(v) for k, v in estimators.items()}, "n_boot": n_boot, "level": level,
+              "groups": "question text"}
+    tables = {"layers": table, "oof": pd.concat(oof_frames, ignore_index=True), "fits": pd.DataFrame(fit_rows)}
+    return write_result(out_dir, ANALYSIS, tables, config, run.manifest, best=best_layers(table))
+
+
+def _save_refit(run: Run, out_dir: Path, estimator: BaseEstimator, name: str, X: np.ndarray, correct: np.ndarray,
+                groups: np.ndarray, role: str, layer: int, C_median: float, row: dict[str, Any]) -> None:
+    """Refit on every example (logistic: at the folds' median C, no inner search) and save the read-out."""
+    final = clone(estimator)
+    if isinstance(final, LogisticProbe) and np.isfinite(C_median):
+        final.set_params(Cs=(C_median,))
+    final.fit(X, correct, groups=groups)
+    meta = {"model_checksum": run.manifest["model"].get("checksum"), "model_name": run.model_name,
+            "hook": run.layers[layer], "layer": layer, "role": role, "n_layers": run.n_layers, "d_model": run.d_model,
+            "probe": name, "estimator": repr(final), "C": getattr(final, "C_", None),
+            "cv_auroc": row["auroc"], "cv_low": row["low"], "cv_high": row["high"], "n_train": len(correct),
+            "n_correct": int(correct.sum()), "run_config_hash": run.manifest.get("config_hash")}
+    save_probe(out_dir / "weights" / role / f"{name}-layer{layer:02d}", final.coef_[0], float(final.intercept_[0]), meta)
+
+
+def best_layers(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per (role, probe): the layer with the highest held-out AUROC, with its interval."""
+    ok = table[table["status"] == "ok"]
+    best = ok.loc[ok.groupby(["role", "probe"], sort=False)["auroc"].idxmax()]
+    return best[["role", "probe", "layer", "hook", "auroc", "low", "high"]].to_dict("records")
+
+
+def probe_weights_path(run_or_result_path: str | Path, role: str, layer: int, probe: str = "logistic") -> Path:
+    """Where ``probe_layers`` saved the weights of one probe (pass the run directory)."""
+    return result_dir(run_or_result_path, ANALYSIS) / "weights" / role / f"{probe}-layer{layer:02d}.safetensors"

@@ -1,0 +1,34 @@
+"""``workbench bottleneck RUN``: softmax expected value vs argmax, and the logit lens per layer."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("bottleneck", help="is the confidence signal lost at the text? (and where, by layer)")
+    parser.add_argument("run", help="run directory")
+    parser.add_argument("--boot", type=int, default=2000, help="paired bootstrap resamples")
+    parser.add_argument("--no-lens", action="store_true", help="skip the logit lens (which loads the run's model)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.analyses.bottleneck import bottleneck
+    from workbench.figures.report import write_page
+    from workbench.store import open_run
+
+    target = open_run(args.run)
+    result = bottleneck(target, n_boot=args.boot, seed=args.seed, logit_lens=not args.no_lens)
+    s = result["summary"].iloc[0]
+    print(f"AUROC softmax expected {s['auroc_softmax']:.3f} [{s['auroc_softmax_low']:.3f}, {s['auroc_softmax_high']:.3f}]"
+          f", argmax {s['auroc_argmax']:.3f} [{s['auroc_argmax_low']:.3f}, {s['auroc_argmax_high']:.3f}]")
+    print(f"difference {s['difference']:+.3f} [{s['difference_low']:+.3f}, {s['difference_high']:+.3f}]; argmax is "
+          f"{s['argmax_modal_value']:g} for {s['argmax_modal_share']:.0%} of examples ({s['argmax_distinct']} values)")
+    print(f"verdict: {s['verdict']}")
+    if "lens_peak_layer" in s:
+        print(f"logit lens: peak at layer {int(s['lens_peak_layer'])} AUROC {s['lens_peak_auroc']:.3f}, last layer "
+              f"{s['lens_final_auroc']:.3f} (lost {s['lens_lost']:+.3f})")
+    print(f"results: {result.path}\nfigures: {write_page(target, 'bottleneck')}")
+    return 0

@@ -1,0 +1,58 @@
+"""``workbench probe RUN``: layer-wise probes (and replication across seeds), results and figures beside the run."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def parse_layers(text: str):
+    """``all`` or comma-separated indices (negative counts from the end): ``0,4,-1``."""
+    if text == "all":
+        return "all"
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"layers must be 'all' or comma-separated integers, got {text!r}") from None
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("probe", help="fit a probe per layer and role; held-out AUROC per layer")
+    parser.add_argument("run", help="run directory (from `workbench collect`)")
+    parser.add_argument("--roles", nargs="+", default=["confidence_slot", "answer_last"],
+                        help="position roles to probe, or 'all'")
+    parser.add_argument("--layers", type=parse_layers, default="all", help="'all' or indices such as 0,8,-1")
+    parser.add_argument("--folds", type=int, default=5, help="grouped (by question) cross-validation folds")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="number of split seeds; 5 or more also writes the replication result")
+    parser.add_argument("--probes", nargs="+", default=["logistic", "diffmeans"], choices=["logistic", "diffmeans"])
+    parser.add_argument("--boot", type=int, default=1000, help="bootstrap resamples for the intervals")
+    parser.add_argument("--no-weights", action="store_true", help="do not save probe weights")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.analyses.probe_layers import probe_layers
+    from workbench.analyses.replication import replication
+    from workbench.errors import WorkbenchError
+    from workbench.figures.report import write_page
+    from workbench.store import open_run
+
+    if args.seeds < 1:
+        raise WorkbenchError(f"--seeds must be at least 1, got {args.seeds}")
+    target = open_run(args.run)
+    roles = "all" if args.roles == ["all"] else args.roles
+    result = probe_layers(target, roles, args.layers, folds=args.folds, seeds=range(args.seeds), probes=args.probes,
+                          n_boot=args.boot, save_weights=not args.no_weights)
+    table = result["layers"]
+    for best in result.manifest["best"]:
+        print(f"{best['probe']:>9} probe, {best['role']}: peak at layer {best['layer']} ({best['hook']}) AUROC "
+              f"{best['auroc']:.3f} [{best['low']:.3f}, {best['high']:.3f}]")
+    skipped = table[table["status"] != "ok"]
+    for row in skipped.itertuples():
+        print(f"layer {row.layer} ({row.role}, {row.probe}): {row.status}")
+    if args.seeds >= 2:
+        rep = replication(target, result)["layers"]
+        print(f"replication over {args.seeds} seeds: AUROC sd per layer median {rep['auroc_sd'].median():.3f}, "
+              f"histogram W1 median {rep['shape_w1_mean'].median():.3f}")
+    print(f"results: {result.path}\nfigures: {write_page(target, 'probe')}")
+    return 0
