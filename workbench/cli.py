@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # our own progress bars are enough on a terminal
     try:
         return int(args.func(args) or 0)
     except WorkbenchError as error:
