@@ -27,6 +27,13 @@ def test_verdicts():
     assert same["verdict"] == "inconclusive" and same["difference"] == 0
 
 
+def test_too_few_of_a_class_gives_no_verdict():
+    softmax, argmax, correct = planted()
+    few = correct & (np.cumsum(correct) <= 3)  # keep 3 correct answers
+    out = bottleneck_test(softmax, argmax, few, n_boot=200)
+    assert out["verdict"] == "too few examples" and out["n_correct"] == 3 and np.isfinite(out["difference_low"])
+
+
 def test_run_level_result(synthetic_run):
     result = bottleneck(synthetic_run, n_boot=300, logit_lens=False)
     summary = result["summary"].iloc[0]

@@ -101,7 +101,8 @@ pairs = st.integers(min_value=2, max_value=60).flatmap(lambda n: st.tuples(
 @given(pairs, st.sampled_from(["uniform", "quantile"]), st.integers(1, 20))
 def test_calibration_bounds(data, strategy, n_bins):
     conf, correct = np.array(data[0]), np.array(data[1])
-    e, m = cal.ece(conf, correct, n_bins=n_bins, strategy=strategy), cal.mce(conf, correct, n_bins=n_bins, strategy=strategy)
+    e = cal.ece(conf, correct, n_bins=n_bins, strategy=strategy)
+    m = cal.mce(conf, correct, n_bins=n_bins, strategy=strategy)
     assert 0 <= e <= m + 1e-12 <= 1 + 1e-12
     assert 0 <= cal.brier(conf, correct) <= 1
 

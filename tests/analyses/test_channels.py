@@ -49,6 +49,7 @@ def test_calibration_table_for_any_table():
     table = calibration_table(frame, "pct", "ok", scale=100, n_boot=50)
     assert table.loc[0, "n"] == 5 and table.loc[0, "n_missing"] == 1
     assert table.loc[0, "brier"] == pytest.approx(np.mean([0.01, 0.04, 0.09, 0.01, 0.36]))
+    assert "only 2 of one class: intervals are rough" in table.loc[0, "note"]
     by = calibration_table(frame, "pct", "ok", by="src", scale=100, n_boot=50)
     assert list(by["src"]) == ["a", "b"]
     with pytest.raises(WorkbenchError, match="divide a 0-100"):

@@ -17,8 +17,8 @@ def test_planted_layer_is_the_peak(synthetic_probes):
     planted = table.loc[("confidence_slot", 2, "logistic")]
     assert planted["auroc"] > 0.85 and planted["low"] > 0.75
     assert planted["low"] <= planted["auroc"] <= planted["high"]
-    others = table.drop(index=("confidence_slot", 2, "logistic"))
-    assert (others["auroc"] < planted["auroc"]).all()
+    others = table.drop(index=[("confidence_slot", 2, "logistic"), ("confidence_slot", 2, "diffmeans")])
+    assert (others["auroc"] < planted["auroc"] - 0.1).all()
     noise = table.loc[("confidence_slot", 0, "logistic")]
     assert noise["low"] < 0.5 + 0.05 and noise["auroc"] < 0.75
     assert np.isfinite(table["auroc_seed_sd"]).all() and (table["seeds"] == 2).all()
@@ -90,3 +90,12 @@ def test_nan_activations_are_a_stated_skip(tmp_path):
     assert table.loc[0, "status"] == "ok" and np.isfinite(table.loc[0, "auroc"])
     with pytest.raises(WorkbenchError, match="every selected layer has NaN/inf"):
         probe_layers(run, "confidence_slot", [1], probes="diffmeans")
+
+
+def test_any_sklearn_classifier_can_be_probed(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    run = make_run(tmp_path / "sk", n=80)
+    result = probe_layers(run, "confidence_slot", [2], probes={"sk": LogisticRegression(C=0.1)}, n_boot=50)
+    assert result["layers"].loc[0, "auroc"] > 0.85
+    assert load_probe(probe_weights_path(run.path, "confidence_slot", 2, "sk")).meta["probe"] == "sk"

@@ -8,7 +8,10 @@ resampled examples). Verdict:
 - ``bottleneck``: the interval lies above zero: the distribution separates correct from incorrect
   answers better than its argmax; the signal is present and lost at the text;
 - ``reverse``: the interval lies below zero (the argmax discriminates better);
-- ``inconclusive``: the interval includes zero.
+- ``inconclusive``: the interval includes zero;
+- ``too few examples``: fewer than ``min_per_class`` (default 5) of either class. The numbers are still
+  reported, but a percentile bootstrap that resamples two or three examples of a class is too
+  optimistic to decide on.
 
 How degenerate the argmax is (the share of its modal value) explains most bottlenecks: an argmax that
 says "100" for nearly everything cannot rank anything. Optionally the logit lens adds where, in depth,
@@ -31,7 +34,8 @@ from workbench.store.results import Result, result_dir, write_result
 ANALYSIS = "bottleneck"
 
 
-def bottleneck_test(softmax, argmax, correct, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
+def bottleneck_test(softmax, argmax, correct, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+                    min_per_class: int = 5) -> dict:
     """AUROCs of both read-outs, their difference with a paired bootstrap interval, argmax degeneracy, verdict.
 
     Works on any arrays (the scale does not matter for AUROC); needs both classes.
@@ -46,6 +50,8 @@ def bottleneck_test(softmax, argmax, correct, *, n_boot: int = 2000, level: floa
     low, high = percentile_interval(soft_boot - arg_boot, level)
     values, counts = np.unique(arg, return_counts=True)
     verdict = "bottleneck" if low > 0 else "reverse" if high < 0 else "inconclusive"
+    if min(correct.sum(), (~correct).sum()) < min_per_class:
+        verdict = "too few examples"
     return {"n": len(correct), "n_correct": int(correct.sum()),
             "auroc_softmax": auc_soft, "auroc_softmax_low": percentile_interval(soft_boot, level)[0],
             "auroc_softmax_high": percentile_interval(soft_boot, level)[1],
@@ -68,7 +74,7 @@ def lens_summary(lens: pd.DataFrame) -> dict:
 
 
 def bottleneck(run: Run, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0, logit_lens: bool = True,
-               loaded: Any = None, lens_layers="all") -> Result:
+               loaded: Any = None, lens_layers="all", min_per_class: int = 5) -> Result:
     """Write and return the ``bottleneck`` result.
 
     Tables: ``summary`` (one row: the test, the argmax's degeneracy, the verdict, and with the lens its
@@ -77,9 +83,10 @@ def bottleneck(run: Run, *, n_boot: int = 2000, level: float = 0.95, seed: int =
     The lens loads the run's model unless it is given as ``loaded``.
     """
     correct = labels(run)
+    require_two_classes(correct, "the bottleneck test")
     records = run.records
     summary = bottleneck_test(records["softmax_expected"], records["argmax"], correct, n_boot=n_boot, level=level,
-                              seed=seed)
+                              seed=seed, min_per_class=min_per_class)
     scores = records[["example_id", "correct", "softmax_expected", "argmax", "entropy", "verbal_confidence"]].copy()
     tables = {"scores": scores}
     if logit_lens:
@@ -88,7 +95,7 @@ def bottleneck(run: Run, *, n_boot: int = 2000, level: float = 0.95, seed: int =
         tables["lens_scores"] = per_example
         summary.update(lens_summary(tables["lens"]))
     tables["summary"] = pd.DataFrame([summary])
-    config = {"n_boot": n_boot, "level": level, "seed": seed, "logit_lens": logit_lens,
+    config = {"n_boot": n_boot, "level": level, "seed": seed, "logit_lens": logit_lens, "min_per_class": min_per_class,
               "lens_layers": lens_layers if isinstance(lens_layers, str) else list(lens_layers),
               "lens_role": "confidence_slot"}
     return write_result(result_dir(run.path, ANALYSIS), ANALYSIS, tables, config, run.manifest)

@@ -180,8 +180,10 @@ def metric_value(name: str, confidence: np.ndarray, correct: np.ndarray, n_bins:
         return auroc(confidence, correct)
     if name == "auprc":
         return auprc(confidence, correct)
-    if name in ("ece", "mce"):
-        return (ece if name == "ece" else mce)(confidence, correct, n_bins=n_bins, strategy=strategy)
+    if name == "ece":
+        return ece(confidence, correct, n_bins=n_bins, strategy=strategy)
+    if name == "mce":
+        return mce(confidence, correct, n_bins=n_bins, strategy=strategy)
     if name == "brier":
         return brier(confidence, correct)
     raise WorkbenchError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")

@@ -6,9 +6,9 @@ Channels, each as a probability in [0, 1] that the answer is correct:
 - ``softmax_expected``: expected value of the distribution over the confidence vocabulary / 100;
 - ``argmax``: value of the most probable confidence string / 100;
 - ``answer_prob``: probability of the greedy answer's tokens;
-- ``probe``: the logistic probe's out-of-fold probability at its best (role, layer), from a ``probes``
-  result. The best layer is chosen on the same examples, so this channel is mildly optimistic; the
-  layer's own interval in the ``probes`` result is the number to quote.
+- ``probe``: the probe's out-of-fold probability at its best (role, layer), from a ``probes`` result
+  (the logistic probe when the result has one). The best layer is chosen on the same examples, so this
+  channel is mildly optimistic; the layer's own interval in the ``probes`` result is the number to quote.
 """
 
 from __future__ import annotations
@@ -42,16 +42,18 @@ def stored_result(run: Run, analysis: str) -> Result | None:
 
 
 def probe_choice(probes: Result, *, role: str | None = None, layer: int | None = None,
-                 probe: str = "logistic") -> dict:
-    """The (role, layer) whose probe feeds the ``probe`` channel: the given one, or the best held-out AUROC."""
+                 probe: str | None = None) -> dict:
+    """The probe row that feeds the ``probe`` channel: the given (role, layer, probe kind) or the best held-out
+    AUROC among them; the kind defaults to the logistic probe when the result has one."""
     table = probes["layers"]
-    table = table[(table["probe"] == probe) & (table["status"] == "ok")]
-    if role is not None:
-        table = table[table["role"] == role]
-    if layer is not None:
-        table = table[table["layer"] == layer]
+    table = table[table["status"] == "ok"]
+    if probe is None:
+        probe = "logistic" if (table["probe"] == "logistic").any() else None
+    for column, value in (("probe", probe), ("role", role), ("layer", layer)):
+        if value is not None:
+            table = table[table[column] == value]
     if table.empty:
-        raise WorkbenchError(f"the probes result at {probes.path} has no fitted {probe} probe for role={role}, "
+        raise WorkbenchError(f"the probes result at {probes.path} has no fitted probe for probe={probe}, role={role}, "
                              f"layer={layer}; run `workbench probe` with them")
     return table.loc[table["auroc"].idxmax()].to_dict()
 
@@ -101,15 +103,17 @@ def channels(run: Run, *, probes: Result | None = None, n_bins: int = 10, strate
     extra = {}
     if probes is not None:
         choice = probe_choice(probes)
-        extra["probe_channel"] = {"role": choice["role"], "layer": int(choice["layer"]), "hook": choice["hook"]}
-        table.loc[table["channel"] == "probe", "note"] = (
-            f"logistic probe at {choice['role']} layer {int(choice['layer'])}, out-of-fold; layer chosen on these data")
+        extra["probe_channel"] = {"probe": choice["probe"], "role": choice["role"], "layer": int(choice["layer"]),
+                                  "hook": choice["hook"]}
+        where = table["channel"] == "probe"
+        source = (f"{choice['probe']} probe at {choice['role']} layer {int(choice['layer'])}, out-of-fold; "
+                  "layer chosen on these data")
+        table.loc[where, "note"] = [f"{source}; {note}" if note else source for note in table.loc[where, "note"]]
     else:
         table = pd.concat([table, pd.DataFrame([{"channel": "probe", "n": 0, "n_missing": len(scores),
                                                  "note": "skipped: no probes result (run `workbench probe` first)"}])],
                           ignore_index=True)
-    validity = screen_table(scores.assign(**{c: scores[c] * 100 for c in present}), present, "correct",
-                            thresholds=thresholds, scale=100.0)
+    validity = screen_table(scores, present, "correct", thresholds=thresholds, scale=1.0)  # screened on 0-100
     bins = reliability_table(scores, present, "correct", n_bins=n_bins, strategy=strategy)
     config = {"channels": present, "n_bins": n_bins, "strategy": strategy, "n_boot": n_boot, "level": level,
               "seed": seed, "thresholds": asdict(get_thresholds(thresholds)),

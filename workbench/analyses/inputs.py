@@ -49,8 +49,12 @@ def check_folds(correct: np.ndarray, groups: np.ndarray, folds: int, *, min_trai
     n_groups = len(np.unique(groups))
     if n_groups < folds:
         raise WorkbenchError(f"{folds} folds need at least {folds} distinct questions; this run has {n_groups}")
-    if minority < folds or minority - -(-minority // folds) < min_train_per_class:
-        fit = max((k for k in range(2, minority + 1) if minority - -(-minority // k) >= min_train_per_class), default=None)
+
+    def trains_enough(k: int) -> bool:  # the fold holding out the most of the minority still trains on enough
+        return minority >= k and minority - -(-minority // k) >= min_train_per_class
+
+    if not trains_enough(folds):
+        fit = max((k for k in range(2, minority + 1) if trains_enough(k)), default=None)
         hint = f"use folds={fit}" if fit else "collect more examples"
         raise WorkbenchError(f"too few examples for {folds} folds: the run has {describe_classes(correct)} answers, and "
                              f"each fold must hold out one of each class while training on at least "

@@ -16,6 +16,8 @@ layer whose activations hold NaN or inf is skipped with the reason in ``status``
 
 from __future__ import annotations
 
+import inspect
+import itertools
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -25,6 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import StratifiedGroupKFold
+from threadpoolctl import threadpool_limits
 
 from workbench.analyses.calibration import auroc_rows, bootstrap_indices, percentile_interval
 from workbench.analyses.inputs import (check_folds, labels, nonfinite_rows, question_groups, select_layers,
@@ -55,6 +58,14 @@ def grouped_splits(correct: np.ndarray, groups: np.ndarray, folds: int, seed: in
     return list(splitter.split(np.zeros(len(correct)), correct, groups))
 
 
+def fit_probe(estimator: BaseEstimator, X: np.ndarray, correct: np.ndarray, groups: np.ndarray) -> BaseEstimator:
+    """A fitted clone; question groups are passed on when the estimator's ``fit`` takes them (ours do)."""
+    fitted = clone(estimator)
+    if "groups" in inspect.signature(fitted.fit).parameters:
+        return fitted.fit(X, correct, groups=groups)
+    return fitted.fit(X, correct)
+
+
 def out_of_fold(estimator: BaseEstimator, X: np.ndarray, correct: np.ndarray, groups: np.ndarray,
                 splits: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Held-out probability of "correct" for every example [n], and one record per fold (C, sizes)."""
@@ -62,7 +73,7 @@ def out_of_fold(estimator: BaseEstimator, X: np.ndarray, correct: np.ndarray, gr
     fits = []
     for fold, (train, test) in enumerate(splits):
         try:
-            fitted = clone(estimator).fit(X[train], correct[train], groups=groups[train])
+            fitted = fit_probe(estimator, X[train], correct[train], groups[train])
         except ValueError as error:  # e.g. a training fold with too few of one class for the inner CV
             raise WorkbenchError(f"probe fit failed on fold {fold}: {error}") from error
         scores[test] = fitted.predict_proba(X[test])[:, 1]
@@ -71,8 +82,34 @@ def out_of_fold(estimator: BaseEstimator, X: np.ndarray, correct: np.ndarray, gr
     return scores, fits
 
 
+def evaluate_probe(estimator: BaseEstimator, X: np.ndarray, correct: np.ndarray, groups: np.ndarray,
+                   splits: dict[int, list], boot: np.ndarray, level: float) -> tuple[dict, np.ndarray, list[dict]]:
+    """Cross-validate one probe on one layer under every seed's splits.
+
+    Returns its statistics (auroc of the seed-averaged out-of-fold score with a bootstrap interval over
+    ``boot`` [n_boot, n], per-seed AUROC mean and sd, median C), the out-of-fold scores [n_seeds, n], and
+    one record per (seed, fold).
+    """
+    per_seed, fits = [], []
+    for seed, seed_splits in splits.items():
+        scores, seed_fits = out_of_fold(estimator, X, correct, groups, seed_splits)
+        per_seed.append(scores)
+        fits += [{"seed": seed, **f} for f in seed_fits]
+    per_seed = np.array(per_seed)  # [n_seeds, n]
+    mean_score = per_seed.mean(axis=0)  # [n]
+    seed_auroc = auroc_rows(per_seed, np.broadcast_to(correct, per_seed.shape))  # [n_seeds]
+    low, high = percentile_interval(auroc_rows(mean_score[boot], correct[boot]), level)
+    Cs = np.array([f["C"] for f in fits], dtype=float)
+    stats = {"status": "ok", "auroc": float(auroc_rows(mean_score[None], correct[None])[0]), "low": low, "high": high,
+             "auroc_seed_mean": float(seed_auroc.mean()),
+             "auroc_seed_sd": float(seed_auroc.std(ddof=1)) if len(per_seed) > 1 else np.nan,
+             "C_median": float(np.median(Cs)) if np.isfinite(Cs).all() else np.nan}
+    return stats, per_seed, fits
+
+
 def probe_layers(run: Run, role: str | Sequence[str] = "confidence_slot", layers: str | int | Iterable[int] = "all", *,
-                 folds: int = 5, seeds: Sequence[int] = (0,), probes: str | Sequence[str] | dict = ("logistic", "diffmeans"),
+                 folds: int = 5, seeds: Sequence[int] = (0,),
+                 probes: str | Sequence[str] | dict = ("logistic", "diffmeans"),
                  n_boot: int = 1000, level: float = 0.95, save_weights: bool = True) -> Result:
     """Fit and cross-validate one probe per (role, layer, probe kind); write and return the ``probes`` result.
 
@@ -87,44 +124,32 @@ def probe_layers(run: Run, role: str | Sequence[str] = "confidence_slot", layers
     if not seeds:
         raise WorkbenchError("seeds must name at least one seed")
     check_folds(correct, groups, folds)
-    splits = {seed: grouped_splits(correct, groups, folds, seed) for seed in seeds}
+    splits = {seed: grouped_splits(correct, groups, folds, seed) for seed in seeds}  # shared by every layer
     boot = bootstrap_indices(correct, n_boot=n_boot, seed=seeds[0])  # [n_boot, n], shared by every layer
     example_ids = run.records["example_id"].to_numpy()
     out_dir = result_dir(run.path, ANALYSIS)
-    if save_weights:
-        shutil.rmtree(out_dir / "weights", ignore_errors=True)  # weights of an earlier call would be stale
+    shutil.rmtree(out_dir / "weights", ignore_errors=True)  # weights of an earlier call would not match this result
     rows, oof_frames, fit_rows = [], [], []
-    for role_name in roles:
-        for layer in layer_ids:
+    # The matrices are small (examples x examples): BLAS threads cost more than they save, far more when
+    # cores are shared, so the fits run on single-threaded BLAS (scoped to this block).
+    with threadpool_limits(limits=1, user_api="blas"):
+        for role_name, layer in itertools.product(roles, layer_ids):
             X = run.residuals(layer, role_name)  # [n, d_model]
             base = {"role": role_name, "layer": layer, "hook": run.layers[layer], "n": len(correct),
                     "n_correct": int(correct.sum()), "folds": folds, "seeds": len(seeds)}
-            bad = nonfinite_rows(X)
-            if bad:
+            if bad := nonfinite_rows(X):
                 rows += [{**base, "probe": name, "status": f"skipped: {bad} examples have NaN/inf activations"}
                          for name in estimators]
                 continue
             for name, estimator in estimators.items():
-                per_seed, Cs = [], []
-                for seed in seeds:
-                    scores, fits = out_of_fold(estimator, X, correct, groups, splits[seed])
-                    per_seed.append(scores)
-                    Cs += [f["C"] for f in fits]
-                    fit_rows += [{"seed": seed, "role": role_name, "layer": layer, "probe": name, **f} for f in fits]
-                    oof_frames.append(pd.DataFrame({"seed": seed, "role": role_name, "layer": layer, "probe": name,
-                                                    "example_id": example_ids, "score": scores}))
-                per_seed = np.array(per_seed)  # [n_seeds, n]
-                mean_score = per_seed.mean(axis=0)
-                seed_auroc = auroc_rows(per_seed, np.broadcast_to(correct, per_seed.shape))
-                low, high = percentile_interval(auroc_rows(mean_score[boot], correct[boot]), level)
-                C_median = float(np.median(Cs)) if np.isfinite(Cs).all() else np.nan
-                rows.append({**base, "probe": name, "status": "ok",
-                             "auroc": float(auroc_rows(mean_score[None], correct[None])[0]), "low": low, "high": high,
-                             "auroc_seed_mean": float(seed_auroc.mean()),
-                             "auroc_seed_sd": float(seed_auroc.std(ddof=1)) if len(seeds) > 1 else np.nan,
-                             "C_median": C_median})
+                stats, per_seed, fits = evaluate_probe(estimator, X, correct, groups, splits, boot, level)
+                rows.append({**base, "probe": name, **stats})
+                fit_rows += [{"role": role_name, "layer": layer, "probe": name, **f} for f in fits]
+                oof_frames += [pd.DataFrame({"seed": seed, "role": role_name, "layer": layer, "probe": name,
+                                             "example_id": example_ids, "score": scores})
+                               for seed, scores in zip(seeds, per_seed)]
                 if save_weights:
-                    _save_refit(run, out_dir, estimator, name, X, correct, groups, role_name, layer, C_median, rows[-1])
+                    _save_refit(run, out_dir, estimator, name, X, correct, groups, role_name, layer, rows[-1])
     table = pd.DataFrame(rows)
     if not (table["status"] == "ok").any():
         raise WorkbenchError("no layer could be probed: every selected layer has NaN/inf activations")
@@ -136,12 +161,13 @@ def probe_layers(run: Run, role: str | Sequence[str] = "confidence_slot", layers
 
 
 def _save_refit(run: Run, out_dir: Path, estimator: BaseEstimator, name: str, X: np.ndarray, correct: np.ndarray,
-                groups: np.ndarray, role: str, layer: int, C_median: float, row: dict[str, Any]) -> None:
-    """Refit on every example (logistic: at the folds' median C, no inner search) and save the read-out."""
-    final = clone(estimator)
-    if isinstance(final, LogisticProbe) and np.isfinite(C_median):
-        final.set_params(Cs=(C_median,))
-    final.fit(X, correct, groups=groups)
+                groups: np.ndarray, role: str, layer: int, row: dict[str, Any]) -> None:
+    """Refit on every example (logistic: at the folds' median C, no inner search) and save the linear read-out."""
+    if isinstance(estimator, LogisticProbe) and np.isfinite(row["C_median"]):
+        estimator = clone(estimator).set_params(Cs=(row["C_median"],))
+    final = fit_probe(estimator, X, correct, groups)
+    if np.shape(getattr(final, "coef_", None)) != (1, X.shape[1]):
+        return  # not a linear read-out (a custom estimator): nothing to save
     meta = {"model_checksum": run.manifest["model"].get("checksum"), "model_name": run.model_name,
             "hook": run.layers[layer], "layer": layer, "role": role, "n_layers": run.n_layers, "d_model": run.d_model,
             "probe": name, "estimator": repr(final), "C": getattr(final, "C_", None),
@@ -157,6 +183,6 @@ def best_layers(table: pd.DataFrame) -> list[dict[str, Any]]:
     return best[["role", "probe", "layer", "hook", "auroc", "low", "high"]].to_dict("records")
 
 
-def probe_weights_path(run_or_result_path: str | Path, role: str, layer: int, probe: str = "logistic") -> Path:
-    """Where ``probe_layers`` saved the weights of one probe (pass the run directory)."""
-    return result_dir(run_or_result_path, ANALYSIS) / "weights" / role / f"{probe}-layer{layer:02d}.safetensors"
+def probe_weights_path(run_path: str | Path, role: str, layer: int, probe: str = "logistic") -> Path:
+    """Where ``probe_layers`` saved the weights of one probe of the run at ``run_path``."""
+    return result_dir(run_path, ANALYSIS) / "weights" / role / f"{probe}-layer{layer:02d}.safetensors"

@@ -179,12 +179,13 @@ class LogisticProbe(_LinearProbe):
 
     def _inner_cv(self, X, y, Cs, groups) -> np.ndarray:
         """Mean held-out AUROC of each C over the inner folds; ties go to the smaller C (more regularised)."""
-        if groups is None:
-            splitter = StratifiedKFold(self.inner_folds_, shuffle=True, random_state=self.random_state)
+        if groups is None or len(np.unique(groups)) == len(groups):  # one example per group: plain folds (faster)
+            splits = StratifiedKFold(self.inner_folds_, shuffle=True, random_state=self.random_state).split(X, y)
         else:
             splitter = StratifiedGroupKFold(self.inner_folds_, shuffle=True, random_state=self.random_state)
+            splits = splitter.split(X, y, groups)
         scores = []
-        for train, test in splitter.split(X, y, groups):
+        for train, test in splits:
             if len(np.unique(y[test])) < 2 or len(np.unique(y[train])) < 2:
                 continue
             mean, scale = standardizer(X[train])

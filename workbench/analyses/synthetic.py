@@ -15,13 +15,15 @@ import numpy as np
 from workbench.prompts import ROLES, get_vocabulary
 from workbench.store import Run, RunWriter, config_hash, open_run
 
-N_BLOCKS, D_MODEL = 3, 16
-HOOKS = [f"blocks.{i}.hook_resid_pre" for i in range(N_BLOCKS)] + [f"blocks.{N_BLOCKS - 1}.hook_resid_post"]
+def hooks(n_blocks: int) -> list[str]:
+    """resid_pre of every block, then the last block's resid_post (the layout of a real run)."""
+    return [f"blocks.{i}.hook_resid_pre" for i in range(n_blocks)] + [f"blocks.{n_blocks - 1}.hook_resid_post"]
 
 
 def make_run(path: str | Path, *, n: int = 120, accuracy: float = 0.3, signal: float = 3.0, signal_layer: int = 2,
-             seed: int = 0, nan_layer: int | None = None, correct: np.ndarray | None = None) -> Run:
-    """Write a run of ``n`` examples (residuals [n, 4 read-outs, 4 roles, 16]) to ``path`` and open it.
+             seed: int = 0, nan_layer: int | None = None, correct: np.ndarray | None = None, n_blocks: int = 3,
+             d_model: int = 16) -> Run:
+    """Write a run of ``n`` examples (residuals [n, n_blocks + 1 read-outs, 4 roles, d_model]) and open it.
 
     ``correct`` fixes the labels (else a share ``accuracy`` is drawn); ``nan_layer`` puts NaN into three
     examples' activations at that layer (every role), for bad-input tests.
@@ -32,7 +34,8 @@ def make_run(path: str | Path, *, n: int = 120, accuracy: float = 0.3, signal: f
         correct[rng.choice(n, size=int(round(accuracy * n)), replace=False)] = True
     vocab = get_vocabulary("percent")
     values = np.asarray(vocab.values)
-    resid = rng.normal(size=(n, len(HOOKS), len(ROLES), D_MODEL)).astype(np.float32)
+    layers = hooks(n_blocks)
+    resid = rng.normal(size=(n, len(layers), len(ROLES), d_model)).astype(np.float32)
     resid[:, signal_layer, ROLES.index("confidence_slot"), 0] += signal * (correct - 0.5)
     if nan_layer is not None:
         resid[:3, nan_layer, :, :] = np.nan
@@ -56,8 +59,8 @@ def make_run(path: str | Path, *, n: int = 120, accuracy: float = 0.3, signal: f
             "pos_pre_answer": 0, "pos_answer_last": 1, "pos_post_answer": 2, "pos_confidence_slot": 2})
     config = {"model": "synthetic", "seed": seed, "n": n}
     header = {"config": config, "config_hash": config_hash(config),
-              "model": {"name": "synthetic", "checksum": "sha256:synthetic"}, "roles": list(ROLES), "layers": HOOKS,
-              "d_model": D_MODEL, "dtype": "float32", "vocabulary": vocab.to_dict(), "template": {}, "n_items": n}
+              "model": {"name": "synthetic", "checksum": "sha256:synthetic"}, "roles": list(ROLES), "layers": layers,
+              "d_model": d_model, "dtype": "float32", "vocabulary": vocab.to_dict(), "template": {}, "n_items": n}
     writer = RunWriter(path, header)
     for start in range(0, n, 50):
         writer.append(records[start:start + 50], resid[start:start + 50])

@@ -3,7 +3,7 @@
 The DataFrame entry point beside ``validity.screen_table``: results from other pipelines can be scored
 exactly as ours are. Missing confidences (NaN, e.g. unparsed verbal text) are dropped per column and
 counted in ``n_missing``; a column with nothing left, or with one class for AUROC/AUPRC, gets NaN and a
-``note`` saying why.
+``note`` saying why; fewer than ``FEW`` examples of a class flags the intervals as rough.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import pandas as pd
 
 from workbench.analyses.calibration import check_pairs, reliability, summarize
 from workbench.errors import WorkbenchError
+
+FEW = 5  # below this many examples of a class, bootstrap intervals are flagged as rough
 
 
 def table_columns(frame: pd.DataFrame, confidence, correct: str, by) -> tuple[list[str], list[str]]:
@@ -67,7 +69,11 @@ def calibration_table(frame: pd.DataFrame, confidence: str | Sequence[str] = "co
                        overconfidence=float(conf.mean() - corr.mean()))
             for s in summary.itertuples():
                 row.update({s.metric: s.value, f"{s.metric}_low": s.low, f"{s.metric}_high": s.high})
-            row["note"] = "; ".join(dict.fromkeys(n for n in summary["note"] if n))
+            notes = [n for n in summary["note"] if n]
+            minority = int(min(corr.sum(), len(corr) - corr.sum()))
+            if 0 < minority < FEW:
+                notes.append(f"only {minority} of one class: intervals are rough")
+            row["note"] = "; ".join(dict.fromkeys(notes))
             rows.append(row)
     return pd.DataFrame(rows)
 

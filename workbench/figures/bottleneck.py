@@ -74,7 +74,8 @@ class LogitLensDisplay:
         probe = None
         if probes is not None:
             table = probes["layers"]
-            probe = table[(table["status"] == "ok") & (table["role"] == "confidence_slot") & (table["probe"] == "logistic")]
+            keep = (table["status"] == "ok") & (table["role"] == "confidence_slot") & (table["probe"] == "logistic")
+            probe = table[keep]
         return cls(lens[lens["status"] == "ok"], probe if probe is not None and len(probe) else None, **kwargs)
 
     def figure(self) -> go.Figure:

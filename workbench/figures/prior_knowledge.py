@@ -33,11 +33,13 @@ class PriorKnowledgeDisplay:
                                  marker_color=color(i + 1),
                                  error_y=dict(type="data", symmetric=False, array=part["ece_high"] - part["ece"],
                                               arrayminus=part["ece"] - part["ece_low"])), row=1, col=1)
-        contrast = self.contrast.dropna(subset=["difference"]) if "difference" in self.contrast else self.contrast.iloc[0:0]
-        fig.add_trace(go.Scatter(x=contrast["channel"], y=contrast["difference"], mode="markers", name="known - unknown",
-                                 marker=dict(color=color(0), size=9),
-                                 error_y=dict(type="data", symmetric=False, array=contrast["high"] - contrast["difference"],
-                                              arrayminus=contrast["difference"] - contrast["low"])), row=1, col=2)
+        if "difference" in self.contrast:  # absent when a split is empty
+            contrast = self.contrast.dropna(subset=["difference"])
+            fig.add_trace(go.Scatter(x=contrast["channel"], y=contrast["difference"], mode="markers",
+                                     name="known - unknown", marker=dict(color=color(0), size=9),
+                                     error_y=dict(type="data", symmetric=False,
+                                                  array=contrast["high"] - contrast["difference"],
+                                                  arrayminus=contrast["difference"] - contrast["low"])), row=1, col=2)
         fig.add_hline(y=0, line=dict(color="#888888", dash="dot", width=1), row=1, col=2)
         fig.update_layout(barmode="group")
         title = "Calibration on known vs unknown items"

@@ -38,12 +38,13 @@ class ProbeAurocDisplay:
         i = 0
         for (role, probe), part in self.layers.groupby(["role", "probe"], sort=False):
             part = part.sort_values("layer")
-            line_with_band(fig, part["layer"], part["auroc"], part["low"], part["high"], name=f"{probe} probe, {role}", i=i)
+            line_with_band(fig, part["layer"], part["auroc"], part["low"], part["high"], name=f"{probe} probe, {role}",
+                           i=i)
             i += 1
         if self.lens is not None and "auroc" in self.lens:
             lens = self.lens[self.lens["status"] == "ok"].sort_values("layer")
-            line_with_band(fig, lens["layer"], lens["auroc"], lens["low"], lens["high"], name="logit lens, confidence_slot",
-                           i=i)
+            line_with_band(fig, lens["layer"], lens["auroc"], lens["low"], lens["high"],
+                           name="logit lens, confidence_slot", i=i)
             i += 1
         if self.channels is not None:
             for row in self.channels.itertuples():

@@ -44,13 +44,15 @@ class ReliabilityDisplay:
         total = bins.groupby(self.by)["count"].transform("sum")
         for i, (name, part) in enumerate(bins.groupby(self.by, sort=False)):
             share = part["count"] / total.loc[part.index]
-            label = name if not self.ece or not np.isfinite(self.ece.get(name, np.nan)) else f"{name} (ECE {self.ece[name]:.3f})"
+            ece = (self.ece or {}).get(name, np.nan)
+            label = f"{name} (ECE {ece:.3f})" if np.isfinite(ece) else name
             fig.add_trace(go.Scatter(
                 x=part["mean_confidence"], y=part["accuracy"], mode="lines+markers", name=label,
                 line=dict(color=color(i), width=1.5), marker=dict(size=6 + 30 * np.sqrt(share), color=color(i)),
                 error_y=dict(type="data", symmetric=False, array=part["acc_high"] - part["accuracy"],
                              arrayminus=part["accuracy"] - part["acc_low"], thickness=1, width=0),
-                customdata=np.c_[part["count"]], hovertemplate="confidence %{x:.2f}<br>accuracy %{y:.2f}<br>n=%{customdata[0]}"))
+                customdata=np.c_[part["count"]],
+                hovertemplate="confidence %{x:.2f}<br>accuracy %{y:.2f}<br>n=%{customdata[0]}"))
         fig.update_xaxes(range=[0, 1])
         fig.update_yaxes(range=[0, 1])
         return styled(fig, title=self.title, x="mean confidence in bin", y="accuracy in bin")

@@ -1,0 +1,36 @@
+"""The probe, calibrate and bottleneck commands, called through ``main(argv)`` on a synthetic run."""
+
+from __future__ import annotations
+
+from workbench.cli import main
+from workbench.store.results import read_result
+
+
+def test_probe_calibrate_bottleneck_write_results_and_figures(tmp_path, capsys):
+    from workbench.analyses.synthetic import make_run
+
+    run = make_run(tmp_path / "run", n=60, accuracy=0.4)
+    assert main(["probe", str(run.path), "--roles", "confidence_slot", "--layers", "1,2", "--probes", "diffmeans",
+                 "--seeds", "2", "--boot", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "peak at layer 2" in out and "replication over 2 seeds" in out
+    assert read_result(run.path / "results" / "probes")["layers"]["layer"].tolist() == [1, 2]
+    assert main(["calibrate", str(run.path), "--boot", "50", "--strategy", "quantile", "--validity", "strict"]) == 0
+    out = capsys.readouterr().out
+    assert "softmax_expected" in out and "validity screen (strict)" in out and "prior knowledge" in out
+    assert read_result(run.path / "results" / "channels").config["strategy"] == "quantile"
+    assert main(["bottleneck", str(run.path), "--no-lens", "--boot", "100"]) == 0
+    assert "verdict: bottleneck" in capsys.readouterr().out
+    for page in ("probe", "calibrate", "bottleneck"):
+        assert (run.path / "figures" / f"{page}.html").stat().st_size > 100_000
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    assert main(["probe", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("workbench probe: error:") and "not a run directory" in err and len(err.splitlines()) == 1
+    from workbench.analyses.synthetic import make_run
+
+    run = make_run(tmp_path / "run", n=40, accuracy=0.4)
+    assert main(["probe", str(run.path), "--layers", "9"]) == 2
+    assert "layer 9 not stored" in capsys.readouterr().err

@@ -1,0 +1,91 @@
+"""Figures: each Display builds a plotly figure from stored results, and a page holds them all."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from workbench.figures.bottleneck import BottleneckDisplay, LogitLensDisplay
+from workbench.figures.prior_knowledge import PriorKnowledgeDisplay
+from workbench.figures.probes import ProbeAurocDisplay
+from workbench.figures.reliability import ReliabilityDisplay
+from workbench.figures.replication import ReplicationDisplay
+from workbench.figures.report import page_figures, write_html, write_page
+from workbench.store.results import read_result
+
+
+def names(fig: go.Figure) -> list[str]:
+    return [t.name for t in fig.data if t.showlegend is not False and t.name]
+
+
+def test_probe_auroc_per_layer_with_bands_and_channel_references(stored):
+    fig = ProbeAurocDisplay.from_result(read_result(stored["probes"].path), stored["channels"]).figure()
+    assert isinstance(fig, go.Figure)
+    assert set(names(fig)) == {"logistic probe, confidence_slot", "diffmeans probe, confidence_slot",
+                               "logistic probe, answer_last", "diffmeans probe, answer_last"}
+    line = next(t for t in fig.data if t.name == "logistic probe, confidence_slot")
+    assert list(line.x) == [0, 1, 2, 3] and max(line.y) == line.y[2]  # the planted layer peaks
+    bands = [t for t in fig.data if t.fill == "toself"]
+    assert len(bands) == 4
+    references = [s for s in fig.layout.shapes if s.type == "line"]
+    assert len(references) == 4 + 1  # four channels with an AUROC, and chance
+
+
+def test_reliability_diagram_per_channel(stored):
+    fig = ReliabilityDisplay.from_result(stored["channels"]).figure()
+    labels = names(fig)
+    assert labels[0] == "perfect calibration" and any(n.startswith("softmax_expected (ECE ") for n in labels)
+    assert len(labels) == 1 + 5
+    for trace in fig.data[1:]:
+        assert all(0 <= v <= 1 for v in trace.x) and all(0 <= v <= 1 for v in trace.y)
+
+
+def test_bottleneck_scatter_and_histograms(stored):
+    display = BottleneckDisplay.from_result(stored["bottleneck"])
+    fig = display.figure()
+    kinds = [type(t).__name__ for t in fig.data]
+    assert kinds.count("Scatter") == 2 and kinds.count("Histogram") == 4
+    assert "bottleneck" in fig.layout.title.text
+    n = sum(len(t.x) for t in fig.data if isinstance(t, go.Scatter))
+    assert n == len(stored["bottleneck"]["scores"])
+
+
+def test_logit_lens_display_from_tables():
+    lens = pd.DataFrame({"layer": range(5), "auroc": [0.5, 0.55, 0.7, 0.8, 0.6], "low": np.full(5, 0.4),
+                         "high": np.full(5, 0.9), "first_token_mass": [0, 0, 0.1, 0.6, 1.0], "status": "ok"})
+    fig = LogitLensDisplay(lens).figure()
+    assert names(fig) == ["logit lens: expected confidence", "mass on confidence tokens"]
+    assert fig.data[-1].yaxis == "y2"
+
+
+def test_prior_knowledge_and_replication(stored):
+    fig = PriorKnowledgeDisplay.from_result(stored["prior_knowledge"]).figure()
+    bars = [t for t in fig.data if isinstance(t, go.Bar)]
+    assert {b.name.split(" ")[0] for b in bars} == {"known", "unknown"}
+    assert "P(gold) > 0.5" in fig.layout.title.text
+    rep = ReplicationDisplay.from_result(stored["replication"]).figure()
+    assert len([t for t in rep.data if t.fill == "toself"]) == 4
+
+
+def test_pages_are_self_contained_html(stored, tmp_path):
+    run = stored["run"]
+    assert set(page_figures(run, "probe")) == {"AUROC per layer", "Replication across seeds"}
+    assert set(page_figures(run, "bottleneck")) == {"Softmax vs argmax"}  # no lens stored: no lens figure
+    path = write_page(run, "calibrate")
+    text = path.read_text()
+    assert path == run.path / "figures" / "calibrate.html"
+    assert text.count("Reliability per channel") == 1 and "Known vs unknown items" in text
+    assert len(text) > 1_000_000  # plotly.js embedded (works offline)
+    empty = write_html({}, tmp_path / "empty.html", title="nothing")
+    assert "No stored results" in empty.read_text()
+
+
+def test_prior_knowledge_figure_with_an_empty_split(tmp_path):
+    from workbench.analyses.prior_knowledge import prior_knowledge_tables
+
+    frame = pd.DataFrame({"c": [0.2, 0.8, 0.5], "correct": [0, 1, 0], "gold_prob": [0.01, 0.2, 0.3]})
+    tables = prior_knowledge_tables(frame, "c", n_boot=20)
+    fig = PriorKnowledgeDisplay(tables["splits"], tables["contrast"], 0.5).figure()
+    assert [t.name.split(" ")[0] for t in fig.data if isinstance(t, go.Bar)] == ["unknown"]
+    assert not [t for t in fig.data if isinstance(t, go.Scatter)]  # no contrast to draw, and no error
