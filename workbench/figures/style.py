@@ -33,7 +33,7 @@ def line_with_band(fig: go.Figure, x, y, low, high, *, name: str, i: int, **kwar
     """A line with its interval drawn as a shaded band (legend shows the line only)."""
     x = list(x)
     fig.add_trace(go.Scatter(x=x + x[::-1], y=list(high) + list(low)[::-1], fill="toself", fillcolor=band_color(i),
-                             line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup=name, **kwargs))
+                             mode="lines", line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup=name, **kwargs))
     fig.add_trace(go.Scatter(x=x, y=list(y), mode="lines+markers", name=name, line=dict(color=color(i), width=2),
                              marker=dict(size=5), legendgroup=name, **kwargs))
     return fig

@@ -39,7 +39,7 @@ class RunWriter:
                     f"{self.path} already holds a run of a different config (hash {existing.get('config_hash', '?')[:12]}"
                     f" vs {header['config_hash'][:12]}); choose another output directory or delete that one")
             self.manifest = existing
-        elif self.path.exists() and any(self.path.iterdir()):
+        elif self.path.exists() and any(not p.name.startswith(".") for p in self.path.iterdir()):
             raise WorkbenchError(f"{self.path} exists and is not a run directory; choose an empty or new directory")
         else:
             self.manifest = {**header, "format": STORE_FORMAT, "shards": [], "n_examples": 0, "complete": False}

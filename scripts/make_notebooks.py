@@ -1,0 +1,227 @@
+"""Write notebooks/*.ipynb from the cell sources below (no outputs), so the notebooks are reviewed as code.
+
+    python scripts/make_notebooks.py           # (re)write notebooks/
+    python scripts/make_notebooks.py --check   # exit 1 if notebooks/ differs from what this script writes
+
+Every notebook reads its sizes from the environment, so the test suite runs them small on SmolLM2:
+``WORKBENCH_NOTEBOOK_LIMIT`` (items to collect), ``WORKBENCH_NOTEBOOK_OUT`` (where runs, sweeps and figures go).
+They call the public API only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+SETTINGS = '''import os
+import sys
+from pathlib import Path
+
+LIMIT = int(os.environ.get("WORKBENCH_NOTEBOOK_LIMIT", "{limit}"))  # items to collect (the tests use a handful)
+OUT = Path(os.environ.get("WORKBENCH_NOTEBOOK_OUT", "runs/notebooks"))
+print(f"python: {{sys.executable}}\\nLIMIT={{LIMIT}}, OUT={{OUT}}")'''
+
+EXPLORE = [
+    new_markdown_cell("""# Explore layers: where does the model know it is wrong?
+
+Load SmolLM2, collect a small run (answers, graded, confidence read out four ways, residual stream at every
+layer for four position roles), then look layer by layer: held-out **probe AUROC**, the **logit lens** at the
+confidence slot, and one example's **residual norms** and **confidence distribution**.
+Sizes come from the environment (`WORKBENCH_NOTEBOOK_LIMIT`, `WORKBENCH_NOTEBOOK_OUT`)."""),
+    new_code_cell(SETTINGS.format(limit=64)),
+    new_code_cell('''import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+import workbench as wb
+
+model = wb.load_model("smollm2-135m-instruct")  # the TransformerLens backend; backend="nnsight" works the same
+print(model.info["name"], model.n_layers, "layers, d_model", model.d_model)'''),
+    new_markdown_cell("## Collect a run\nResumable: re-running this cell continues (or reuses) the stored run."),
+    new_code_cell('''run = wb.collect(out=OUT / "explore", dataset="capitals", limit=LIMIT, seed=0, loaded=model, batch_size=16)
+records = run.records
+print(run, f"accuracy {records['correct'].mean():.2f}")
+records[["question", "answer", "gold", "correct", "verbal_confidence", "softmax_expected"]].head(8)'''),
+    new_code_cell('''assert run.n_examples == LIMIT and run.manifest["complete"]
+assert records["correct"].nunique() == 2, "the probes below need both correct and incorrect answers"
+assert run.n_layers == model.n_layers + 1  # resid_pre of every block, then the last resid_post'''),
+    new_markdown_cell("## Probe AUROC per layer\nOne logistic probe per layer at the confidence slot, "
+                      "cross-validated by question; the band is a bootstrap 95% interval."),
+    new_code_cell('''from workbench.analyses.probe_layers import probe_layers
+from workbench.analyses.summary import adapt_folds
+from workbench.figures.probes import ProbeAurocDisplay
+
+folds = adapt_folds(run)  # as many folds (up to 5) as the class counts allow
+probes = probe_layers(run, "confidence_slot", "all", folds=folds, probes=["logistic"], n_boot=200)
+per_layer = probes["layers"]
+best = probes.manifest["best"][0]
+print(f"{folds}-fold; peak at layer {best['layer']} ({best['hook']}): AUROC {best['auroc']:.3f} "
+      f"[{best['low']:.3f}, {best['high']:.3f}]")
+ProbeAurocDisplay.from_result(probes).figure()'''),
+    new_code_cell('''ok = per_layer[per_layer["status"] == "ok"]
+assert len(ok) == run.n_layers
+assert ok["auroc"].between(0, 1).all() and (ok["low"] <= ok["auroc"]).all() and (ok["auroc"] <= ok["high"]).all()
+assert best["auroc"] == ok["auroc"].max()'''),
+    new_markdown_cell("## Logit lens at the confidence slot\nEach layer's residual read through the final norm and "
+                      "unembedding: how well its expected confidence separates correct from incorrect answers, "
+                      "beside the probe; and the text bottleneck test (softmax expected value vs argmax)."),
+    new_code_cell('''from workbench.analyses.bottleneck import bottleneck
+from workbench.figures.bottleneck import BottleneckDisplay, LogitLensDisplay
+
+lens_result = bottleneck(run, loaded=model, n_boot=200)
+lens = lens_result["lens"]
+print(lens_result["summary"].iloc[0][["auroc_softmax", "auroc_argmax", "difference", "verdict"]].to_dict())
+LogitLensDisplay.from_result(lens_result, probes).figure()'''),
+    new_code_cell('''assert len(lens) == run.n_layers
+finite = lens[lens["status"] == "ok"]
+assert finite["auroc"].between(0, 1).all() and finite["first_token_mass"].between(0, 1 + 1e-6).all()
+BottleneckDisplay.from_result(lens_result).figure()'''),
+    new_markdown_cell("## One example, layer by layer\nThe residual norm at each position role through the layers, "
+                      "and the confidence distribution the model read out at the confidence slot. Pick another "
+                      "example from the menu."),
+    new_code_cell('''EXAMPLES = list(range(min(8, run.n_examples)))
+norms = {role: np.stack([np.linalg.norm(run.residuals(layer, role), axis=1) for layer in range(run.n_layers)])
+         for role in run.roles}  # role -> [layer, example]
+fig = go.Figure()
+for e in EXAMPLES:
+    for role in run.roles:
+        fig.add_trace(go.Scatter(x=list(range(run.n_layers)), y=norms[role][:, e], mode="lines+markers",
+                                 name=role, visible=(e == 0), legendgroup=role))
+n_roles = len(run.roles)
+fig.update_layout(
+    title="residual norm per layer", xaxis_title="layer", yaxis_title="L2 norm",
+    updatemenus=[dict(buttons=[dict(label=f"example {e}: {records['question'][e][:40]}", method="update",
+                                    args=[{"visible": [i // n_roles == e for i in range(len(fig.data))]}])
+                               for e in EXAMPLES])])
+fig'''),
+    new_code_cell('''EXAMPLE = 0
+probs = run.confidence_probs()[EXAMPLE]  # exact probability of each confidence string
+vocabulary = run.vocabulary
+row = records.iloc[EXAMPLE]
+print(f"Q: {row['question']}  A: {row['answer']} ({'correct' if row['correct'] else 'wrong'}); "
+      f"says {row['verbal_confidence']}, softmax expected {row['softmax_expected']:.1f}")
+go.Figure(go.Bar(x=list(vocabulary.strings), y=probs)).update_layout(
+    title=f"confidence distribution, example {EXAMPLE}", xaxis_title="confidence string", yaxis_title="probability")'''),
+    new_code_cell('''assert all(np.isfinite(n).all() and (n > 0).all() for n in norms.values())
+assert probs.shape == (len(vocabulary),) and (probs >= 0).all() and probs.sum() <= 1 + 1e-4
+assert vocabulary.values[int(probs.argmax())] == row["argmax"]
+expected = float(np.dot(probs / probs.sum(), vocabulary.values))
+assert abs(expected - row["softmax_expected"]) < 1e-3 * max(1.0, abs(expected))'''),
+]
+
+PATCHING = [
+    new_markdown_cell("""# Patching: a sweep, its heatmap and the layer gradient
+
+A sweep (`workbench.sweeps`) collects a run and patches the residual stream of correct runs into incorrect ones
+at the confidence slot, layer by layer; then the effect heatmap and Spearman's rho between layer and effect.
+Re-running the sweep cell does nothing new: every unit is stored under the hash of its config."""),
+    new_code_cell(SETTINGS.format(limit=48)),
+    new_code_cell('''import workbench as wb
+from workbench.sweeps import SweepConfig, format_summary, run_sweep, sweep_failed
+
+small = LIMIT < 32
+config = SweepConfig.from_dict({
+    "sweep": {"models": ["smollm2-135m-instruct"], "datasets": ["capitals"], "seeds": [0],
+              "analyses": ["collect", "patch"]},
+    "collect": {"limit": LIMIT, "batch_size": 16},
+    "patch": {"pairs": "correct-to-incorrect", "n_pairs": 4 if small else 16, "site": "resid_pre",
+              "layers": [0, 6, 12, 18, 24, 29] if small else "all", "controls": ["random"] if small else
+              ["reverse", "off_position", "random"], "attribution": not small, "n_boot": 200},
+})
+model = wb.load_model("smollm2-135m-instruct")
+summary = run_sweep(config, OUT / "patching-sweep", loaded={"smollm2-135m-instruct": model}, progress=False)
+print(format_summary(summary))'''),
+    new_code_cell('''assert not sweep_failed(summary)
+assert list(summary["analysis"]) == ["collect", "patch"]'''),
+    new_code_cell('''from workbench.figures.paper import find_results
+from workbench.store.results import read_result
+
+result = read_result(next(p for p in find_results(OUT / "patching-sweep") if p.name.startswith("patching")))
+effects = result["effects"]
+print(result.manifest["summary"])
+effects[["pair_id", "layer", "role", "site", "effect", "answer_unchanged"]].head()'''),
+    new_code_cell('''from workbench.figures.patching import ControlsDisplay, EffectHeatmap, LayerGradientDisplay
+
+EffectHeatmap.from_result(result).figure()'''),
+    new_code_cell('''gradient = result["gradient_summary"].iloc[0]
+print(f"rho = {gradient['rho']:+.2f} [{gradient['rho_low']:+.2f}, {gradient['rho_high']:+.2f}] over "
+      f"{len(result['gradient'])} layers")
+LayerGradientDisplay.from_result(result).figure()'''),
+    new_code_cell('''assert -1 <= gradient["rho"] <= 1 and gradient["rho_low"] <= gradient["rho_high"]
+swept = sorted(effects["layer"].unique())
+assert swept == (sorted(config.patch.layers) if config.patch.layers != "all" else list(range(model.n_layers)))
+mean = effects.groupby("layer")["effect"].mean()
+assert abs(result["gradient"].set_index("layer")["mean"] - mean).max() < 1e-9
+ControlsDisplay.from_result(result).figure()'''),
+]
+
+FIGURES = [
+    new_markdown_cell("""# Paper figures from stored results
+
+Every figure of every stored result under a folder (runs, sweeps), in the paper style (one font, fixed sizes,
+the Okabe-Ito colour-blind-safe palette, intervals as bands), drawn here and exported as SVG and PNG.
+No model is run. Point `WORKBENCH_NOTEBOOK_RESULTS` at any results folder (default: what notebooks 01 and 02
+stored)."""),
+    new_code_cell(SETTINGS.format(limit=64) + '''
+RESULTS = Path(os.environ.get("WORKBENCH_NOTEBOOK_RESULTS", OUT))'''),
+    new_code_cell('''from workbench.figures.paper import FIGURES, builder_for, find_results, paper_style, regenerate_figures
+from workbench.store.results import read_result
+
+found = [read_result(path) for path in find_results(RESULTS)]
+print(f"{len(found)} stored results:", ", ".join(sorted({r.path.name for r in found})))
+print("figure builders:", ", ".join(FIGURES))'''),
+    new_code_cell('''assert found, f"no stored results under {RESULTS}: run notebooks 01 and 02 first"
+for result in found:
+    builder = builder_for(result.path.name)
+    assert builder is not None, result.path
+    for name, fig in builder(result).items():
+        paper_style(fig).show()'''),
+    new_code_cell('''done = regenerate_figures(RESULTS, OUT / "figures", "svg,png")
+print(f"{len(done.paths)} files in {OUT / 'figures'}")
+assert not done.skipped, done.skipped
+assert {p.suffix for p in done.paths} == {".svg", ".png"}
+assert all(p.stat().st_size > 1000 for p in done.paths)
+sorted(str(p.relative_to(OUT / "figures")) for p in done.paths)'''),
+]
+
+
+def build() -> dict[str, nbformat.NotebookNode]:
+    meta = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"}}
+    notebooks = {}
+    for name, cells in (("01_explore_layers", EXPLORE), ("02_patching", PATCHING), ("03_paper_figures", FIGURES)):
+        notebook = new_notebook(cells=cells, metadata=meta)
+        for i, cell in enumerate(notebook.cells):
+            cell["id"] = f"{name[:2]}-{i:02d}"  # stable ids: a rebuild is byte-identical
+        notebooks[name] = notebook
+    return notebooks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only check that notebooks/ is up to date")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, notebook in build().items():
+        path = NOTEBOOKS / f"{name}.ipynb"
+        text = nbformat.writes(notebook) + "\n"
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(path)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            print(f"wrote {path}")
+    for path in stale:
+        print(f"{path} is not what scripts/make_notebooks.py writes; run it", file=sys.stderr)
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

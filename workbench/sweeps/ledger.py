@@ -1,0 +1,201 @@
+"""The sweep folder on disk, and running one unit so that a kill at any moment loses and duplicates nothing.
+
+```
+SWEEP_OUT/
+  sweep.json                 format, workbench version, the latest config and its unit addresses
+  configs/<hash>.json        every config run into this folder
+  summary.csv                the latest summary table
+  units/<hash>/
+    unit.json                the unit's config (its address is the hash of ``config``)
+    run/                     collect: the run store; an analysis: a view of its run (links to the
+                             collect unit's records and activations) whose results/ holds its results
+    done.json                written atomically once run/ is complete: the only sign a unit is done
+    error.txt                the traceback of the last failure (removed by a later success)
+```
+
+A unit without ``done.json`` is redone: a resumable stage (collect, patch) continues in ``run/`` where
+its own store left off; any other stage starts again in a fresh ``.partial/`` that is renamed to ``run/``
+only once complete. One sweep at a time writes into a folder (a lock, released by the OS on a kill).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import socket
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import WorkbenchError
+from workbench.store.provenance import library_versions, write_bytes_atomic, write_json_atomic
+from workbench.sweeps.config import SweepConfig
+from workbench.sweeps.stages import STAGES, Inputs
+from workbench.sweeps.units import Unit
+
+SWEEP_FORMAT = 1
+SWEEP_FILE = "sweep.json"
+MARKER = "done.json"
+ERROR = "error.txt"
+PARTIAL = ".partial"
+VIEW_LINKS = ("manifest.json", "records", "activations")  # what an analysis's run view links to
+
+
+def units_dir(out: str | Path) -> Path:
+    return Path(out) / "units"
+
+
+def unit_dir(out: str | Path, unit_hash: str) -> Path:
+    return units_dir(out) / unit_hash
+
+
+def read_marker(out: str | Path, unit_hash: str) -> dict[str, Any] | None:
+    """The done marker of a unit, or None when the unit is not done."""
+    path = unit_dir(out, unit_hash) / MARKER
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def read_error(out: str | Path, unit_hash: str) -> str | None:
+    path = unit_dir(out, unit_hash) / ERROR
+    return path.read_text() if path.exists() else None
+
+
+class SweepFolder:
+    """Opens (or creates) a sweep output folder: refuses another format or a non-sweep folder, takes the
+    lock, records the config. Use as a context manager; the lock is released on exit (or by the OS)."""
+
+    def __init__(self, out: str | Path, config: SweepConfig, units: list[Unit]):
+        self.out = Path(out)
+        self.config, self.units = config, units
+        self._lock = None
+
+    def __enter__(self) -> "SweepFolder":
+        check_sweep_folder(self.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.out / ".lock", "a+")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.seek(0)
+            holder = self._lock.read().strip() or "?"
+            self._lock.close()
+            raise WorkbenchError(f"another sweep (pid {holder}) is writing into {self.out}; wait for it or use "
+                                 "another --out") from None
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(str(os.getpid()))
+        self._lock.flush()
+        from workbench import __version__
+
+        record = {"format": SWEEP_FORMAT, "workbench": __version__, "config": self.config.to_dict(),
+                  "config_hash": self.config.hash(), "units": [u.hash for u in self.units]}
+        write_json_atomic(self.out / "configs" / f"{record['config_hash']}.json", record)
+        write_json_atomic(self.out / SWEEP_FILE, record)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+
+
+def check_sweep_folder(out: Path) -> None:
+    """A clear error (and nothing touched) for a folder that is not a sweep of this format."""
+    if out.exists() and not out.is_dir():
+        raise WorkbenchError(f"{out} is a file; --out must be a folder")
+    record_path = out / SWEEP_FILE
+    if record_path.exists():
+        try:
+            record = json.loads(record_path.read_text())
+        except json.JSONDecodeError:
+            raise WorkbenchError(f"{record_path} is unreadable; this is not a sweep folder of this version. "
+                                 "Use another --out (nothing was changed)") from None
+        if record.get("format") != SWEEP_FORMAT:
+            raise WorkbenchError(
+                f"{out} holds a sweep of another format ({record.get('format')!r}, written by workbench "
+                f"{record.get('workbench', '?')}); this version reads format {SWEEP_FORMAT}. Use another --out, or "
+                "that version of the workbench (nothing was changed)")
+    elif out.exists() and any(p.name != ".lock" for p in out.iterdir()):
+        raise WorkbenchError(f"{out} exists and is not a sweep folder (no {SWEEP_FILE}); use an empty or new --out "
+                             "(nothing was changed)")
+
+
+def execute_unit(unit_data: dict[str, Any], out: str, progress: bool = False) -> dict[str, Any]:
+    """Run one unit (a ``Unit.to_dict()``) into the sweep folder ``out`` unless it is done; never raises for the
+    unit's own failure: returns an outcome {hash, status: cached|ran|failed, seconds, metrics, error}."""
+    unit = Unit.from_dict(unit_data)
+    marker = read_marker(out, unit.hash)
+    if marker is not None:
+        return {"hash": unit.hash, "status": "cached", "seconds": marker["seconds"], "metrics": marker["metrics"],
+                "worker": marker.get("worker", "")}
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    udir = unit_dir(out, unit.hash)
+    started = time.monotonic()
+    try:
+        write_json_atomic(udir / "unit.json", {"label": unit.label, "hash": unit.hash, "config": unit.config(),
+                                               "unit": unit.to_dict()})
+        for name, dep in unit.deps.items():
+            if read_marker(out, dep) is None:
+                raise WorkbenchError(f"the {name} unit {dep[:12]} this unit reads is not done")
+        stage = STAGES[unit.analysis]
+        inputs = Inputs(unit, units_dir(out), progress)
+        final = udir / "run"
+        if stage.resumable:  # the stage continues its own stored progress in run/
+            if "collect" in unit.deps and not final.exists():
+                replace_dir(fresh_view(udir, unit_dir(out, unit.deps["collect"]) / "run"), final)
+            metrics = stage.run(unit, inputs, final)
+        else:  # from scratch in .partial/, renamed to run/ once complete
+            work = fresh_view(udir, unit_dir(out, unit.deps["collect"]) / "run")
+            metrics = stage.run(unit, inputs, work)
+            replace_dir(work, final)
+        seconds = time.monotonic() - started
+        results = sorted(p.name for p in (final / "results").iterdir()) if (final / "results").is_dir() else []
+        write_json_atomic(udir / MARKER, {"hash": unit.hash, "label": unit.label, "analysis": unit.analysis,
+                                          "metrics": metrics, "seconds": seconds, "results": results,
+                                          "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "worker": worker,
+                                          "versions": library_versions()})
+        (udir / ERROR).unlink(missing_ok=True)
+        return {"hash": unit.hash, "status": "ran", "seconds": seconds, "metrics": metrics, "worker": worker}
+    except Exception as error:  # the unit failed; the sweep goes on with the others
+        message = f"{type(error).__name__}: {error}" if not isinstance(error, WorkbenchError) else str(error)
+        record_failure(out, unit, message, traceback.format_exc())
+        shutil.rmtree(udir / PARTIAL, ignore_errors=True)
+        return {"hash": unit.hash, "status": "failed", "seconds": time.monotonic() - started, "metrics": {},
+                "error": message, "worker": worker}
+
+
+def record_failure(out: str | Path, unit: Unit, message: str, details: str = "") -> None:
+    text = f"{unit.label} ({unit.hash})\n{time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n{message}\n\n{details}"
+    write_bytes_atomic(unit_dir(out, unit.hash) / ERROR, text.encode())
+
+
+def fresh_view(udir: Path, run_dir: Path) -> Path:
+    """``udir/.partial``, emptied, as a view of the run at ``run_dir``."""
+    work = udir / PARTIAL
+    shutil.rmtree(work, ignore_errors=True)
+    make_run_view(work, run_dir)
+    return work
+
+
+def replace_dir(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target``; a ``target`` left by a kill between an earlier rename and its marker goes."""
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(source, target)
+
+
+def make_run_view(view: Path, run_dir: Path) -> None:
+    """A folder that opens as the run at ``run_dir`` (relative links to its manifest, records and
+    activations) with its own empty results/, so an analysis writes its results beside a run it never changes."""
+    view.mkdir(parents=True)
+    for name in VIEW_LINKS:
+        target = run_dir / name
+        if not target.exists():
+            raise WorkbenchError(f"the run at {run_dir} has no {name}; its collect unit is incomplete")
+        os.symlink(os.path.relpath(target, view), view / name)
+    (view / "results").mkdir()

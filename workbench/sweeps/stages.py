@@ -1,0 +1,210 @@
+"""What each stage of a sweep runs: a registry, stage name -> function(unit, inputs, out) -> headline metrics.
+
+Each function fills ``out`` (for ``collect``, the run store; for an analysis, a view of the run whose
+``results/`` receives the analysis's results) by calling the public analysis functions, and returns a few
+headline numbers for the sweep's summary table. A new stage is one ``register_stage`` call.
+
+Models are loaded once per process and kept while consecutive units use the same model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import WorkbenchError
+from workbench.store import Run, open_run
+from workbench.store.results import Result, read_result
+from workbench.sweeps.config import SweepModel
+from workbench.sweeps.units import Unit
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a running unit reads: the runs and results of the units it depends on, and its model."""
+
+    unit: Unit
+    units_dir: Path
+    progress: bool = False
+
+    def dep_run(self, stage: str = "collect") -> Run:
+        return open_run(self.units_dir / self.unit.deps[stage] / "run")
+
+    def dep_result(self, stage: str, analysis: str) -> Result:
+        return read_result(self.units_dir / self.unit.deps[stage] / "run" / "results" / analysis)
+
+    def model(self):
+        return load_cached(self.unit.model)
+
+
+StageFn = Callable[[Unit, Inputs, Path], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """``run(unit, inputs, out) -> headline metrics``; ``resumable`` stages continue in ``out`` after a kill
+    (the others restart from scratch); ``headline`` formats the metrics for the summary table."""
+
+    name: str
+    run: StageFn
+    headline: Callable[[Mapping[str, Any]], str]
+    resumable: bool = False
+
+
+STAGES: dict[str, Stage] = {}
+
+
+def register_stage(stage: Stage) -> Stage:
+    STAGES[stage.name] = stage
+    return stage
+
+
+# --- models, one per process --------------------------------------------------------------------------------
+
+_MODELS: dict[str, Any] = {}
+
+
+def _model_key(model: SweepModel) -> str:
+    return json.dumps(model.to_dict(), sort_keys=True, default=str)
+
+
+def preload(loaded: Mapping[str, Any] | None) -> list[str]:
+    """Make already loaded backends (by model name) available to units run in this process; returns their keys
+    (for ``forget``)."""
+    keys = []
+    for name, backend in (loaded or {}).items():
+        keys.append(f"loaded:{name}:{backend.name}")
+        _MODELS[keys[-1]] = backend
+    return keys
+
+
+def forget(keys: list[str]) -> None:
+    for key in keys:
+        _MODELS.pop(key, None)
+
+
+def load_cached(model: SweepModel):
+    """The model's backend, loaded once per process; a different model replaces it (one in memory at a time)."""
+    from workbench.backends import load_model
+
+    given = _MODELS.get(f"loaded:{model.name}:{model.backend}")
+    if given is not None:
+        return given
+    key = _model_key(model)
+    if key not in _MODELS:
+        if model.remote:
+            raise WorkbenchError(
+                f"model {model.name!r}: remote = true asks for nnsight remote execution (NDIF), which this "
+                "version's nnsight backend does not do: it traces a locally loaded model. Run it locally "
+                "(remote = false, with device_map = \"auto\" for a model larger than one device); see docs/sweeps.md")
+        for old in [k for k in _MODELS if not k.startswith("loaded:")]:
+            del _MODELS[old]
+        _MODELS[key] = load_model(model.name, **model.load_kwargs())
+    return _MODELS[key]
+
+
+# --- the stages -----------------------------------------------------------------------------------------------
+
+def _collect(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
+    import numpy as np
+
+    from workbench.collect import CollectConfig, collect
+
+    params = unit.params.to_dict()
+    params["limit"] = None if params["limit"] == "all" else params["limit"]
+    config = CollectConfig(model=unit.model.name, dataset=unit.dataset, seed=unit.seed, backend=unit.model.backend,
+                           dtype=unit.model.dtype, device=unit.model.device, **params)
+    manifest = out / "manifest.json"
+    if out.exists() and not manifest.exists():
+        shutil.rmtree(out)  # killed during the run store's first write: nothing is stored yet but a temp file
+    finished = manifest.exists() and json.loads(manifest.read_text()).get("complete")
+    run = collect(config, out, loaded=None if finished else inputs.model(), progress=inputs.progress)
+    frame = run.records
+    return {"n": int(run.n_examples), "accuracy": float(frame["correct"].mean()),
+            "mean_verbal": float(np.nanmean(frame["verbal_confidence"])) if frame["verbal_confidence"].notna().any()
+            else math.nan}
+
+
+def _probe(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
+    from workbench.analyses.probe_layers import probe_layers
+    from workbench.analyses.summary import adapt_folds
+
+    p = unit.params
+    run = open_run(out)
+    folds = adapt_folds(run, 5) if p.folds == "auto" else p.folds
+    result = probe_layers(run, list(p.roles), p.layers, folds=folds, seeds=(unit.seed,), probes=list(p.probes),
+                          n_boot=p.n_boot, save_weights=p.save_weights)
+    best = max(result.manifest["best"], key=lambda b: b["auroc"])
+    return {"folds": folds, "best_probe": best["probe"], "best_role": best["role"], "best_layer": int(best["layer"]),
+            "best_auroc": float(best["auroc"]), "best_low": float(best["low"]), "best_high": float(best["high"])}
+
+
+def _calibrate(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
+    from workbench.analyses.channels import channels
+    from workbench.analyses.prior_knowledge import prior_knowledge
+
+    p = unit.params
+    run = open_run(out)
+    probes = inputs.dep_result("probe", "probes") if "probe" in unit.deps else None
+    options = dict(n_bins=p.n_bins, strategy=p.strategy, n_boot=p.n_boot, seed=unit.seed)
+    table = channels(run, probes=probes, thresholds=p.validity, **options)["channels"].set_index("channel")
+    if p.prior_knowledge:
+        prior_knowledge(run, probes=probes, threshold=p.known_threshold, **options)
+    headline = {}
+    for channel in ("verbal", "softmax_expected", "probe"):
+        for metric in ("auroc", "ece"):
+            if channel in table.index and metric in table.columns:
+                headline[f"{metric}_{channel}"] = float(table.loc[channel, metric])
+    return headline
+
+
+def _bottleneck(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
+    from workbench.analyses.bottleneck import bottleneck
+
+    p = unit.params
+    run = open_run(out)
+    result = bottleneck(run, n_boot=p.n_boot, seed=unit.seed, logit_lens=p.logit_lens,
+                        loaded=inputs.model() if p.logit_lens else None, lens_layers=p.lens_layers)
+    s = result["summary"].iloc[0]
+    return {"verdict": str(s["verdict"]), "difference": float(s["difference"]),
+            "difference_low": float(s["difference_low"]), "difference_high": float(s["difference_high"])}
+
+
+def _patch(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
+    from workbench.analyses.patching.runner import run_patching
+
+    p = unit.params.to_dict()
+    run = open_run(out)
+    model = inputs.model()
+    if p["layers"] != "all":
+        p["layers"] = tuple(sorted({layer % model.n_layers for layer in p["layers"]}))
+    p.update(roles=tuple(p["roles"]), controls=tuple(p["controls"]), seed=unit.seed,
+             n_pairs=None if p["n_pairs"] == "all" else p["n_pairs"])
+    result = run_patching(run, backend=model, figures=False, **p)
+    headline: dict[str, Any] = {"n_pairs": int(result["pairs"].shape[0]) if "pairs" in result.tables else None}
+    if "gradient_summary" in result.tables:
+        s = result["gradient_summary"].iloc[0]
+        headline.update(rho=float(s["rho"]), rho_low=float(s["rho_low"]), rho_high=float(s["rho_high"]))
+    return headline
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+register_stage(Stage("collect", _collect, lambda m: f"n={m['n']} accuracy {_fmt(m['accuracy'])}", resumable=True))
+register_stage(Stage("probe", _probe, lambda m: (f"{m['best_probe']} {m['best_role']} L{m['best_layer']} AUROC "
+                                                  f"{_fmt(m['best_auroc'])} [{_fmt(m['best_low'])}, {_fmt(m['best_high'])}]")))
+register_stage(Stage("calibrate", _calibrate, lambda m: " ".join(f"{k} {_fmt(v)}" for k, v in m.items()
+                                                                  if k.startswith(("auroc_verbal", "ece_verbal",
+                                                                                   "auroc_softmax")))))
+register_stage(Stage("bottleneck", _bottleneck, lambda m: (f"{m['verdict']} {m['difference']:+.3f} "
+                                                            f"[{m['difference_low']:+.3f}, {m['difference_high']:+.3f}]")))
+register_stage(Stage("patch", _patch, lambda m: (f"{m['n_pairs']} pairs, rho {m['rho']:+.2f} [{m['rho_low']:+.2f}, "
+                                                  f"{m['rho_high']:+.2f}]" if "rho" in m else f"{m['n_pairs']} pairs"),
+                    resumable=True))
