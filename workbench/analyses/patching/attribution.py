@@ -3,7 +3,8 @@
 effect(pair, L) ~ (a_source(L) - a_target(L)) . d metric / d a_target(L), at the patched position, for every
 layer L at once. Per pair: the source forward (or the run store), one target forward with gradients, one
 backward. The metric is read exactly (confidence vocabulary via the trie, tree tokens in the same forward),
-so the gradient is that of the metric the exact sweep reports. ``agreement`` compares the estimate with the
+so the gradient is that of the metric the exact sweep reports. Positions before the patched one cannot pass
+gradient to it, so they run without gradients (the fast path's clean prefix) and only the suffix is differentiated. ``agreement`` compares the estimate with the
 exact effects: Spearman over each pair's layer profile, and over the mean profile.
 
 KL from the target is flat at the target (zero gradient), so it has no linear estimate.
@@ -17,16 +18,15 @@ import torch
 from scipy import stats
 from torch import Tensor
 
-from workbench.analyses.patching.job import PatchJob, tree_layout
-from workbench.analyses.patching.layers import PrefixKV, Stack, additive_mask, supports
+from workbench.analyses.patching import fast
+from workbench.analyses.patching.job import PatchJob, compact_trie
+from workbench.analyses.patching.layers import Stack, supports
 from workbench.analyses.patching.metrics import MetricSpec
 from workbench.backends.base import Backend
-from workbench.elicit.decoding import pad_rows
 from workbench.errors import WorkbenchError
 from workbench.prompts.vocabulary import ConfidenceVocabulary
 
 LINEAR_METRICS = ("shift", "normalised_shift", "expected", "logit_diff")
-BATCH = 4
 
 
 def _metric(log_probs: Tensor, spec: MetricSpec, vocabulary: ConfidenceVocabulary) -> Tensor:
@@ -39,44 +39,37 @@ def _metric(log_probs: Tensor, spec: MetricSpec, vocabulary: ConfidenceVocabular
     return (probs @ values) / probs.sum(-1)
 
 
-def _target_gradients(stack: Stack, job: PatchJob, targets: list[int], spec: MetricSpec,
+def _target_gradients(stack: Stack, job: PatchJob, spec: MetricSpec,
                       vocabulary: ConfidenceVocabulary) -> tuple[Tensor, Tensor]:
-    """Clean activation and metric gradient at each target's patched position: [B, n_layers_selected, d_model] x2."""
-    tree_tokens, depth, ancestors = tree_layout(job.trie)
-    n_nodes = len(tree_tokens)
-    rows = [list(job.targets[t]) for t in targets]
-    ids, real = pad_rows(rows, pad_id=0, left=False)
-    batch, width = ids.shape
-    lengths = torch.tensor([len(r) for r in rows])
-    ids = torch.cat([ids, tree_tokens.expand(batch, -1)], dim=1)
-    pos = torch.cat([torch.arange(width).expand(batch, -1), lengths[:, None] + depth], dim=1)
-    q = torch.arange(width)
-    allowed = torch.cat([
-        torch.cat([(q[None, :] <= q[:, None]).expand(batch, -1, -1), torch.zeros(batch, width, n_nodes, dtype=torch.bool)], 2),
-        torch.cat([real.bool()[:, None, :].expand(-1, n_nodes, -1), ancestors.expand(batch, -1, -1)], 2)], 1)
-    mask = additive_mask(allowed, stack.dtype).to(stack.device)
-    at = torch.tensor([job.positions[t] for t in targets], device=stack.device)
-    rows_i = torch.arange(batch, device=stack.device)
-    h = stack.embed(ids)
-    rotary = stack.rotary(h, pos)
-    sites: dict[str, list[Tensor]] = {"resid_pre": [], "attn_out": [], "mlp_out": []}
-    for layer in range(stack.n_layers):
-        sites["resid_pre"].append(h)
-        a = stack.attn_out(layer, h, rotary, mask, PrefixKV(None, None))
-        m = stack.mlp_out(layer, h + a)
-        sites["attn_out"].append(a)
-        sites["mlp_out"].append(m)
-        h = h + a + m
-    sites["resid_pre"].append(h)  # resid_post of block L is resid_pre of L + 1; the last is the final stream
-    slot = stack.log_probs(h[rows_i, (lengths - 1).to(stack.device)]).cpu()
-    nodes = stack.log_probs(h[:, width:]).cpu() if n_nodes else slot[:, None, :0]
-    metric = _metric(job.trie.log_probs(slot, nodes), spec, vocabulary)
-    offset = 1 if job.site == "resid_post" else 0
-    chosen = [sites["resid_pre" if job.site in ("resid_pre", "resid_post") else job.site][layer + offset]
-              for layer in job.layers]
-    grads = torch.autograd.grad(metric.sum(), chosen)
-    acts = torch.stack([c[rows_i, at].detach() for c in chosen], dim=1)
-    return acts.float().cpu(), torch.stack([g[rows_i, at] for g in grads], dim=1).float().cpu()
+    """Clean activation and metric gradient at each target's patched position: [T, n_layers_selected, d_model] x2.
+
+    The tokens before the patched position cannot carry gradient to it, so they run once without gradients
+    (``clean_targets``: their keys and values); only the suffix (patched position .. slot, then the trie nodes)
+    runs again with gradients, through every block, like a patch run that starts at block 0 with no patch.
+    """
+    clean = fast.clean_targets(stack, job)
+    n_targets = len(job.targets)
+    target = torch.arange(n_targets)
+    pos, mask = fast.suffix_layout(stack, job, clean, target)
+    kept: dict[tuple[int, str], Tensor] = {}
+    with torch.enable_grad():
+        h = clean.resid[0].to(stack.device).requires_grad_(True)  # [T, cols, d_model] block 0's input
+        final = fast.run_layers(stack, clean, h, torch.zeros(n_targets, dtype=torch.long), target, pos, mask,
+                                keep=lambda layer, site, x: kept.__setitem__((layer, site), x))
+        kept[(stack.n_layers, "resid_pre")] = final  # resid_post of block L is resid_pre of block L + 1
+        columns, trie = compact_trie(job.trie)
+        slot = (clean.lengths - clean.positions - 1).to(stack.device)
+        slot_lp = stack.log_probs(final[target.to(stack.device), slot], columns).cpu()  # [T, k]
+        node_lp = stack.log_probs(final[:, clean.width:], columns).cpu()  # [T, n_nodes, k]
+        metric = _metric(trie.log_probs(slot_lp, node_lp), spec, vocabulary)
+        if job.site in ("resid_pre", "resid_post"):
+            offset = int(job.site == "resid_post")
+            chosen = [kept[(layer + offset, "resid_pre")] for layer in job.layers]
+        else:
+            chosen = [kept[(layer, job.site)] for layer in job.layers]
+        grads = torch.autograd.grad(metric.sum(), chosen)
+    acts = torch.stack([c[:, 0].detach() for c in chosen], dim=1)  # column 0 is the patched position
+    return acts.float().cpu(), torch.stack([g[:, 0] for g in grads], dim=1).float().cpu()
 
 
 def attribute(backend: Backend, job: PatchJob, spec: MetricSpec, vocabulary: ConfidenceVocabulary,
@@ -91,14 +84,8 @@ def attribute(backend: Backend, job: PatchJob, spec: MetricSpec, vocabulary: Con
     if not supports(backend):
         raise WorkbenchError(f"attribution patching needs the block table, which architecture "
                              f"{backend.architecture!r} lacks")
-    stack = Stack(backend)
-    acts, grads = [], []
-    for lo in range(0, len(job.targets), BATCH):
-        with torch.enable_grad():
-            a, g = _target_gradients(stack, job, list(range(lo, min(lo + BATCH, len(job.targets)))), spec, vocabulary)
-        acts.append(a)
-        grads.append(g)
-    acts_t, grads_t = torch.cat(acts), torch.cat(grads)  # [n_targets, n_layers, d_model]
+    with torch.no_grad():
+        acts_t, grads_t = _target_gradients(Stack(backend), job, spec, vocabulary)  # [T, n_layers, d_model]
     index = torch.tensor(job.target_of_pair)
     estimate = ((job.values.float() - acts_t[index]) * grads_t[index]).sum(-1).numpy()  # [n_pairs, n_layers]
     if spec.name == "normalised_shift":
@@ -111,9 +98,10 @@ def attribute(backend: Backend, job: PatchJob, spec: MetricSpec, vocabulary: Con
 
 
 def agreement(table: pd.DataFrame, estimate: str = "estimate", exact: str = "exact") -> dict[str, float]:
-    """Spearman of estimate against exact: per pair over layers (mean and median), and of the mean profiles."""
+    """Spearman of estimate against exact: per pair (and role) over layers (mean and median), and of the mean
+    profiles over layers."""
     per_pair = []
-    for _, group in table.groupby("pair_id"):
+    for _, group in table.groupby(["pair_id", "role"] if "role" in table.columns else "pair_id"):
         group = group.dropna(subset=[estimate, exact])
         if len(group) >= 3 and group[exact].nunique() > 1 and group[estimate].nunique() > 1:
             per_pair.append(stats.spearmanr(group[estimate], group[exact])[0])

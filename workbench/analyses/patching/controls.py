@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -35,8 +36,9 @@ def control_pairs(name: str, pairs: PairSet, seed: int) -> PairSet:
     """The pairs a control patches."""
     if name == "reverse":
         return pairs.reversed()
-    if name == "random":
-        return random_pairs(pairs.target, n_pairs=len(pairs), seed=seed + 7919)
+    if name == "random":  # random pair k stands beside pair k (same pair_id)
+        chosen = random_pairs(pairs.target, n_pairs=len(pairs), seed=seed + 7919)
+        return replace(chosen, table=chosen.table.assign(pair_id=pairs.table["pair_id"].to_numpy()))
     return pairs
 
 

@@ -12,8 +12,11 @@ A patch at layer L and position p changes nothing before p, and nothing at p or 
    n_layers block calls. ``resid_pre`` at L restarts block L; ``attn_out``/``mlp_out``/``resid_post`` at L
    finish block L at the patched token only (the other tokens of block L do not see it) and restart at L + 1.
 
-Exact: the blocks are the backend's own modules (``Stack``), with explicit positions and masks; it differs
-from the reference forward only in the order of floating-point sums (~1e-6 on probabilities).
+Exact: norms, projections and MLPs are the backend's own modules (``Stack``), with explicit positions and
+masks; attention over [cached prefix | own tokens] is the module's computation, split so that no run copies
+its prefix per query head (``Stack.attn_out_split``). The vocabulary is scored as the reference scores it
+(``log_softmax``, the same trie). Only the order of floating-point sums differs: ~1e-6 on probabilities
+against the reference of the same backend (tested on both backends).
 """
 
 from __future__ import annotations
@@ -21,18 +24,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from einops import rearrange
 from torch import Tensor
 
-from workbench.analyses.patching.job import PatchJob, PatchOutcome, tree_layout
+from workbench.analyses.patching.job import PatchJob, PatchOutcome, compact_trie, tree_layout
 from workbench.analyses.patching.layers import PrefixKV, Stack, additive_mask
 from workbench.backends.base import Backend
 from workbench.elicit.decoding import pad_rows
 
 TOKEN_BUDGET = 12_288  # suffix tokens per patch-step batch (bounds memory; ~1 GB for a 135M model)
 LOGIT_ROWS = 2_048  # rows per unembedding call (a row of logits is d_vocab floats)
+CLEAN_BATCH = 8  # targets per clean forward, grouped by length
 
 
 @dataclass
@@ -66,81 +69,103 @@ def _common_prefix(rows: list[tuple[int, ...]]) -> int:
 
 def vocab_probs(stack: Stack, job: PatchJob, final: Tensor, slot: Tensor, tree_cols: Tensor) -> Tensor:
     """Vocabulary probabilities [R, n_strings] from final resid_post [R, cols, d] at slot [R] and tree cols."""
+    columns, trie = compact_trie(job.trie)
     out = []
     rows = torch.arange(final.shape[0])
     step = max(1, LOGIT_ROWS // (1 + len(tree_cols)))
     for start in range(0, final.shape[0], step):
         r = rows[start:start + step]
-        slot_lp = stack.log_probs(final[r, slot[r]]).cpu()  # [r, d_vocab]
-        node_lp = stack.log_probs(final[r][:, tree_cols]).cpu() if len(tree_cols) else slot_lp[:, None, :0]
-        out.append(job.trie.log_probs(slot_lp, node_lp).exp())
+        at = torch.cat([final[r, slot[r]][:, None], final[r][:, tree_cols]], dim=1)  # [r, 1 + n_nodes, d_model]
+        lp = stack.log_probs(at, columns).cpu()  # [r, 1 + n_nodes, n_columns]
+        out.append(trie.log_probs(lp[:, 0], lp[:, 1:]).exp())
     return torch.cat(out)
+
+
+def _shared_prefix(stack: Stack, ids: list[int]) -> list[tuple[Tensor, Tensor]]:
+    """Keys and values [1, kv_heads, len(ids), head_dim] per layer of the prefix that every target starts with."""
+    n = len(ids)
+    h = stack.embed(torch.tensor([ids]))
+    rotary = stack.rotary(h, torch.arange(n)[None])
+    mask = additive_mask(torch.ones(n, n, dtype=torch.bool).tril()[None], stack.dtype).to(stack.device)
+    cached = []
+    for layer in range(stack.n_layers):
+        kv = PrefixKV(None, None)
+        h = stack.block(layer, h, rotary, mask, kv)
+        cached.append((kv.new_keys, kv.new_values))
+    return cached
+
+
+def _clean_group(stack: Stack, job: PatchJob, group: list[int], shared: list[tuple[Tensor, Tensor]] | None,
+                 n_shared: int, width: int, prefix: int) -> dict[str, Tensor]:
+    """The clean forward of some targets (rest of the sequence + trie tree) on top of the shared prefix."""
+    tree_tokens, depth, ancestors = tree_layout(job.trie)
+    n_targets, n_nodes = len(group), len(tree_tokens)
+    positions = torch.tensor([job.positions[t] for t in group])
+    lengths = torch.tensor([len(job.targets[t]) for t in group])
+    rest, real = pad_rows([job.targets[t][n_shared:] for t in group], pad_id=0, left=False)  # [G, N - shared]
+    n_rest = rest.shape[1]
+    ids = torch.cat([rest, tree_tokens.expand(n_targets, -1)], dim=1)  # [G, Q]
+    pos = torch.cat([n_shared + torch.arange(n_rest).expand(n_targets, -1), lengths[:, None] + depth], dim=1)
+    q = torch.arange(n_rest)
+    allowed = torch.cat([  # rest: causal; trie nodes: every real token and their ancestors
+        torch.cat([(q[None, :] <= q[:, None]).expand(n_targets, -1, -1),
+                   torch.zeros(n_targets, n_rest, n_nodes, dtype=torch.bool)], 2),
+        torch.cat([real.bool()[:, None, :].expand(-1, n_nodes, -1), ancestors.expand(n_targets, -1, -1)], 2)], 1)
+    allowed = torch.cat([torch.ones(n_targets, ids.shape[1], n_shared, dtype=torch.bool), allowed], 2)
+    mask = additive_mask(allowed, stack.dtype).to(stack.device)
+    # Each target's run columns (patched position .. slot, padded by repeating the slot; then the trie nodes).
+    seq_cols = (positions[:, None] - n_shared + torch.arange(width)).minimum(lengths[:, None] - n_shared - 1)
+    cols = torch.cat([seq_cols, n_rest + torch.arange(n_nodes).expand(n_targets, -1)], dim=1)
+    gather = cols[:, :, None].expand(-1, -1, stack.backend.d_model).to(stack.device)
+    rows, at_patch = torch.arange(n_targets, device=stack.device), (positions - n_shared).to(stack.device)
+    h = stack.embed(ids)
+    rotary = stack.rotary(h, pos)
+    resid, resid_mid, keys, values = [], [], [], []
+    for layer in range(stack.n_layers):
+        resid.append(h.gather(1, gather))
+        cached = shared[layer] if shared else (None, None)
+        kv = PrefixKV(*(None if c is None else c.expand(n_targets, -1, -1, -1) for c in cached))
+        mid = h + stack.attn_out(layer, h, rotary, mask, kv)
+        resid_mid.append(mid[rows, at_patch])
+        h = stack.finish_block(layer, mid)
+        k, v = (new if old is None else torch.cat([old, new], dim=2)
+                for old, new in ((kv.keys, kv.new_keys), (kv.values, kv.new_values)))
+        pad = max(0, prefix - k.shape[2])  # other groups' targets may be longer: zero keys, always masked
+        keys.append(torch.nn.functional.pad(k[:, :, :prefix], (0, 0, 0, pad)))
+        values.append(torch.nn.functional.pad(v[:, :, :prefix], (0, 0, 0, pad)))
+    resid.append(h.gather(1, gather))
+    spans = [(g, torch.arange(*job.answer_spans[t]) - n_shared) for g, t in enumerate(group)]
+    span_rows = torch.cat([torch.full((len(c),), g) for g, c in spans]).long()
+    span_cols = torch.cat([c for _, c in spans]).long()
+    greedy = stack.log_probs(h[span_rows, span_cols]).argmax(-1).cpu() if len(span_rows) else span_rows
+    return {"resid": torch.stack(resid, 1), "resid_mid": torch.stack(resid_mid, 1), "keys": torch.stack(keys, 1),
+            "values": torch.stack(values, 1), "greedy": list(greedy.split([len(c) for _, c in spans])),
+            "lengths": lengths, "positions": positions}
 
 
 @torch.no_grad()
 def clean_targets(stack: Stack, job: PatchJob) -> CleanTargets:
-    """One clean forward of every target and its trie tree, keeping what the runs restart from."""
-    tree_tokens, depth, ancestors = tree_layout(job.trie)
-    n_nodes, targets = len(tree_tokens), [list(t) for t in job.targets]
+    """One clean forward of every target and its trie tree, keeping what the runs restart from.
+
+    Targets run in groups of similar length (less padding); the prefix they all share runs once.
+    """
     positions = torch.tensor(job.positions)
-    lengths = torch.tensor([len(t) for t in targets])
-    shared = min(_common_prefix(job.targets), int(positions.min()), min(s for s, _ in job.answer_spans))
-    prefix_keys = prefix_values = None
-    if shared > 0:  # the template prefix every target starts with, computed once
-        ids = torch.tensor([targets[0][:shared]])
-        h = stack.embed(ids)
-        rotary = stack.rotary(h, torch.arange(shared)[None])
-        mask = additive_mask(torch.ones(shared, shared, dtype=torch.bool).tril()[None], stack.dtype)
-        prefix_keys, prefix_values = [], []
-        for layer in range(stack.n_layers):
-            kv = PrefixKV(None, None)
-            h = stack.block(layer, h, rotary, mask.to(stack.device), kv)
-            prefix_keys.append(kv.new_keys)
-            prefix_values.append(kv.new_values)
-    n_targets = len(targets)
-    rest, real = pad_rows([t[shared:] for t in targets], pad_id=0, left=False)  # [T, N - shared]
-    n_rest = rest.shape[1]
-    ids = torch.cat([rest, tree_tokens.expand(n_targets, -1)], dim=1)  # [T, Q]
-    pos = torch.cat([shared + torch.arange(n_rest).expand(n_targets, -1), lengths[:, None] + depth], dim=1)
-    q = torch.arange(n_rest)
-    seq_seq = (q[None, :] <= q[:, None]).expand(n_targets, -1, -1)  # causal among the rest
-    tree_seq = real.bool()[:, None, :].expand(-1, n_nodes, -1)  # trie nodes see every real token
-    allowed = torch.cat([torch.cat([seq_seq, torch.zeros(n_targets, n_rest, n_nodes, dtype=torch.bool)], 2),
-                         torch.cat([tree_seq, ancestors.expand(n_targets, -1, -1)], 2)], 1)
-    allowed = torch.cat([torch.ones(n_targets, ids.shape[1], shared, dtype=torch.bool), allowed], 2)
-    mask = additive_mask(allowed, stack.dtype).to(stack.device)
-    # Gather index of each target's run columns among the rest columns.
-    width = int((lengths - positions).max())
-    seq_cols = (positions[:, None] - shared + torch.arange(width)).minimum(lengths[:, None] - shared - 1)
-    cols = torch.cat([seq_cols, n_rest + torch.arange(n_nodes).expand(n_targets, -1)], dim=1)  # [T, width+nodes]
-    gather = cols[:, :, None].expand(-1, -1, stack.backend.d_model).to(stack.device)
-    prefix = int(positions.max())
-    h = stack.embed(ids)
-    rotary = stack.rotary(h, pos)
-    resid, resid_mid, keys, values = [], [], [], []
-    at_patch = (positions - shared).to(stack.device)
-    rows = torch.arange(n_targets, device=stack.device)
-    for layer in range(stack.n_layers):
-        resid.append(h.gather(1, gather))
-        kv = PrefixKV(None if prefix_keys is None else prefix_keys[layer].expand(n_targets, -1, -1, -1),
-                      None if prefix_values is None else prefix_values[layer].expand(n_targets, -1, -1, -1))
-        mid = h + stack.attn_out(layer, h, rotary, mask, kv)
-        resid_mid.append(mid[rows, at_patch])
-        h = stack.finish_block(layer, mid)
-        full_k = kv.new_keys if prefix_keys is None else torch.cat([kv.keys, kv.new_keys], dim=2)
-        full_v = kv.new_values if prefix_values is None else torch.cat([kv.values, kv.new_values], dim=2)
-        keys.append(full_k[:, :, :prefix].contiguous())
-        values.append(full_v[:, :, :prefix].contiguous())
-    resid.append(h.gather(1, gather))
-    final = resid[-1]
-    tree_cols = width + torch.arange(n_nodes)
-    probs = vocab_probs(stack, job, final, (lengths - positions - 1), tree_cols)
-    greedy = []
-    for t, (start, stop) in enumerate(job.answer_spans):
-        cols_t = torch.arange(start, stop) - shared
-        greedy.append(stack.log_probs(h[t, cols_t.to(stack.device)]).argmax(-1).cpu())
-    return CleanTargets(positions, lengths, width, torch.stack(resid), torch.stack(resid_mid), keys, values,
-                        probs, greedy)
+    lengths = torch.tensor([len(t) for t in job.targets])
+    n_shared = min(_common_prefix(job.targets), int(positions.min()), min(s for s, _ in job.answer_spans))
+    shared = _shared_prefix(stack, list(job.targets[0][:n_shared])) if n_shared > 0 else None
+    width, prefix = int((lengths - positions).max()), int(positions.max())
+    order = sorted(range(len(job.targets)), key=lambda t: len(job.targets[t]))
+    parts = [_clean_group(stack, job, order[lo:lo + CLEAN_BATCH], shared, n_shared, width, prefix)
+             for lo in range(0, len(order), CLEAN_BATCH)]
+    back = torch.argsort(torch.tensor(order))
+    joined = {k: torch.cat([part[k] for part in parts])[back] for k in ("resid", "resid_mid", "keys", "values")}
+    greedy = [g for part in parts for g in part["greedy"]]
+    resid = joined["resid"].transpose(0, 1)  # [n_layers + 1, T, cols, d_model]
+    n_nodes = resid.shape[2] - width
+    probs = vocab_probs(stack, job, resid[-1], lengths - positions - 1, width + torch.arange(n_nodes))
+    return CleanTargets(positions, lengths, width, resid, joined["resid_mid"].transpose(0, 1),
+                        list(joined["keys"].unbind(1)), list(joined["values"].unbind(1)), probs,
+                        [greedy[i] for i in back.tolist()])
 
 
 def _start(stack: Stack, job: PatchJob, clean: CleanTargets, target: Tensor, layer_index: Tensor,
@@ -162,6 +187,51 @@ def _start(stack: Stack, job: PatchJob, clean: CleanTargets, target: Tensor, lay
     return start, h
 
 
+def suffix_layout(stack: Stack, job: PatchJob, clean: CleanTargets, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Positions [R, cols] and additive mask [R, 1, cols, prefix + cols] of runs restarting on targets [R].
+
+    A run's sequence columns see their target's prefix before the patched position and the earlier columns;
+    the trie nodes see the prefix, every real sequence column and their ancestors.
+    """
+    _, depth, ancestors = tree_layout(job.trie)
+    n_runs, width, n_nodes = len(target), clean.width, len(depth)
+    p, n = clean.positions[target], clean.lengths[target]  # [R]
+    col = torch.arange(width)
+    pos = torch.cat([p[:, None] + col, n[:, None] + depth], dim=1)
+    real = col[None, :] < (n - p)[:, None]  # [R, width] real sequence columns
+    prefix = clean.keys[0].shape[2]
+    see_prefix = (torch.arange(prefix)[None, :] < p[:, None])[:, None, :].expand(-1, width + n_nodes, -1)
+    seq_seq = (col[None, :] <= col[:, None])[None] & real[:, None, :]
+    allowed = torch.cat([
+        see_prefix,
+        torch.cat([torch.cat([seq_seq, torch.zeros(n_runs, width, n_nodes, dtype=torch.bool)], 2),
+                   torch.cat([real[:, None, :].expand(-1, n_nodes, -1), ancestors.expand(n_runs, -1, -1)], 2)], 1),
+    ], dim=2)
+    return pos, additive_mask(allowed, stack.dtype).to(stack.device)
+
+
+def run_layers(stack: Stack, clean: CleanTargets, h: Tensor, start: Tensor, target: Tensor, pos: Tensor,
+               mask: Tensor, keep: Callable[[int, str, Tensor], None] | None = None) -> Tensor:
+    """Blocks from each run's start layer on: h [R, cols, d_model] (runs sorted by start) -> final resid_post.
+
+    At layer l the batch holds the runs that started at or before l (a prefix of the sorted runs).
+    ``keep(layer, site, tensor)`` sees resid_pre, attn_out and mlp_out of every layer (for gradients).
+    """
+    cos, sin = stack.rotary(h, pos)
+    counts = torch.searchsorted(start, torch.arange(stack.n_layers), right=True)  # runs started by layer l
+    target = target.to(stack.device)
+    for layer in range(int(start.min()), stack.n_layers):
+        c = int(counts[layer])
+        x = h[:c]
+        attn = stack.attn_out_split(layer, x, (cos[:c], sin[:c]), mask[:c], clean.keys[layer].index_select(0, target[:c]),
+                                    clean.values[layer].index_select(0, target[:c]))
+        mlp = stack.mlp_out(layer, x + attn)
+        if keep is not None:
+            keep(layer, "resid_pre", x), keep(layer, "attn_out", attn), keep(layer, "mlp_out", mlp)
+        h = torch.cat([x + attn + mlp, h[c:]]) if c < len(h) else x + attn + mlp
+    return h
+
+
 @torch.no_grad()
 def patch_step(stack: Stack, job: PatchJob, clean: CleanTargets, pair: Tensor,
                layer_index: Tensor) -> tuple[Tensor, Tensor]:
@@ -171,31 +241,10 @@ def patch_step(stack: Stack, job: PatchJob, clean: CleanTargets, pair: Tensor,
     start, h = _start(stack, job, clean, target, layer_index, job.values[pair, layer_index].to(stack.dtype))
     order = torch.argsort(start, stable=True)
     target, start, h = target[order], start[order], h[order].to(stack.device)
-    _, depth, ancestors = tree_layout(job.trie)
-    n_runs, n_cols = h.shape[:2]
-    width, n_nodes = clean.width, n_cols - clean.width
-    p, n = clean.positions[target], clean.lengths[target]  # [R]
-    col = torch.arange(width)
-    pos = torch.cat([p[:, None] + col, n[:, None] + depth], dim=1)  # [R, cols]
-    real = col[None, :] < (n - p)[:, None]  # [R, width] real sequence columns
-    prefix = clean.keys[0].shape[2]
-    see_prefix = (torch.arange(prefix)[None, :] < p[:, None])[:, None, :].expand(-1, n_cols, -1)
-    seq_seq = (col[None, :] <= col[:, None])[None] & real[:, None, :]
-    allowed = torch.cat([
-        see_prefix,
-        torch.cat([torch.cat([seq_seq, torch.zeros(n_runs, width, n_nodes, dtype=torch.bool)], 2),
-                   torch.cat([real[:, None, :].expand(-1, n_nodes, -1), ancestors.expand(n_runs, -1, -1)], 2)], 1),
-    ], dim=2)  # [R, cols, prefix + cols]
-    mask = additive_mask(allowed, stack.dtype).to(stack.device)
-    cos, sin = stack.rotary(h, pos)
-    counts = torch.searchsorted(start, torch.arange(stack.n_layers), right=True)  # runs started by layer l
-    target_dev = target.to(stack.device)
-    for layer in range(int(start.min()), stack.n_layers):
-        c = int(counts[layer])
-        kv = PrefixKV(clean.keys[layer].index_select(0, target_dev[:c]),
-                      clean.values[layer].index_select(0, target_dev[:c]))
-        h[:c] = stack.block(layer, h[:c], (cos[:c], sin[:c]), mask[:c], kv)
-    probs = vocab_probs(stack, job, h, n - p - 1, width + torch.arange(n_nodes))
+    pos, mask = suffix_layout(stack, job, clean, target)
+    h = run_layers(stack, clean, h, start, target, pos, mask)
+    p, n = clean.positions[target], clean.lengths[target]
+    probs = vocab_probs(stack, job, h, n - p - 1, clean.width + torch.arange(h.shape[1] - clean.width))
     unchanged = _answer_unchanged(stack, job, clean, h, target, p)
     back = torch.argsort(order)
     return probs[back], unchanged[back]

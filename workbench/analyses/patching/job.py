@@ -73,3 +73,17 @@ def tree_layout(trie: VocabularyTrie) -> tuple[Tensor, Tensor, Tensor]:
             allowed[i] |= allowed[parent]
     tokens = torch.tensor([node[-1] for node in trie.nodes], dtype=torch.long)
     return tokens, depth, allowed
+
+
+def compact_trie(trie: VocabularyTrie) -> tuple[Tensor, VocabularyTrie]:
+    """The token ids the trie reads [k], and the same trie over their indices 0..k-1.
+
+    Scoring then needs each row's log-probs at k columns only (the normaliser still spans the vocabulary).
+    """
+    columns = sorted({t for ids in trie.token_ids for t in ids})
+    index = {t: i for i, t in enumerate(columns)}
+
+    def remap(rows: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...], ...]:
+        return tuple(tuple(index[t] for t in ids) for ids in rows)
+
+    return torch.tensor(columns), VocabularyTrie(remap(trie.token_ids), remap(trie.nodes), trie.parents)

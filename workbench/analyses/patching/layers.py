@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from einops import rearrange
 from torch import Tensor
+from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 from workbench.backends.base import Backend
 
@@ -106,6 +108,33 @@ class Stack:
             attention_mask=mask, past_key_values=kv)
         return out
 
+    def attn_out_split(self, layer: int, resid_pre: Tensor, rotary: tuple[Tensor, Tensor], mask: Tensor,
+                       prefix_keys: Tensor, prefix_values: Tensor) -> Tensor:
+        """``attn_out`` of tokens that attend to a cached prefix and to each other, without copying the prefix.
+
+        resid_pre [R, M, d_model]; prefix keys/values [R, kv_heads, P, head_dim] (rotated, as cached); mask
+        [R, 1, M, P + M] additive over [prefix | own tokens]. The same computation as the attention module
+        (projections are the module's own; rotary is transformers' llama rotation), but the query heads that
+        share a key/value head are stacked instead of repeating the prefix's keys and values per query head.
+        """
+        attn = self._part(layer, "attn")
+        hf = getattr(attn, "original_component", None) or attn  # the transformers module (bridge: wrapped)
+        x = self._part(layer, "ln1")(resid_pre)
+        n_runs, n_tok, _ = x.shape
+        kv_heads, head_dim = prefix_keys.shape[1], hf.head_dim
+        q = rearrange(hf.q_proj(x), "r m (h d) -> r h m d", d=head_dim)
+        k = rearrange(hf.k_proj(x), "r m (h d) -> r h m d", d=head_dim)
+        v = rearrange(hf.v_proj(x), "r m (h d) -> r h m d", d=head_dim)
+        q, k = apply_rotary_pos_emb(q, k, *rotary)
+        q = rearrange(q, "r (g s) m d -> r g (s m) d", g=kv_heads)  # query heads g*s.. share key head g
+        scores = torch.cat([q @ prefix_keys.transpose(-1, -2), q @ k.transpose(-1, -2)], dim=-1) * hf.scaling
+        scores = rearrange(scores, "r g (s m) k -> r g s m k", m=n_tok) + mask[:, :, None]
+        probs = scores.softmax(-1, dtype=torch.float32).to(q.dtype)
+        probs = rearrange(probs, "r g s m k -> r g (s m) k")
+        prefix = prefix_keys.shape[2]
+        out = probs[..., :prefix] @ prefix_values + probs[..., prefix:] @ v  # [R, kv_heads, s * M, head_dim]
+        return hf.o_proj(rearrange(out, "r g (s m) d -> r m (g s d)", m=n_tok))
+
     def mlp_out(self, layer: int, resid_mid: Tensor) -> Tensor:
         """The MLP sub-layer's output [batch, pos, d_model] (``hook_mlp_out``)."""
         return self._part(layer, "mlp")(self._part(layer, "ln2")(resid_mid))
@@ -119,6 +148,12 @@ class Stack:
         """resid_pre [batch, pos, d_model] -> resid_post [batch, pos, d_model]."""
         return self.finish_block(layer, resid_pre + self.attn_out(layer, resid_pre, rotary, mask, kv))
 
-    def log_probs(self, resid_final: Tensor) -> Tensor:
-        """Last block's resid_post [..., d_model] -> next-token log-probs [..., d_vocab] in float32."""
-        return self.lm_head(self.norm(resid_final)).float().log_softmax(-1)
+    def log_probs(self, resid_final: Tensor, columns: Tensor | None = None) -> Tensor:
+        """Last block's resid_post [..., d_model] -> next-token log-probs [..., d_vocab] in float32.
+
+        With ``columns`` [k], only those tokens' log-probs [..., k] (the normaliser still spans the vocabulary).
+        """
+        # log_softmax as the reference scoring computes it (its float32 normaliser is off by ~2e-5 in log space;
+        # computing it differently here would put that difference between the fast path and the reference).
+        log_probs = self.lm_head(self.norm(resid_final)).float().log_softmax(-1)
+        return log_probs if columns is None else log_probs[..., columns.to(log_probs.device)]

@@ -37,10 +37,7 @@ class MetricSpec:
     def resolve(cls, metric: "str | MetricSpec", vocabulary: ConfidenceVocabulary,
                 levels: tuple[str, str] | None = None) -> "MetricSpec":
         """A checked spec: a known metric, and levels that are strings of the run's vocabulary."""
-        spec = metric if isinstance(metric, MetricSpec) else cls(name=metric, levels=levels)
-        if spec.name not in METRICS:
-            raise WorkbenchError(f"unknown metric {spec.name!r}.{did_you_mean(spec.name, METRICS)} "
-                                 f"Choose one of {', '.join(METRICS)}")
+        spec = metric if isinstance(metric, MetricSpec) else cls(name=check_metric_name(metric), levels=levels)
         chosen = spec.levels or default_levels(vocabulary)
         missing = [s for s in chosen if s not in vocabulary.strings]
         if len(chosen) != 2 or missing or chosen[0] == chosen[1]:
@@ -52,6 +49,12 @@ class MetricSpec:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "levels": list(self.levels) if self.levels else None}
+
+
+def check_metric_name(name: str) -> str:
+    if name not in METRICS:
+        raise WorkbenchError(f"unknown metric {name!r}.{did_you_mean(name, METRICS)} Choose one of {', '.join(METRICS)}")
+    return name
 
 
 def _preview(vocabulary: ConfidenceVocabulary) -> str:

@@ -19,11 +19,20 @@ from workbench.elicit.decoding import pad_rows
 FORWARD_BATCH = 8
 
 
+def _stored_names(site: str, layers: tuple[int, ...], n_blocks: int) -> list[str]:
+    """The run-store layer name holding each layer's activation (resid_post of L is resid_pre of L + 1)."""
+    if site == "resid_pre":
+        return [hook_name(layer, "resid_pre") for layer in layers]
+    return [hook_name(layer + 1, "resid_pre") if layer + 1 < n_blocks else hook_name(layer, "resid_post")
+            for layer in layers]
+
+
 def from_store(pairs: PairSet, site: str, layers: tuple[int, ...], role: str) -> bool:
-    """Whether the source run's store holds these activations exactly."""
+    """Whether the source run's store holds these activations exactly (float32, this role, these layers)."""
     run = pairs.source
-    return (site in ("resid_pre", "resid_post") and role in run.roles and run.manifest.get("dtype") == "float32"
-            and len(run.layers) == max(layers) + 2)
+    if site not in ("resid_pre", "resid_post") or role not in run.roles or run.manifest.get("dtype") != "float32":
+        return False
+    return set(_stored_names(site, layers, len(run.layers) - 1)) <= set(run.layers)
 
 
 def source_activations(pairs: PairSet, site: str, layers: tuple[int, ...], role: str,
@@ -36,8 +45,9 @@ def source_activations(pairs: PairSet, site: str, layers: tuple[int, ...], role:
     if from_store(pairs, site, layers, role):
         rows = pairs.source.records.reset_index(drop=True)
         index = rows.reset_index().set_index("example_id").loc[source_ids, "index"].to_numpy()
-        offset = 0 if site == "resid_pre" else 1
-        stacked = np.stack([pairs.source.residuals(layer + offset, role)[index] for layer in layers], axis=1)
+        names = _stored_names(site, layers, len(pairs.source.layers) - 1)
+        stored = pairs.source.layers
+        stacked = np.stack([pairs.source.residuals(stored.index(name), role)[index] for name in names], axis=1)
         return torch.from_numpy(stacked), "store"
     positions, _ = pairs.positions(role)
     unique, inverse = np.unique(source_ids, return_inverse=True)

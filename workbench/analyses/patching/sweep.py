@@ -3,6 +3,9 @@
 One row per (pair, layer, role): the two examples it came from, the patched, target and source expected
 confidence, every metric of ``metrics``, the chosen one again as ``effect``, whether the greedy answer and
 the spoken (argmax) confidence were left unchanged, and the patched vocabulary distribution itself.
+The target's unpatched distribution is recomputed by the same path as the patched one (a no-op patch
+shifts nothing); the source's is the source run's stored read-out (the source model's own, for
+cross-model pairs).
 The exact fast path runs where the architecture allows; elsewhere the reference path runs, and the table
 says which (``method``) and why.
 """
@@ -19,7 +22,7 @@ from workbench.analyses.patching import fast, layers as stack_layers, reference
 from workbench.analyses.patching.job import PATCH_SITES, PatchJob, PatchOutcome
 from workbench.analyses.patching.metrics import MetricSpec, compute
 from workbench.analyses.patching.pairs import PairSet
-from workbench.analyses.patching.sources import source_activations
+from workbench.analyses.patching.sources import from_store, source_activations
 from workbench.backends.base import Backend
 from workbench.elicit.scoring import VocabularyTrie
 from workbench.errors import WorkbenchError, did_you_mean
@@ -130,13 +133,14 @@ def patch_sweep(model: Backend, pairs: PairSet, site: str = "resid_pre", layers:
     trie = VocabularyTrie.build(model.tokenizer, vocabulary)
     source_probs = pairs.source.records.set_index("example_id").loc[pairs.table["source_id"], "confidence_probs"]
     source_probs = np.stack(source_probs.to_numpy())  # [n_pairs, V], the source model's own read-out
+    for role in roles:  # every input problem fails here, before any forward pass
+        pairs.positions(role)
+        if pairs.cross_model and source_model is None and not from_store(pairs, site, chosen, role):
+            raise WorkbenchError(f"cross-model pairs at site {site!r} and role {role!r} need the source model: its "
+                                 "activations there are not in the source run's store")
     frames = []
     for role in roles:
-        pairs.positions(role)  # a missing role fails here, before any forward pass
-        needs_model = source_model or model
-        if pairs.cross_model and source_model is None:
-            needs_model = model  # only used when the store lacks the activations; shapes were checked
-        values, origin = source_activations(pairs, site, chosen, role, needs_model)
+        values, origin = source_activations(pairs, site, chosen, role, source_model or model)
         job = make_job(pairs, site, chosen, role, values, trie)
         outcome = run_job(model, job, run_method, progress)
         target_probs = outcome.clean[list(job.target_of_pair)]  # [n_pairs, V]

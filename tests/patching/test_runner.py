@@ -1,0 +1,84 @@
+"""``workbench patch`` end to end: results and figures beside the run, resume after a kill, controls, rho."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from workbench.analyses.patching import runner
+from workbench.analyses.patching.runner import PatchConfig, run_patching
+from workbench.cli import main
+from workbench.errors import WorkbenchError
+from workbench.store.results import read_result
+
+pytestmark = pytest.mark.slow
+LAYERS = (0, 14, 29)
+
+
+def test_cli_writes_results_and_figures(smollm2_run, capsys):
+    code = main(["patch", str(smollm2_run.path), "--pairs", "random", "--n-pairs", "2", "--layers", "0,14,29",
+                 "--chunk-pairs", "1", "--seed", "3"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    path = smollm2_run.path / "results" / "patching-random-resid_pre"
+    result = read_result(path)
+    assert "rho(layer, effect)" in out and str(path) in out
+    effects = result["effects"]
+    assert len(effects) == 2 * len(LAYERS) and set(effects["layer"]) == set(LAYERS)
+    assert {"source_id", "target_id", "patched_expected", "target_expected", "source_expected", "normalised_shift",
+            "logit_diff", "kl", "effect"} <= set(effects.columns)
+    summary = result["controls_summary"].set_index("control")
+    assert list(summary.index) == ["sweep", "reverse", "off_position", "random"]
+    assert summary["share_answer_unchanged"].between(0, 1).all()
+    assert set(result["controls"]["control"]) == {"reverse", "off_position", "random"}
+    g = result["gradient_summary"].iloc[0]
+    assert g["rho_low"] <= g["rho_high"] and len(result["gradient"]) == len(LAYERS)
+    assert len(result["attribution"]) == 2 * len(LAYERS) and np.isfinite(result["attribution"]["estimate"]).all()
+    assert result.manifest["config"]["site"] == "resid_pre" and len(result.manifest["config_hash"]) == 64
+    for name in ("heatmap", "gradient", "controls"):
+        html = (path / "figures" / f"{name}.html").read_text()
+        assert "plotly" in html
+    gradient_html = (path / "figures" / "gradient.html").read_text()
+    question = result["pairs"]["target_question"].iloc[0]
+    assert question[:12] in gradient_html and "confidence: softmax" in gradient_html  # hover traces each pair
+    assert not (path / "partial").exists()
+
+
+def test_killed_run_resumes_where_it_stopped(smollm2, smollm2_run, monkeypatch):
+    config = PatchConfig(pairs="random", n_pairs=2, layers=LAYERS, chunk_pairs=1, controls=("random",),
+                         attribution=False, seed=5, site="mlp_out")
+    calls = []
+    real_sweep = runner.patch_sweep
+
+    def counting_sweep(*args, **kwargs):
+        calls.append(1)
+        return real_sweep(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "patch_sweep", counting_sweep)
+
+    def kill_after_two_units(message: str) -> None:
+        if message.startswith("random-00000"):  # after sweep-00000 is stored, before its control runs
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_patching(smollm2_run, config, backend=smollm2, figures=False, progress=kill_after_two_units)
+    path = smollm2_run.path / "results" / "patching-random-mlp_out"
+    progress = json.loads((path / "partial" / "progress.json").read_text())
+    assert progress["done"] == ["sweep-00000"] and not (path / "manifest.json").exists()
+    assert len(calls) == 1
+    result = run_patching(smollm2_run, config, backend=smollm2, figures=False)
+    assert len(calls) == 2  # only sweep-00001 was computed again; the stored chunk was reused
+    assert sorted(result["effects"]["pair_id"].unique()) == [0, 1]
+    again = run_patching(smollm2_run, config, backend=smollm2, figures=False)  # finished: read back, no work
+    assert len(calls) == 2 and again.manifest["config_hash"] == result.manifest["config_hash"]
+    with pytest.raises(WorkbenchError, match="another config; pass --overwrite"):
+        run_patching(smollm2_run, config, backend=smollm2, figures=False, seed=6)
+
+
+def test_cli_errors_are_one_line(smollm2_run, capsys):
+    assert main(["patch", str(smollm2_run.path), "--pairs", "random", "--layers", "0,40"]) == 2
+    assert "layer 40 out of range" in capsys.readouterr().err
+    assert main(["patch", str(smollm2_run.path), "--pairs", "random", "--layers", "zero"]) == 2
+    assert "--layers takes" in capsys.readouterr().err

@@ -1,0 +1,216 @@
+"""What ``workbench patch`` runs: a sweep, its controls and attribution, stored beside the run, resumable.
+
+Results go to ``RUN/results/patching-<pairs>-<site>/``. Work is cut into units (the sweep and each control,
+in chunks of pairs; attribution per chunk); each finished unit is written atomically under ``partial/`` and
+listed in ``partial/progress.json`` with the config hash, so a killed run resumes after its last unit. The
+final tables are written with ``write_result`` (manifest last, with the config and its hash), then figures.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.analyses.patching import attribution as attr
+from workbench.analyses.patching.controls import CONTROLS, check_controls, per_layer, run_control, summarise
+from workbench.analyses.patching.gradient import layer_gradient
+from workbench.analyses.patching.metrics import MetricSpec, check_metric_name
+from workbench.analyses.patching.pairs import PairSet, build_pairs
+from workbench.analyses.patching.sources import source_activations
+from workbench.analyses.patching.sweep import check_site, choose_method, make_job, patch_sweep, resolve_layers
+from workbench.backends import Backend, load_model
+from workbench.elicit.scoring import VocabularyTrie
+from workbench.errors import WorkbenchError
+from workbench.store import Run, config_hash, open_run, write_json_atomic
+from workbench.store.provenance import write_bytes_atomic
+from workbench.store.results import Result, read_result, result_dir, write_result
+
+ANALYSIS = "patching"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PatchConfig:
+    """Everything that decides a patching result (hashed), plus how it is executed (``execution_keys``)."""
+
+    pairs: str = "correct-to-incorrect"
+    site: str = "resid_pre"
+    layers: str | tuple[int, ...] = "all"
+    roles: tuple[str, ...] = ("confidence_slot",)
+    metric: str = "shift"
+    levels: tuple[str, str] | None = None
+    n_pairs: int | None = None
+    seed: int = 0
+    method: str = "auto"
+    controls: tuple[str, ...] = CONTROLS
+    attribution: bool = True
+    n_boot: int = 1000
+    source_run: str | None = None  # cross-model: the fine-tuned model's run
+    chunk_pairs: int = 16
+    execution_keys: tuple[str, ...] = field(default=("chunk_pairs",), repr=False)
+
+    def __post_init__(self) -> None:
+        check_site(self.site)
+        check_controls(self.controls)
+        check_metric_name(self.metric)
+        if self.chunk_pairs < 1 or (self.n_pairs is not None and self.n_pairs < 1):
+            raise WorkbenchError("chunk_pairs and n_pairs must be positive")
+        if not self.roles:
+            raise WorkbenchError("give at least one role to patch")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if k != "execution_keys"}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PatchConfig":
+        tuples = {"roles", "controls", "levels"} | ({"layers"} if not isinstance(data.get("layers"), str) else set())
+        return cls(**{k: tuple(v) if k in tuples and v is not None else v for k, v in data.items()})
+
+    def content(self) -> dict[str, Any]:
+        return {k: v for k, v in self.to_dict().items() if k not in self.execution_keys}
+
+    @property
+    def name(self) -> str:
+        return f"{ANALYSIS}-{self.pairs}-{self.site}"
+
+
+class _Partial:
+    """Finished work units on disk: ``partial/<unit>.parquet`` and the list of them, both written atomically."""
+
+    def __init__(self, path: Path, digest: str):
+        self.path, self.digest = path / "partial", digest
+        progress = self.path / "progress.json"
+        self.done: list[str] = []
+        if progress.exists():
+            state = json.loads(progress.read_text())
+            if state.get("config_hash") != digest:
+                raise WorkbenchError(f"{path} holds an unfinished patching result of another config; pass "
+                                     "--overwrite to replace it, or change the pairs/site")
+            self.done = state["done"]
+
+    def get(self, unit: str) -> pd.DataFrame | None:
+        return pd.read_parquet(self.path / f"{unit}.parquet") if unit in self.done else None
+
+    def put(self, unit: str, frame: pd.DataFrame) -> pd.DataFrame:
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        write_bytes_atomic(self.path / f"{unit}.parquet", buffer.getvalue())
+        self.done.append(unit)
+        write_json_atomic(self.path / "progress.json", {"config_hash": self.digest, "done": self.done})
+        return frame
+
+
+def _attribution_chunk(model: Backend, pairs: PairSet, config: PatchConfig, spec: MetricSpec,
+                       exact: pd.DataFrame) -> pd.DataFrame:
+    """Attribution estimates of one chunk of pairs beside their exact effects."""
+    layers = resolve_layers(config.layers, model.n_layers)
+    trie = VocabularyTrie.build(model.tokenizer, pairs.target.vocabulary)
+    frames = []
+    for role in config.roles:
+        values, _ = source_activations(pairs, config.site, layers, role, model)
+        job = make_job(pairs, config.site, layers, role, values, trie)
+        rows = exact[exact["role"] == role]
+        gap = (rows.groupby("pair_id")["source_expected"].first() - rows.groupby("pair_id")["target_expected"].first())
+        estimate = attr.attribute(model, job, spec, pairs.target.vocabulary, gap.loc[pairs.table["pair_id"]].to_numpy())
+        frame = pd.DataFrame({"pair_id": np.repeat(pairs.table["pair_id"].to_numpy(), len(layers)),
+                              "layer": np.tile(layers, len(pairs)), "role": role, "site": config.site,
+                              "estimate": estimate.reshape(-1)})
+        frames.append(frame.merge(rows[["pair_id", "layer", "effect"]].rename(columns={"effect": "exact"}),
+                                  on=["pair_id", "layer"]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, backend: Backend | None = None,
+                 source_backend: Backend | None = None, overwrite: bool = False, figures: bool = True,
+                 progress: Callable[[str], None] | None = None, **overrides: Any) -> Result:
+    """Run (or resume) a patching analysis on a stored run and return the stored result."""
+    config = PatchConfig.from_dict({**(config.to_dict() if config else {}), **overrides})
+    run = run if isinstance(run, Run) else open_run(run)
+    path = result_dir(run.path, config.name)
+    digest = config_hash({**config.content(), "run": run.manifest.get("config_hash")})
+    if overwrite:
+        shutil.rmtree(path, ignore_errors=True)
+    if (path / "manifest.json").exists():
+        done = read_result(path)
+        if done.manifest.get("config_hash") == config_hash(config.content()) and done.manifest.get("digest") == digest:
+            return done
+        raise WorkbenchError(f"{path} already holds a patching result of another config; pass --overwrite")
+    say = progress or (lambda message: None)
+    if backend is None:
+        backend = load_model(run.config["model"], backend=run.config.get("backend", "transformer_lens"))
+    _, fallback = choose_method(backend, config.method)
+    source_run = open_run(config.source_run) if config.source_run else None
+    pairs = build_pairs(run, config.pairs, n_pairs=config.n_pairs, seed=config.seed, source_run=source_run)
+    layers = resolve_layers(config.layers, backend.n_layers)
+    spec = MetricSpec.resolve(config.metric, run.vocabulary, config.levels)
+    for role in config.roles:
+        pairs.positions(role)  # missing roles fail before any model work
+    partial = _Partial(path, digest)
+    chunks = [pairs.subset(slice(lo, lo + config.chunk_pairs)) for lo in range(0, len(pairs), config.chunk_pairs)]
+    kwargs = dict(site=config.site, layers=layers, metric=spec, method=config.method)
+    tables: dict[str, list[pd.DataFrame]] = {"sweep": [], **{c: [] for c in config.controls}, "attribution": []}
+    for i, chunk in enumerate(chunks):
+        unit = f"sweep-{i:05d}"
+        say(f"{unit}: {len(chunk)} pairs x {len(layers)} layers x {len(config.roles)} roles")
+        sweep = partial.get(unit)
+        if sweep is None:
+            sweep = partial.put(unit, patch_sweep(backend, chunk, roles=config.roles, source_model=source_backend,
+                                                  **kwargs))
+        tables["sweep"].append(sweep)
+        for name in config.controls:
+            unit = f"{name}-{i:05d}"
+            frame = partial.get(unit)
+            if frame is None:
+                say(f"{unit}: control")
+                frame = partial.put(unit, run_control(name, backend, chunk, config.site, layers, config.roles, spec,
+                                                      seed=config.seed + i, method=config.method,
+                                                      source_model=source_backend))
+            tables[name].append(frame)
+        if config.attribution and spec.name in attr.LINEAR_METRICS and not pairs.cross_model:
+            unit = f"attribution-{i:05d}"
+            frame = partial.get(unit)
+            if frame is None:
+                say(f"{unit}: attribution")
+                frame = partial.put(unit, _attribution_chunk(backend, chunk, config, spec, sweep))
+            tables["attribution"].append(frame)
+    return _finish(run, pairs, config, digest, tables, path, figures=figures, fallback=fallback)
+
+
+def _finish(run: Run, pairs: PairSet, config: PatchConfig, digest: str, parts: dict[str, list[pd.DataFrame]],
+            path: Path, *, figures: bool, fallback: str | None) -> Result:
+    effects = pd.concat(parts["sweep"], ignore_index=True)
+    controls = {c: pd.concat(parts[c], ignore_index=True) for c in config.controls}
+    tables = {"effects": effects, "pairs": pairs.describe(), "controls_summary": summarise(effects, controls),
+              "controls_per_layer": per_layer(effects, controls)}
+    if controls:
+        tables["controls"] = pd.concat([t for t in controls.values() if not t.empty] or [pd.DataFrame()],
+                                       ignore_index=True)
+    summary: dict[str, Any] = {"pairs_note": pairs.note, "fallback": fallback or ""}
+    if effects["layer"].nunique() >= 3:  # one layer gradient per role
+        gradients = {role: layer_gradient(rows, n_boot=config.n_boot, seed=config.seed)
+                     for role, rows in effects.groupby("role", sort=False)}
+        tables["gradient"] = pd.concat([g.per_layer().assign(role=role) for role, g in gradients.items()],
+                                       ignore_index=True)
+        tables["gradient_summary"] = pd.DataFrame([{"role": role, **g.summary()} for role, g in gradients.items()])
+        summary["gradient"] = "\n".join(f"{role}: {g.describe()}" for role, g in gradients.items())
+    if parts["attribution"]:
+        attribution = pd.concat(parts["attribution"], ignore_index=True)
+        tables["attribution"] = attribution
+        tables["attribution_summary"] = pd.DataFrame([attr.agreement(attribution)])
+    for name, frame in tables.items():
+        frame.attrs = {}
+    result = write_result(path, ANALYSIS, tables, config.content(), run.manifest, digest=digest, summary=summary)
+    shutil.rmtree(path / "partial", ignore_errors=True)
+    if figures:
+        from workbench.figures.patching import write_figures
+
+        write_figures(result, path / "figures")
+    return result
