@@ -26,7 +26,7 @@ def test_layers_out_of_range(smollm2, pairs):
 
 
 def test_unknown_site(smollm2, pairs):
-    with pytest.raises(WorkbenchError, match="unknown patch site 'resid_mid'.*resid_pre, resid_post, attn_out, mlp_out"):
+    with pytest.raises(WorkbenchError, match="unknown patch site 'resid_mid'.*resid_pre, resid_post, attn_out"):
         patch_sweep(smollm2, pairs, "resid_mid", [3])
     with pytest.raises(WorkbenchError, match="Did you mean 'attn_out'"):
         PatchConfig(site="attn_ou")
@@ -49,7 +49,7 @@ def test_run_of_another_model(tiny_checkpoint, pairs):
     from workbench.backends import load_model
 
     tiny = load_model(str(tiny_checkpoint), backend="nnsight", device="cpu")
-    with pytest.raises(WorkbenchError, match="collected with model 'smollm2-135m-instruct'.*model given is 'tiny-llama'"):
+    with pytest.raises(WorkbenchError, match="collected with model 'smollm2-135m-instruct'.*given is 'tiny-llama'"):
         patch_sweep(tiny, pairs, "resid_pre", [0])
 
 

@@ -23,7 +23,8 @@ def parse_layers(text: str) -> str | tuple[int, ...]:
             else:
                 layers.append(int(part))
     except ValueError:
-        raise WorkbenchError(f"--layers takes 'all', a layer, a list '0,4,8' or a range '10-20'; got {text!r}") from None
+        raise WorkbenchError(f"--layers takes 'all', a layer, a list '0,4,8' or a range '10-20'; "
+                             f"got {text!r}") from None
     return tuple(layers)
 
 
@@ -73,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
         raise WorkbenchError("--pairs cross-model needs --source-run (the fine-tuned model's run)")
     target = open_run(args.run)
     resolve_layers(config.layers, target.n_layers - 1)  # bad layers fail before the model loads
-    backend = load_model(target.config["model"], backend=args.backend or target.config.get("backend", "transformer_lens"),
-                         device=args.device)
+    backend = load_model(target.config["model"], device=args.device,
+                         backend=args.backend or target.config.get("backend", "transformer_lens"))
     source_backend = None
     if args.source_run:
         source = open_run(args.source_run)
@@ -84,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
                           figures=not args.no_figures, progress=lambda message: print(f"  {message}", flush=True))
     summary = result.manifest.get("summary", {})
     print(summary.get("pairs_note", ""))
-    if summary.get("fallback"):
-        print(f"note: {summary['fallback']}")
+    if summary.get("notes"):
+        print(f"note: {summary['notes']}")
     if summary.get("gradient"):
         print(summary["gradient"])
     if "controls_summary" in result.tables:

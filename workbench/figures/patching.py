@@ -65,6 +65,11 @@ class EffectHeatmap:
     def from_result(cls, result, value: str = "effect") -> "EffectHeatmap":
         return cls(result["effects"], value=value)
 
+    @classmethod
+    def from_results(cls, results, value: str = "effect") -> "EffectHeatmap":
+        """One panel per site from several stored results (``workbench patch`` writes one result per site)."""
+        return cls(pd.concat([r["effects"] for r in results], ignore_index=True), value=value)
+
 
 @dataclass(frozen=True)
 class LayerGradientDisplay:

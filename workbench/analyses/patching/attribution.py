@@ -4,8 +4,9 @@ effect(pair, L) ~ (a_source(L) - a_target(L)) . d metric / d a_target(L), at the
 layer L at once. Per pair: the source forward (or the run store), one target forward with gradients, one
 backward. The metric is read exactly (confidence vocabulary via the trie, tree tokens in the same forward),
 so the gradient is that of the metric the exact sweep reports. Positions before the patched one cannot pass
-gradient to it, so they run without gradients (the fast path's clean prefix) and only the suffix is differentiated. ``agreement`` compares the estimate with the
-exact effects: Spearman over each pair's layer profile, and over the mean profile.
+gradient to it, so they run without gradients (the fast path's clean prefix) and only the suffix is
+differentiated. ``agreement`` compares the estimate with the exact effects: Spearman over each pair's layer
+profile, and over the mean profile.
 
 KL from the target is flat at the target (zero gradient), so it has no linear estimate.
 """

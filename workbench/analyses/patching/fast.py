@@ -169,8 +169,9 @@ def clean_targets(stack: Stack, job: PatchJob) -> CleanTargets:
 
 
 def _start(stack: Stack, job: PatchJob, clean: CleanTargets, target: Tensor, layer_index: Tensor,
-           values: Tensor) -> tuple[Tensor, Tensor]:
-    """Start layer [R] and suffix [R, cols, d_model] of each run, with the patch written at column 0."""
+           values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Start layer [R], suffix [R, cols, d_model] with the patch written at column 0, and whether the patch
+    leaves the stream exactly as it was [R] (such runs are the clean target and are not recomputed)."""
     layers = torch.tensor(job.layers)[layer_index]
     start = layers if job.site == "resid_pre" else layers + 1
     h = clean.resid[start, target].clone()  # [R, cols, d_model]
@@ -183,8 +184,9 @@ def _start(stack: Stack, job: PatchJob, clean: CleanTargets, target: Tensor, lay
         values = patched
     elif job.site == "mlp_out":
         values = clean.resid_mid[layers, target] + values
+    noop = (h[:, 0] == values).all(-1)  # the patch writes what is there already (e.g. the same token at block 0)
     h[:, 0] = values
-    return start, h
+    return start, h, noop
 
 
 def suffix_layout(stack: Stack, job: PatchJob, clean: CleanTargets, target: Tensor) -> tuple[Tensor, Tensor]:
@@ -223,12 +225,16 @@ def run_layers(stack: Stack, clean: CleanTargets, h: Tensor, start: Tensor, targ
     for layer in range(int(start.min()), stack.n_layers):
         c = int(counts[layer])
         x = h[:c]
-        attn = stack.attn_out_split(layer, x, (cos[:c], sin[:c]), mask[:c], clean.keys[layer].index_select(0, target[:c]),
-                                    clean.values[layer].index_select(0, target[:c]))
+        prefix_keys = clean.keys[layer].index_select(0, target[:c])  # [c, kv_heads, prefix, head_dim]
+        prefix_values = clean.values[layer].index_select(0, target[:c])
+        attn = stack.attn_out_split(layer, x, (cos[:c], sin[:c]), mask[:c], prefix_keys, prefix_values)
         mlp = stack.mlp_out(layer, x + attn)
         if keep is not None:
             keep(layer, "resid_pre", x), keep(layer, "attn_out", attn), keep(layer, "mlp_out", mlp)
-        h = torch.cat([x + attn + mlp, h[c:]]) if c < len(h) else x + attn + mlp
+        if c == len(h) or torch.is_grad_enabled():  # (a new tensor keeps autograd's graph intact)
+            h = torch.cat([x + attn + mlp, h[c:]]) if c < len(h) else x + attn + mlp
+        else:
+            h[:c] = x + attn + mlp
     return h
 
 
@@ -238,16 +244,18 @@ def patch_step(stack: Stack, job: PatchJob, clean: CleanTargets, pair: Tensor,
     """Runs (pair[r], layer_index[r]), batched by layer: vocabulary probabilities [R, n_strings] and whether
     the greedy answer is unchanged [R] (trivially so when the patched token follows the answer)."""
     target = torch.tensor(job.target_of_pair)[pair]
-    start, h = _start(stack, job, clean, target, layer_index, job.values[pair, layer_index].to(stack.dtype))
-    order = torch.argsort(start, stable=True)
-    target, start, h = target[order], start[order], h[order].to(stack.device)
-    pos, mask = suffix_layout(stack, job, clean, target)
-    h = run_layers(stack, clean, h, start, target, pos, mask)
-    p, n = clean.positions[target], clean.lengths[target]
-    probs = vocab_probs(stack, job, h, n - p - 1, clean.width + torch.arange(h.shape[1] - clean.width))
-    unchanged = _answer_unchanged(stack, job, clean, h, target, p)
-    back = torch.argsort(order)
-    return probs[back], unchanged[back]
+    start, h, noop = _start(stack, job, clean, target, layer_index, job.values[pair, layer_index].to(stack.dtype))
+    probs, unchanged = clean.vocab_probs[target].clone(), torch.ones(len(pair), dtype=torch.bool)
+    todo = torch.nonzero(~noop).flatten()
+    if len(todo):
+        order = todo[torch.argsort(start[todo], stable=True)]
+        run_target, run_start = target[order], start[order]
+        pos, mask = suffix_layout(stack, job, clean, run_target)
+        final = run_layers(stack, clean, h[order].to(stack.device), run_start, run_target, pos, mask)
+        p, n = clean.positions[run_target], clean.lengths[run_target]
+        probs[order] = vocab_probs(stack, job, final, n - p - 1, clean.width + torch.arange(h.shape[1] - clean.width))
+        unchanged[order] = _answer_unchanged(stack, job, clean, final, run_target, p)
+    return probs, unchanged
 
 
 def _answer_unchanged(stack: Stack, job: PatchJob, clean: CleanTargets, final: Tensor, target: Tensor,

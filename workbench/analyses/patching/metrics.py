@@ -53,7 +53,8 @@ class MetricSpec:
 
 def check_metric_name(name: str) -> str:
     if name not in METRICS:
-        raise WorkbenchError(f"unknown metric {name!r}.{did_you_mean(name, METRICS)} Choose one of {', '.join(METRICS)}")
+        raise WorkbenchError(f"unknown metric {name!r}.{did_you_mean(name, METRICS)} "
+                             f"Choose one of {', '.join(METRICS)}")
     return name
 
 

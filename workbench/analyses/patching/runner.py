@@ -109,13 +109,13 @@ class _Partial:
 
 
 def _attribution_chunk(model: Backend, pairs: PairSet, config: PatchConfig, spec: MetricSpec,
-                       exact: pd.DataFrame) -> pd.DataFrame:
+                       exact: pd.DataFrame, source_model: Backend | None) -> pd.DataFrame:
     """Attribution estimates of one chunk of pairs beside their exact effects."""
     layers = resolve_layers(config.layers, model.n_layers)
     trie = VocabularyTrie.build(model.tokenizer, pairs.target.vocabulary)
     frames = []
     for role in config.roles:
-        values, _ = source_activations(pairs, config.site, layers, role, model)
+        values, _ = source_activations(pairs, config.site, layers, role, source_model or model)
         job = make_job(pairs, config.site, layers, role, values, trie)
         rows = exact[exact["role"] == role]
         gap = (rows.groupby("pair_id")["source_expected"].first() - rows.groupby("pair_id")["target_expected"].first())
@@ -147,6 +147,9 @@ def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, ba
     if backend is None:
         backend = load_model(run.config["model"], backend=run.config.get("backend", "transformer_lens"))
     _, fallback = choose_method(backend, config.method)
+    attribute = config.attribution and config.metric in attr.LINEAR_METRICS
+    notes = [] if attribute or not config.attribution else [
+        f"attribution skipped: {config.metric!r} has no linear estimate (KL is flat at the target)"]
     source_run = open_run(config.source_run) if config.source_run else None
     pairs = build_pairs(run, config.pairs, n_pairs=config.n_pairs, seed=config.seed, source_run=source_run)
     layers = resolve_layers(config.layers, backend.n_layers)
@@ -174,18 +177,18 @@ def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, ba
                                                       seed=config.seed + i, method=config.method,
                                                       source_model=source_backend))
             tables[name].append(frame)
-        if config.attribution and spec.name in attr.LINEAR_METRICS and not pairs.cross_model:
+        if attribute:
             unit = f"attribution-{i:05d}"
             frame = partial.get(unit)
             if frame is None:
                 say(f"{unit}: attribution")
-                frame = partial.put(unit, _attribution_chunk(backend, chunk, config, spec, sweep))
+                frame = partial.put(unit, _attribution_chunk(backend, chunk, config, spec, sweep, source_backend))
             tables["attribution"].append(frame)
-    return _finish(run, pairs, config, digest, tables, path, figures=figures, fallback=fallback)
+    return _finish(run, pairs, config, digest, tables, path, figures=figures, notes=[fallback, *notes])
 
 
 def _finish(run: Run, pairs: PairSet, config: PatchConfig, digest: str, parts: dict[str, list[pd.DataFrame]],
-            path: Path, *, figures: bool, fallback: str | None) -> Result:
+            path: Path, *, figures: bool, notes: list[str]) -> Result:
     effects = pd.concat(parts["sweep"], ignore_index=True)
     controls = {c: pd.concat(parts[c], ignore_index=True) for c in config.controls}
     tables = {"effects": effects, "pairs": pairs.describe(), "controls_summary": summarise(effects, controls),
@@ -193,7 +196,7 @@ def _finish(run: Run, pairs: PairSet, config: PatchConfig, digest: str, parts: d
     if controls:
         tables["controls"] = pd.concat([t for t in controls.values() if not t.empty] or [pd.DataFrame()],
                                        ignore_index=True)
-    summary: dict[str, Any] = {"pairs_note": pairs.note, "fallback": fallback or ""}
+    summary: dict[str, Any] = {"pairs_note": pairs.note, "notes": "; ".join(n for n in notes if n)}
     if effects["layer"].nunique() >= 3:  # one layer gradient per role
         gradients = {role: layer_gradient(rows, n_boot=config.n_boot, seed=config.seed)
                      for role, rows in effects.groupby("role", sort=False)}

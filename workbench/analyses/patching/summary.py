@@ -30,5 +30,6 @@ def demo_report(run: Run, backend: Backend, *, n_pairs: int = 8, seed: int = 0) 
         lines.append(f"  ({why})")
     peak = max(range(len(gradient.layers)), key=lambda i: abs(gradient.mean[i]))
     lines += [f"  {gradient.describe()}",
-              f"  largest mean shift in expected confidence: {gradient.mean[peak]:+.3f} at layer {gradient.layers[peak]}"]
+              f"  largest mean shift in expected confidence: {gradient.mean[peak]:+.3f} "
+              f"at layer {gradient.layers[peak]}"]
     return "\n".join(lines)

@@ -103,7 +103,8 @@ def make_job(pairs: PairSet, site: str, layers: tuple[int, ...], role: str, valu
                     target_of_pair=tuple(int(i) for i in inverse), values=values, trie=trie)
 
 
-def run_job(backend: Backend, job: PatchJob, method: str, progress: Callable[[int], None] | None = None) -> PatchOutcome:
+def run_job(backend: Backend, job: PatchJob, method: str,
+            progress: Callable[[int], None] | None = None) -> PatchOutcome:
     return (fast.run_fast if method == "fast" else reference.run_reference)(backend, job, progress=progress)
 
 
