@@ -41,8 +41,8 @@ benchmarks: $(STAMP)
 figures: $(STAMP) chromium
 	$(BIN)/workbench figures runs/demo --format svg --out figures
 
-notebooks: $(STAMP)
-	$(BIN)/python scripts/make_notebooks.py
+notebooks: $(STAMP) chromium
+	$(BIN)/python scripts/make_notebooks.py --execute runs/notebooks
 
 # Refresh the pinned versions after changing dependencies (torch stays free: CPU or CUDA is the user's choice).
 lock: $(STAMP)

@@ -2,6 +2,8 @@
 
     python scripts/make_notebooks.py           # (re)write notebooks/
     python scripts/make_notebooks.py --check   # exit 1 if notebooks/ differs from what this script writes
+    python scripts/make_notebooks.py --execute runs/notebooks   # also run them headless, in order, and keep
+                                                                # the executed copies (with outputs) there
 
 Every notebook reads its sizes from the environment, so the test suite runs them small on SmolLM2:
 ``WORKBENCH_NOTEBOOK_LIMIT`` (items to collect), ``WORKBENCH_NOTEBOOK_OUT`` (where runs, sweeps and figures go).
@@ -206,6 +208,8 @@ def build() -> dict[str, nbformat.NotebookNode]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check that notebooks/ is up to date")
+    parser.add_argument("--execute", metavar="DIR", help="then run every notebook headless (nbclient), in order, "
+                        "writing the executed copies and everything they compute to DIR")
     args = parser.parse_args(argv)
     stale = []
     for name, notebook in build().items():
@@ -220,7 +224,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}")
     for path in stale:
         print(f"{path} is not what scripts/make_notebooks.py writes; run it", file=sys.stderr)
-    return 1 if stale else 0
+    if stale:
+        return 1
+    if args.execute:
+        execute(Path(args.execute))
+    return 0
+
+
+def execute(out: Path) -> None:
+    """Run the notebooks top to bottom in one folder (03 draws what 01 and 02 stored), outputs kept."""
+    import os
+
+    from nbclient import NotebookClient
+
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ["WORKBENCH_NOTEBOOK_OUT"] = str(out.resolve())
+    for name in ("01_explore_layers", "02_patching", "03_paper_figures"):
+        notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+        NotebookClient(notebook, kernel_name="python3", timeout=1800,
+                       resources={"metadata": {"path": str(out)}}).execute()
+        nbformat.write(notebook, out / f"{name}.ipynb")
+        print(f"ran {name}: {out / f'{name}.ipynb'}", flush=True)
 
 
 if __name__ == "__main__":

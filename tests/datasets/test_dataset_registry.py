@@ -29,6 +29,14 @@ def test_a_family_loads_only_itself_and_all_mixes_every_family() -> None:
     assert [item for item in everything if item.family == "capitals"] == capitals
 
 
+def test_part_of_a_family_loads_by_its_id_prefix() -> None:
+    symbols = load_dataset("elements/symbol")
+    assert symbols and all(item.item_id.startswith("elements/symbol/") for item in symbols)
+    assert symbols == [item for item in load_dataset("elements") if item.item_id.startswith("elements/symbol/")]
+    with pytest.raises(WorkbenchError, match="no items of 'elements/symbl'.*Did you mean 'elements/symbol'"):
+        load_dataset("elements/symbl")
+
+
 def test_unknown_name_lists_the_known_names_and_suggests_one() -> None:
     with pytest.raises(WorkbenchError) as error:
         load_dataset("capitols")

@@ -131,3 +131,19 @@ def test_bad_inputs_fail_cleanly(smollm2, smollm2_run, tmp_path, capsys):
     assert "bad.jsonl" in err and "2" in err and "Traceback" not in err
     assert main(["collect", "--model", "gpt-17", "--out", str(tmp_path / "o2")]) == 2
     assert "smollm2-135m-instruct" in capsys.readouterr().err
+
+
+def test_a_tokenizer_without_chat_template_gets_plain_text_prompts(smollm2):
+    """Base models (gemma-3-270m's GGUF tokenizer) have no chat template: BOS, user text, then assistant text."""
+    import copy
+
+    from workbench.prompts.render import answer_prompt, confidence_segments
+    from workbench.prompts.templates import get_template
+
+    tokenizer = copy.copy(smollm2.tokenizer)
+    tokenizer.chat_template = None
+    template = get_template("answer_then_confidence")
+    prompt = answer_prompt(tokenizer, template, "What is the capital of Peru?")
+    assert prompt.startswith(tokenizer.bos_token) and prompt.endswith("Question: What is the capital of Peru?\nAnswer:")
+    before, answer, after = confidence_segments(tokenizer, template, "What is the capital of Peru?", "Lima")
+    assert before == prompt and answer == " Lima" and after == "\nConfidence: "

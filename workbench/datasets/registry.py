@@ -37,7 +37,8 @@ def load_dataset(
     split: str | None = None,
     format: str | None = None,
 ) -> list[QAItem]:
-    """Items of a built-in family, of ``all`` families, of a local file, or of ``hf:NAME[/CONFIG]``.
+    """Items of a built-in family (or part of one: ``elements/symbol``), of ``all`` families, of a local file,
+    or of ``hf:NAME[/CONFIG]``.
 
     ``limit`` keeps a seeded sample stratified by family; ``split`` is for hub datasets only; ``format``
     (one of ``formats.FORMATS``) is for files whose name does not say it.
@@ -46,6 +47,18 @@ def load_dataset(
         raise WorkbenchError(f"limit must be a positive integer or None, not {limit!r}")
     items = _load(name_or_path, split=split, format=format)
     return items if limit is None else stratified_sample(items, limit=limit, seed=seed)
+
+
+def _subfamily(name: str) -> list[QAItem]:
+    """Items of a built-in family whose id starts with ``name`` (``elements/symbol``, ``arithmetic/mul1``)."""
+    family = name.split("/")[0]
+    items = load_file(DATA_DIR / f"{family}.jsonl", format="workbench")
+    chosen = [item for item in items if item.item_id.startswith(name.rstrip("/") + "/")]
+    if not chosen:
+        subs = sorted({item.item_id.rsplit("/", 1)[0] for item in items})
+        raise WorkbenchError(f"no items of {name!r} in the built-in family {family!r}.{did_you_mean(name, subs)} "
+                             f"Its parts: {', '.join(subs)}")
+    return chosen
 
 
 def _load(name_or_path: str | Path, *, split: str | None, format: str | None) -> list[QAItem]:
@@ -65,6 +78,8 @@ def _load(name_or_path: str | Path, *, split: str | None, format: str | None) ->
         chosen = families if name in ALL_NAMES else [name]
         return [item for family in chosen for item in load_file(DATA_DIR / f"{family}.jsonl", format="workbench")]
     path = Path(name_or_path)
+    if isinstance(name_or_path, str) and name.split("/")[0] in families and not path.exists():
+        return _subfamily(name)
     if path.is_file() or isinstance(name_or_path, Path) or "/" in name or path.suffix.lower() in SUFFIXES:
         return load_file(path, format=format)
     raise WorkbenchError(

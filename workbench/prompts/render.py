@@ -1,7 +1,9 @@
 """Render templates to token ids with the chat template, and locate the position roles.
 
 Rendering works on token-id segments so the model sees exactly the ids we record: the prompt before the
-answer, the answer, and the text between the answer and the confidence slot.
+answer, the answer, and the text between the answer and the confidence slot. A base model whose tokenizer
+has no chat template (gemma-3-270m) gets plain text instead: BOS, the system text, the user text, a newline,
+then the assistant text, which for the few-shot templates continues the worked examples' own format.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ def encode(tokenizer: Any, text: str) -> list[int]:
 
 
 def _chat(tokenizer: Any, template: PromptTemplate, user: str, assistant: str | None) -> str:
+    if getattr(tokenizer, "chat_template", None) is None:  # a base model: plain text
+        text = (tokenizer.bos_token or "") + (f"{template.system}\n\n" if template.system else "") + user + "\n"
+        return text if assistant is None else text + assistant
     messages = [{"role": "system", "content": template.system}] if template.system else []
     messages.append({"role": "user", "content": user})
     if assistant is None:

@@ -365,6 +365,11 @@ def resolve_dataset(name: Any, where: str, base_dir: Path | None) -> str:
         path = base_dir / path
     if path.is_file():
         return str(path.resolve())
+    if name.split("/")[0] in known:  # part of a built-in family, e.g. elements/symbol
+        from workbench.datasets.registry import load_dataset
+
+        load_dataset(name)  # an unknown part fails here, naming the parts there are
+        return name
     looks_like_file = "/" in name or "." in Path(name).name
     if looks_like_file:
         raise WorkbenchError(f"{where}: dataset file {name!r} not found (looked for {path.resolve()})")

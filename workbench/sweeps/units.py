@@ -75,8 +75,8 @@ def dataset_sha256(dataset: str) -> str | None:
         return None
     if dataset in ALL_NAMES:
         paths = [DATA_DIR / f"{family}.jsonl" for family in builtin_families()]
-    elif dataset in builtin_families():
-        paths = [DATA_DIR / f"{dataset}.jsonl"]
+    elif dataset.split("/")[0] in builtin_families() and not Path(dataset).exists():  # a family or part of one
+        paths = [DATA_DIR / f"{dataset.split('/')[0]}.jsonl"]
     else:
         paths = [Path(dataset)]
     digest = hashlib.sha256()

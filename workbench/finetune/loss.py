@@ -1,0 +1,180 @@
+"""The differentiable read-outs fine-tuning optimises, each in one forward pass of a transformers model.
+
+``vocabulary_logprobs``: the exact log-probability of every confidence string at the confidence slot,
+multi-token strings included, as the workbench reads it (``workbench.elicit.scoring``): the trie's
+internal nodes ("1", "10", ... for SmolLM2's digit tokens) are appended after each row's slot as a token
+tree, each node attending to the prompt and its own ancestors only (a 4-d attention mask, positions by
+depth). So one forward gives the slot's and every node's next-token distribution, and
+``VocabularyTrie.log_probs`` turns them into P(string), prefix-free ("8" ends there, it is not "87"). For
+the percent vocabulary on SmolLM2 this costs 10 extra tokens on a ~130-token row: exactness is nearly free,
+so no single-token or first-digit approximation is needed.
+
+``span_logprobs``: full next-token log-probabilities at the positions that predict the answer (for the
+KL that keeps the answer), and ``span_token_logprobs`` those of given tokens (the standard fine-tuning loss).
+
+Logits are computed only at the positions a loss reads (hidden states, then the output head on the
+gathered rows), which keeps a batch's memory at [batch, pos, d_model] instead of [batch, pos, d_vocab].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from workbench.elicit.scoring import VocabularyTrie
+
+
+@dataclass(frozen=True)
+class TreeBatch:
+    """Rows that share a token prefix, each followed by the trie's node tokens, with the tree attention mask.
+
+    The shared prefix (the chat template and few-shot instructions, most of every row) is run once per
+    batch and its keys/values broadcast to every row, so a batch costs prefix + rows x suffix tokens, not
+    rows x (prefix + suffix). Positions in ``lengths`` and in the spans passed to the read-outs are
+    positions in the full rows; ``offset`` (the prefix length) converts them to suffix columns.
+    """
+
+    prefix: Tensor  # [offset] long, shared by every row
+    ids: Tensor  # [batch, width] long, right-padded suffixes then nodes
+    mask: Tensor  # [batch, 1, width, offset + width] additive (0 = attend)
+    position_ids: Tensor  # [batch, width]
+    lengths: Tensor  # [batch] tokens of each full row before its nodes; the slot is at lengths - 1
+    n_nodes: int
+    offset: int
+
+
+def _tree(trie: VocabularyTrie | None) -> tuple[Tensor, Tensor, Tensor]:
+    """Node tokens [K], depth [K] and ancestor-or-self matrix [K, K] of the trie's internal nodes."""
+    k = len(trie.nodes) if trie is not None else 0
+    depth = torch.zeros(k, dtype=torch.long)
+    allowed = torch.eye(k, dtype=torch.bool)
+    for i, parent in enumerate(trie.parents if trie is not None else ()):  # parents come before their children
+        if parent >= 0:
+            depth[i] = depth[parent] + 1
+            allowed[i] |= allowed[parent]
+    tokens = torch.tensor([n[-1] for n in trie.nodes], dtype=torch.long) if k else torch.zeros(0, dtype=torch.long)
+    return tokens, depth, allowed
+
+
+def shared_prefix(rows: Sequence[Sequence[int]], limit: int) -> int:
+    """Length of the token prefix every row starts with, at most ``limit``."""
+    n = min(limit, *(len(r) for r in rows))
+    first = rows[0]
+    for i in range(n):
+        if any(r[i] != first[i] for r in rows):
+            return i
+    return n
+
+
+def tree_batch(rows: Sequence[Sequence[int]], trie: VocabularyTrie | None, pad_id: int, *, read_from: int | None = None,
+               dtype: torch.dtype = torch.float32) -> TreeBatch:
+    """Rows followed by the trie's nodes (``trie=None`` appends nothing). The shared prefix stops before
+    position ``read_from`` (the first position any loss reads) and before each row's last token."""
+    tokens, depth, allowed = _tree(trie)
+    k = len(tokens)
+    limit = min(len(r) for r in rows) - 1 if read_from is None else min(read_from, min(len(r) for r in rows) - 1)
+    offset = shared_prefix(rows, max(limit, 0))
+    lengths = torch.tensor([len(r) for r in rows])
+    width = int(lengths.max()) - offset + k
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    position_ids = torch.zeros(len(rows), width, dtype=torch.long)
+    keep = torch.zeros(len(rows), width, offset + width, dtype=torch.bool)  # [batch, query, key]
+    keep[:, :, :offset] = True
+    causal = torch.tril(torch.ones(width, width, dtype=torch.bool))
+    for i, row in enumerate(rows):
+        n = len(row) - offset  # this row's suffix tokens
+        ids[i, :n] = torch.tensor(list(row[offset:]), dtype=torch.long)
+        ids[i, n:n + k] = tokens
+        position_ids[i, :n] = offset + torch.arange(n)
+        position_ids[i, n:n + k] = len(row) + depth
+        cols = slice(offset, offset + width)
+        keep[i, :n, cols] = causal[:n]
+        keep[i, n:n + k, offset:offset + n] = True
+        keep[i, n:n + k, offset + n:offset + n + k] = allowed
+        pad = torch.arange(n + k, width)
+        keep[i, pad, offset + pad] = True  # padding attends to itself only, so no row of the mask is empty
+    mask = torch.zeros(keep.shape, dtype=dtype).masked_fill(~keep, torch.finfo(dtype).min)[:, None]
+    return TreeBatch(prefix=torch.tensor(list(rows[0][:offset]), dtype=torch.long), ids=ids, mask=mask,
+                     position_ids=position_ids, lengths=lengths, n_nodes=k, offset=offset)
+
+
+def _parts(model: Any) -> tuple[Any, Any, float | None]:
+    """(decoder stack, output head, final logit soft-cap) of a causal LM, peft-wrapped or not."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = base.config.get_text_config() if hasattr(base.config, "get_text_config") else base.config
+    return base.get_decoder(), base.get_output_embeddings(), getattr(config, "final_logit_softcapping", None)
+
+
+def hidden_states(model: Any, batch: TreeBatch) -> Tensor:
+    """[batch, width, d_model] last hidden states (after the final norm) of the suffix columns."""
+    from transformers import DynamicCache
+
+    decoder, _, _ = _parts(model)
+    first = next(model.parameters())
+    device, mask = first.device, batch.mask.to(device=first.device, dtype=first.dtype)
+    cache = None
+    if batch.offset:
+        out = decoder(input_ids=batch.prefix[None].to(device), use_cache=True)
+        n = len(batch.ids)
+        layers = [(layer.keys.expand(n, -1, -1, -1), layer.values.expand(n, -1, -1, -1))
+                  for layer in out.past_key_values.layers]
+        cache = DynamicCache(layers)  # the prefix's keys/values, broadcast to every row (gradients flow back)
+    out = decoder(input_ids=batch.ids.to(device), attention_mask=mask,
+                  position_ids=batch.position_ids.to(device), past_key_values=cache, use_cache=cache is not None)
+    return out.last_hidden_state
+
+
+def head_logprobs(model: Any, hidden: Tensor) -> Tensor:
+    """[..., d_vocab] float32 next-token log-probabilities of hidden states [..., d_model]."""
+    _, head, cap = _parts(model)
+    logits = head(hidden).float()
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits.log_softmax(-1)
+
+
+def vocabulary_logprobs(model: Any, batch: TreeBatch, trie: VocabularyTrie, hidden: Tensor | None = None) -> Tensor:
+    """[batch, n_strings] exact log P(string) at each row's confidence slot (differentiable)."""
+    hidden = hidden_states(model, batch) if hidden is None else hidden
+    rows = torch.arange(len(batch.lengths), device=hidden.device)
+    ends = batch.lengths - batch.offset  # suffix column after each row's slot
+    slot = head_logprobs(model, hidden[rows, (ends - 1).to(hidden.device)])  # [batch, d_vocab]
+    if batch.n_nodes:
+        cols = ends[:, None] + torch.arange(batch.n_nodes)  # [batch, K]
+        nodes = head_logprobs(model, hidden[rows[:, None], cols.to(hidden.device)])  # [batch, K, d_vocab]
+    else:
+        nodes = slot.new_zeros(len(rows), 0, slot.shape[-1])
+    return trie.log_probs(slot, nodes)
+
+
+def span_logprobs(model: Any, batch: TreeBatch, hidden: Tensor, spans: Sequence[tuple[int, int]]) -> Tensor:
+    """[sum of span lengths, d_vocab] next-token log-probs at full-row positions start..stop-1 of each row."""
+    if min(a for a, _ in spans) < batch.offset:
+        raise ValueError("a span starts inside the shared prefix; build the batch with read_from=")
+    rows = torch.cat([torch.full((b - a,), i) for i, (a, b) in enumerate(spans)]).to(hidden.device)
+    cols = torch.cat([torch.arange(a, b) for a, b in spans]).to(hidden.device) - batch.offset
+    return head_logprobs(model, hidden[rows, cols])
+
+
+def span_token_logprobs(model: Any, batch: TreeBatch, hidden: Tensor, rows: Sequence[Sequence[int]],
+                        spans: Sequence[tuple[int, int]]) -> Tensor:
+    """[sum of span lengths] log P(row[p + 1] | row[..p]) for full-row positions p in start..stop-1."""
+    logp = span_logprobs(model, batch, hidden, spans)
+    nxt = torch.tensor([rows[i][p + 1] for i, (a, b) in enumerate(spans) for p in range(a, b)], device=logp.device)
+    return logp.gather(1, nxt[:, None])[:, 0]
+
+
+def soft_cross_entropy(logp: Tensor, target: Tensor) -> Tensor:
+    """[batch] cross-entropy -sum_s target(s) log P(s) of each row (unnormalised log P: it also pays for the
+    probability of saying no vocabulary string at all)."""
+    return -(target.to(logp.device) * logp.clamp(min=-1e4)).sum(-1)
+
+
+def kl_divergence(base_logp: Tensor, logp: Tensor) -> Tensor:
+    """[rows] KL(base || model) of next-token distributions [rows, d_vocab]."""
+    base_logp = base_logp.float().to(logp.device)
+    return (base_logp.exp() * (base_logp - logp)).sum(-1)

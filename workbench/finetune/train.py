@@ -1,0 +1,293 @@
+"""Train a LoRA adapter so the model's confidence says what its probe knows (or a comparison target).
+
+Objectives (``FinetuneConfig.objective``):
+
+- ``confidence``: cross-entropy between the target distribution over the confidence vocabulary
+  (``targets.target_distribution``) and the model's exact vocabulary distribution at the confidence slot
+  (``loss.vocabulary_logprobs``), teacher-forced on the base model's own answer, plus ``answer_kl`` times
+  KL(base || fine-tuned) of the next-token distributions at the positions that produce the answer (and the
+  token after it), so the answer is kept. Cross-entropy rather than expected-value regression: a mean
+  constrains one number, and any distribution with that mean (say, half "0" and half "100") satisfies it
+  while its argmax, which is what greedy text says, can be anything; matching the whole target pins the
+  spoken string as well as the expected value.
+- ``answer``: "standard fine-tuning", the plain supervised loss on the gold answer's tokens, no
+  confidence term: the baseline that measures how ordinary fine-tuning moves calibration.
+
+LoRA on ``q_proj`` and ``v_proj`` by default (the original LoRA recipe; they let the confidence slot read
+and write along new directions at every layer while the MLPs, where much factual recall lives, stay as
+they are). Checkpoints (adapter, optimiser state, step, loss history) are written every
+``checkpoint_every`` steps, each atomically; a re-run with the same config resumes from the last one, and
+batches are a pure function of (seed, step), so a resumed run equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from workbench.elicit.scoring import VocabularyTrie
+from workbench.errors import WorkbenchError, did_you_mean
+from workbench.finetune import adapter as adapters
+from workbench.finetune import loss as L
+from workbench.finetune.data import Example, batch_indices, check_classes, training_examples
+from workbench.finetune.targets import TARGETS, resolve_probe, target_distribution, target_probabilities
+from workbench.store import Run, config_hash, provenance
+
+OBJECTIVES: tuple[str, ...] = ("confidence", "answer")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinetuneConfig:
+    """What a fine-tuning run does (hashed) and how it is executed (``execution_keys``, not hashed)."""
+
+    objective: str = "confidence"
+    target: str = "probe"
+    probe: str | None = None  # "LAYER/ROLE" of the run's probes result, or a probe file
+    probe_kind: str = "logistic"
+    width: float = 5.0  # sd of the target Gaussian, in confidence points (0: one-hot)
+    constant: float | None = None  # value of the constant target; None: the training accuracy
+    rank: int = 8
+    alpha: float | None = None  # LoRA scale numerator; None: 2 x rank
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+    steps: int = 50
+    batch_size: int = 8
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    answer_kl: float = 1.0
+    seed: int = 0
+    min_per_class: int = 5
+    dtype: str = "float32"
+    checkpoint_every: int = 25
+    device: str | None = None
+    execution_keys: tuple[str, ...] = field(default=("checkpoint_every", "device"), repr=False)
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise WorkbenchError(f"unknown objective {self.objective!r}.{did_you_mean(self.objective, OBJECTIVES)} "
+                                 f"Choose one of {', '.join(OBJECTIVES)}")
+        if self.target not in TARGETS:
+            raise WorkbenchError(f"unknown target {self.target!r}.{did_you_mean(self.target, TARGETS)} "
+                                 f"Choose one of {', '.join(TARGETS)}")
+        if self.objective == "confidence" and self.target == "probe" and not self.probe:
+            raise WorkbenchError("the probe target needs --probe LAYER/ROLE (or a probe file)")
+        for name in ("rank", "steps", "batch_size", "checkpoint_every", "min_per_class"):
+            value = getattr(self, name)
+            least = 0 if name == "min_per_class" else 1
+            if not isinstance(value, int) or value < least:
+                raise WorkbenchError(f"{name} must be an integer >= {least}, got {value!r}")
+        for name in ("lr", "width", "answer_kl", "weight_decay"):
+            if not np.isfinite(getattr(self, name)) or getattr(self, name) < 0 or (name == "lr" and self.lr == 0):
+                raise WorkbenchError(f"{name} must be a non-negative number (lr positive), got {getattr(self, name)!r}")
+        if not self.target_modules:
+            raise WorkbenchError("target_modules must name at least one module (e.g. q_proj, v_proj)")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if k != "execution_keys"}
+        data["target_modules"] = list(self.target_modules)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FinetuneConfig":
+        return cls(**{**data, "target_modules": tuple(data.get("target_modules", ("q_proj", "v_proj")))})
+
+    def content(self) -> dict[str, Any]:
+        """The part that decides the trained weights (hashed)."""
+        return {k: v for k, v in self.to_dict().items() if k not in self.execution_keys}
+
+    @property
+    def name(self) -> str:
+        """A short label: ``probe``, ``correctness``, ``constant`` or ``standard``."""
+        return "standard" if self.objective == "answer" else self.target
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where the adapter is, its manifest, and the per-step loss history."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        return self.manifest["history"]
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.manifest.get("complete"))
+
+
+@dataclass
+class Trainer:
+    """The model with its adapter, the examples and their targets: what one step needs."""
+
+    model: Any
+    tokenizer: Any
+    config: FinetuneConfig
+    examples: list[Example]
+    targets: torch.Tensor  # [n, V] target distributions (confidence objective)
+    trie: VocabularyTrie
+    base_answer: list[torch.Tensor]  # per example [n_answer_positions, d_vocab] float16 base log-probs
+    pad_id: int
+
+    def loss(self, index: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
+        """Mean loss of examples ``index`` and its parts."""
+        chosen = [self.examples[i] for i in index]
+        if self.config.objective == "answer":
+            rows = [e.gold_ids for e in chosen]
+            spans = [(e.gold_start, len(e.gold_ids) - 1) for e in chosen]
+            batch = L.tree_batch(rows, None, self.pad_id, read_from=min(a for a, _ in spans))
+            hidden = L.hidden_states(self.model, batch)
+            nll = -L.span_token_logprobs(self.model, batch, hidden, rows, spans).mean()
+            return nll, {"loss": nll.item(), "answer_nll": nll.item()}
+        spans = [(e.answer_start, e.answer_stop) for e in chosen]
+        batch = L.tree_batch([e.input_ids for e in chosen], self.trie, self.pad_id,
+                             read_from=min(a for a, _ in spans))
+        hidden = L.hidden_states(self.model, batch)
+        ce = L.soft_cross_entropy(L.vocabulary_logprobs(self.model, batch, self.trie, hidden),
+                                  self.targets[torch.as_tensor(index)]).mean()
+        total, parts = ce, {"confidence_ce": ce.item()}
+        if self.config.answer_kl > 0:
+            kl = L.kl_divergence(torch.cat([self.base_answer[i] for i in index]),
+                                 L.span_logprobs(self.model, batch, hidden, spans)).mean()
+            total = total + self.config.answer_kl * kl
+            parts["answer_kl"] = kl.item()
+        return total, {"loss": total.item(), **parts}
+
+    @torch.no_grad()
+    def evaluate(self, index: np.ndarray | None = None) -> dict[str, float]:
+        """Mean loss parts over examples ``index`` (all by default), in batches, without gradients."""
+        index = np.arange(len(self.examples)) if index is None else np.asarray(index)
+        sums: dict[str, float] = {}
+        for lo in range(0, len(index), self.config.batch_size):
+            part = index[lo:lo + self.config.batch_size]
+            _, parts = self.loss(part)
+            for key, value in parts.items():
+                sums[key] = sums.get(key, 0.0) + value * len(part)
+        return {key: value / len(index) for key, value in sums.items()}
+
+
+def _base_answer_logprobs(model: Any, examples: list[Example], pad_id: int, batch_size: int,
+                          progress: bool = False) -> list[torch.Tensor]:
+    """The base model's next-token log-probs at each example's answer positions (float16, on the CPU)."""
+    out = []
+    with torch.no_grad():
+        for lo in tqdm(range(0, len(examples), batch_size), desc="base answer distributions", disable=not progress,
+                       leave=False):
+            chosen = examples[lo:lo + batch_size]
+            spans = [(e.answer_start, e.answer_stop) for e in chosen]
+            batch = L.tree_batch([e.input_ids for e in chosen], None, pad_id, read_from=min(a for a, _ in spans))
+            logp = L.span_logprobs(model, batch, L.hidden_states(model, batch), spans).half().cpu()
+            out += list(torch.split(logp, [b - a for a, b in spans]))
+    return out
+
+
+def prepare(run: Run, config: FinetuneConfig, *, progress: bool = True) -> tuple[Trainer, dict[str, Any]]:
+    """Check the inputs, load the base model, compute targets, and wrap the model with a fresh adapter.
+
+    Returns the trainer and the adapter manifest's header (base model, probe, targets, run).
+    """
+    from peft import LoraConfig, get_peft_model
+
+    correct = run.records["correct"].to_numpy(dtype=bool)
+    check_classes(correct, config.min_per_class, f"run {run.path}")
+    probe = None
+    if config.objective == "confidence" and config.target == "probe":
+        probe = resolve_probe(run, config.probe, config.probe_kind)
+    p = target_probabilities(run, config.target, probe=probe, constant=config.constant)  # [n]
+    model, tokenizer, info = adapters.load_base(run.config["model"], device=config.device, dtype=config.dtype)
+    stored = run.manifest.get("model", {}).get("checksum")
+    if stored and info["checksum"] != stored:
+        raise WorkbenchError(f"run {run.path} was collected with model checksum {stored[:19]}, but "
+                             f"{run.config['model']!r} now resolves to {info['checksum'][:19]}; re-collect the run")
+    examples = training_examples(run, tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    trie = VocabularyTrie.build(tokenizer, run.vocabulary)
+    targets = torch.from_numpy(target_distribution(p, run.vocabulary, config.width)).float()
+    base_answer = []
+    if config.objective == "confidence" and config.answer_kl > 0:
+        base_answer = _base_answer_logprobs(model, examples, pad_id, config.batch_size, progress)
+    torch.manual_seed(config.seed)  # the adapter's random initialisation
+    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha or 2 * config.rank, lora_dropout=0.0, bias="none",
+                      target_modules=list(config.target_modules), task_type="CAUSAL_LM")
+    try:
+        model = get_peft_model(model, lora)
+    except ValueError as error:
+        raise WorkbenchError(f"cannot put LoRA on modules {list(config.target_modules)} of this model: "
+                             f"{error}") from error
+    header = {
+        "base": info, "run": {"path": str(run.path.resolve()), "config_hash": run.manifest.get("config_hash"),
+                              "n_examples": run.n_examples, "n_correct": int(correct.sum())},
+        "probe": probe.meta if probe is not None else None,
+        "targets": {"kind": config.target if config.objective == "confidence" else None,
+                    "mean": float(p.mean()), "sd": float(p.std()),
+                    "auroc_vs_correct": _auroc(p, correct)},
+        "train_items": run.records["item_id"].astype(str).tolist(),
+    }
+    return Trainer(model, tokenizer, config, examples, targets, trie, base_answer, pad_id), header
+
+
+def _auroc(p: np.ndarray, correct: np.ndarray) -> float | None:
+    from workbench.analyses.calibration import auroc
+
+    return auroc(p, correct) if 0 < correct.sum() < len(correct) and np.ptp(p) > 0 else None
+
+
+def train(run: Run, config: FinetuneConfig, out: str | Path, *, stop_after: int | None = None,
+          progress: bool = True) -> TrainResult:
+    """Train (or resume, or return the finished) adapter for ``run`` into ``out``; see the module docstring.
+
+    ``stop_after`` stops once that many steps are done (a checkpoint is written there): a kill, simulated.
+    """
+    out = Path(out)
+    header_path = out / "finetune.json"
+    content = config.content()
+    if header_path.exists():
+        existing = adapters.read_json(header_path)
+        if existing.get("config_hash") != config_hash(content) or existing.get("run", {}).get("config_hash") != \
+                run.manifest.get("config_hash"):
+            raise WorkbenchError(f"{out} holds a fine-tuning run of another config or training run; choose another "
+                                 "output directory or delete that one")
+        final = out / adapters.FINAL
+        if final.exists():
+            return TrainResult(final, adapters.read_manifest(final))
+    trainer, header = prepare(run, config, progress=progress)
+    manifest = {**provenance(content, header["base"]), **header, "format": adapters.ADAPTER_FORMAT,
+                "execution": config.to_dict(), "steps": config.steps, "step": 0, "complete": False, "history": []}
+    if not header_path.exists():
+        adapters.write_json(header_path, {k: v for k, v in manifest.items() if k not in ("history", "step")})
+    optimizer = torch.optim.AdamW([p for p in trainer.model.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    last = adapters.latest_checkpoint(out)
+    if last is not None:
+        manifest = adapters.restore(last, trainer.model, optimizer)
+    step = manifest["step"]
+    n = len(trainer.examples)
+    stop = config.steps if stop_after is None else min(stop_after, config.steps)
+    trainer.model.train()
+    with tqdm(total=config.steps, initial=step, desc=f"finetune {config.name}", disable=not progress,
+              unit="step") as bar:
+        while step < stop:
+            index = batch_indices(n, config.batch_size, config.seed, step)
+            optimizer.zero_grad(set_to_none=True)
+            total, parts = trainer.loss(index)
+            total.backward()
+            torch.nn.utils.clip_grad_norm_([p for p in trainer.model.parameters() if p.requires_grad], 1.0)
+            optimizer.step()
+            step += 1
+            manifest["history"].append({"step": step, **parts})
+            bar.set_postfix(loss=f"{parts['loss']:.3f}")
+            bar.update(1)
+            if step % config.checkpoint_every == 0 or step == stop:
+                manifest = {**manifest, "step": step}
+                adapters.write_checkpoint(out, trainer.model, optimizer, manifest)
+    trainer.model.eval()
+    if step >= config.steps:
+        manifest = {**manifest, "step": step, "complete": True}
+        path = adapters.write_final(out, trainer.model, manifest)
+        return TrainResult(path, manifest)
+    return TrainResult(adapters.latest_checkpoint(out), manifest)
