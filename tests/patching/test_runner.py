@@ -82,3 +82,29 @@ def test_cli_errors_are_one_line(smollm2_run, capsys):
     assert "layer 40 out of range" in capsys.readouterr().err
     assert main(["patch", str(smollm2_run.path), "--pairs", "random", "--layers", "zero"]) == 2
     assert "--layers takes" in capsys.readouterr().err
+
+
+def test_an_architecture_without_a_block_table_falls_back_and_skips_attribution(smollm2, tmp_path):
+    """gemma-3 has no block table: the sweep runs on the reference path and attribution is skipped, both noted."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from workbench.backends import load_model
+    from workbench.collect import collect
+
+    torch.manual_seed(0)
+    tok = smollm2.tokenizer
+    config = Gemma3TextConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                              num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=512,
+                              bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id)
+    Gemma3ForCausalLM(config).save_pretrained(tmp_path / "tiny-gemma3")
+    tok.save_pretrained(tmp_path / "tiny-gemma3")
+    model = load_model(str(tmp_path / "tiny-gemma3"), device="cpu")
+    run = collect(out=tmp_path / "run", loaded=model, model=str(tmp_path / "tiny-gemma3"), limit=3,
+                  max_answer_tokens=2, progress=False)
+    with pytest.warns(UserWarning, match="no block table for architecture 'gemma3_text'"):
+        result = run_patching(run, PatchConfig(pairs="random", n_pairs=2, layers="all", controls=()), backend=model,
+                              figures=False)
+    assert "attribution skipped" in result.manifest["summary"]["notes"]
+    assert "reference path" in result.manifest["summary"]["notes"] and "attribution" not in result.tables
+    assert len(result["effects"]) == 2 * model.n_layers and np.isfinite(result["effects"]["effect"]).all()

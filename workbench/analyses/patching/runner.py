@@ -147,9 +147,12 @@ def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, ba
     if backend is None:
         backend = load_model(run.config["model"], backend=run.config.get("backend", "transformer_lens"))
     _, fallback = choose_method(backend, config.method)
-    attribute = config.attribution and config.metric in attr.LINEAR_METRICS
-    notes = [] if attribute or not config.attribution else [
-        f"attribution skipped: {config.metric!r} has no linear estimate (KL is flat at the target)"]
+    notes = []
+    if config.attribution and config.metric not in attr.LINEAR_METRICS:
+        notes.append(f"attribution skipped: {config.metric!r} has no linear estimate (KL is flat at the target)")
+    elif config.attribution and not attr.supports(backend):
+        notes.append(f"attribution skipped: it needs the block table, which {backend.architecture!r} lacks")
+    attribute = config.attribution and not notes
     source_run = open_run(config.source_run) if config.source_run else None
     pairs = build_pairs(run, config.pairs, n_pairs=config.n_pairs, seed=config.seed, source_run=source_run)
     layers = resolve_layers(config.layers, backend.n_layers)
