@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from workbench.backends import DEFAULT_MODEL, Backend, load_model
@@ -94,7 +93,8 @@ def collect(config: CollectConfig | None = None, out: str | Path = "runs/default
     run = open_run(out)
     if not run.manifest["complete"]:
         frame = run.records
-        writer.finish(accuracy=float(frame["correct"].mean()), mean_verbal=float(np.nanmean(frame["verbal_confidence"])))
+        verbal = frame["verbal_confidence"].dropna()  # NaN where the confidence text did not parse
+        writer.finish(accuracy=float(frame["correct"].mean()), mean_verbal=float(verbal.mean()) if len(verbal) else None)
     return open_run(out)
 
 
