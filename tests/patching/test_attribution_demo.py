@@ -50,6 +50,15 @@ def test_attribution_refuses_kl(smollm2, smollm2_run):
         attribution.attribute(smollm2, job, MetricSpec.resolve("kl", smollm2_run.vocabulary), smollm2_run.vocabulary)
 
 
-def test_demo_report(smollm2, smollm2_run):
-    text = demo_report(smollm2_run, smollm2, n_pairs=2, seed=0)
-    assert "rho(layer, shift) = " in text and "95% CI" in text and "over 30 layers, 2 pairs" in text
+def test_demo_report(smollm2, smollm2_run, tmp_path):
+    import shutil
+
+    from workbench.store import open_run
+
+    run = open_run(shutil.copytree(smollm2_run.path, tmp_path / "run"))  # the report stores its result beside the run
+    text = demo_report(run, smollm2, n_pairs=2, seed=0)
+    assert "rho(layer, effect) = " in text and "95% CI" in text and "over 30 layers, 2 pairs" in text
+    controls = text.split("controls (mean shift in expected confidence):")[1]
+    assert all(name in controls for name in ("sweep", "reverse", "off_position", "random"))
+    assert (run.path / "results").is_dir() and "results and figures: " in text
+    assert demo_report(run, smollm2, n_pairs=2, seed=0) == text  # the stored result is read back, not recomputed

@@ -1,35 +1,34 @@
-"""A few-line patching report for ``workbench demo``: rho with its interval, on a handful of pairs, fast path."""
+"""The patching part of ``workbench demo``: rho with its interval and the controls, stored beside the run.
+
+It is ``workbench patch RUN --pairs correct-to-incorrect --n-pairs 24`` (resid_pre at the confidence slot, all
+layers, every control, attribution), so the demo's numbers are a stored, resumable result like any other.
+"""
 
 from __future__ import annotations
 
-from workbench.analyses.patching.gradient import layer_gradient
-from workbench.analyses.patching.pairs import PairSet, correct_to_incorrect, random_pairs
-from workbench.analyses.patching.sweep import patch_sweep
+from workbench.analyses.patching.runner import PatchConfig, run_patching
 from workbench.backends.base import Backend
-from workbench.errors import WorkbenchError
 from workbench.store import Run
 
 
-def demo_pairs(run: Run, n_pairs: int, seed: int) -> tuple[PairSet, str]:
-    """Correct-to-incorrect pairs when the run has both classes, else random pairs (and why)."""
-    try:
-        return correct_to_incorrect(run, n_pairs=n_pairs, seed=seed), ""
-    except WorkbenchError:
-        n_correct = int(run.records["correct"].sum())
-        why = f"the run has {n_correct} correct of {run.n_examples}, so random pairs stand in"
-        return random_pairs(run, n_pairs=n_pairs, seed=seed), why
-
-
-def demo_report(run: Run, backend: Backend, *, n_pairs: int = 8, seed: int = 0) -> str:
-    """Patch resid_pre at the confidence slot over all layers for ``n_pairs`` pairs; report rho and its CI."""
-    pairs, why = demo_pairs(run, n_pairs, seed)
-    effects = patch_sweep(backend, pairs, "resid_pre", "all", ("confidence_slot",), "shift", method="auto")
-    gradient = layer_gradient(effects, value="shift", n_boot=500, seed=seed)
-    lines = ["patching (resid_pre at the confidence slot, all layers, exact fast path):", f"  {pairs.note}"]
-    if why:
-        lines.append(f"  ({why})")
-    peak = max(range(len(gradient.layers)), key=lambda i: abs(gradient.mean[i]))
-    lines += [f"  {gradient.describe()}",
-              f"  largest mean shift in expected confidence: {gradient.mean[peak]:+.3f} "
-              f"at layer {gradient.layers[peak]}"]
+def demo_report(run: Run, backend: Backend, *, n_pairs: int = 24, seed: int = 0) -> str:
+    """Patch correct runs into incorrect ones (random pairs when a class is missing); report rho and controls."""
+    correct = run.records["correct"]
+    kind = "correct-to-incorrect" if 0 < correct.sum() < len(correct) else "random"
+    result = run_patching(run, PatchConfig(pairs=kind, n_pairs=n_pairs, seed=seed), backend=backend)
+    summary = result.manifest["summary"]
+    lines = ["patching (resid_pre at the confidence slot, all layers):", f"  {summary['pairs_note']}"]
+    if kind == "random":
+        lines.append(f"  (the run has {int(correct.sum())} correct of {len(correct)}, so random pairs stand in)")
+    if summary.get("notes"):
+        lines.append(f"  note: {summary['notes']}")
+    lines.append(f"  {summary['gradient'].split(': ', 1)[1]}")
+    controls = result["controls_summary"][["control", "mean_effect", "mean_abs_effect", "share_answer_unchanged"]]
+    lines += ["  controls (mean shift in expected confidence):",
+              *("    " + line for line in controls.to_string(index=False, float_format=lambda x: f"{x:+.4f}")
+                .splitlines())]
+    if "attribution_summary" in result.tables:
+        a = result["attribution_summary"].iloc[0]
+        lines.append(f"  attribution patching vs exact: Spearman of the mean layer profile {a['spearman_profile']:+.2f}")
+    lines.append(f"  results and figures: {result.path}")
     return "\n".join(lines)
