@@ -29,6 +29,13 @@ def builtin_families() -> list[str]:
     return sorted(path.stem for path in DATA_DIR.glob("*.jsonl"))
 
 
+def builtin_family(name: str) -> str | None:
+    """The built-in family that ``name`` reads (``elements`` for ``elements`` and ``elements/symbol``), or None
+    (``all``, an existing file, anything else)."""
+    family = name.split("/")[0]
+    return family if family in builtin_families() and not Path(name).exists() else None
+
+
 def load_dataset(
     name_or_path: str | Path,
     *,
@@ -78,7 +85,7 @@ def _load(name_or_path: str | Path, *, split: str | None, format: str | None) ->
         chosen = families if name in ALL_NAMES else [name]
         return [item for family in chosen for item in load_file(DATA_DIR / f"{family}.jsonl", format="workbench")]
     path = Path(name_or_path)
-    if isinstance(name_or_path, str) and name.split("/")[0] in families and not path.exists():
+    if isinstance(name_or_path, str) and builtin_family(name):
         return _subfamily(name)
     if path.is_file() or isinstance(name_or_path, Path) or "/" in name or path.suffix.lower() in SUFFIXES:
         return load_file(path, format=format)

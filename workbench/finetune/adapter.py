@@ -26,7 +26,6 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from workbench.errors import WorkbenchError
-from workbench.store.provenance import write_json_atomic
 
 ADAPTER_FORMAT = 1
 MANIFEST = "workbench-adapter.json"
@@ -38,10 +37,6 @@ KEEP = 2  # checkpoints kept
 
 def read_json(path: Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    write_json_atomic(Path(path), data)
 
 
 def load_base(name_or_path: str, *, device: str | None = None, dtype: str = "float32") -> tuple[Any, Any, dict]:

@@ -37,6 +37,7 @@ from workbench.finetune import loss as L
 from workbench.finetune.data import Example, batch_indices, check_classes, training_examples
 from workbench.finetune.targets import TARGETS, resolve_probe, target_distribution, target_probabilities
 from workbench.store import Run, config_hash, provenance
+from workbench.store.provenance import write_json_atomic
 
 OBJECTIVES: tuple[str, ...] = ("confidence", "answer")
 
@@ -259,7 +260,7 @@ def train(run: Run, config: FinetuneConfig, out: str | Path, *, stop_after: int 
     manifest = {**provenance(content, header["base"]), **header, "format": adapters.ADAPTER_FORMAT,
                 "execution": config.to_dict(), "steps": config.steps, "step": 0, "complete": False, "history": []}
     if not header_path.exists():
-        adapters.write_json(header_path, {k: v for k, v in manifest.items() if k not in ("history", "step")})
+        write_json_atomic(header_path, {k: v for k, v in manifest.items() if k not in ("history", "step")})
     optimizer = torch.optim.AdamW([p for p in trainer.model.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=config.weight_decay)
     last = adapters.latest_checkpoint(out)

@@ -353,7 +353,7 @@ def check_model_name(name: Any, where: str) -> None:
 
 def resolve_dataset(name: Any, where: str, base_dir: Path | None) -> str:
     """A built-in name, ``hf:NAME``, or a file (relative to ``base_dir``) that exists; returns what to load."""
-    from workbench.datasets.registry import list_datasets
+    from workbench.datasets.registry import builtin_family, list_datasets, load_dataset
 
     if not isinstance(name, str) or not name:
         raise WorkbenchError(f"{where}: must be a dataset name or file, got {name!r}")
@@ -365,9 +365,7 @@ def resolve_dataset(name: Any, where: str, base_dir: Path | None) -> str:
         path = base_dir / path
     if path.is_file():
         return str(path.resolve())
-    if name.split("/")[0] in known:  # part of a built-in family, e.g. elements/symbol
-        from workbench.datasets.registry import load_dataset
-
+    if builtin_family(name):  # part of a built-in family, e.g. elements/symbol
         load_dataset(name)  # an unknown part fails here, naming the parts there are
         return name
     looks_like_file = "/" in name or "." in Path(name).name

@@ -69,14 +69,14 @@ def dataset_label(dataset: str) -> str:
 
 def dataset_sha256(dataset: str) -> str | None:
     """sha256 of the file(s) a dataset reads (built-in families included); None for hub datasets."""
-    from workbench.datasets.registry import ALL_NAMES, DATA_DIR, builtin_families
+    from workbench.datasets.registry import ALL_NAMES, DATA_DIR, builtin_families, builtin_family
 
     if dataset.startswith("hf:"):
         return None
     if dataset in ALL_NAMES:
         paths = [DATA_DIR / f"{family}.jsonl" for family in builtin_families()]
-    elif dataset.split("/")[0] in builtin_families() and not Path(dataset).exists():  # a family or part of one
-        paths = [DATA_DIR / f"{dataset.split('/')[0]}.jsonl"]
+    elif family := builtin_family(dataset):  # a family or part of one
+        paths = [DATA_DIR / f"{family}.jsonl"]
     else:
         paths = [Path(dataset)]
     digest = hashlib.sha256()
