@@ -1,34 +1,20 @@
-"""nnsight 0.8 backend: the model wrapped by ``LanguageModel``; hook names map to module inputs/outputs."""
+"""nnsight 0.8 backend: the model wrapped by ``LanguageModel``; hook names map to module inputs/outputs.
+
+Where each site lives is the architecture table's (``workbench.architectures``): a module under the decoder
+layer and whether the site is its input or its output (the first element when the module returns a tuple).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from workbench.architectures import architecture, module_at
 from workbench.backends.base import Backend, Patch, RunOutput, execution_order, gather_positions, parse_hook_name
-from workbench.errors import WorkbenchError
-
-# Where each TransformerLens site lives, per architecture: (module path under the layer, "input" | "output").
-# Gemma 3 normalises the attention and MLP outputs before adding them to the residual stream.
-SITE_MODULES: dict[str, dict[str, tuple[str, str]]] = {
-    "llama": {
-        "resid_pre": ("", "input"),
-        "attn_out": ("self_attn", "output0"),
-        "resid_mid": ("post_attention_layernorm", "input"),
-        "mlp_out": ("mlp", "output"),
-        "resid_post": ("", "output"),
-    },
-    "gemma3_text": {
-        "resid_pre": ("", "input"),
-        "attn_out": ("post_attention_layernorm", "output"),
-        "resid_mid": ("pre_feedforward_layernorm", "input"),
-        "mlp_out": ("post_feedforward_layernorm", "output"),
-        "resid_post": ("", "output"),
-    },
-}
-SITE_MODULES["qwen2"] = SITE_MODULES["mistral"] = SITE_MODULES["llama"]
 
 
 class NNsightBackend(Backend):
@@ -40,34 +26,23 @@ class NNsightBackend(Backend):
         from nnsight import LanguageModel
 
         super().__init__(hf_model, tokenizer, info)
-        if self.architecture not in SITE_MODULES:
-            raise WorkbenchError(
-                f"the nnsight backend has no site table for architecture {self.architecture!r} "
-                f"(known: {', '.join(sorted(SITE_MODULES))}); use backend='transformer_lens' or add a row to "
-                "workbench.backends.nnsight.SITE_MODULES"
-            )
+        self.row = architecture(hf_model)  # an architecture without a row fails here, saying what to add
         self.lm = LanguageModel(hf_model, tokenizer=tokenizer)
-
-    def _module(self, layer: int, path: str) -> Any:
-        module = self.lm.model.layers[layer]
-        for part in filter(None, path.split(".")):
-            module = getattr(module, part)
-        return module
 
     def _run(self, input_ids: Tensor, kwargs: dict[str, Any], cache: list[str],
              cache_positions: Tensor | None, patches: list[Patch]) -> RunOutput:
-        table = SITE_MODULES[self.architecture]
+        layers = module_at(self.lm, self.row.layers)
         patch_by_hook: dict[str, list[Patch]] = {}
         for patch in patches:
             patch_by_hook.setdefault(patch.hook, []).append(patch)
         saved: dict[str, Any] = {}
-        with self.lm.trace(input_ids, **kwargs):
+        with self._masks_per_layer_type(kwargs), self.lm.trace(input_ids, **kwargs):
             for name in execution_order([*cache, *patch_by_hook], self.n_layers):
                 layer, site = parse_hook_name(name, self.n_layers)
-                path, slot = table[site]
-                module = self._module(layer, path)
-                act = module.input if slot == "input" else module.output
-                if slot == "output0":
+                where = self.row.site(site)
+                module = module_at(layers[layer], where.module)
+                act = module.input if where.slot == "input" else module.output
+                if isinstance(act, tuple):
                     act = act[0]
                 for patch in patch_by_hook.get(name, []):
                     act[:] = patch.apply(act)
@@ -75,3 +50,20 @@ class NNsightBackend(Backend):
                     saved[name] = gather_positions(act, cache_positions).clone().save()
             out = self.lm.output.save()
         return RunOutput(out.logits, {name: saved[name] for name in cache}, out.past_key_values)
+
+    @contextmanager
+    def _masks_per_layer_type(self, kwargs: dict[str, Any]) -> Iterator[None]:
+        """transformers takes a mapping layer type -> mask as ``attention_mask``; nnsight batches that argument as
+        a tensor, so a mapping is popped from ``kwargs`` and handed to the decoder stack's forward directly."""
+        masks = kwargs.get("attention_mask")
+        if not isinstance(masks, dict):
+            yield
+            return
+        del kwargs["attention_mask"]
+        stack = module_at(self.hf_model, self.row.layers.rpartition(".")[0])
+        handle = stack.register_forward_pre_hook(lambda _, args, kw: (args, {**kw, "attention_mask": masks}),
+                                                 with_kwargs=True)
+        try:
+            yield
+        finally:
+            handle.remove()

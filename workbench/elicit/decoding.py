@@ -11,6 +11,9 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from transformers import DynamicCache
+
+from workbench.architectures import architecture
 from workbench.backends.base import Backend, RunOutput
 
 
@@ -55,6 +58,8 @@ class DecodeState:
         real = real.long()
         position_ids = (self.mask.sum(1, keepdim=True) + real.cumsum(1) - 1).clamp(min=0)
         mask = torch.cat([self.mask, real], dim=1)
+        if self.cache is None:  # full-length layers, also for sliding-window models (their masks keep the window)
+            self.cache = DynamicCache()
         out = self.backend.run(ids, attention_mask=mask.to(self.backend.device),
                                position_ids=position_ids.to(self.backend.device), past_key_values=self.cache,
                                cache=cache, cache_positions=cache_positions)
@@ -84,10 +89,14 @@ class DecodeState:
         batch, cached = self.mask.shape
         keys = torch.cat([self.mask.bool()[:, None, :].expand(-1, n_nodes, -1),
                           allowed.expand(batch, -1, -1)], dim=2)  # [batch, query, key]
-        dtype = self.backend.dtype
-        additive = torch.zeros(keys.shape, dtype=dtype).masked_fill(~keys, torch.finfo(dtype).min)
-        out = self.backend.run(tokens, attention_mask=additive[:, None].to(self.backend.device),
-                               position_ids=(self.mask.sum(1, keepdim=True) + depth).to(self.backend.device),
+        # Key positions: each row's real cached tokens count from 0 (holes take their neighbour's; masked).
+        key_pos = torch.cat([(self.mask.cumsum(1) - 1).clamp(min=0), self.mask.sum(1, keepdim=True) + depth], 1)
+        query_pos = self.mask.sum(1, keepdim=True) + depth  # [batch, n_nodes]
+        hf = self.backend.hf_model
+        additive = architecture(hf).forward_mask(hf.config, keys, query_pos, key_pos, self.backend.dtype)
+        additive = additive.to(self.backend.device) if isinstance(additive, Tensor) else {
+            kind: m.to(self.backend.device) for kind, m in additive.items()}
+        out = self.backend.run(tokens, attention_mask=additive, position_ids=query_pos.to(self.backend.device),
                                past_key_values=self.cache)
         self.cache = out.past_key_values
         self.cache.crop(-n_nodes)

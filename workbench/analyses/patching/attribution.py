@@ -21,7 +21,7 @@ from torch import Tensor
 
 from workbench.analyses.patching import fast
 from workbench.analyses.patching.job import PatchJob, compact_trie
-from workbench.analyses.patching.layers import Stack, supports
+from workbench.analyses.patching.layers import Decoder, supports
 from workbench.analyses.patching.metrics import MetricSpec
 from workbench.backends.base import Backend
 from workbench.errors import WorkbenchError
@@ -40,34 +40,29 @@ def _metric(log_probs: Tensor, spec: MetricSpec, vocabulary: ConfidenceVocabular
     return (probs @ values) / probs.sum(-1)
 
 
-def _target_gradients(stack: Stack, job: PatchJob, spec: MetricSpec,
+def _target_gradients(dec: Decoder, job: PatchJob, spec: MetricSpec,
                       vocabulary: ConfidenceVocabulary) -> tuple[Tensor, Tensor]:
     """Clean activation and metric gradient at each target's patched position: [T, n_layers_selected, d_model] x2.
 
     The tokens before the patched position cannot carry gradient to it, so they run once without gradients
     (``clean_targets``: their keys and values); only the suffix (patched position .. slot, then the trie nodes)
-    runs again with gradients, through every block, like a patch run that starts at block 0 with no patch.
+    runs again with gradients, through the model's own decoder layers (``fast.run_layers``, the loop the exact
+    path runs, with the site captured by a hook at every layer), like a patch run from layer 0 with no patch.
     """
-    clean = fast.clean_targets(stack, job)
+    clean = fast.clean_targets(dec, job)
     n_targets = len(job.targets)
     target = torch.arange(n_targets)
-    pos, mask = fast.suffix_layout(stack, job, clean, target)
-    kept: dict[tuple[int, str], Tensor] = {}
+    pos, masks = fast.suffix_layout(dec, job, clean, target)
     with torch.enable_grad():
-        h = clean.resid[0].to(stack.device).requires_grad_(True)  # [T, cols, d_model] block 0's input
-        final = fast.run_layers(stack, clean, h, torch.zeros(n_targets, dtype=torch.long), target, pos, mask,
-                                keep=lambda layer, site, x: kept.__setitem__((layer, site), x))
-        kept[(stack.n_layers, "resid_pre")] = final  # resid_post of block L is resid_pre of block L + 1
+        h = clean.resid[0].to(dec.device).requires_grad_(True)  # [T, cols, d_model] layer 0's input
+        final, captured = fast.run_layers(dec, clean, h, torch.zeros(n_targets, dtype=torch.long), target, pos,
+                                          masks, job.site, capture=True)
         columns, trie = compact_trie(job.trie)
-        slot = (clean.lengths - clean.positions - 1).to(stack.device)
-        slot_lp = stack.log_probs(final[target.to(stack.device), slot], columns).cpu()  # [T, k]
-        node_lp = stack.log_probs(final[:, clean.width:], columns).cpu()  # [T, n_nodes, k]
+        slot = (clean.lengths - clean.positions - 1).to(dec.device)
+        slot_lp = dec.log_probs(final[target.to(dec.device), slot], columns).cpu()  # [T, k]
+        node_lp = dec.log_probs(final[:, clean.width:], columns).cpu()  # [T, n_nodes, k]
         metric = _metric(trie.log_probs(slot_lp, node_lp), spec, vocabulary)
-        if job.site in ("resid_pre", "resid_post"):
-            offset = int(job.site == "resid_post")
-            chosen = [kept[(layer + offset, "resid_pre")] for layer in job.layers]
-        else:
-            chosen = [kept[(layer, job.site)] for layer in job.layers]
+        chosen = [captured[layer] for layer in job.layers]
         grads = torch.autograd.grad(metric.sum(), chosen)
     acts = torch.stack([c[:, 0].detach() for c in chosen], dim=1)  # column 0 is the patched position
     return acts.float().cpu(), torch.stack([g[:, 0] for g in grads], dim=1).float().cpu()
@@ -82,11 +77,8 @@ def attribute(backend: Backend, job: PatchJob, spec: MetricSpec, vocabulary: Con
     if spec.name not in LINEAR_METRICS:
         raise WorkbenchError(f"attribution patching has no linear estimate of {spec.name!r} (KL is flat at the "
                              f"target); use one of {', '.join(LINEAR_METRICS)}")
-    if not supports(backend):
-        raise WorkbenchError(f"attribution patching needs the block table, which architecture "
-                             f"{backend.architecture!r} lacks")
     with torch.no_grad():
-        acts_t, grads_t = _target_gradients(Stack(backend), job, spec, vocabulary)  # [T, n_layers, d_model]
+        acts_t, grads_t = _target_gradients(Decoder(backend), job, spec, vocabulary)  # [T, n_layers, d_model]
     index = torch.tensor(job.target_of_pair)
     estimate = ((job.values.float() - acts_t[index]) * grads_t[index]).sum(-1).numpy()  # [n_pairs, n_layers]
     if spec.name == "normalised_shift":

@@ -2,7 +2,8 @@
 
 Simple on purpose: it is the ground truth the fast path is tested against. Each patched forward goes
 through ``Backend.run`` (TransformerLens hooks or an nnsight trace); the confidence vocabulary is then
-scored on that forward's key/value cache, so multi-token strings see the patched run's keys and values.
+scored on that forward's key/value cache, so multi-token strings see the patched run's keys and values
+(a full-length cache, also for sliding-window models: the scoring masks keep the window).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from transformers import DynamicCache
 
 from workbench.analyses.patching.job import PatchJob, PatchOutcome
 from workbench.backends.base import Backend, Patch, RunOutput, hook_name
@@ -37,7 +39,7 @@ def run_reference(backend: Backend, job: PatchJob, *, progress: Callable[[int], 
     clean = np.zeros((len(job.targets), n_strings))
     clean_greedy = []
     for t, ids in enumerate(job.targets):
-        out = backend.run(torch.tensor([ids]))
+        out = backend.run(torch.tensor([ids]), past_key_values=DynamicCache())
         clean[t] = _score(backend, job, out, len(ids))
         clean_greedy.append(_greedy(out, job.answer_spans[t]))
     patched = np.zeros((job.n_pairs, len(job.layers), n_strings))
@@ -47,7 +49,7 @@ def run_reference(backend: Backend, job: PatchJob, *, progress: Callable[[int], 
         for k, layer in enumerate(job.layers):
             patch = Patch(hook_name(layer, job.site), positions=torch.tensor([job.positions[t]]),
                           values=job.values[i, k][None])
-            out = backend.run(ids, patches=[patch])
+            out = backend.run(ids, patches=[patch], past_key_values=DynamicCache())
             patched[i, k] = _score(backend, job, out, ids.shape[1])
             unchanged[i, k] = bool(torch.equal(_greedy(out, job.answer_spans[t]), clean_greedy[t]))
         if progress is not None:

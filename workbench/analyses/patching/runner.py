@@ -151,7 +151,7 @@ def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, ba
     if config.attribution and config.metric not in attr.LINEAR_METRICS:
         notes.append(f"attribution skipped: {config.metric!r} has no linear estimate (KL is flat at the target)")
     elif config.attribution and not attr.supports(backend):
-        notes.append(f"attribution skipped: it needs the block table, which {backend.architecture!r} lacks")
+        notes.append(f"attribution skipped: {backend.architecture!r} has no row in workbench/architectures.py")
     attribute = config.attribution and not notes
     source_run = open_run(config.source_run) if config.source_run else None
     pairs = build_pairs(run, config.pairs, n_pairs=config.n_pairs, seed=config.seed, source_run=source_run)

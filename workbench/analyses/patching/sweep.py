@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.analyses.patching import fast, layers as stack_layers, reference
+from workbench.architectures import ARCHITECTURES
 from workbench.analyses.patching.job import PATCH_SITES, PatchJob, PatchOutcome
 from workbench.analyses.patching.metrics import MetricSpec, compute
 from workbench.analyses.patching.pairs import PairSet
@@ -84,8 +85,8 @@ def choose_method(backend: Backend, method: str) -> tuple[str, str]:
         raise WorkbenchError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
     if method == "reference" or stack_layers.supports(backend):
         return ("fast" if method == "auto" else method), ""
-    note = (f"the fast path has no block table for architecture {backend.architecture!r} "
-            f"(known: {', '.join(stack_layers.PARTS)}); using the reference path")
+    note = (f"the fast path needs a row for architecture {backend.architecture!r} in workbench/architectures.py "
+            f"(known: {', '.join(ARCHITECTURES)}); using the reference path")
     warnings.warn(note, stacklevel=3)
     return "reference", note
 
