@@ -3,11 +3,13 @@ the exact fast path against each backend's reference loop at every patch site, a
 where the linear estimate must be exact. Tiny random checkpoints built locally (tests/engine/conftest.py).
 
 Tolerances: fp32 agreement within 1e-5 relative (max |a - b| / max |b|), fast == reference within 1e-5 on
-probabilities. bf16: within BF16_REL relative — a bf16 number carries 8 significant bits (one rounding is up
-to 2^-8 = 0.39% relative); TransformerLens's bridge computes attention with its own ops (a different order
-of roundings than transformers' sdpa), and each of the 2-3 layers adds roundings at its residual additions,
-so a handful of roundings (4 ulps: 1.6%) between two correct bf16 forwards is expected, and a wrong site or
-a missed norm differs by O(100%).
+probabilities. bf16: within BF16_REL = 16 bf16 ulps (2^-4, 6.25%) relative — a bf16 number carries 8
+significant bits (one rounding is up to 2^-8 = 0.39% relative); TransformerLens's bridge computes attention
+with its own ops (another order of roundings than transformers' sdpa), and each of the 2-3 layers and the
+unembedding add roundings (residual additions, norms, a 64-term dot product), and the attention softmax of
+these large random weights (init std 0.2) amplifies rounding in its scores, so a few ulps between two correct
+bf16 forwards are expected (measured: up to 4.2%, qwen2's last attn_out), while a wrong site or a missed norm
+differs by O(100%).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from workbench.prompts.vocabulary import ConfidenceVocabulary
 
 ROWS = ("llama", "mistral", "qwen2", "qwen3", "gemma3_text")  # every row of ARCHITECTURES but gemma3
 FP32_REL = 1e-5
-BF16_REL = 4 * 2.0 ** -8
+BF16_REL = 16 * 2.0 ** -8
 PATCH_SITES = ("resid_pre", "attn_out", "mlp_out", "resid_post")
 # Four confidence strings as raw ids: two of them span two tokens, so the trie has two internal nodes.
 TRIE = VocabularyTrie(token_ids=((50,), (51,), (51, 52), (53, 54)), nodes=((51,), (53,)), parents=(-1, -1))
