@@ -188,3 +188,38 @@ def test_the_table_reads_layer_types_and_windows_from_the_config(make_tiny):
     llama = make_tiny("llama")
     assert architecture(llama).layer_types(llama.config) == ("full_attention",) * 2
     assert architecture(llama).final_softcap(llama.config) is None
+
+
+@pytest.mark.parametrize("backend_name", ["transformer_lens", "nnsight"])
+def test_grad_run_differentiates_through_patches(backend_name, row_backends):
+    """``Backend.run(grad=True)``: the logits are a differentiable function of a patch's values, and the
+    gradient matches a finite difference; without it nothing is tracked."""
+    from workbench.backends.base import Patch
+
+    backend = row_backends("gemma3_text")[backend_name]
+    ids, hook = torch.tensor([TARGETS[0]]), hook_name(1, "resid_post")
+    clean = backend.run(ids, cache=[hook]).activations[hook][0, -1]
+    values = clean[None].clone().requires_grad_(True)
+    out = backend.run(ids, patches=[Patch(hook, torch.tensor([len(TARGETS[0]) - 1]), values)], grad=True)
+    metric = out.logits[0, -1].log_softmax(-1)[50]
+    (grad,) = torch.autograd.grad(metric, values)
+    step = 1e-3 * grad / grad.norm()
+    moved = backend.run(ids, patches=[Patch(hook, torch.tensor([len(TARGETS[0]) - 1]), (clean + step)[None])])
+    finite = moved.logits[0, -1].log_softmax(-1)[50] - metric.detach()
+    assert abs(float(finite) - float((grad * step).sum())) <= 1e-2 * abs(float(finite)) + 1e-7
+    assert not backend.run(ids).logits.requires_grad
+
+
+@pytest.mark.parametrize("row", ["mistral", "gemma3_text"])
+def test_finetune_vocabulary_logprobs_equal_the_reference_scoring(row, row_backends):
+    """The loss's one-forward tree read-out (shared prefix, sliding windows) gives the reference's numbers."""
+    from workbench.analyses.patching.reference import run_reference
+    from workbench.finetune.loss import tree_batch, vocabulary_logprobs
+
+    models = row_backends(row)
+    clean = run_reference(models["nnsight"], make_job(models["nnsight"], "resid_pre", (0,))).clean  # [T, V]
+    batch = tree_batch(list(TARGETS), TRIE, pad_id=0)
+    assert batch.offset > 0  # the shared prefix runs once
+    with torch.no_grad():
+        probs = vocabulary_logprobs(models["plain"], batch, TRIE).exp().numpy()
+    assert np.abs(probs - clean).max() <= 1e-5

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from workbench.errors import WorkbenchError, did_you_mean
+from workbench.layer_selection import select_layers as choose_layers
 from workbench.store import Run
 
 
@@ -62,20 +63,8 @@ def check_folds(correct: np.ndarray, groups: np.ndarray, folds: int, *, min_trai
 
 
 def select_layers(run: Run, layers: str | int | Iterable[int] = "all") -> list[int]:
-    """Layer indices (``"all"``, one int or several; negative counts from the end), each checked."""
-    if isinstance(layers, str):
-        if layers != "all":
-            raise WorkbenchError(f"layers must be 'all', an index or a list of indices, got {layers!r}")
-        return list(range(run.n_layers))
-    chosen = [layers] if isinstance(layers, (int, np.integer)) else list(layers)
-    out = []
-    for layer in chosen:
-        if not isinstance(layer, (int, np.integer)) or not -run.n_layers <= layer < run.n_layers:
-            raise WorkbenchError(f"layer {layer!r} not stored in this run: it stored layers 0..{run.n_layers - 1}")
-        out.append(int(layer) % run.n_layers)
-    if not out:
-        raise WorkbenchError("no layers selected")
-    return sorted(set(out))
+    """Layer indices of the run's stored layers (``workbench.layer_selection``: negative counts from the end)."""
+    return list(choose_layers(layers, run.n_layers, where="this run"))
 
 
 def select_roles(run: Run, roles: str | Sequence[str]) -> list[str]:

@@ -21,61 +21,31 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from workbench.analyses.calibration import auroc_rows, bootstrap_indices, percentile_interval
 from workbench.analyses.inputs import nonfinite_rows, require_two_classes, select_layers, select_roles
+from workbench.backends.readout import ReadoutHead, checkpoint_head
 from workbench.errors import WorkbenchError
 from workbench.store import Run
 
-# Where each architecture keeps its final norm (the unembedding is ``get_output_embeddings()``).
-FINAL_NORM: dict[str, str] = {"llama": "model.norm", "mistral": "model.norm", "qwen2": "model.norm",
-                              "qwen3": "model.norm", "gemma3_text": "model.norm", "olmo2": "model.norm"}
-
-
-def final_readout(backend: Any):
-    """(norm, unembed, softcap) of a backend's model: the modules that turn a residual into logits."""
-    path = FINAL_NORM.get(backend.architecture)
-    if path is None:
-        raise WorkbenchError(f"the logit lens does not know where {backend.architecture!r} keeps its final norm; "
-                             f"known architectures: {', '.join(FINAL_NORM)} (add one to FINAL_NORM)")
-    norm = backend.hf_model
-    for part in path.split("."):
-        norm = getattr(norm, part)
-    softcap = getattr(backend.hf_model.config, "final_logit_softcapping", None)
-    return norm, backend.hf_model.get_output_embeddings(), softcap
-
-
-@torch.no_grad()
-def lens_log_probs(backend: Any, resid: np.ndarray, token_ids: list[int], batch_size: int = 64) -> np.ndarray:
-    """log q(t) [n, len(token_ids)] of the given tokens from residuals [n, d_model] (full-vocabulary softmax)."""
-    norm, unembed, softcap = final_readout(backend)
-    ids = torch.tensor(token_ids, device=backend.device)
-    out = []
-    for start in range(0, len(resid), batch_size):
-        x = torch.as_tensor(resid[start:start + batch_size], device=backend.device, dtype=backend.dtype)
-        logits = unembed(norm(x)).float()  # [batch, d_vocab]
-        if softcap:
-            logits = torch.tanh(logits / softcap) * softcap
-        out.append(logits.log_softmax(-1)[:, ids].cpu())
-    return torch.cat(out).numpy().astype(np.float64)
-
-
 def load_run_model(run: Run, loaded: Any = None) -> Any:
-    """The run's model (``loaded``, or loaded from the run's config), checked against the run's weight checksum."""
-    backend = loaded
-    if backend is None:
-        from workbench.backends import load_model
-
-        backend = load_model(run.config["model"], backend=run.config.get("backend", "transformer_lens"),
-                             device="cpu", dtype=run.config.get("dtype", "float32"))
-    expected, actual = run.manifest["model"].get("checksum"), backend.info.get("checksum")
+    """The run's model (``loaded``), checked against the run's weight checksum and width."""
+    expected, actual = run.manifest["model"].get("checksum"), loaded.info.get("checksum")
     if expected and actual and expected != actual:
         raise WorkbenchError(f"the model given has checksum {actual[:19]} but the run was collected with "
                              f"{expected[:19]}; the logit lens needs the run's own model")
-    if backend.d_model != run.d_model:
-        raise WorkbenchError(f"the model has d_model {backend.d_model}, the run {run.d_model}")
-    return backend
+    if loaded.d_model != run.d_model:
+        raise WorkbenchError(f"the model has d_model {loaded.d_model}, the run {run.d_model}")
+    return loaded
+
+
+def run_head(run: Run, loaded: Any = None) -> tuple[ReadoutHead, Any]:
+    """(read-out head, tokenizer) of the run's model: from ``loaded`` if given, else read alone from the run's
+    checkpoint (final norm and unembedding only; the decoder layers are never loaded)."""
+    if loaded is not None:
+        backend = load_run_model(run, loaded)
+        return ReadoutHead.from_model(backend.hf_model), backend.tokenizer
+    return checkpoint_head(run.config["model"], run.manifest["model"].get("checksum"))
 
 
 def lens_scores(run: Run, loaded: Any = None, *, role: str = "confidence_slot",
@@ -83,18 +53,19 @@ def lens_scores(run: Run, loaded: Any = None, *, role: str = "confidence_slot",
     """Per example and layer: ``expected`` confidence (0-100) and ``first_token_mass`` (share of the layer's
     next-token distribution on the vocabulary's first tokens). Long format: example_id, layer, hook, ...
 
-    ``loaded`` is the run's model if already loaded (otherwise it is loaded from the run's config).
+    ``loaded`` is the run's model if already loaded (otherwise only its read-out head is read from the
+    checkpoint named in the run's config).
     """
     from workbench.elicit.scoring import VocabularyTrie
 
-    backend = load_run_model(run, loaded)
+    head, tokenizer = run_head(run, loaded)
     (role,), layer_ids = select_roles(run, role), select_layers(run, layers)
     vocab = run.vocabulary
-    first = np.array([ids[0] for ids in VocabularyTrie.build(backend.tokenizer, vocab).token_ids])  # [S]
+    first = np.array([ids[0] for ids in VocabularyTrie.build(tokenizer, vocab).token_ids])  # [S]
     tokens, column = np.unique(first, return_inverse=True)  # distinct first tokens [T]; string -> its token
     values = np.asarray(vocab.values)  # [S]
     p_final = run.confidence_probs()  # [n, S], exact
-    final_q = np.exp(lens_log_probs(backend, run.residuals(run.n_layers - 1, role), tokens.tolist()))  # [n, T]
+    final_q = np.exp(head.log_probs(run.residuals(run.n_layers - 1, role), tokens.tolist()))  # [n, T]
     with np.errstate(divide="ignore", invalid="ignore"):
         rest = np.where(final_q[:, column] > 1e-30, p_final / final_q[:, column], 0.0).clip(0.0, 1.0)  # [n, S]
     frames = []
@@ -103,7 +74,7 @@ def lens_scores(run: Run, loaded: Any = None, *, role: str = "confidence_slot",
         if nonfinite_rows(resid):
             raise WorkbenchError(f"layer {layer} ({run.layers[layer]}) at {role} holds NaN/inf activations in "
                                  f"{nonfinite_rows(resid)} examples; choose other layers")
-        q = np.exp(lens_log_probs(backend, resid, tokens.tolist()))  # [n, T]
+        q = np.exp(head.log_probs(resid, tokens.tolist()))  # [n, T]
         p = q[:, column] * rest  # [n, S]
         mass = p.sum(axis=1)
         expected = np.where(mass > 0, (p @ values) / np.where(mass > 0, mass, 1.0), np.nan)

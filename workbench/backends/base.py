@@ -113,7 +113,6 @@ class Backend(ABC):
         """The hook name of ``site`` at every layer."""
         return [hook_name(layer, site) for layer in range(self.n_layers)]
 
-    @torch.no_grad()
     def run(
         self,
         input_ids: Tensor,  # [batch, pos]
@@ -124,14 +123,20 @@ class Backend(ABC):
         cache: Sequence[str] = (),
         cache_positions: Tensor | None = None,  # [batch, k]
         patches: Sequence[Patch] = (),
+        grad: bool = False,
     ) -> RunOutput:
-        """One forward pass; ``cache`` hook points are returned at ``cache_positions``, ``patches`` applied first."""
+        """One forward pass; ``cache`` hook points are returned at ``cache_positions``, ``patches`` applied first.
+
+        ``grad=True`` runs with autograd on: the logits and the cached activations stay in the graph (cached
+        activations are then the hook point's own tensors, so ``torch.autograd.grad(metric, act)`` works).
+        """
         for name in [*cache, *(p.hook for p in patches)]:
             parse_hook_name(name, self.n_layers)
         kwargs = {"attention_mask": attention_mask, "position_ids": position_ids,
                   "past_key_values": past_key_values, "use_cache": True}
-        return self._run(input_ids.to(self.device), {k: v for k, v in kwargs.items() if v is not None},
-                         list(cache), cache_positions, list(patches))
+        with torch.set_grad_enabled(grad):
+            return self._run(input_ids.to(self.device), {k: v for k, v in kwargs.items() if v is not None},
+                             list(cache), cache_positions, list(patches))
 
     @abstractmethod
     def _run(self, input_ids: Tensor, kwargs: dict[str, Any], cache: list[str],

@@ -34,7 +34,8 @@ class TransformerLensBackend(Backend):
 
         def cache_hook(name: str):
             def hook(act: Tensor, hook: Any) -> None:
-                activations[name] = gather_positions(act, cache_positions).detach().clone()
+                picked = gather_positions(act, cache_positions)
+                activations[name] = picked if torch.is_grad_enabled() else picked.detach().clone()
             return hook
 
         hooks = [(p.hook, patch_hook(p)) for p in patches] + [(name, cache_hook(name)) for name in cache]

@@ -5,27 +5,10 @@ from __future__ import annotations
 import argparse
 
 from workbench.errors import WorkbenchError
+from workbench.layer_selection import parse_layers
 
 PAIR_CHOICES = ("correct-to-incorrect", "incorrect-to-correct", "random", "cross-model")
 SITE_CHOICES = ("resid_pre", "resid_post", "attn_out", "mlp_out")
-
-
-def parse_layers(text: str) -> str | tuple[int, ...]:
-    """'all', '5', '0,4,8' or '10-20' (inclusive)."""
-    if text == "all":
-        return "all"
-    layers: list[int] = []
-    try:
-        for part in text.split(","):
-            if "-" in part.strip()[1:]:
-                lo, hi = part.split("-", 1)
-                layers.extend(range(int(lo), int(hi) + 1))
-            else:
-                layers.append(int(part))
-    except ValueError:
-        raise WorkbenchError(f"--layers takes 'all', a layer, a list '0,4,8' or a range '10-20'; "
-                             f"got {text!r}") from None
-    return tuple(layers)
 
 
 def _csv(text: str) -> tuple[str, ...]:

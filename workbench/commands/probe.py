@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def parse_layers(text: str):
-    """``all`` or comma-separated indices (negative counts from the end): ``0,4,-1``."""
-    if text == "all":
-        return "all"
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"layers must be 'all' or comma-separated integers, got {text!r}") from None
+from workbench.layer_selection import parse_layers
 
 
 def register(subparsers) -> None:

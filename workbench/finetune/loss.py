@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from workbench.architectures import architecture, module_at
 from workbench.elicit.scoring import VocabularyTrie
 
 
@@ -102,24 +103,29 @@ def tree_batch(rows: Sequence[Sequence[int]], trie: VocabularyTrie | None, pad_i
                      position_ids=position_ids, lengths=lengths, n_nodes=k, offset=offset)
 
 
-def _parts(model: Any) -> tuple[Any, Any, float | None]:
-    """(decoder stack, output head, final logit soft-cap) of a causal LM, peft-wrapped or not."""
+def _parts(model: Any) -> tuple[Any, Any, float | None, Any]:
+    """(decoder stack, output head, final logit soft-cap, architecture row) of a causal LM, peft-wrapped or not,
+    from the architecture table."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    config = base.config.get_text_config() if hasattr(base.config, "get_text_config") else base.config
-    return base.get_decoder(), base.get_output_embeddings(), getattr(config, "final_logit_softcapping", None)
+    row = architecture(base)
+    stack = module_at(base, row.layers.rpartition(".")[0])
+    return stack, module_at(base, row.unembed), row.final_softcap(base.config), row
 
 
 def hidden_states(model: Any, batch: TreeBatch) -> Tensor:
     """[batch, width, d_model] last hidden states (after the final norm) of the suffix columns."""
     from transformers import DynamicCache
 
-    decoder, _, _ = _parts(model)
+    decoder, _, _, row = _parts(model)
     first = next(model.parameters())
-    device, mask = first.device, batch.mask.to(device=first.device, dtype=first.dtype)
+    device, n = first.device, len(batch.ids)
+    # The tree mask, with sliding windows on the layers that have them (keys: the prefix, then the suffix).
+    key_pos = torch.cat([torch.arange(batch.offset).expand(n, -1), batch.position_ids], 1)
+    mask = row.forward_mask(decoder.config, batch.mask[:, 0] == 0, batch.position_ids, key_pos, first.dtype)
+    mask = mask.to(device) if isinstance(mask, Tensor) else {kind: m.to(device) for kind, m in mask.items()}
     cache = None
-    if batch.offset:
-        out = decoder(input_ids=batch.prefix[None].to(device), use_cache=True)
-        n = len(batch.ids)
+    if batch.offset:  # a full-length cache (no sliding layers that drop keys: the masks keep the windows)
+        out = decoder(input_ids=batch.prefix[None].to(device), use_cache=True, past_key_values=DynamicCache())
         layers = [(layer.keys.expand(n, -1, -1, -1), layer.values.expand(n, -1, -1, -1))
                   for layer in out.past_key_values.layers]
         cache = DynamicCache(layers)  # the prefix's keys/values, broadcast to every row (gradients flow back)
@@ -130,7 +136,7 @@ def hidden_states(model: Any, batch: TreeBatch) -> Tensor:
 
 def head_logprobs(model: Any, hidden: Tensor) -> Tensor:
     """[..., d_vocab] float32 next-token log-probabilities of hidden states [..., d_model]."""
-    _, head, cap = _parts(model)
+    _, head, cap, _ = _parts(model)
     logits = head(hidden).float()
     if cap:
         logits = torch.tanh(logits / cap) * cap

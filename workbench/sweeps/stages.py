@@ -181,8 +181,8 @@ def _patch(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
     p = unit.params.to_dict()
     run = open_run(out)
     model = inputs.model()
-    if p["layers"] != "all":
-        p["layers"] = tuple(sorted({layer % model.n_layers for layer in p["layers"]}))
+    if p["layers"] != "all":  # checked against the model's blocks by run_patching: out of range is an error
+        p["layers"] = tuple(p["layers"])
     p.update(roles=tuple(p["roles"]), controls=tuple(p["controls"]), seed=unit.seed,
              n_pairs=None if p["n_pairs"] == "all" else p["n_pairs"])
     result = run_patching(run, backend=model, figures=False, **p)

@@ -19,32 +19,23 @@ import numpy as np
 import pandas as pd
 
 from workbench.analyses.patching import fast, layers as stack_layers, reference
-from workbench.architectures import ARCHITECTURES
 from workbench.analyses.patching.job import PATCH_SITES, PatchJob, PatchOutcome
 from workbench.analyses.patching.metrics import MetricSpec, compute
 from workbench.analyses.patching.pairs import PairSet
 from workbench.analyses.patching.sources import from_store, source_activations
+from workbench.architectures import ARCHITECTURES
 from workbench.backends.base import Backend
 from workbench.elicit.scoring import VocabularyTrie
 from workbench.errors import WorkbenchError, did_you_mean
+from workbench.layer_selection import select_layers
 from workbench.store import Run
 
 METHODS = ("auto", "fast", "reference")
 
 
 def resolve_layers(layers: str | int | Iterable[int], n_layers: int) -> tuple[int, ...]:
-    """``"all"``, one layer or several, checked against the model's blocks 0..n_layers-1."""
-    if isinstance(layers, str):
-        if layers != "all":
-            raise WorkbenchError(f"layers must be 'all' or layer numbers, got {layers!r}")
-        return tuple(range(n_layers))
-    chosen = (layers,) if isinstance(layers, (int, np.integer)) else tuple(layers)
-    if not chosen:
-        raise WorkbenchError("no layers to patch: pass 'all' or at least one layer number")
-    bad = [layer for layer in chosen if not isinstance(layer, (int, np.integer)) or not 0 <= layer < n_layers]
-    if bad:
-        raise WorkbenchError(f"layer {bad[0]} out of range: this model has layers 0..{n_layers - 1}")
-    return tuple(sorted({int(layer) for layer in chosen}))
+    """``"all"``, one layer or several, checked against the model's blocks (``workbench.layer_selection``)."""
+    return select_layers(layers, n_layers)
 
 
 def check_site(site: str) -> str:
