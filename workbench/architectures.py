@@ -140,8 +140,7 @@ def architecture(model_type_or_model: str | torch.nn.Module) -> Architecture:
 
 
 def module_at(root: torch.nn.Module, path: str) -> Any:
-    """The sub-module at a dotted path ("" is ``root``); TransformerLens's bridge wrappers are looked through
-    for the path only, so a module found is the one the forward calls."""
+    """The sub-module (or nnsight envoy) at a dotted path under ``root`` ("" is ``root`` itself)."""
     module = root
     for part in filter(None, path.split(".")):
         module = getattr(module, part)

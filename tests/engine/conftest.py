@@ -66,12 +66,14 @@ def backends(row: str, tokenizer, dtype: torch.dtype = torch.float32) -> dict:
 
 @pytest.fixture(scope="session")
 def word_tokenizer(tmp_path_factory):
-    """A word-level tokenizer over "t0".."t95", saved and reloaded (TransformerLens reads its name_or_path)."""
+    """A word-level tokenizer over "t0".."t85" and the digits "0".."9" (ids 86..95), saved and reloaded
+    (TransformerLens reads its name_or_path)."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     path = tmp_path_factory.mktemp("tokenizer")
-    core = Tokenizer(models.WordLevel({f"t{i}": i for i in range(VOCAB)}, unk_token="t3"))
+    words = {f"t{i}": i for i in range(VOCAB - 10)} | {str(d): VOCAB - 10 + d for d in range(10)}  # digits last
+    core = Tokenizer(models.WordLevel(words, unk_token="t3"))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     PreTrainedTokenizerFast(tokenizer_object=core, pad_token="t0", bos_token="t1", eos_token="t2",
                             unk_token="t3").save_pretrained(path)

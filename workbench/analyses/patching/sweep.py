@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.analyses.patching import fast, layers as stack_layers, reference
+from workbench.analyses.patching import fast, reference
 from workbench.analyses.patching.job import PATCH_SITES, PatchJob, PatchOutcome
+from workbench.analyses.patching.layers import supports
 from workbench.analyses.patching.metrics import MetricSpec, compute
 from workbench.analyses.patching.pairs import PairSet
 from workbench.analyses.patching.sources import from_store, source_activations
@@ -74,7 +75,7 @@ def choose_method(backend: Backend, method: str) -> tuple[str, str]:
     """(method to run, a note when the fast path was asked for or auto but cannot run here)."""
     if method not in METHODS:
         raise WorkbenchError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
-    if method == "reference" or stack_layers.supports(backend):
+    if method == "reference" or supports(backend):
         return ("fast" if method == "auto" else method), ""
     note = (f"the fast path needs a row for architecture {backend.architecture!r} in workbench/architectures.py "
             f"(known: {', '.join(ARCHITECTURES)}); using the reference path")
