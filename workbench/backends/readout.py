@@ -79,6 +79,13 @@ class ReadoutHead:
     def dtype(self) -> torch.dtype:
         return next(self.unembed.parameters()).dtype
 
+    def logits(self, resid: torch.Tensor) -> torch.Tensor:
+        """resid [..., d_model] -> logits [..., d_vocab] in float32 (softcap in the model's dtype, as its forward)."""
+        logits = self.unembed(self.norm(resid))
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits.float()
+
     @torch.no_grad()
     def log_probs(self, resid: np.ndarray | torch.Tensor, token_ids: list[int] | None = None,
                   batch_size: int = 64) -> np.ndarray:
@@ -86,10 +93,7 @@ class ReadoutHead:
         out = []
         for start in range(0, len(resid), batch_size):
             x = torch.as_tensor(resid[start:start + batch_size]).to(device=self.device, dtype=self.dtype)
-            logits = self.unembed(self.norm(x))  # [batch, d_vocab]
-            if self.softcap:
-                logits = torch.tanh(logits / self.softcap) * self.softcap
-            lp = logits.float().log_softmax(-1)
+            lp = self.logits(x).log_softmax(-1)  # [batch, d_vocab]
             out.append((lp if token_ids is None else lp[:, token_ids]).cpu())
         return torch.cat(out).numpy().astype(np.float64)
 

@@ -26,6 +26,7 @@ from torch import Tensor
 
 from workbench.architectures import architecture, decoder_layers, module_at
 from workbench.backends.base import Backend
+from workbench.backends.readout import ReadoutHead
 from workbench.errors import WorkbenchError
 
 
@@ -68,7 +69,7 @@ def _replace_first(value: Any, fn: Callable[[Tensor], Tensor | None]) -> Any:
 
 
 class Decoder:
-    """A backend's model as pieces: embed, rotary, decoder layers, site hooks, final norm and unembedding."""
+    """A backend's model as pieces: embed, rotary, decoder layers, site hooks, and the read-out head."""
 
     def __init__(self, backend: Backend):
         hf = backend.hf_model
@@ -78,11 +79,9 @@ class Decoder:
         self.n_layers = len(self.layers)
         self.embed_tokens = module_at(hf, self.row.embed)
         self.rotary_emb = module_at(hf, self.row.rotary)
-        self.norm = module_at(hf, self.row.final_norm)
-        self.lm_head = module_at(hf, self.row.unembed)
+        self.head = ReadoutHead.from_model(hf)
         self.layer_types = self.row.layer_types(hf.config)
         self.window = self.row.sliding_window(hf.config)
-        self.softcap = self.row.final_softcap(hf.config)
         self.dtype = backend.dtype
         self.device = backend.device
 
@@ -127,17 +126,10 @@ class Decoder:
         finally:
             handle.remove()
 
-    def logits(self, resid_final: Tensor) -> Tensor:
-        """Last layer's resid_post [..., d_model] -> logits [..., d_vocab] in float32 (norm, unembed, softcap)."""
-        logits = self.lm_head(self.norm(resid_final))
-        if self.softcap is not None:  # in the model's dtype, as its forward does
-            logits = torch.tanh(logits / self.softcap) * self.softcap
-        return logits.float()
-
     def log_probs(self, resid_final: Tensor, columns: Tensor | None = None) -> Tensor:
         """Last layer's resid_post [..., d_model] -> next-token log-probs [..., d_vocab] in float32.
 
         With ``columns`` [k], only those tokens' log-probs [..., k] (the normaliser still spans the vocabulary).
         """
-        log_probs = self.logits(resid_final).log_softmax(-1)
+        log_probs = self.head.logits(resid_final).log_softmax(-1)
         return log_probs if columns is None else log_probs[..., columns.to(log_probs.device)]
