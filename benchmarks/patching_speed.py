@@ -60,7 +60,8 @@ def first_token_metric(trie, vocabulary):
     """TransformerLens's natural metric: logits [1, pos, d_vocab] -> expected confidence over first tokens."""
     first = [ids[0] for ids in trie.token_ids]
     tokens = sorted(set(first))
-    values = torch.tensor([np.mean([v for f, v in zip(first, vocabulary.values) if f == t]) for t in tokens])
+    values = torch.tensor([np.mean([v for f, v in zip(first, vocabulary.values) if f == t]) for t in tokens],
+                          dtype=torch.float32)
 
     def metric(logits: torch.Tensor) -> torch.Tensor:
         p = logits[0, -1].float().softmax(-1)[tokens]
