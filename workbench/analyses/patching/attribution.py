@@ -21,7 +21,7 @@ from torch import Tensor
 
 from workbench.analyses.patching import fast
 from workbench.analyses.patching.job import PatchJob, compact_trie
-from workbench.analyses.patching.layers import Decoder, supports
+from workbench.analyses.patching.layers import Decoder
 from workbench.analyses.patching.metrics import MetricSpec
 from workbench.backends.base import Backend
 from workbench.errors import WorkbenchError

@@ -22,6 +22,7 @@ import pandas as pd
 from workbench.analyses.patching import attribution as attr
 from workbench.analyses.patching.controls import CONTROLS, check_controls, per_layer, run_control, summarise
 from workbench.analyses.patching.gradient import layer_gradient
+from workbench.analyses.patching.layers import supports
 from workbench.analyses.patching.metrics import MetricSpec, check_metric_name
 from workbench.analyses.patching.pairs import PairSet, build_pairs
 from workbench.analyses.patching.sources import source_activations
@@ -150,7 +151,7 @@ def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, ba
     notes = []
     if config.attribution and config.metric not in attr.LINEAR_METRICS:
         notes.append(f"attribution skipped: {config.metric!r} has no linear estimate (KL is flat at the target)")
-    elif config.attribution and not attr.supports(backend):
+    elif config.attribution and not supports(backend):
         notes.append(f"attribution skipped: {backend.architecture!r} has no row in workbench/architectures.py")
     attribute = config.attribution and not notes
     source_run = open_run(config.source_run) if config.source_run else None
