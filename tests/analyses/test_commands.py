@@ -33,4 +33,4 @@ def test_user_errors_are_one_line(tmp_path, capsys):
 
     run = make_run(tmp_path / "run", n=40, accuracy=0.4)
     assert main(["probe", str(run.path), "--layers", "9"]) == 2
-    assert "layer 9 not stored" in capsys.readouterr().err
+    assert "layer 9 out of range" in capsys.readouterr().err
