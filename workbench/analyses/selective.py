@@ -35,7 +35,8 @@ def expected_hits(confidence: np.ndarray, correct: np.ndarray) -> np.ndarray:
     new_block = np.ones((rows, n), dtype=bool)
     new_block[:, 1:] = np.diff(ranked, axis=1) != 0
     block = (np.cumsum(new_block, axis=1) - 1 + n * np.arange(rows)[:, None]).ravel()  # [B * n] block id
-    mean = np.bincount(block, hits.ravel()) / np.bincount(block)
+    with np.errstate(invalid="ignore"):  # ids left unused between rows count 0
+        mean = np.bincount(block, hits.ravel()) / np.bincount(block)
     return np.cumsum(mean[block].reshape(rows, n), axis=1)
 
 
