@@ -83,30 +83,89 @@ def _smooth(f: np.ndarray, weights: np.ndarray, sigma: float, points: int) -> np
     return _interpolate(np.linspace(0, 1, points), _convolve(grid, sigma))
 
 
-def _residual_and_density(f: np.ndarray, y: np.ndarray, sigma: float, points: int):
-    both = _smooth(np.concatenate([f, f]), np.concatenate([np.ones_like(f), f - y]), sigma, points)
-    density = both[:len(f)] + DENSITY_EPS
-    return both[len(f):] / density, density
+def _response(support: np.ndarray, sigma: float, points: int) -> np.ndarray:
+    """[u, points] what ``_smooth`` gives for a unit weight at each support point, summed term by term.
+
+    The same sum as splat -> reflect -> convolve -> interpolate, written out: a point at grid position
+    b + frac feeds grid points b and b + 1; grid point g sits at positions P - 1 - g, P - 1 + g and
+    3P - 3 - g of the reflected grid; kept output j reads the kernel at offset (position - j - P // 2); the
+    mesh interpolates outputs ind and ind + 1.
+    """
+    size = _grid_size(sigma)
+    pos = support * (size - 1)
+    lower = pos.astype(int).clip(0, size - 2)
+    frac = pos - lower
+    g = np.stack([lower, lower + 1], axis=1)  # [u, 2]
+    g_weight = np.stack([1 - frac, frac], axis=1)
+    mesh = np.linspace(0, 1, points)
+    step = 1 / (size - 1)
+    ind = (mesh * (size - 1)).astype(int).clip(0, size - 2)
+    res = (mesh - ind * step) / step
+    j = np.stack([ind, ind + 1], axis=1)  # [m, 2]
+    j_weight = np.stack([1 - res, res], axis=1)
+    total = np.zeros((len(support), points))
+    for position, exists in ((size - 1 - g, g >= 1), (size - 1 + g, np.ones_like(g, dtype=bool)),
+                             (3 * size - 3 - g, g <= size - 2)):
+        offset = position[:, :, None, None] - j[None, None] - size // 2  # [u, 2, m, 2]
+        inside = (offset >= 0) & (offset <= size - 1) & exists[:, :, None, None]
+        x = np.linspace(0, 1, size)[offset.clip(0, size - 1)] - 0.5
+        kernel = np.where(inside, np.exp(-x ** 2 / (2 * sigma ** 2)) / (np.sqrt(2 * np.pi) * sigma), 0.0)
+        total += np.einsum("ug,ugmj,mj->um", g_weight, kernel, j_weight)
+    return total
+
+
+def _residual_and_density(support: np.ndarray, counts: np.ndarray, residuals: np.ndarray, sigma: float,
+                          points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Smoothed residual and density [B, points] of rows given as weights on shared support points [u]:
+    counts [B, u] (examples at each point) and residuals [B, u] (their summed f - y).
+
+    Smoothing is linear in the weights, so with few support points (bootstrap resamples of one sample, or a
+    confidence on a coarse grid) one smoother response per point [u, points] serves every row; otherwise
+    each row is smoothed on its own.
+    """
+    rows, u = counts.shape
+    weights = np.concatenate([counts, residuals])  # [2B, u]
+    if u <= 2 * rows:
+        both = weights @ _response(support, sigma, points)  # [2B, u] @ [u, points]
+    else:
+        both = _smooth(np.broadcast_to(support, weights.shape), weights, sigma, points)
+    density = both[:rows] + DENSITY_EPS
+    return both[rows:] / density, density
+
+
+def _on_support(f: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(support [u] = the distinct values of f [B, n], counts [B, u], summed residuals f - y [B, u])."""
+    support, inverse = np.unique(f, return_inverse=True)
+    rows, u = f.shape[0], len(support)
+    flat = (np.arange(rows)[:, None] * u + inverse.reshape(f.shape)).ravel()
+    counts = np.bincount(flat, minlength=rows * u).reshape(rows, u).astype(float)
+    residuals = np.bincount(flat, (f - y).ravel(), minlength=rows * u).reshape(rows, u)
+    return support, counts, residuals
 
 
 def smece_at(f: np.ndarray, y: np.ndarray, sigma: float) -> np.ndarray:
     """smECE at a fixed bandwidth for each row of f, y [B, n] -> [B]."""
-    residual, density = _residual_and_density(f, y, sigma, max(round(10 / sigma), 200))
+    return _smece_on_support(*_on_support(np.asarray(f, dtype=float), np.asarray(y, dtype=float)), sigma)
+
+
+def _smece_on_support(support, counts, residuals, sigma: float) -> np.ndarray:
+    residual, density = _residual_and_density(support, counts, residuals, sigma, max(round(10 / sigma), 200))
     return np.sum(np.abs(residual) * density, axis=-1) / np.sum(density, axis=-1)
 
 
 def smece_rows(f: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(smECE [B], its bandwidth sigma [B]) of each row of predictions f [B, n] in [0, 1] and outcomes y [B, n]."""
-    f, y = np.asarray(f, dtype=float), np.asarray(y, dtype=float)
-    value = smece_at(f, y, 1.0)
-    start, end = np.ones(len(f)), np.zeros(len(f))
+    support, counts, residuals = _on_support(np.atleast_2d(np.asarray(f, dtype=float)),
+                                             np.atleast_2d(np.asarray(y, dtype=float)))
+    value = _smece_on_support(support, counts, residuals, 1.0)
+    start, end = np.ones(len(counts)), np.zeros(len(counts))
     searching = ~(1.0 < value)  # rows whose fixed point lies below sigma = 1
     for _ in range(REFINE):
         mid = (start + end) / 2
         above = searching & (mid < SIGMA_FLOOR)  # sigma too small to compute: treated as above the fixed point
         for sigma in np.unique(mid[searching & ~above]):
             rows = np.flatnonzero(searching & (mid == sigma))
-            here = smece_at(f[rows], y[rows], float(sigma))
+            here = _smece_on_support(support, counts[rows], residuals[rows], float(sigma))
             below = ~(sigma < here)
             value[rows[below]] = here[below]
             above[rows[~below]] = True
@@ -132,6 +191,6 @@ def smooth_curve(confidence, correct, points: int = 200) -> tuple[np.ndarray, np
     _, sigma = smece_rows(f, y)
     sigma = float(sigma[0])
     mesh = np.linspace(0, 1, points)
-    residual, density = _residual_and_density(f, y, sigma, points)
+    residual, density = _residual_and_density(*_on_support(f, y), sigma, points)
     density = density[0] - DENSITY_EPS
     return mesh, mesh - residual[0], density / np.trapezoid(density, mesh), sigma
