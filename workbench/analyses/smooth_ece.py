@@ -192,5 +192,5 @@ def smooth_curve(confidence, correct, points: int = 200) -> tuple[np.ndarray, np
     sigma = float(sigma[0])
     mesh = np.linspace(0, 1, points)
     residual, density = _residual_and_density(*_on_support(f, y), sigma, points)
-    density = density[0] - DENSITY_EPS
+    density = np.maximum(density[0] - DENSITY_EPS, 0.0)  # float dust below 0 where no data are
     return mesh, mesh - residual[0], density / np.trapezoid(density, mesh), sigma
