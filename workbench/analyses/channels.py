@@ -143,5 +143,5 @@ def channels(run: Run, *, probes: Result | None = None, n_bins: int = 10, strate
     config = {"channels": present, "n_bins": n_bins, "strategy": strategy, "n_boot": n_boot, "level": level,
               "seed": seed, "thresholds": asdict(get_thresholds(thresholds)),
               "probes_result": str(probes.path) if probes is not None else None, "recalibrate": recalibrate,
-              "folds": folds if recalibrate else None, "grading": run.manifest.get("config", {}).get("grading", "exact")}
+              "folds": folds if recalibrate else None}
     return write_result(result_dir(run.path, ANALYSIS), ANALYSIS, tables, config, run.manifest, **extra)
