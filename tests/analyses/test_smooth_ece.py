@@ -63,3 +63,12 @@ def test_smece_in_summary_with_interval():
     table = cal.summarize(conf, correct, n_boot=100).set_index("metric")
     assert table.loc["smece", "value"] == pytest.approx(relplot.smECE(conf, correct.astype(float)), abs=1e-6)
     assert table.loc["smece", "low"] <= table.loc["smece", "value"] <= table.loc["smece", "high"]
+
+
+@pytest.mark.parametrize("sigma", [0.003, 0.05, 0.3])
+def test_fixed_bandwidth_equals_relplot(sigma):
+    from workbench.analyses.smooth_ece import smece_at
+
+    conf, correct = next(cases())
+    expected = relplot.smECE_sigma(conf, correct.astype(float), sigma)
+    assert smece_at(conf[None], correct[None].astype(float), sigma)[0] == pytest.approx(expected, abs=1e-6)

@@ -3,8 +3,9 @@ vectorised over bootstrap resamples.
 
 Why our own copy: ``relplot.smECE`` takes ~50 ms per call (a direct convolution, eleven times per bandwidth
 search), so 1000 bootstrap resamples of ten channels would take minutes. This module runs the same algorithm
-with FFT convolutions on many resamples at once; ``tests/analyses/test_smooth_ece.py`` checks it against
-``relplot`` to 1e-6.
+on many resamples at once: resamples of one sample share its distinct values, and smoothing is linear, so one
+smoother response per distinct value serves every resample (FFT convolution otherwise);
+``tests/analyses/test_smooth_ece.py`` checks it against ``relplot`` to 1e-6.
 
 The algorithm (relplot's defaults: reflected Gaussian kernel, no logit scaling):
 
@@ -15,7 +16,7 @@ The algorithm (relplot's defaults: reflected Gaussian kernel, no logit scaling):
   d is the smoothed count of predictions (+ 1e-4) and r the smoothed residual ``f - y`` divided by d.
 - smECE = smECE_sigma at the bandwidth where sigma = smECE_sigma(sigma), found by 10 bisection steps on
   [0, 1] (``sigma = 1`` when already ``1 < smECE_1``; steps below sigma = 0.001 count as above the fixed point).
-- The reliability curve is ``f + r(f)`` at that sigma (relplot's centred kernel smoother).
+- The reliability curve is ``t - r(t)`` at that sigma (relplot's centred kernel smoother of ``y - f``).
 """
 
 from __future__ import annotations
