@@ -2,7 +2,8 @@
 
 Each panel: the diagonal of perfect calibration; the binned accuracies (Wilson intervals as error bars,
 marker area growing with the bin's count); the smoothed reliability curve (relplot's kernel smoother at the
-smooth-ECE bandwidth, from the result's ``smooth`` table) when stored; and below it a density strip of the
+smooth-ECE bandwidth, from the result's ``smooth`` table; drawn only where the confidences have density,
+since elsewhere it falls back to the diagonal) when stored; and below it a density strip of the
 confidences (the smoothed density, or the bins' counts when no smooth table is stored). Curves within a panel
 are the ``by`` groups (one per channel result; known vs unknown for a prior-knowledge result).
 """
@@ -19,6 +20,8 @@ from plotly.subplots import make_subplots
 
 from workbench.figures.style import band_color, color, styled
 from workbench.store.results import Result
+
+SUPPORT = 0.02  # the smoothed curve is drawn where the density is at least this share of its peak
 
 
 def _label(row: dict) -> str:
@@ -75,8 +78,9 @@ class ReliabilityDisplay:
                 label = (self.labels or {}).get(name, "")
                 titles.append(f"{name}<br><sup>{label}</sup>" if label else name)
             titles += [""] * cols  # the density strips have no title
+        height = 140 + 320 * rows
         fig = make_subplots(rows=2 * rows, cols=cols, row_heights=[0.8, 0.2] * rows, subplot_titles=titles,
-                            vertical_spacing=0.12 / rows, horizontal_spacing=0.06, shared_xaxes=True)
+                            vertical_spacing=45 / height, horizontal_spacing=0.06, shared_xaxes=True)
         groups = [None] if self.by is None else list(dict.fromkeys(self.bins[self.by]))
         for k, channel in enumerate(panels):
             row, col = 2 * (k // cols) + 1, k % cols + 1
@@ -88,9 +92,11 @@ class ReliabilityDisplay:
             fig.update_yaxes(range=[0, 1], row=row, col=col, title_text="accuracy" if col == 1 else None)
             fig.update_yaxes(showticklabels=False, row=row + 1, col=col, title_text="density" if col == 1 else None)
             fig.update_xaxes(range=[0, 1], row=row, col=col)
-            fig.update_xaxes(range=[0, 1], row=row + 1, col=col, title_text="confidence")
+            last = k + cols >= len(panels)  # nothing below this panel: label its axis
+            fig.update_xaxes(range=[0, 1], row=row + 1, col=col, title_text="confidence" if last else None)
         styled(fig, title=self.title)
-        fig.update_layout(width=max(360, 260 * cols), height=120 + 300 * rows, showlegend=True)
+        fig.update_layout(width=max(360, 260 * cols), height=height, showlegend=True,
+                          margin=dict(t=90 if self.title else 60))
         return fig
 
     def _select(self, table: pd.DataFrame, channel: str, group) -> pd.DataFrame:
@@ -112,7 +118,8 @@ class ReliabilityDisplay:
             hovertemplate="confidence %{x:.2f}<br>accuracy %{y:.2f}<br>n=%{customdata[0]}"), row=row, col=col)
         smooth = self._select(self.smooth, channel, group) if self.smooth is not None else None
         if smooth is not None and len(smooth):
-            fig.add_trace(go.Scatter(x=smooth["confidence"], y=smooth["accuracy"], mode="lines",
+            supported = smooth["density"] >= SUPPORT * smooth["density"].max()
+            fig.add_trace(go.Scatter(x=smooth["confidence"], y=smooth["accuracy"].where(supported), mode="lines",
                                      name=f"{name}, smoothed" if group is not None else "smoothed",
                                      legendgroup=f"{name}-smooth", showlegend=first, line=dict(color=color(i), width=2)),
                           row=row, col=col)
