@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from workbench.backends import DEFAULT_MODEL, Backend, load_model
 from workbench.datasets import load_dataset
+from workbench.datasets.grading import check_grading
 from workbench.elicit import Elicitor, ElicitSettings, residual_hooks
 from workbench.errors import WorkbenchError
 from workbench.prompts import ROLES, get_template, get_vocabulary
@@ -34,6 +35,7 @@ class CollectConfig:
     dtype: str = "float32"
     store_dtype: str = "float32"
     max_answer_tokens: int = 24
+    grading: str = "exact"  # "exact" or "flex" (datasets/grading.py); decides the `correct` column
     batch_size: int = 16
     device: str | None = None
     execution_keys: tuple[str, ...] = field(default=("batch_size", "device"), repr=False)
@@ -46,6 +48,7 @@ class CollectConfig:
         if self.store_dtype not in ("float32", "float16"):
             raise WorkbenchError(f"store_dtype must be float32 or float16, got {self.store_dtype!r}")
         get_template(self.template), get_vocabulary(self.vocabulary)  # unknown names fail here, before any work
+        check_grading(self.grading)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k != "execution_keys"}
@@ -82,7 +85,7 @@ def collect(config: CollectConfig | None = None, out: str | Path = "runs/default
               "vocabulary": vocabulary.to_dict(), "template": template.to_dict(), "n_items": len(items)}
     writer = RunWriter(out, header)
     elicitor = Elicitor(backend, ElicitSettings(template=template, vocabulary=vocabulary,
-                                                max_answer_tokens=config.max_answer_tokens))
+                                                max_answer_tokens=config.max_answer_tokens, grading=config.grading))
     with tqdm(total=len(items), initial=writer.n_done, desc=f"collect {Path(out).name}", disable=not progress,
               unit="item") as bar:
         for start in range(writer.n_done, len(items), config.batch_size):

@@ -141,3 +141,23 @@ def test_auroc_is_rank_based(data):
     for transformed in (conf * 4.0, rankdata(conf)):  # exact, strictly increasing transforms
         assert cal.auroc(transformed, correct) == pytest.approx(cal.auroc(conf, correct), abs=1e-12)
     assert cal.auroc(-conf, correct) == pytest.approx(1 - cal.auroc(conf, correct), abs=1e-12)
+
+
+def test_equal_mass_bins_never_split_a_tie():
+    """Verbal confidences pile up at 0.95-1.0: a cut through the pile moves to its nearer end."""
+    conf = np.r_[np.linspace(0.1, 0.5, 8), np.full(10, 0.95), np.full(2, 1.0)]
+    ids = cal.equal_mass_ids(conf, n_bins=4)  # cuts wanted after 5, 10, 15 of 20
+    for value in np.unique(conf):
+        assert len(set(ids[conf == value])) == 1
+    assert np.bincount(ids).tolist() == [5, 3, 10, 2]  # the cuts at 10 and 15 fall in the 0.95 block (8..17)
+    shuffled = np.random.default_rng(0).permutation(len(conf))
+    assert cal.ece_mass(conf[shuffled], (conf > 0.3)[shuffled]) == pytest.approx(cal.ece_mass(conf, conf > 0.3))
+
+
+def test_equal_mass_ece_without_ties_is_the_mean_over_sorted_chunks():
+    conf, correct = sample(n=400, seed=11)
+    order = np.argsort(conf)
+    chunks_conf, chunks_corr = conf[order].reshape(10, 40), correct[order].reshape(10, 40)
+    expected = np.mean(np.abs(chunks_corr.mean(1) - chunks_conf.mean(1)))
+    assert cal.ece_mass(conf, correct, n_bins=10) == pytest.approx(expected, abs=1e-12)
+    assert np.bincount(cal.equal_mass_ids(conf[:397], 10)).tolist() == [40, 39, 40, 40, 40, 39, 40, 40, 39, 40]

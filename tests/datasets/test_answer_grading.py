@@ -109,3 +109,37 @@ def test_the_gold_answer_itself_is_always_correct(gold: str) -> None:
         assert is_correct(gold, item(gold))
     else:
         assert not is_correct(gold, item(gold))
+
+
+@pytest.mark.parametrize(
+    ("answer", "aliases", "exact", "flex"),
+    [
+        ("Paris is the capital", ("Paris",), False, True),  # alias inside the answer
+        ("Paris France", ("Paris",), False, True),
+        ("Washington", ("George Washington",), False, True),  # answer inside an alias
+        ("Paris", ("Paris",), True, True),  # flex keeps every exact match
+        ("a", ("Canada",), False, False),  # under 2 characters: never a substring match
+        ("Lyon", ("Paris",), False, False),
+        ("19", ("1945",), False, True),  # flex is loose on purpose (the seed's rule)
+    ],
+)
+def test_flex_grading_is_a_bidirectional_substring_match(answer, aliases, exact, flex):
+    assert is_correct(answer, item(*aliases)) is exact
+    assert is_correct(answer, item(*aliases), "exact") is exact
+    assert is_correct(answer, item(*aliases), "flex") is flex
+
+
+def test_flex_keeps_the_choice_letter_rule():
+    mc = item("Mars", choices=("Venus", "Mars", "Jupiter"))
+    assert is_correct("B", mc, "flex") and not is_correct("A", mc, "flex")
+
+
+def test_unknown_grading_is_a_clear_error():
+    from workbench.collect import CollectConfig
+    from workbench.errors import WorkbenchError
+
+    with pytest.raises(WorkbenchError, match="unknown grading 'fuzzy': choose one of exact, flex"):
+        is_correct("Paris", item("Paris"), "fuzzy")
+    with pytest.raises(WorkbenchError, match="unknown grading"):
+        CollectConfig(grading="fuzzy")
+    assert CollectConfig(grading="flex").content()["grading"] == "flex"

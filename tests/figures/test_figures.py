@@ -32,13 +32,40 @@ def test_probe_auroc_per_layer_with_bands_and_channel_references(stored):
     assert len(references) == 4 + 1  # four channels with an AUROC, and chance
 
 
-def test_reliability_diagram_per_channel(stored):
-    fig = ReliabilityDisplay.from_result(stored["channels"]).figure()
-    labels = names(fig)
-    assert labels[0] == "perfect calibration" and any(n.startswith("softmax_expected (ECE ") for n in labels)
-    assert len(labels) == 1 + 5
-    for trace in fig.data[1:]:
-        assert all(0 <= v <= 1 for v in trace.x) and all(0 <= v <= 1 for v in trace.y)
+def test_reliability_small_multiples_one_panel_per_channel(stored):
+    result = stored["channels"]
+    fig = ReliabilityDisplay.from_result(result).figure()
+    panels = list(dict.fromkeys(result["reliability"]["channel"]))
+    assert len(panels) >= 10 and "verbal+platt" in panels  # raw and recalibrated channels
+    titles = [a.text for a in fig.layout.annotations]
+    assert [t.split("<br>")[0] for t in titles if t][:len(panels)] == panels
+    assert any(t.startswith("softmax_expected<br><sup>smECE ") for t in titles)
+    smooth = result["smooth"]
+    lines = [t for t in fig.data if t.name == "smoothed"]
+    for channel, line in zip(panels, lines):  # each panel's curve is the stored one, where the data have density
+        stored_part = smooth[smooth["channel"] == channel]
+        drawn = np.array(line.y, dtype=float)
+        supported = stored_part["density"].to_numpy() >= 0.02 * stored_part["density"].max()
+        np.testing.assert_array_equal(np.isfinite(drawn), supported)
+        np.testing.assert_allclose(drawn[supported], stored_part["accuracy"].to_numpy()[supported])
+    lines = [t for t in fig.data if t.name == "smoothed"]
+    strips = [t for t in fig.data if t.name == "density"]
+    assert len(lines) == len(strips) == len(panels)
+    for line, strip in zip(lines, strips):
+        assert line.xaxis != strip.xaxis and strip.fill == "tozeroy" and min(strip.y) >= 0  # strip in its own row
+        assert all(0 <= v <= 1 for v in line.x)
+    binned = [t for t in fig.data if t.name == "binned"]
+    assert len(binned) == len(panels)
+    assert fig.layout.yaxis.range == (0, 1) and fig.layout.xaxis.range == (0, 1)
+
+
+def test_reliability_small_multiples_by_split(stored):
+    fig = ReliabilityDisplay.from_result(stored["prior_knowledge"], channels=["verbal", "softmax_expected"]).figure()
+    titles = [a.text for a in fig.layout.annotations if a.text]
+    assert titles == ["verbal", "softmax_expected"]
+    splits = {t.name for t in fig.data if isinstance(t, go.Scatter) and t.mode == "markers"}
+    assert splits == set(stored["prior_knowledge"]["reliability"]["split"])
+    assert any(isinstance(t, go.Bar) for t in fig.data)  # count strip where no smooth curve is stored
 
 
 def test_bottleneck_scatter_and_histograms(stored):

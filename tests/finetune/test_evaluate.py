@@ -89,3 +89,19 @@ def test_figures_draw_from_the_tables(runs):
     seeds = replicate({0: runs["base"], 1: runs["same"]}, n_boot=20)
     fig = SeedHistogramDisplay(seeds["histograms"], seeds["seed_summary"]).figure()
     assert len(fig.data) == 2 and "AUROC" in fig.layout.title.text
+
+
+def test_probe_recovery_is_verbal_auroc_after_over_probe_auroc_before(runs, tmp_path):
+    from workbench.analyses.probe_layers import probe_layers
+
+    tables = compare({("base", "heldout"): runs["base"], ("probe", "heldout"): runs["same"]}, n_boot=20)
+    table = tables["comparison"].set_index("variant")
+    assert np.isnan(table.loc["probe", "probe_recovery"])  # no probes result stored yet: said, not guessed
+    assert "run `workbench probe" in table.loc["probe", "probe_recovery_note"]
+    probes = probe_layers(runs["base"], ["confidence_slot"], seeds=(0,), n_boot=20)
+    best = probes["layers"].query("probe == 'logistic' and status == 'ok'")["auroc"].max()
+    table = compare({("base", "heldout"): runs["base"], ("probe", "heldout"): runs["same"]},
+                    n_boot=20)["comparison"].set_index("variant")
+    assert table.loc["probe", "probe_auroc_base"] == pytest.approx(best)
+    assert table.loc["probe", "probe_recovery"] == pytest.approx(table.loc["probe", "verbal_auroc"] / best)
+    assert "probe recovery" in format_comparison(table.reset_index())

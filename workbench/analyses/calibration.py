@@ -1,5 +1,5 @@
-"""Calibration and discrimination of a confidence, on plain arrays: ECE, MCE, Brier, AUROC, AUPRC,
-reliability-diagram data, and stratified bootstrap intervals.
+"""Calibration and discrimination of a confidence, on plain arrays: ECE (equal-width and equal-mass), smooth
+ECE, MCE, Brier, AUROC, AUPRC, AURC, PRR, reliability-diagram data, and stratified bootstrap intervals.
 
 Conventions (one place, used by every analysis):
 
@@ -11,6 +11,14 @@ Conventions (one place, used by every analysis):
   bin, so masses are equal only up to ties). scikit-learn's ``calibration_curve`` uses ``(lower, upper]``
   and torchmetrics puts a confidence of exactly 1.0 in a bin of its own: away from the edges the three agree.
 - ECE = sum over non-empty bins of (n_b / n) |accuracy_b - mean confidence_b|; MCE = the largest such gap.
+- ``ece_mass`` is the ECE over equal-mass bins that never split a tie (``equal_mass_ids``): verbal
+  confidences on a 0-100 grid pile up at 90-100, and a bin edge through a pile would give identical
+  confidences different bins depending on the order of the examples.
+- ``smece`` is the smooth ECE of Błasiok & Nakkiran, as relplot computes it (``smooth_ece``); ``aurc`` and
+  ``prr`` rank answers by confidence (``selective``).
+- Undefined, never a number: AUROC, AUPRC and PRR with one class, and for a constant confidence (it ranks
+  nothing; AUROC would read 0.5). Their rows hold NaN and a ``note`` saying why; the calibration metrics
+  (ECEs, MCE, Brier) and AURC stay defined.
 - Intervals are percentile intervals of a bootstrap that resamples within each class (as pROC does), so
   that every resample has both classes and AUROC is always defined; they are conditional on the
   observed class counts.
@@ -24,6 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from workbench.analyses.selective import aurc_rows, prr_rows
+from workbench.analyses.smooth_ece import smece_rows
 from workbench.errors import WorkbenchError
 
 STRATEGIES = ("uniform", "quantile")
@@ -77,6 +87,43 @@ def bin_ids(confidence: np.ndarray, n_bins: int = 10, strategy: str = "uniform")
         return np.clip(np.floor(np.round(conf * n_bins, 9)), 0, n_bins - 1).astype(int)
     edges = bin_edges(conf, n_bins, strategy)
     return np.searchsorted(edges[1:-1], conf, side="right")
+
+
+def equal_mass_ids(confidence, n_bins: int = 10) -> np.ndarray:
+    """[n] bin index (0-based, consecutive) of each confidence for equal-mass bins that never split a tie.
+
+    Rule: sort the confidences; the k-th cut (k = 1..n_bins-1) falls after the first round(k n / n_bins)
+    examples; a cut that would fall inside a block of tied values moves to the nearer end of that block
+    (the end after it when both are as near); cuts that coincide or fall at either end are dropped. So
+    every distinct value lies in one bin, bins hold n / n_bins examples when there are no ties, and a pile
+    of ties yields fewer, unequal bins instead of an arbitrary split.
+    """
+    bin_edges(confidence, n_bins, "uniform")  # validates n_bins
+    conf = np.asarray(confidence, dtype=float)
+    n = len(conf)
+    order = np.argsort(conf, kind="stable")
+    ranked = conf[order]
+    starts = np.flatnonzero(np.r_[True, np.diff(ranked) != 0])  # first index of each tie block
+    ends = np.r_[starts[1:], n]
+    cuts = set()
+    for k in range(1, n_bins):
+        cut = int(np.floor(k * n / n_bins + 0.5))
+        b = np.searchsorted(starts, cut, side="right") - 1  # block holding position `cut`
+        if 0 <= b < len(starts) and starts[b] < cut:
+            cut = int(starts[b]) if cut - starts[b] < ends[b] - cut else int(ends[b])
+        if 0 < cut < n:
+            cuts.add(cut)
+    ids = np.empty(n, dtype=int)
+    ids[order] = np.searchsorted(np.array(sorted(cuts), dtype=int), np.arange(n), side="right")
+    return ids
+
+
+def ece_mass(confidence, correct, *, n_bins: int = 10) -> float:
+    """ECE over equal-mass bins that never split a tie (``equal_mass_ids``), in [0, 1]."""
+    conf, corr = check_pairs(confidence, correct)
+    ids = equal_mass_ids(conf, n_bins)
+    gap = np.abs(np.bincount(ids, weights=corr) - np.bincount(ids, weights=conf))
+    return float(np.sum(gap) / len(conf))
 
 
 def reliability(confidence, correct, *, n_bins: int = 10, strategy: str = "uniform") -> pd.DataFrame:
@@ -186,11 +233,31 @@ def metric_value(name: str, confidence: np.ndarray, correct: np.ndarray, n_bins:
         return mce(confidence, correct, n_bins=n_bins, strategy=strategy)
     if name == "brier":
         return brier(confidence, correct)
+    if name == "ece_mass":
+        return ece_mass(confidence, correct, n_bins=n_bins)
+    if name in ROW_METRICS:
+        return float(ROW_METRICS[name](confidence[None], correct[None])[0])
     raise WorkbenchError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
 
 
-METRICS = ("auroc", "auprc", "ece", "mce", "brier")
-DISCRIMINATION = ("auroc", "auprc")  # undefined with one class
+def _smece_values(confidence: np.ndarray, correct: np.ndarray) -> np.ndarray:
+    return smece_rows(confidence, correct)[0]
+
+
+# metrics computed on [B, n] rows at once (bootstrap resamples), by name
+ROW_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "auroc": lambda c, y: auroc_rows(c, y.astype(bool)), "prr": prr_rows, "aurc": aurc_rows, "smece": _smece_values}
+METRICS = ("auroc", "auprc", "prr", "aurc", "ece", "ece_mass", "smece", "mce", "brier")
+DISCRIMINATION = ("auroc", "auprc", "prr")  # undefined with one class or a constant confidence
+
+
+def undefined_reason(confidence: np.ndarray, correct: np.ndarray) -> str:
+    """Why the ranking metrics (``DISCRIMINATION``) are undefined on these data, or "" when they are defined."""
+    if correct.all() or not correct.any():
+        return f"undefined: all {len(correct)} answers are {'correct' if correct.all() else 'incorrect'}"
+    if np.ptp(confidence) == 0:
+        return f"undefined: the confidence is constant (all {len(confidence)} are {confidence[0]:.4g}), it ranks nothing"
+    return ""
 
 
 # ---- bootstrap ------------------------------------------------------------------------------------------
@@ -223,22 +290,20 @@ def summarize(confidence, correct, *, n_bins: int = 10, strategy: str = "uniform
               level: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """Every metric with its bootstrap interval: one row per metric (metric, value, low, high, note).
 
-    With one class, AUROC and AUPRC are undefined: their rows hold NaN and say so in ``note``; the
-    calibration metrics are still computed.
+    With one class or a constant confidence, AUROC, AUPRC and PRR are undefined: their rows hold NaN and say
+    why in ``note``; the calibration metrics and AURC are still computed.
     """
     conf, corr = check_pairs(confidence, correct)
-    one_class = corr.all() or not corr.any()
+    reason = undefined_reason(conf, corr)
     idx = bootstrap_indices(corr, n_boot=n_boot, seed=seed)  # [n_boot, n]
     rows = []
     for name in METRICS:
-        if one_class and name in DISCRIMINATION:
-            state = "correct" if corr.all() else "incorrect"
-            rows.append({"metric": name, "value": np.nan, "low": np.nan, "high": np.nan,
-                         "note": f"undefined: all {len(corr)} answers are {state}"})
+        if reason and name in DISCRIMINATION:
+            rows.append({"metric": name, "value": np.nan, "low": np.nan, "high": np.nan, "note": reason})
             continue
         value = metric_value(name, conf, corr, n_bins, strategy)
-        if name == "auroc":
-            samples = auroc_rows(conf[idx], corr[idx])
+        if name in ROW_METRICS:
+            samples = ROW_METRICS[name](conf[idx], corr[idx])
         else:
             samples = [metric_value(name, conf[i], corr[i], n_bins, strategy) for i in idx]
         low, high = percentile_interval(samples, level)

@@ -9,6 +9,11 @@ Channels, each as a probability in [0, 1] that the answer is correct:
 - ``probe``: the probe's out-of-fold probability at its best (role, layer), from a ``probes`` result
   (the logistic probe when the result has one). The best layer is chosen on the same examples, so this
   channel is mildly optimistic; the layer's own interval in the ``probes`` result is the number to quote.
+
+Recalibrated channels (``recalibration``), cross-fitted by question so no example is calibrated on itself:
+``<channel>+platt`` and ``<channel>+isotonic`` for verbal, softmax_expected and answer_prob, and
+``softmax+temperature`` (one temperature for the whole confidence distribution). They are reported beside
+the raw channels; the validity screen reads the raw channels only (it screens what the model said).
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 
-from workbench.analyses.tables import calibration_table, reliability_table
+from workbench.analyses.inputs import question_groups
+from workbench.analyses.recalibration import recalibrated_channels
+from workbench.analyses.tables import calibration_table, reliability_table, risk_coverage_table, smooth_table
 from workbench.analyses.validity import ValidityThresholds, get_thresholds, screen_table
 from workbench.errors import WorkbenchError
 from workbench.store import Run
@@ -89,17 +96,31 @@ def channel_scores(run: Run, *, probes: Result | None = None, role: str | None =
 
 def channels(run: Run, *, probes: Result | None = None, n_bins: int = 10, strategy: str = "uniform",
              n_boot: int = 1000, level: float = 0.95, seed: int = 0,
-             thresholds: str | ValidityThresholds = "default") -> Result:
+             thresholds: str | ValidityThresholds = "default", recalibrate: bool = True, folds: int = 5) -> Result:
     """Write and return the ``channels`` result.
 
     Tables: ``channels`` (one row per channel: n, n_missing, accuracy, mean_confidence, overconfidence,
-    auroc/auprc/ece/mce/brier with low and high, note), ``validity`` (the screen per channel, on 0-100),
-    ``reliability`` (bins per channel) and ``scores`` (per-example channel scores).
+    auroc/auprc/prr/aurc/ece/ece_mass/smece/mce/brier with low and high, note), ``validity`` (the screen per raw
+    channel, on 0-100), ``reliability`` (bins per channel), ``smooth`` (smoothed reliability curve and density
+    per channel), ``risk_coverage`` (the curve per channel) and ``scores`` (per-example channel scores).
+    With ``recalibrate``, the recalibrated channels (cross-fitted over ``folds`` folds by question, fewer when
+    the run has fewer questions) follow the raw ones.
     """
     scores = channel_scores(run, probes=probes)
-    present = [c for c in CHANNELS if c in scores.columns]
+    raw = [c for c in CHANNELS if c in scores.columns]
+    notes: dict[str, str] = {}
+    if recalibrate:
+        groups = question_groups(run)
+        folds = max(2, min(folds, len(np.unique(groups))))
+        extra_scores, notes = recalibrated_channels(scores, groups, probs=run.confidence_probs(),
+                                                    values=run.vocabulary.values, folds=folds, seed=seed)
+        scores = pd.concat([scores, extra_scores], axis=1)
+    present = [c for c in scores.columns if c in raw or c in notes]
     table = calibration_table(scores, present, "correct", n_bins=n_bins, strategy=strategy, n_boot=n_boot,
                               level=level, seed=seed)
+    for name, note in notes.items():
+        where = table["channel"] == name
+        table.loc[where, "note"] = [f"{note}; {old}" if old else note for old in table.loc[where, "note"].fillna("")]
     extra = {}
     if probes is not None:
         choice = probe_choice(probes)
@@ -110,14 +131,17 @@ def channels(run: Run, *, probes: Result | None = None, n_bins: int = 10, strate
                   "layer chosen on these data")
         table.loc[where, "note"] = [f"{source}; {note}" if note else source for note in table.loc[where, "note"]]
     else:
-        table = pd.concat([table, pd.DataFrame([{"channel": "probe", "n": 0, "n_missing": len(scores),
-                                                 "note": "skipped: no probes result (run `workbench probe` first)"}])],
-                          ignore_index=True)
-    validity = screen_table(scores, present, "correct", thresholds=thresholds, scale=1.0)  # screened on 0-100
-    bins = reliability_table(scores, present, "correct", n_bins=n_bins, strategy=strategy)
+        skipped = pd.DataFrame([{"channel": "probe", "n": 0, "n_missing": len(scores),
+                                 "note": "skipped: no probes result (run `workbench probe` first)"}])
+        at = int((table["channel"].isin(raw)).sum())
+        table = pd.concat([table.iloc[:at], skipped, table.iloc[at:]], ignore_index=True)
+    validity = screen_table(scores, raw, "correct", thresholds=thresholds, scale=1.0)  # screened on 0-100
+    tables = {"channels": table, "validity": validity,
+              "reliability": reliability_table(scores, present, "correct", n_bins=n_bins, strategy=strategy),
+              "smooth": smooth_table(scores, present, "correct"),
+              "risk_coverage": risk_coverage_table(scores, present, "correct"), "scores": scores}
     config = {"channels": present, "n_bins": n_bins, "strategy": strategy, "n_boot": n_boot, "level": level,
               "seed": seed, "thresholds": asdict(get_thresholds(thresholds)),
-              "probes_result": str(probes.path) if probes is not None else None}
-    return write_result(result_dir(run.path, ANALYSIS), ANALYSIS,
-                        {"channels": table, "validity": validity, "reliability": bins, "scores": scores},
-                        config, run.manifest, **extra)
+              "probes_result": str(probes.path) if probes is not None else None, "recalibrate": recalibrate,
+              "folds": folds if recalibrate else None}
+    return write_result(result_dir(run.path, ANALYSIS), ANALYSIS, tables, config, run.manifest, **extra)

@@ -33,20 +33,27 @@ def adapt_folds(run: Run, wanted: int = 5) -> int:
 
 
 def format_channels(table: pd.DataFrame) -> str:
-    """The channel table as aligned text: AUROC with interval, ECE, Brier, overconfidence, note."""
-    def interval(row, metric: str) -> str:
+    """The channel table as aligned text: AUROC, PRR and smooth ECE with intervals, AURC, ECE (equal-width and
+    equal-mass), Brier, overconfidence, note. A metric that could not be computed reads "undefined" (the note
+    says why), never a number."""
+    def number(row, metric: str, interval: bool = False) -> str:
         value = row.get(metric, np.nan)
+        if not row["n"]:
+            return "-"  # the channel was skipped; the note says why
         if not np.isfinite(value):
-            return "-"
-        return f"{value:.3f} [{row[metric + '_low']:.3f}, {row[metric + '_high']:.3f}]"
+            return "undefined"
+        text = f"{value:.3f}"
+        return f"{text} [{row[metric + '_low']:.3f}, {row[metric + '_high']:.3f}]" if interval else text
 
-    rows = [{"channel": row["channel"], "n": int(row["n"]), "AUROC [95% CI]": interval(row, "auroc"),
-             "ECE [95% CI]": interval(row, "ece"),
-             "Brier": f"{row['brier']:.3f}" if np.isfinite(row.get("brier", np.nan)) else "-",
-             "over": f"{row['overconfidence']:+.3f}" if np.isfinite(row.get("overconfidence", np.nan)) else "-",
+    rows = [{"channel": row["channel"], "n": int(row["n"]), "AUROC [95% CI]": number(row, "auroc", True),
+             "PRR [95% CI]": number(row, "prr", True), "AURC": number(row, "aurc"),
+             "smECE [95% CI]": number(row, "smece", True), "ECE": number(row, "ece"),
+             "ECE-mass": number(row, "ece_mass"), "Brier": number(row, "brier"),
+             "over": f"{row['overconfidence']:+.3f}" if row["n"] else "-",
              "note": row.get("note", "") if isinstance(row.get("note", ""), str) else ""}
             for row in table.to_dict("records")]
-    return pd.DataFrame(rows).to_string(index=False)
+    with pd.option_context("display.width", 250, "display.max_colwidth", 120):
+        return pd.DataFrame(rows).to_string(index=False)
 
 
 def demo_report(run: Run, *, seed: int = 0, loaded: Any = None, logit_lens: bool = True) -> str:

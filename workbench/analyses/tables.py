@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from workbench.analyses.calibration import check_pairs, reliability, summarize
+from workbench.analyses.selective import risk_coverage
+from workbench.analyses.smooth_ece import smooth_curve
 from workbench.errors import WorkbenchError
 
 FEW = 5  # below this many examples of a class, bootstrap intervals are flagged as rough
@@ -53,7 +55,7 @@ def calibration_table(frame: pd.DataFrame, confidence: str | Sequence[str] = "co
 
     ``scale`` is the confidence's full scale (1 for probabilities, 100 for percentages). Columns: channel,
     n, n_missing, accuracy, mean_confidence, overconfidence (mean confidence - accuracy), then value, low
-    and high of auroc, auprc, ece, mce and brier, and ``note``.
+    and high of each metric in ``calibration.METRICS``, and ``note``.
     """
     columns, keys = table_columns(frame, confidence, correct, by)
     rows = []
@@ -82,14 +84,35 @@ def reliability_table(frame: pd.DataFrame, confidence: str | Sequence[str] = "co
                       by: str | Sequence[str] | None = None, scale: float = 1.0, n_bins: int = 10,
                       strategy: str = "uniform") -> pd.DataFrame:
     """Reliability-diagram bins per confidence column (and group): the rows of ``calibration.reliability``."""
+    return _per_column(frame, confidence, correct, by, scale,
+                       lambda conf, corr: reliability(conf, corr, n_bins=n_bins, strategy=strategy))
+
+
+def _per_column(frame: pd.DataFrame, confidence, correct: str, by, scale: float, compute) -> pd.DataFrame:
+    """``compute(conf, corr)`` -> DataFrame for each non-empty confidence column (and group), stacked."""
     columns, keys = table_columns(frame, confidence, correct, by)
     parts = []
     for key, part in table_groups(frame, keys):
         for column in columns:
             conf, corr, _ = _pairs(part, column, correct, scale)
             if len(conf):
-                bins = reliability(conf, corr, n_bins=n_bins, strategy=strategy)
-                parts.append(bins.assign(**dict(zip(keys, key)), channel=column))
+                parts.append(compute(conf, corr).assign(**dict(zip(keys, key)), channel=column))
     if not parts:
-        raise WorkbenchError("no confidences to bin: every selected column is empty")
+        raise WorkbenchError("no confidences to score: every selected column is empty")
     return pd.concat(parts, ignore_index=True)
+
+
+def smooth_table(frame: pd.DataFrame, confidence: str | Sequence[str] = "confidence", correct: str = "correct", *,
+                 by: str | Sequence[str] | None = None, scale: float = 1.0, points: int = 101) -> pd.DataFrame:
+    """Smoothed reliability curve per column (relplot's kernel smoother at smECE's bandwidth): columns
+    confidence, accuracy, density (of the confidences, integrating to 1), sigma, channel."""
+    def compute(conf, corr):
+        mesh, curve, density, sigma = smooth_curve(conf, corr, points)
+        return pd.DataFrame({"confidence": mesh, "accuracy": curve, "density": density, "sigma": sigma})
+    return _per_column(frame, confidence, correct, by, scale, compute)
+
+
+def risk_coverage_table(frame: pd.DataFrame, confidence: str | Sequence[str] = "confidence", correct: str = "correct",
+                        *, by: str | Sequence[str] | None = None, scale: float = 1.0) -> pd.DataFrame:
+    """The risk-coverage curve per column (``selective.risk_coverage``): coverage, risk, n_kept, channel."""
+    return _per_column(frame, confidence, correct, by, scale, risk_coverage)

@@ -14,6 +14,15 @@ Rules, strict on purpose so that "correct" means the model gave the answer and n
 4. Multiple choice: a leading choice letter ("B", "B.", "B)", "(B)", "B:"; capital letters only, so
    the article "a" is never read as a letter) decides alone; otherwise the text must match the
    correct choice's text by rules 1-3.
+
+Two gradings (``GRADINGS``; a run records which one it used in its config):
+
+- ``exact`` (default): rules 1-4.
+- ``flex``: the seed study's bidirectional substring match, on top of ``exact``: also correct when a
+  normalised alias occurs inside the normalised answer (or its first clause), or the answer inside an alias,
+  provided the contained string has at least 2 characters. So "Paris is the capital" and "Paris France"
+  count for "Paris", and "Washington" for "George Washington"; a lone "a" never matches. Looser on purpose,
+  for comparing with the seed's numbers: "19" counts for "1945".
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import string
 import unicodedata
 
 from workbench.datasets.items import QAItem
+from workbench.errors import WorkbenchError
 
 _PREFIX = re.compile(r"^(?:(?:the|my|final|correct)\s+)*answer\s*(?:is\b\s*:?|:)\s*", re.IGNORECASE)
 _FIRST_CLAUSE = re.compile(r",\s|;|\(|\s[-\u2013\u2014]\s")
@@ -38,8 +48,20 @@ def normalize_answer(text: str) -> str:
     return _normalize(_strip_frame(text))
 
 
-def is_correct(prediction: str, item: QAItem) -> bool:
-    """Whether a model's answer counts as correct for ``item`` (rules in the module docstring)."""
+GRADINGS = ("exact", "flex")
+FLEX_MIN_CHARS = 2  # the shorter string of a flex (substring) match has at least this many characters
+
+
+def check_grading(grading: str) -> str:
+    """The grading name, or a clear error naming the choices."""
+    if grading not in GRADINGS:
+        raise WorkbenchError(f"unknown grading {grading!r}: choose one of {', '.join(GRADINGS)}")
+    return grading
+
+
+def is_correct(prediction: str, item: QAItem, grading: str = "exact") -> bool:
+    """Whether a model's answer counts as correct for ``item`` under ``grading`` (see the module docstring)."""
+    check_grading(grading)
     answer = _strip_frame(prediction)
     if item.choices:
         letter = _choice_letter(answer, len(item.choices))
@@ -47,7 +69,13 @@ def is_correct(prediction: str, item: QAItem) -> bool:
             return letter == item.choices.index(item.answer)
     golds = {normalize_answer(alias) for alias in item.aliases} - {""}
     candidates = {_normalize(answer), _normalize(_FIRST_CLAUSE.split(answer, maxsplit=1)[0])} - {""}
-    return not golds.isdisjoint(candidates)
+    if not golds.isdisjoint(candidates):
+        return True
+    return grading == "flex" and any(_contains(a, b) or _contains(b, a) for a in golds for b in candidates)
+
+
+def _contains(outer: str, inner: str) -> bool:
+    return len(inner) >= FLEX_MIN_CHARS and inner in outer
 
 
 def _strip_frame(text: str) -> str:

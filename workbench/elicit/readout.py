@@ -37,6 +37,7 @@ class ElicitSettings:
     vocabulary: ConfidenceVocabulary
     max_answer_tokens: int = 24
     max_confidence_tokens: int = 4
+    grading: str = "exact"  # datasets.grading.GRADINGS
 
 
 class Elicitor:
@@ -113,7 +114,7 @@ class Elicitor:
         roles = role_positions(*map(len, segments))
         return {
             "item_id": item.item_id, "family": item.family, "question": item.question, "gold": item.answer,
-            "aliases": list(item.aliases), "answer": answer, "correct": bool(is_correct(answer, item)),
+            "aliases": list(item.aliases), "answer": answer, "correct": bool(is_correct(answer, item, self.settings.grading)),
             "answer_logprob": float(sum(answer_lp)), "answer_prob": float(np.exp(sum(answer_lp))),
             "answer_tokens": len(segments[1]), "gold_logprob": float(gold_lp),
             "verbal_text": verbal, "verbal_confidence": vocab.parse(verbal),

@@ -29,7 +29,8 @@ class ProbeAurocDisplay:
         refs = None
         if channels is not None:
             refs = channels["channels"]
-            refs = refs[(refs["channel"] != "probe") & refs["auroc"].notna()] if "auroc" in refs else None
+            raw = (refs["channel"] != "probe") & ~refs["channel"].str.contains("+", regex=False)  # no recalibrated copies
+            refs = refs[raw & refs["auroc"].notna()] if "auroc" in refs else None
         lens = bottleneck.tables.get("lens") if bottleneck is not None else None
         return cls(table[table["status"] == "ok"], refs, lens, **kwargs)
 

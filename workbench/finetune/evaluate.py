@@ -9,6 +9,13 @@ it drops by more than ``tolerance``, absolute), verbal and softmax-expected AURO
 Brier, mean confidence, the validity screen's tier of the verbal channel, the text-bottleneck verdict, and
 calibration of the verbal channel split by prior knowledge. Known/unknown is decided by the *base* model's
 P(gold) (``analyses.prior_knowledge``), so the same items are compared before and after fine-tuning.
+
+Probe recovery: ``probe_recovery = verbal_auroc / probe_auroc_base``, how much of what the base model's
+residual stream knew (its best logistic probe's held-out AUROC, from the ``probes`` result stored beside the
+base run of that split) reaches the spoken confidence after fine-tuning. 1 means the verbal channel now
+separates as well as the probe did. The probe's layer is chosen on the same items, so its AUROC is mildly
+optimistic and the ratio mildly conservative. Without a stored probes result the column is NaN and
+``probe_recovery_note`` says how to get one.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.analyses.bottleneck import bottleneck_test
-from workbench.analyses.channels import channel_scores
+from workbench.analyses.channels import channel_scores, probe_choice, stored_result
 from workbench.analyses.prior_knowledge import DEFAULT_THRESHOLD, prior_knowledge_tables
 from workbench.analyses.tables import calibration_table
 from workbench.analyses.validity import screen_table
@@ -104,12 +111,23 @@ def run_metrics(run: Run, *, known_gold: pd.Series | None = None, threshold: flo
     return row
 
 
+def base_probe_auroc(base_run: Run) -> tuple[float, str]:
+    """(best logistic probe AUROC of the base run, note): from the probes result stored beside it."""
+    probes = stored_result(base_run, "probes")
+    if probes is None:
+        return np.nan, f"no probes result beside {base_run.path}: run `workbench probe {base_run.path}`"
+    if probes.manifest.get("run", {}).get("config_hash") != base_run.manifest.get("config_hash"):
+        return np.nan, f"the probes result beside {base_run.path} is from another run; re-run `workbench probe`"
+    choice = probe_choice(probes)
+    return float(choice["auroc"]), f"{choice['probe']} probe at {choice['role']} layer {int(choice['layer'])}"
+
+
 def compare(runs: dict[tuple[str, str], Run], *, base: str = "base", tolerance: float = DEFAULT_TOLERANCE,
             threshold: float = DEFAULT_THRESHOLD, n_boot: int = 1000, seed: int = 0) -> dict[str, pd.DataFrame]:
     """Tables ``comparison`` (one row per (variant, split)) and ``scores`` (per example, for histograms).
 
     ``runs`` maps (variant, split) to a collected run; every split needs a ``base`` variant, which supplies
-    the accuracy reference and the known/unknown split.
+    the accuracy reference, the known/unknown split and the probe AUROC for ``probe_recovery``.
     """
     splits = list(dict.fromkeys(split for _, split in runs))
     missing = [s for s in splits if (base, s) not in runs]
@@ -122,6 +140,7 @@ def compare(runs: dict[tuple[str, str], Run], *, base: str = "base", tolerance: 
         gold = pd.Series(np.exp(base_run.records["gold_logprob"].to_numpy(dtype=float)),
                          index=base_run.records["item_id"].astype(str))
         base_accuracy = float(base_run.records["correct"].mean())
+        probe_auroc, probe_note = base_probe_auroc(base_run)
         for (variant, s), run in runs.items():
             if s != split:
                 continue
@@ -131,6 +150,8 @@ def compare(runs: dict[tuple[str, str], Run], *, base: str = "base", tolerance: 
                                                                       n_boot=n_boot, seed=seed)}
             row["accuracy_change"] = row["accuracy"] - base_accuracy
             row["accuracy_ok"] = bool(row["accuracy_change"] >= -tolerance - 1e-12)
+            row.update(probe_auroc_base=probe_auroc, probe_recovery=row["verbal_auroc"] / probe_auroc,
+                       probe_recovery_note=probe_note)
             row["run"] = str(run.path)
             rows.append(row)
             scores = _frame(run, gold)[["item_id", "correct", "verbal", "softmax_expected", "argmax", "gold_prob"]]
@@ -151,6 +172,7 @@ def format_comparison(table: pd.DataFrame) -> str:
                               f"{num(r['verbal_auroc_high'], 2)}]"),
              "ECE": num(r["verbal_ece"]), "Brier": num(r["verbal_brier"]), "mean conf": num(r["verbal_mean"], 2),
              "softmax AUROC": num(r["softmax_auroc"]), "validity": r["validity"], "bottleneck": r["bottleneck"],
-             "ECE known/unknown": f"{num(r['known_ece'], 2)}/{num(r['unknown_ece'], 2)}"}
+             "ECE known/unknown": f"{num(r['known_ece'], 2)}/{num(r['unknown_ece'], 2)}",
+             "probe recovery": num(r.get("probe_recovery", np.nan), 2)}
             for r in table.to_dict("records")]
     return pd.DataFrame(rows).to_string(index=False)

@@ -56,6 +56,7 @@ def write_result(path: str | Path, analysis: str, tables: dict[str, pd.DataFrame
         **provenance(config, run_manifest.get("model")),
         "analysis": analysis, "format": RESULT_FORMAT, "tables": sorted(tables),
         "run": {"config_hash": run_manifest.get("config_hash"), "config": run_manifest.get("config")},
+        "grading": (run_manifest.get("config") or {}).get("grading", "exact"),  # runs before the field: exact
         **extra,
     }
     write_json_atomic(path / "manifest.json", manifest)

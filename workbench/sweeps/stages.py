@@ -157,7 +157,7 @@ def _calibrate(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
         prior_knowledge(run, probes=probes, threshold=p.known_threshold, **options)
     headline = {}
     for channel in ("verbal", "softmax_expected", "probe"):
-        for metric in ("auroc", "ece"):
+        for metric in ("auroc", "ece", "smece", "prr"):
             if channel in table.index and metric in table.columns:
                 headline[f"{metric}_{channel}"] = float(table.loc[channel, metric])
     return headline
