@@ -14,6 +14,7 @@ from workbench.figures.export import export_figure, find_chromium, parse_formats
 from workbench.figures.paper import FIGURES, PAPER_FONT, builder_for, find_results, paper_style, regenerate_figures
 from workbench.figures.report import ANALYSES
 from workbench.figures.style import PALETTE
+from workbench.store.results import latest_dir
 
 MAGIC = {".svg": b"<svg", ".pdf": b"%PDF", ".png": b"\x89PNG"}
 
@@ -79,7 +80,7 @@ def test_regenerate_every_figure_from_stored_results_and_skip_what_cannot_be_rea
     shutil.copytree(stored["run"].path, root / "run", symlinks=True)
     found = {p.name for p in find_results(root)}
     assert found == {"probes", "channels", "prior_knowledge", "replication", "bottleneck"}
-    old = root / "run" / "results" / "replication" / "manifest.json"  # as if written by another version
+    old = latest_dir(root / "run" / "results" / "replication") / "manifest.json"  # as if written by another version
     old.write_text(json.dumps({**json.loads(old.read_text()), "format": 99}))
 
     code = main(["figures", str(root), "--format", "svg", "--out", str(tmp_path / "figures")])

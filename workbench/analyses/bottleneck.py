@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 
 from workbench.analyses.calibration import auroc_rows, bootstrap_indices, percentile_interval
-from workbench.analyses.inputs import labels, require_two_classes
+from workbench.analyses.inputs import labels, require_complete, require_two_classes
 from workbench.analyses.logit_lens import lens_auroc, lens_scores
 from workbench.store import Run
-from workbench.store.results import Result, result_dir, write_result
+from workbench.store.results import Result, result_slot
 
 ANALYSIS = "bottleneck"
 
@@ -74,7 +74,8 @@ def lens_summary(lens: pd.DataFrame) -> dict:
 
 
 def bottleneck(run: Run, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0, logit_lens: bool = True,
-               loaded: Any = None, lens_layers="all", min_per_class: int = 5) -> Result:
+               loaded: Any = None, lens_layers="all", min_per_class: int = 5, allow_incomplete: bool = False,
+               overwrite: bool = False) -> Result:
     """Write and return the ``bottleneck`` result.
 
     Tables: ``summary`` (one row: the test, the argmax's degeneracy, the verdict, and with the lens its
@@ -82,6 +83,13 @@ def bottleneck(run: Run, *, n_boot: int = 2000, level: float = 0.95, seed: int =
     entropy) and, with ``logit_lens``, ``lens`` (AUROC per layer) and ``lens_scores`` (per example and layer).
     The lens loads the run's model unless it is given as ``loaded``.
     """
+    require_complete(run, allow_incomplete)
+    config = {"n_boot": n_boot, "level": level, "seed": seed, "logit_lens": logit_lens, "min_per_class": min_per_class,
+              "lens_layers": lens_layers if isinstance(lens_layers, str) else list(lens_layers),
+              "lens_role": "confidence_slot"}
+    slot = result_slot(run.path, ANALYSIS, config, run.manifest, overwrite=overwrite)
+    if slot.existing:
+        return slot.existing
     correct = labels(run)
     require_two_classes(correct, "the bottleneck test")
     records = run.records
@@ -95,7 +103,4 @@ def bottleneck(run: Run, *, n_boot: int = 2000, level: float = 0.95, seed: int =
         tables["lens_scores"] = per_example
         summary.update(lens_summary(tables["lens"]))
     tables["summary"] = pd.DataFrame([summary])
-    config = {"n_boot": n_boot, "level": level, "seed": seed, "logit_lens": logit_lens, "min_per_class": min_per_class,
-              "lens_layers": lens_layers if isinstance(lens_layers, str) else list(lens_layers),
-              "lens_role": "confidence_slot"}
-    return write_result(result_dir(run.path, ANALYSIS), ANALYSIS, tables, config, run.manifest)
+    return slot.write(tables)

@@ -23,13 +23,13 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 
-from workbench.analyses.inputs import question_groups
+from workbench.analyses.inputs import question_groups, require_complete
 from workbench.analyses.recalibration import recalibrated_channels
 from workbench.analyses.tables import calibration_table, reliability_table, risk_coverage_table, smooth_table
 from workbench.analyses.validity import ValidityThresholds, get_thresholds, screen_table
 from workbench.errors import WorkbenchError
 from workbench.store import Run
-from workbench.store.results import Result, read_result, result_dir, write_result
+from workbench.store.results import Result, find_result, store_result
 
 ANALYSIS = "channels"
 # channel -> (records column, full scale of that column)
@@ -43,9 +43,8 @@ CHANNELS = (*RECORD_CHANNELS, "probe")
 
 
 def stored_result(run: Run, analysis: str) -> Result | None:
-    """The result an analysis stored beside this run, or None when it has not been run."""
-    path = result_dir(run.path, analysis)
-    return read_result(path) if (path / "manifest.json").exists() else None
+    """The latest result an analysis stored beside this run, or None when it has not been run."""
+    return find_result(run.path, analysis)
 
 
 def probe_choice(probes: Result, *, role: str | None = None, layer: int | None = None,
@@ -96,8 +95,9 @@ def channel_scores(run: Run, *, probes: Result | None = None, role: str | None =
 
 def channels(run: Run, *, probes: Result | None = None, n_bins: int = 10, strategy: str = "uniform",
              n_boot: int = 1000, level: float = 0.95, seed: int = 0,
-             thresholds: str | ValidityThresholds = "default", recalibrate: bool = True, folds: int = 5) -> Result:
-    """Write and return the ``channels`` result.
+             thresholds: str | ValidityThresholds = "default", recalibrate: bool = True, folds: int = 5,
+             allow_incomplete: bool = False, overwrite: bool = False) -> Result:
+    """Write and return the ``channels`` result (kept beside earlier ones of other settings; see store.results).
 
     Tables: ``channels`` (one row per channel: n, n_missing, accuracy, mean_confidence, overconfidence,
     auroc/auprc/prr/aurc/ece/ece_mass/smece/mce/brier with low and high, note), ``validity`` (the screen per raw
@@ -106,6 +106,7 @@ def channels(run: Run, *, probes: Result | None = None, n_bins: int = 10, strate
     With ``recalibrate``, the recalibrated channels (cross-fitted over ``folds`` folds by question, fewer when
     the run has fewer questions) follow the raw ones.
     """
+    require_complete(run, allow_incomplete)
     scores = channel_scores(run, probes=probes)
     raw = [c for c in CHANNELS if c in scores.columns]
     notes: dict[str, str] = {}
@@ -144,4 +145,4 @@ def channels(run: Run, *, probes: Result | None = None, n_bins: int = 10, strate
               "seed": seed, "thresholds": asdict(get_thresholds(thresholds)),
               "probes_result": str(probes.path) if probes is not None else None, "recalibrate": recalibrate,
               "folds": folds if recalibrate else None}
-    return write_result(result_dir(run.path, ANALYSIS), ANALYSIS, tables, config, run.manifest, **extra)
+    return store_result(run.path, ANALYSIS, tables, config, run.manifest, overwrite=overwrite, **extra)

@@ -1,6 +1,6 @@
 """What analyses read from a run, with the bad-input checks in one place.
 
-Labels, question groups (so no question is in both train and test), layer and role selection, finite
+Whether the run is complete (a killed collect is refused unless asked for), labels, question groups (so no question is in both train and test), layer and role selection, finite
 activations, and fold counts: each either returns clean input or raises a ``WorkbenchError`` that names
 the problem and the fix. Nothing here computes a metric.
 """
@@ -9,11 +9,39 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import shlex
+
 import numpy as np
 
 from workbench.errors import WorkbenchError, did_you_mean
 from workbench.layer_selection import select_layers as choose_layers
 from workbench.store import Run
+
+
+COLLECT_FLAGS_SKIPPED = ("batch_size", "device")  # execution settings: the resumed run may change them
+
+
+def resume_command(run: Run) -> str:
+    """The ``workbench collect`` command that resumes ``run`` (its stored config, the same ``--out``)."""
+    config = run.manifest.get("execution") or run.config
+    flags = [f"--{key.replace('_', '-')} {shlex.quote(str(value))}" for key, value in config.items()
+             if value is not None and key not in COLLECT_FLAGS_SKIPPED and not (key == "max_answer_tokens"
+                                                                                 and value == 24)]
+    return " ".join(["workbench collect", *flags, f"--out {shlex.quote(str(run.path))}"])
+
+
+def require_complete(run: Run, allow_incomplete: bool = False) -> None:
+    """Refuse a run whose collect did not finish (``"complete": false``) unless ``allow_incomplete``.
+
+    The error names the command that resumes the run; an analysis allowed to read an incomplete run
+    records it in its result (``manifest["run"]["complete"]`` is false)."""
+    if run.complete or allow_incomplete:
+        return
+    expected = run.manifest.get("n_items")
+    of = f" of {expected}" if expected is not None else ""
+    raise WorkbenchError(f"{run.path} is an incomplete run: its collect stopped after {run.n_examples}{of} items. "
+                         f"Resume it with `{resume_command(run)}`, or pass allow_incomplete=True "
+                         f"(--allow-incomplete) to analyse the {run.n_examples} items stored")
 
 
 def labels(run: Run) -> np.ndarray:

@@ -25,10 +25,11 @@ import pandas as pd
 
 from workbench.analyses.calibration import percentile_interval
 from workbench.analyses.channels import CHANNELS, channel_scores
+from workbench.analyses.inputs import require_complete
 from workbench.analyses.tables import calibration_table, reliability_table, table_columns
 from workbench.errors import WorkbenchError
 from workbench.store import Run
-from workbench.store.results import Result, result_dir, write_result
+from workbench.store.results import Result, store_result
 
 ANALYSIS = "prior_knowledge"
 DEFAULT_THRESHOLD = 0.5
@@ -95,8 +96,9 @@ def prior_knowledge_tables(frame: pd.DataFrame, confidence: str | Sequence[str],
 
 def prior_knowledge(run: Run, *, probes: Result | None = None, threshold: float = DEFAULT_THRESHOLD,
                     n_bins: int = 10, strategy: str = "uniform", n_boot: int = 1000, level: float = 0.95,
-                    seed: int = 0) -> Result:
+                    seed: int = 0, allow_incomplete: bool = False, overwrite: bool = False) -> Result:
     """Write and return the ``prior_knowledge`` result for every channel of the run (see the module docstring)."""
+    require_complete(run, allow_incomplete)
     scores = channel_scores(run, probes=probes)
     present = [c for c in CHANNELS if c in scores.columns]
     tables = prior_knowledge_tables(scores, present, threshold=threshold, n_bins=n_bins, strategy=strategy,
@@ -104,4 +106,4 @@ def prior_knowledge(run: Run, *, probes: Result | None = None, threshold: float 
     tables["scores"] = scores.assign(split=knowledge_split(scores["gold_prob"], threshold))
     config = {"threshold": threshold, "channels": present, "n_bins": n_bins, "strategy": strategy,
               "n_boot": n_boot, "level": level, "seed": seed}
-    return write_result(result_dir(run.path, ANALYSIS), ANALYSIS, tables, config, run.manifest)
+    return store_result(run.path, ANALYSIS, tables, config, run.manifest, overwrite=overwrite)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,13 +29,13 @@ from sklearn.model_selection import StratifiedGroupKFold
 from threadpoolctl import threadpool_limits
 
 from workbench.analyses.calibration import auroc_rows, bootstrap_indices, percentile_interval
-from workbench.analyses.inputs import (check_folds, labels, nonfinite_rows, question_groups, select_layers,
-                                       select_roles)
+from workbench.analyses.inputs import (check_folds, labels, nonfinite_rows, question_groups, require_complete,
+                                       select_layers, select_roles)
 from workbench.analyses.probe_weights import save_probe
 from workbench.analyses.probes import ESTIMATORS, LogisticProbe
 from workbench.errors import WorkbenchError, did_you_mean
 from workbench.store import Run
-from workbench.store.results import Result, result_dir, write_result
+from workbench.store.results import Result, result_dir, result_slot, stored_results
 
 ANALYSIS = "probes"
 
@@ -110,13 +109,16 @@ def evaluate_probe(estimator: BaseEstimator, X: np.ndarray, correct: np.ndarray,
 def probe_layers(run: Run, role: str | Sequence[str] = "confidence_slot", layers: str | int | Iterable[int] = "all", *,
                  folds: int = 5, seeds: Sequence[int] = (0,),
                  probes: str | Sequence[str] | dict = ("logistic", "diffmeans"),
-                 n_boot: int = 1000, level: float = 0.95, save_weights: bool = True) -> Result:
+                 n_boot: int = 1000, level: float = 0.95, save_weights: bool = True, allow_incomplete: bool = False,
+                 overwrite: bool = False) -> Result:
     """Fit and cross-validate one probe per (role, layer, probe kind); write and return the ``probes`` result.
 
     Tables: ``layers`` (one row per role x layer x probe: auroc, low, high, auroc_seed_mean, auroc_seed_sd,
     C_median, status), ``oof`` (seed, role, layer, probe, example_id, score) and ``fits`` (one row per fold).
-    Weights go to ``RUN/results/probes/weights/<role>/<probe>-layer<L>.safetensors`` (+ .json).
+    Weights go to ``RUN/results/probes/<key>/weights/<role>/<probe>-layer<L>.safetensors`` (+ .json); a call
+    with other settings keeps the earlier result and its weights (``probe_weights_path`` finds either).
     """
+    require_complete(run, allow_incomplete)
     correct, groups = labels(run), question_groups(run)
     roles, layer_ids = select_roles(run, role), select_layers(run, layers)
     estimators = make_estimators(probes)
@@ -127,8 +129,13 @@ def probe_layers(run: Run, role: str | Sequence[str] = "confidence_slot", layers
     splits = {seed: grouped_splits(correct, groups, folds, seed) for seed in seeds}  # shared by every layer
     boot = bootstrap_indices(correct, n_boot=n_boot, seed=seeds[0])  # [n_boot, n], shared by every layer
     example_ids = run.records["example_id"].to_numpy()
-    out_dir = result_dir(run.path, ANALYSIS)
-    shutil.rmtree(out_dir / "weights", ignore_errors=True)  # weights of an earlier call would not match this result
+    config = {"roles": roles, "layers": layer_ids, "folds": folds, "seeds": seeds, "probes": list(estimators),
+              "estimators": {k: repr(v) for k, v in estimators.items()}, "n_boot": n_boot, "level": level,
+              "groups": "question text", "weights": save_weights}
+    slot = result_slot(run.path, ANALYSIS, config, run.manifest, overwrite=overwrite)
+    if slot.existing:
+        return slot.existing
+    out_dir = slot.path
     rows, oof_frames, fit_rows = [], [], []
     # The matrices are small (examples x examples): BLAS threads cost more than they save, far more when
     # cores are shared, so the fits run on single-threaded BLAS (scoped to this block).
@@ -153,11 +160,8 @@ def probe_layers(run: Run, role: str | Sequence[str] = "confidence_slot", layers
     table = pd.DataFrame(rows)
     if not (table["status"] == "ok").any():
         raise WorkbenchError("no layer could be probed: every selected layer has NaN/inf activations")
-    config = {"roles": roles, "layers": layer_ids, "folds": folds, "seeds": seeds, "probes": list(estimators),
-              "estimators": {k: repr(v) for k, v in estimators.items()}, "n_boot": n_boot, "level": level,
-              "groups": "question text"}
     tables = {"layers": table, "oof": pd.concat(oof_frames, ignore_index=True), "fits": pd.DataFrame(fit_rows)}
-    return write_result(out_dir, ANALYSIS, tables, config, run.manifest, best=best_layers(table))
+    return slot.write(tables, best=best_layers(table))
 
 
 def _save_refit(run: Run, out_dir: Path, estimator: BaseEstimator, name: str, X: np.ndarray, correct: np.ndarray,
@@ -184,5 +188,10 @@ def best_layers(table: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def probe_weights_path(run_path: str | Path, role: str, layer: int, probe: str = "logistic") -> Path:
-    """Where ``probe_layers`` saved the weights of one probe of the run at ``run_path``."""
-    return result_dir(run_path, ANALYSIS) / "weights" / role / f"{probe}-layer{layer:02d}.safetensors"
+    """Where ``probe_layers`` saved the weights of one probe of the run at ``run_path``: in the latest probes
+    result when it has them, else in the newest earlier one that does (the path in the latest result, which
+    does not exist, when none has)."""
+    name = Path("weights") / role / f"{probe}-layer{layer:02d}.safetensors"
+    analysis_dir = result_dir(run_path, ANALYSIS)
+    folders = stored_results(analysis_dir) or [analysis_dir]
+    return next((folder / name for folder in folders if (folder / name).exists()), folders[0] / name)

@@ -20,9 +20,10 @@ import pandas as pd
 from scipy.stats import wasserstein_distance
 
 from workbench.analyses.calibration import auroc_rows
+from workbench.analyses.inputs import require_complete
 from workbench.errors import WorkbenchError
 from workbench.store import Run
-from workbench.store.results import Result, result_dir, write_result
+from workbench.store.results import Result, store_result
 
 ANALYSIS = "replication"
 
@@ -70,11 +71,13 @@ def seed_histograms(oof: pd.DataFrame, *, bins: int = 20) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def replication(run: Run, probes: Result, *, bins: int = 20) -> Result:
+def replication(run: Run, probes: Result, *, bins: int = 20, allow_incomplete: bool = False,
+                overwrite: bool = False) -> Result:
     """Write and return the ``replication`` result from a multi-seed ``probes`` result of this run.
 
     Tables: ``layers`` (``replication_table``) and ``histograms`` (``seed_histograms``).
     """
+    require_complete(run, allow_incomplete)
     if probes.manifest.get("run", {}).get("config_hash") != run.manifest.get("config_hash"):
         raise WorkbenchError(f"the probes result at {probes.path} was computed on another run")
     oof = probes["oof"]
@@ -85,4 +88,4 @@ def replication(run: Run, probes: Result, *, bins: int = 20) -> Result:
     correct = run.records.set_index("example_id")["correct"]
     tables = {"layers": replication_table(oof, correct, bins=bins), "histograms": seed_histograms(oof, bins=bins)}
     config = {"bins": bins, "probes_result": str(probes.path), "probes_config": probes.config}
-    return write_result(result_dir(run.path, ANALYSIS), ANALYSIS, tables, config, run.manifest)
+    return store_result(run.path, ANALYSIS, tables, config, run.manifest, overwrite=overwrite)

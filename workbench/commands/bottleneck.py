@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from workbench.commands import add_result_arguments
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("bottleneck", help="is the confidence signal lost at the text? (and where, by layer)")
@@ -11,6 +13,7 @@ def register(subparsers) -> None:
     parser.add_argument("--boot", type=int, default=2000, help="paired bootstrap resamples")
     parser.add_argument("--no-lens", action="store_true", help="skip the logit lens (which loads the run's model)")
     parser.add_argument("--seed", type=int, default=0)
+    add_result_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -20,7 +23,8 @@ def run(args: argparse.Namespace) -> int:
     from workbench.store import open_run
 
     target = open_run(args.run)
-    result = bottleneck(target, n_boot=args.boot, seed=args.seed, logit_lens=not args.no_lens)
+    result = bottleneck(target, n_boot=args.boot, seed=args.seed, logit_lens=not args.no_lens,
+                        allow_incomplete=args.allow_incomplete, overwrite=args.overwrite)
     s = result["summary"].iloc[0]
     print(f"AUROC softmax expected {s['auroc_softmax']:.3f} [{s['auroc_softmax_low']:.3f}, {s['auroc_softmax_high']:.3f}]"
           f", argmax {s['auroc_argmax']:.3f} [{s['auroc_argmax_low']:.3f}, {s['auroc_argmax_high']:.3f}]")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from workbench.commands import add_result_arguments
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("calibrate", help="calibration, discrimination and validity of every channel")
@@ -17,6 +19,7 @@ def register(subparsers) -> None:
     parser.add_argument("--known-threshold", type=float, default=None,
                         help="P(gold) above which an item counts as known (default 0.5)")
     parser.add_argument("--seed", type=int, default=0)
+    add_result_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -31,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     target = open_run(args.run)
     probes = stored_result(target, "probes")
-    options = dict(n_bins=args.bins, strategy=args.strategy, n_boot=args.boot, seed=args.seed)
+    options = dict(n_bins=args.bins, strategy=args.strategy, n_boot=args.boot, seed=args.seed,
+                   allow_incomplete=args.allow_incomplete, overwrite=args.overwrite)
     result = channels(target, probes=probes, thresholds=args.validity, **options)
     print(format_channels(result["channels"]))
     validity = result["validity"][["channel", "n", "ceiling_rate", "trin", "sparsity", "r", "tier", "reasons"]]

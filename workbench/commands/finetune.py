@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from workbench.commands import add_result_arguments
+
 
 def parse_eval(text: str) -> tuple[str, str]:
     """``SPLIT=RUN_DIR`` (or just ``RUN_DIR``, named after its folder)."""
@@ -55,6 +57,7 @@ def register(subparsers) -> None:
     parser.add_argument("--tolerance", type=float, default=0.02, help="largest accepted accuracy drop (absolute)")
     parser.add_argument("--no-patch", action="store_true", help="skip cross-model patching")
     parser.add_argument("--patch-pairs", type=int, default=24)
+    add_result_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -62,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
+    from workbench.analyses.inputs import require_complete
     from workbench.finetune.evaluate import format_comparison
     from workbench.finetune.runner import finetune_experiment
     from workbench.finetune.train import FinetuneConfig, train
@@ -73,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
                             min_per_class=args.min_per_class, checkpoint_every=args.checkpoint_every,
                             device=args.device, seed=args.seed[0])
     train_run = open_run(args.run)
+    require_complete(train_run, args.allow_incomplete)  # before training, also when no --eval is given
     out = Path(args.out)
     if not args.eval:
         for seed in args.seed:
@@ -83,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     eval_runs = {split: open_run(path) for split, path in args.eval}
     result = finetune_experiment(train_run, config, out, eval_runs=eval_runs, baselines=args.baselines,
                                  seeds=args.seed, tolerance=args.tolerance, patch=not args.no_patch,
-                                 patch_pairs=args.patch_pairs)
+                                 patch_pairs=args.patch_pairs, allow_incomplete=args.allow_incomplete,
+                                 overwrite=args.overwrite)
     print(format_comparison(result["comparison"]))
     if "seed_summary" in result.tables:
         print(result["seed_summary"].to_string(index=False))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from workbench.commands import add_result_arguments
+
 from workbench.errors import WorkbenchError
 from workbench.layer_selection import parse_layers
 
@@ -34,7 +36,7 @@ def register(subparsers) -> None:
     parser.add_argument("--backend", default=None, help="default: the run's backend")
     parser.add_argument("--device", default=None)
     parser.add_argument("--chunk-pairs", type=int, default=16, help="pairs per stored chunk (resume granularity)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing result of another config")
+    add_result_arguments(parser)
     parser.add_argument("--no-figures", action="store_true")
     parser.set_defaults(func=run)
 
@@ -65,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         source_backend = load_model(source.config["model"], backend=args.backend or source.config.get("backend",
                                     "transformer_lens"), device=args.device)
     result = run_patching(target, config, backend=backend, source_backend=source_backend, overwrite=args.overwrite,
+                          allow_incomplete=args.allow_incomplete,
                           figures=not args.no_figures, progress=lambda message: print(f"  {message}", flush=True))
     summary = result.manifest.get("summary", {})
     print(summary.get("pairs_note", ""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from workbench.layer_selection import parse_layers
+from workbench.commands import add_result_arguments
 
 
 def register(subparsers) -> None:
@@ -20,6 +21,7 @@ def register(subparsers) -> None:
     parser.add_argument("--probes", nargs="+", default=["logistic", "diffmeans"], choices=["logistic", "diffmeans"])
     parser.add_argument("--boot", type=int, default=1000, help="bootstrap resamples for the intervals")
     parser.add_argument("--no-weights", action="store_true", help="do not save probe weights")
+    add_result_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -35,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     target = open_run(args.run)
     roles = "all" if args.roles == ["all"] else args.roles
     result = probe_layers(target, roles, args.layers, folds=args.folds, seeds=range(args.seeds), probes=args.probes,
-                          n_boot=args.boot, save_weights=not args.no_weights)
+                          n_boot=args.boot, save_weights=not args.no_weights,
+                          allow_incomplete=args.allow_incomplete, overwrite=args.overwrite)
     table = result["layers"]
     for best in result.manifest["best"]:
         print(f"{best['probe']:>9} probe, {best['role']}: peak at layer {best['layer']} ({best['hook']}) AUROC "
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     for row in skipped.itertuples():
         print(f"layer {row.layer} ({row.role}, {row.probe}): {row.status}")
     if args.seeds >= 2:
-        rep = replication(target, result)["layers"]
+        rep = replication(target, result, allow_incomplete=args.allow_incomplete, overwrite=args.overwrite)["layers"]
         print(f"replication over {args.seeds} seeds: AUROC sd per layer median {rep['auroc_sd'].median():.3f}, "
               f"histogram W1 median {rep['shape_w1_mean'].median():.3f}")
     print(f"results: {result.path}\nfigures: {write_page(target, 'probe')}")

@@ -6,7 +6,7 @@ sequential scale for heatmaps, axis lines and outside ticks, no grid, and interv
 (a line's error bars become a shaded band; bars keep their error bars).
 
 ``regenerate_figures(results_root, out_dir, formats)`` walks every stored result under ``results_root``
-(``RUN/results/<analysis>/manifest.json``, in run stores and sweep folders alike), builds each result's
+(the latest result of each ``RUN/results/<analysis>/``, in run stores and sweep folders alike), builds each result's
 figures with the builder registered for its analysis, and exports them. No model is run.
 """
 
@@ -24,7 +24,8 @@ import plotly.graph_objects as go
 from workbench.errors import WorkbenchError
 from workbench.figures.export import STATIC_FORMATS, export_figures, parse_formats
 from workbench.figures.style import PALETTE
-from workbench.store.results import Result, read_result
+from workbench.store.results import LATEST, Result, read_result
+from workbench.store.run_store import run_id_of
 
 PAPER_FONT = dict(family="Helvetica, Arial, sans-serif", size=12, color="#000000")
 TICK_SIZE, TITLE_SIZE, LEGEND_SIZE = 11, 13, 11
@@ -206,21 +207,46 @@ class Regenerated:
 
 
 def find_results(root: str | Path) -> list[Path]:
-    """Every result folder (``.../results/<name>/manifest.json``) under ``root``, sorted; none inside hidden or
-    unfinished folders."""
+    """Every analysis folder holding a result (``.../results/<name>/``: its latest result through ``latest.json``,
+    or one written before results were keyed) under ``root``, sorted; none inside hidden or unfinished folders.
+    ``root`` may also be one analysis folder or one keyed result folder."""
     root = Path(root)
-    candidates = [root / "manifest.json"] if root.parent.name == "results" else sorted(root.rglob("manifest.json"))
+    if root.parent.name == "results" or root.parent.parent.name == "results":
+        return [root]
+    candidates = sorted({p.parent for p in root.rglob(LATEST)} | {p.parent for p in root.rglob("manifest.json")})
     found = []
-    for manifest in candidates:
-        rel = manifest.relative_to(root).parts
-        if manifest.parent.parent.name != "results" or any(p.startswith(".") or p == "partial" for p in rel):
+    for folder in candidates:
+        rel = folder.relative_to(root).parts
+        if folder.parent.name != "results" or any(p.startswith(".") or p == "partial" for p in rel):
+            continue
+        if (folder / LATEST).exists():
+            found.append(folder)
             continue
         try:
-            if "analysis" in json.loads(manifest.read_text()):  # a result, not a run store's manifest
-                found.append(manifest.parent)
+            if "analysis" in json.loads((folder / "manifest.json").read_text()):  # a result, not a run's manifest
+                found.append(folder)
         except (OSError, json.JSONDecodeError):
-            found.append(manifest.parent)  # unreadable: regenerate_figures reports it
+            found.append(folder)  # unreadable: regenerate_figures reports it
     return found
+
+
+def _analysis_name(folder: Path) -> str:
+    """``probes`` for ``RUN/results/probes`` and for a keyed ``RUN/results/probes/<key>``."""
+    return folder.name if folder.parent.name == "results" else folder.parent.name
+
+
+def _run_of(result: Result, folder: Path) -> tuple[str, Path]:
+    """The id of the run a result read, and that run's folder (from the result's place in the tree)."""
+    run_dir = folder.parent.parent if folder.parent.name == "results" else folder.parent.parent.parent
+    return result.manifest.get("run", {}).get("run_id") or run_id_of(read_manifest(run_dir), run_dir), run_dir
+
+
+def read_manifest(run_dir: Path) -> dict:
+    """A run folder's manifest, or {} where there is none."""
+    try:
+        return json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def _run_label(result: Result) -> str:
@@ -233,11 +259,12 @@ def _run_label(result: Result) -> str:
 
 
 def regenerate_figures(results_root: str | Path, out_dir: str | Path = "figures",
-                       formats: str | Iterable[str] = STATIC_FORMATS) -> Regenerated:
+                       formats: str | Iterable[str] = STATIC_FORMATS, *, allow_incomplete: bool = False) -> Regenerated:
     """Every figure of every stored result under ``results_root``, paper-styled, into ``out_dir``.
 
-    Files: ``out_dir/<model>_<dataset>_seed<seed>/<result>-<figure>.<format>`` (one folder per run; the run's
-    config hash is appended when two runs would share a folder). A result that cannot be read (another
+    Files: ``out_dir/<model>_<dataset>_seed<seed>/<result>-<figure>.<format>`` (one folder per run, told apart
+    by the run's id, so copies of a run or runs of one config never merge: the id is appended when two runs
+    would share a folder). Results of an incomplete run are refused unless ``allow_incomplete``. A result that cannot be read (another
     format version) or drawn is listed in ``skipped`` with the reason; the others are still written."""
     formats = parse_formats(formats)
     root = Path(results_root)
@@ -245,30 +272,34 @@ def regenerate_figures(results_root: str | Path, out_dir: str | Path = "figures"
         raise WorkbenchError(f"{root} does not exist; give a run folder, a sweep folder, or a folder holding them")
     folders = find_results(root)
     if not folders:
-        raise WorkbenchError(f"no stored results under {root} (looked for RUN/results/<analysis>/manifest.json); "
+        raise WorkbenchError(f"no stored results under {root} (looked for RUN/results/<analysis>/); "
                              "run an analysis (workbench probe/calibrate/bottleneck/patch) or a sweep first")
     skipped: list[tuple[Path, str]] = []
-    by_run: dict[str, list[Result]] = {}
+    by_run: dict[str, list[tuple[str, Result]]] = {}
     for folder in folders:
         try:
             result = read_result(folder)
         except (WorkbenchError, OSError, json.JSONDecodeError) as error:
             skipped.append((folder, str(error)))
             continue
-        by_run.setdefault(result.manifest.get("run", {}).get("config_hash") or str(folder.parent.parent), []
-                          ).append(result)
+        run_id, run_dir = _run_of(result, folder)
+        complete = result.manifest.get("run", {}).get("complete", read_manifest(run_dir).get("complete", True))
+        if complete is False and not allow_incomplete:
+            raise WorkbenchError(f"{folder} was computed on an incomplete run ({run_dir}: its collect did not finish); "
+                                 f"resume the collect and re-run the analysis, or pass allow_incomplete=True "
+                                 f"(--allow-incomplete) to draw it anyway")
+        by_run.setdefault(run_id, []).append((_analysis_name(folder), result))
     labels: dict[str, str] = {}
-    for run_hash, results in by_run.items():
-        label = _run_label(results[0])
-        labels[run_hash] = label if label not in labels.values() else f"{label}_{run_hash[:8]}"
+    for run_id, results in by_run.items():
+        label = _run_label(results[0][1])
+        labels[run_id] = label if label not in labels.values() else f"{label}_{run_id[:8]}"
     figures: dict[Path, go.Figure] = {}
     out = Path(out_dir)
-    for run_hash, results in by_run.items():
+    for run_id, results in by_run.items():
         related = {}
-        for result in results:
+        for _, result in results:
             related.setdefault(result.manifest["analysis"], result)
-        for result in results:
-            name = result.path.name
+        for name, result in results:
             builder = builder_for(name) or builder_for(result.manifest["analysis"])
             if builder is None:
                 skipped.append((result.path, f"no figure builder registered for analysis {name!r}"))
@@ -279,6 +310,6 @@ def regenerate_figures(results_root: str | Path, out_dir: str | Path = "figures"
                 skipped.append((result.path, f"{type(error).__name__}: {error}"))
                 continue
             for fig_name, fig in built.items():
-                figures[out / labels[run_hash] / f"{name}-{fig_name}"] = paper_style(fig)
+                figures[out / labels[run_id] / f"{name}-{fig_name}"] = paper_style(fig)
     paths = export_figures(figures, formats) if figures else []
     return Regenerated(paths, skipped)

@@ -19,12 +19,7 @@ from workbench.figures.probes import ProbeAurocDisplay
 from workbench.figures.reliability import ReliabilityDisplay
 from workbench.figures.replication import ReplicationDisplay
 from workbench.store import Run
-from workbench.store.results import Result, read_result, result_dir
-
-
-def _stored(run: Run, analysis: str) -> Result | None:
-    path = result_dir(run.path, analysis)
-    return read_result(path) if (path / "manifest.json").exists() else None
+from workbench.store.results import Result, find_result
 
 
 def _probe_page(r: dict[str, Result | None]) -> dict[str, go.Figure]:
@@ -67,7 +62,7 @@ def page_figures(run: Run, page: str) -> dict[str, go.Figure]:
     """The figures of one page (``probe``, ``calibrate``, ``bottleneck``) from the results stored in ``run``."""
     if page not in PAGES:
         raise WorkbenchError(f"unknown figure page {page!r}; known: {', '.join(PAGES)}")
-    return PAGES[page]({name: _stored(run, name) for name in ANALYSES})
+    return PAGES[page]({name: find_result(run.path, name) for name in ANALYSES})
 
 
 def write_html(figures: dict[str, go.Figure], path: str | Path, *, title: str) -> Path:

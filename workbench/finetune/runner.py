@@ -4,7 +4,7 @@ Layout under ``OUT``::
 
     OUT/<variant>-seed<k>/            training dir (finetune.json, checkpoints/, adapter/, merged/)
     OUT/<variant>-seed<k>/runs/<split>/   the merged model's run of each evaluation split
-    OUT/results/finetune/             comparison, scores, seeds, histograms, patching, history (+ manifest)
+    OUT/results/finetune/<key>/       comparison, scores, seeds, histograms, patching, history (+ manifest)
 
 Variants: the main config (usually ``probe``), and the baselines ``correctness``, ``constant`` (same loss,
 another target) and ``standard`` (plain answer supervision). Extra seeds are trained for the main variant
@@ -23,12 +23,13 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.analyses.inputs import require_complete
 from workbench.errors import WorkbenchError, did_you_mean
 from workbench.finetune.adapter import merge
 from workbench.finetune.evaluate import DEFAULT_TOLERANCE, check_disjoint, collect_with, compare
 from workbench.finetune.train import FinetuneConfig, train
 from workbench.store import Run, open_run
-from workbench.store.results import Result, write_result
+from workbench.store.results import Result, result_slot
 
 ANALYSIS = "finetune"
 BASELINES: tuple[str, ...] = ("correctness", "constant", "standard")
@@ -65,10 +66,13 @@ def run_variant(train_run: Run, config: FinetuneConfig, out: Path, eval_runs: di
 def finetune_experiment(train_run: Run, config: FinetuneConfig, out: str | Path, *, eval_runs: dict[str, Run],
                         baselines: Sequence[str] = BASELINES, seeds: Iterable[int] = (0,),
                         replicate_split: str = "heldout", tolerance: float = DEFAULT_TOLERANCE, patch: bool = True,
-                        patch_pairs: int | None = 24, n_boot: int = 1000, progress: bool = True) -> Result:
+                        patch_pairs: int | None = 24, n_boot: int = 1000, progress: bool = True,
+                        allow_incomplete: bool = False, overwrite: bool = False) -> Result:
     """Train, evaluate, patch and replicate; write and return the ``finetune`` result (see the module docstring).
 
     ``config.seed`` is replaced by each of ``seeds``; the first seed is the one compared with the baselines.
+    The result is keyed by its config (``store.results``): the same config again returns the stored result
+    unless ``overwrite``; runs whose collect did not finish are refused unless ``allow_incomplete``.
     """
     out = Path(out)
     seeds = [int(s) for s in seeds] or [config.seed]
@@ -76,7 +80,16 @@ def finetune_experiment(train_run: Run, config: FinetuneConfig, out: str | Path,
         raise WorkbenchError("the experiment needs at least one evaluation run (--eval SPLIT=RUN)")
     if replicate_split not in eval_runs:
         replicate_split = next(iter(eval_runs))
+    for run in (train_run, *eval_runs.values()):
+        require_complete(run, allow_incomplete)
     main = replace(config, seed=seeds[0])
+    result_config = {"finetune": main.content(), "baselines": list(baselines), "seeds": seeds,
+                     "eval_runs": {split: str(run.path) for split, run in eval_runs.items()},
+                     "tolerance": tolerance, "replicate_split": replicate_split, "patch": patch,
+                     "patch_pairs": patch_pairs, "n_boot": n_boot}
+    slot = result_slot(out, ANALYSIS, result_config, train_run.manifest, overwrite=overwrite)
+    if slot.existing:
+        return slot.existing
     configs = {main.name: main, **{name: replace(variant_config(main, name)) for name in baselines}}
     runs: dict[tuple[str, str], Run] = {("base", split): run for split, run in eval_runs.items()}
     histories = []
@@ -109,11 +122,7 @@ def finetune_experiment(train_run: Run, config: FinetuneConfig, out: str | Path,
         tables.update({f"patch_{name}": table for name, table in patched.items()})
         extra["patch_split"] = split
     tables["history"] = pd.concat(histories, ignore_index=True)
-    result_config = {"finetune": main.content(), "baselines": list(baselines), "seeds": seeds,
-                     "eval_runs": {split: str(run.path) for split, run in eval_runs.items()},
-                     "tolerance": tolerance, "replicate_split": replicate_split, "patch": patch,
-                     "patch_pairs": patch_pairs, "n_boot": n_boot}
-    return write_result(out / "results" / ANALYSIS, ANALYSIS, tables, result_config, train_run.manifest, **extra)
+    return slot.write(tables, **extra)
 
 
 def _history(directory: Path, variant: str, seed: int) -> pd.DataFrame:

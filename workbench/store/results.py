@@ -1,6 +1,12 @@
 """Analysis results on disk: named tables (parquet) plus a manifest tracing them to their run and config.
 
-Results live in ``RUN/results/<analysis>/``. Figures read these; analyses write them.
+Results are keyed by what made them: ``RUN/results/<analysis>/<key>/``, where the key hashes the analysis
+config with the run's identity and size, so an analysis re-run with other settings sits beside the earlier
+one instead of replacing it. ``RUN/results/<analysis>/latest.json`` points at the result of the latest call;
+readers given the analysis folder follow it (``read_result``, ``find_result``). A call whose key is already
+stored returns that result unless ``overwrite=True`` (then, and only then, it is recomputed and replaced).
+Results written before keying (``RUN/results/<analysis>/manifest.json``) are still read.
+Figures read these; analyses write them.
 """
 
 from __future__ import annotations
@@ -9,15 +15,19 @@ import io
 import json
 import shutil
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.store.provenance import provenance, write_bytes_atomic, write_json_atomic
+from workbench.store.provenance import config_hash, provenance, write_bytes_atomic, write_json_atomic
+from workbench.store.run_store import run_id_of
 
 RESULT_FORMAT = 1
+LATEST = "latest.json"
+KEY_LENGTH = 16
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,9 @@ def write_result(path: str | Path, analysis: str, tables: dict[str, pd.DataFrame
     manifest = {
         **provenance(config, run_manifest.get("model")),
         "analysis": analysis, "format": RESULT_FORMAT, "tables": sorted(tables),
-        "run": {"config_hash": run_manifest.get("config_hash"), "config": run_manifest.get("config")},
+        "run": {"config_hash": run_manifest.get("config_hash"), "config": run_manifest.get("config"),
+                "run_id": run_manifest.get("run_id"), "n_examples": run_manifest.get("n_examples"),
+                "complete": run_manifest.get("complete", True)},
         "grading": (run_manifest.get("config") or {}).get("grading", "exact"),  # runs before the field: exact
         **extra,
     }
@@ -63,9 +75,96 @@ def write_result(path: str | Path, analysis: str, tables: dict[str, pd.DataFrame
     return Result(path, manifest, dict(tables))
 
 
+def latest_dir(analysis_dir: str | Path) -> Path | None:
+    """The result folder that ``analysis_dir`` (``RUN/results/<analysis>``) points at, or None when it holds none.
+
+    A result folder itself resolves to itself (so every reader takes either)."""
+    analysis_dir = Path(analysis_dir)
+    pointer = analysis_dir / LATEST
+    if pointer.exists():
+        target = analysis_dir / json.loads(pointer.read_text())["key"]
+        return target if (target / "manifest.json").exists() else None
+    return analysis_dir if (analysis_dir / "manifest.json").exists() else None
+
+
+def find_result(root: str | Path, analysis: str) -> Result | None:
+    """The latest stored result of ``analysis`` beside the run (or other folder) at ``root``, or None."""
+    path = latest_dir(result_dir(root, analysis))
+    return read_result(path) if path is not None else None
+
+
+def stored_results(analysis_dir: str | Path) -> list[Path]:
+    """Every keyed result folder of one analysis, the latest first, then the others newest first."""
+    analysis_dir = Path(analysis_dir)
+    if not analysis_dir.is_dir():
+        return []
+    found = sorted((p for p in analysis_dir.iterdir() if (p / "manifest.json").exists()),
+                   key=lambda p: (p / "manifest.json").stat().st_mtime, reverse=True)
+    latest = latest_dir(analysis_dir)
+    return ([latest] if latest is not None else []) + [p for p in found if p != latest]
+
+
+def result_key(config: dict[str, Any], run_manifest: dict[str, Any] | None, root: str | Path) -> str:
+    """What names a result: its config, and the run it read (id, config hash, number of examples)."""
+    run_manifest = run_manifest or {}
+    run = {"run_id": run_id_of(run_manifest, root), "config_hash": run_manifest.get("config_hash"),
+           "n_examples": run_manifest.get("n_examples")}
+    return config_hash({"config": config, "run": run})[:KEY_LENGTH]
+
+
+@dataclass(frozen=True)
+class ResultSlot:
+    """Where one analysis call stores its result: ``path`` (keyed), and the result already there, if any."""
+
+    analysis: str
+    path: Path
+    config: dict[str, Any]
+    run_manifest: dict[str, Any]
+    existing: Result | None
+
+    def write(self, tables: dict[str, pd.DataFrame], **extra: Any) -> Result:
+        """Write the result into its keyed folder, then point ``latest.json`` at it."""
+        result = write_result(self.path, self.analysis, tables, self.config, self.run_manifest, **extra)
+        point_latest(self.path)
+        return result
+
+
+def point_latest(path: Path) -> None:
+    """Make ``path`` (a keyed result folder) the latest result of its analysis."""
+    write_json_atomic(path.parent / LATEST, {"key": path.name,
+                                             "written": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+
+
+def result_slot(root: str | Path, analysis: str, config: dict[str, Any], run_manifest: dict[str, Any] | None, *,
+                overwrite: bool = False, name: str | None = None) -> ResultSlot:
+    """The keyed folder ``root/results/<name or analysis>/<key>`` of one call, and what it already holds.
+
+    With ``overwrite`` an earlier result of this key is removed (the caller recomputes it); without, it is
+    returned as ``existing`` and becomes the latest again. Results of other keys are never touched."""
+    run_manifest = run_manifest or {}
+    path = result_dir(root, name or analysis) / result_key(config, run_manifest, root)
+    existing = None
+    if overwrite:
+        shutil.rmtree(path, ignore_errors=True)
+    elif (path / "manifest.json").exists():
+        existing = read_result(path)
+        point_latest(path)
+    return ResultSlot(analysis, path, config, run_manifest, existing)
+
+
+def store_result(root: str | Path, analysis: str, tables: dict[str, pd.DataFrame], config: dict[str, Any],
+                 run_manifest: dict[str, Any] | None = None, *, overwrite: bool = False, **extra: Any) -> Result:
+    """Keyed write of an analysis computed before its key was checked (cheap analyses): an equal stored
+    result is kept and returned unless ``overwrite``."""
+    slot = result_slot(root, analysis, config, run_manifest, overwrite=overwrite)
+    return slot.existing or slot.write(tables, **extra)
+
+
 def read_result(path: str | Path) -> Result:
-    """A stored result; a clear error when the folder is not one or was written by another format version."""
+    """A stored result (a result folder, or an analysis folder: its latest result); a clear error when the
+    folder holds none or was written by another format version."""
     path = Path(path)
+    path = latest_dir(path) or path
     manifest_path = path / "manifest.json"
     if not manifest_path.exists():
         raise WorkbenchError(f"{path} holds no analysis result (no manifest.json); run the analysis first")

@@ -2,12 +2,15 @@
 
 A run is written shard by shard; each shard's files land atomically before the manifest names them, so
 a killed collect loses at most the shard in flight and a re-run resumes after the last listed shard.
+Each run gets an id when it is created (``run_id``, a uuid in the manifest), so copies of a run, or runs of
+one config with another device or batch size, stay apart wherever results and figures are gathered.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import uuid
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -42,7 +45,8 @@ class RunWriter:
         elif self.path.exists() and any(not p.name.startswith(".") for p in self.path.iterdir()):
             raise WorkbenchError(f"{self.path} exists and is not a run directory; choose an empty or new directory")
         else:
-            self.manifest = {**header, "format": STORE_FORMAT, "shards": [], "n_examples": 0, "complete": False}
+            self.manifest = {**header, "format": STORE_FORMAT, "run_id": uuid.uuid4().hex, "shards": [],
+                             "n_examples": 0, "complete": False}
             write_json_atomic(manifest_path, self.manifest)
 
     @property
@@ -88,6 +92,16 @@ class Run:
     @property
     def config(self) -> dict[str, Any]:
         return self.manifest["config"]
+
+    @property
+    def run_id(self) -> str:
+        """The id written when the run was created (derived from its path for runs stored before ids)."""
+        return run_id_of(self.manifest, self.path)
+
+    @property
+    def complete(self) -> bool:
+        """False while a collect is still to finish (killed or running)."""
+        return bool(self.manifest.get("complete", True))
 
     @property
     def model_name(self) -> str:
@@ -148,6 +162,11 @@ class Run:
             with safe_open(self.path / "activations" / f"{shard['name']}.safetensors", framework="numpy") as handle:
                 parts.append(handle.get_slice("resid")[:, layer:layer + 1, r:r + 1, :][:, 0, 0, :])
         return np.concatenate(parts).astype(np.float32)
+
+
+def run_id_of(manifest: dict[str, Any], path: str | Path) -> str:
+    """A run's id: the one in its manifest, else one derived stably from its resolved path."""
+    return manifest.get("run_id") or uuid.uuid5(uuid.NAMESPACE_URL, Path(path).resolve().as_uri()).hex
 
 
 def open_run(path: str | Path) -> Run:

@@ -1,9 +1,10 @@
 """What ``workbench patch`` runs: a sweep, its controls and attribution, stored beside the run, resumable.
 
-Results go to ``RUN/results/patching-<pairs>-<site>/``. Work is cut into units (the sweep and each control,
+Results go to ``RUN/results/<name>/<key>/`` (``store.results``: one folder per config, ``latest.json`` points
+at the latest; the same config again returns the stored result unless ``overwrite``). Work is cut into units (the sweep and each control,
 in chunks of pairs; attribution per chunk); each finished unit is written atomically under ``partial/`` and
 listed in ``partial/progress.json`` with the config hash, so a killed run resumes after its last unit. The
-final tables are written with ``write_result`` (manifest last, with the config and its hash), then figures.
+final tables are written with ``ResultSlot.write`` (manifest last, with the config and its hash), then figures.
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from workbench.analyses.patching.layers import supports
 from workbench.analyses.patching.metrics import MetricSpec, check_metric_name
 from workbench.analyses.patching.pairs import PairSet, build_pairs
 from workbench.analyses.patching.sources import source_activations
+from workbench.analyses.inputs import require_complete
 from workbench.analyses.patching.sweep import check_site, choose_method, make_job, patch_sweep, resolve_layers
 from workbench.backends import Backend, load_model
 from workbench.elicit.scoring import VocabularyTrie
 from workbench.errors import WorkbenchError
 from workbench.store import Run, config_hash, open_run, write_json_atomic
 from workbench.store.provenance import write_bytes_atomic
-from workbench.store.results import Result, read_result, result_dir, write_result
+from workbench.store.results import Result, ResultSlot, result_slot
 
 ANALYSIS = "patching"
 
@@ -130,20 +132,18 @@ def _attribution_chunk(model: Backend, pairs: PairSet, config: PatchConfig, spec
 
 
 def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, backend: Backend | None = None,
-                 source_backend: Backend | None = None, overwrite: bool = False, figures: bool = True,
+                 source_backend: Backend | None = None, overwrite: bool = False, allow_incomplete: bool = False,
+                 figures: bool = True,
                  progress: Callable[[str], None] | None = None, **overrides: Any) -> Result:
     """Run (or resume) a patching analysis on a stored run and return the stored result."""
     config = PatchConfig.from_dict({**(config.to_dict() if config else {}), **overrides})
     run = run if isinstance(run, Run) else open_run(run)
-    path = result_dir(run.path, config.name)
+    require_complete(run, allow_incomplete)
+    slot = result_slot(run.path, ANALYSIS, config.content(), run.manifest, overwrite=overwrite, name=config.name)
+    if slot.existing:
+        return slot.existing
+    path = slot.path
     digest = config_hash({**config.content(), "run": run.manifest.get("config_hash")})
-    if overwrite:
-        shutil.rmtree(path, ignore_errors=True)
-    if (path / "manifest.json").exists():
-        done = read_result(path)
-        if done.manifest.get("config_hash") == config_hash(config.content()) and done.manifest.get("digest") == digest:
-            return done
-        raise WorkbenchError(f"{path} already holds a patching result of another config; pass --overwrite")
     say = progress or (lambda message: None)
     if backend is None:
         backend = load_model(run.config["model"], backend=run.config.get("backend", "transformer_lens"))
@@ -188,11 +188,11 @@ def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, ba
                 say(f"{unit}: attribution")
                 frame = partial.put(unit, _attribution_chunk(backend, chunk, config, spec, sweep, source_backend))
             tables["attribution"].append(frame)
-    return _finish(run, pairs, config, digest, tables, path, figures=figures, notes=[fallback, *notes])
+    return _finish(run, pairs, config, digest, tables, slot, figures=figures, notes=[fallback, *notes])
 
 
 def _finish(run: Run, pairs: PairSet, config: PatchConfig, digest: str, parts: dict[str, list[pd.DataFrame]],
-            path: Path, *, figures: bool, notes: list[str]) -> Result:
+            slot: ResultSlot, *, figures: bool, notes: list[str]) -> Result:
     effects = pd.concat(parts["sweep"], ignore_index=True)
     controls = {c: pd.concat(parts[c], ignore_index=True) for c in config.controls}
     tables = {"effects": effects, "pairs": pairs.describe(), "controls_summary": summarise(effects, controls),
@@ -214,10 +214,10 @@ def _finish(run: Run, pairs: PairSet, config: PatchConfig, digest: str, parts: d
         tables["attribution_summary"] = pd.DataFrame([attr.agreement(attribution)])
     for name, frame in tables.items():
         frame.attrs = {}
-    result = write_result(path, ANALYSIS, tables, config.content(), run.manifest, digest=digest, summary=summary)
-    shutil.rmtree(path / "partial", ignore_errors=True)
+    result = slot.write(tables, digest=digest, summary=summary)
+    shutil.rmtree(slot.path / "partial", ignore_errors=True)
     if figures:
         from workbench.figures.patching import write_figures
 
-        write_figures(result, path / "figures")
+        write_figures(result, slot.path / "figures")
     return result
