@@ -42,6 +42,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.analyses.inputs import require_complete
     from workbench.analyses.patching.runner import PatchConfig, run_patching
     from workbench.analyses.patching.sweep import resolve_layers
     from workbench.backends import load_model
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.pairs == "cross-model" and not args.source_run:
         raise WorkbenchError("--pairs cross-model needs --source-run (the fine-tuned model's run)")
     target = open_run(args.run)
+    require_complete(target, args.allow_incomplete)  # before the model loads
     resolve_layers(config.layers, target.n_layers - 1)  # bad layers fail before the model loads
     backend = load_model(target.config["model"], device=args.device,
                          backend=args.backend or target.config.get("backend", "transformer_lens"))

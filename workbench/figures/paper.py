@@ -275,7 +275,7 @@ def regenerate_figures(results_root: str | Path, out_dir: str | Path = "figures"
         raise WorkbenchError(f"no stored results under {root} (looked for RUN/results/<analysis>/); "
                              "run an analysis (workbench probe/calibrate/bottleneck/patch) or a sweep first")
     skipped: list[tuple[Path, str]] = []
-    by_run: dict[str, list[tuple[str, Result]]] = {}
+    by_run: dict[tuple[str, Path], list[tuple[str, Result]]] = {}  # (run id, run folder): a copy keeps the id
     for folder in folders:
         try:
             result = read_result(folder)
@@ -288,14 +288,20 @@ def regenerate_figures(results_root: str | Path, out_dir: str | Path = "figures"
             raise WorkbenchError(f"{folder} was computed on an incomplete run ({run_dir}: its collect did not finish); "
                                  f"resume the collect and re-run the analysis, or pass allow_incomplete=True "
                                  f"(--allow-incomplete) to draw it anyway")
-        by_run.setdefault(run_id, []).append((_analysis_name(folder), result))
-    labels: dict[str, str] = {}
-    for run_id, results in by_run.items():
-        label = _run_label(results[0][1])
-        labels[run_id] = label if label not in labels.values() else f"{label}_{run_id[:8]}"
+        by_run.setdefault((run_id, run_dir), []).append((_analysis_name(folder), result))
+    labels: dict[tuple[str, Path], str] = {}
+    for key, results in by_run.items():
+        label = base = _run_label(results[0][1])
+        if label in labels.values():
+            label = base = f"{base}_{key[0][:8]}"
+        for copy in range(2, len(by_run) + 2):
+            if label not in labels.values():
+                break
+            label = f"{base}_{copy}"  # a copy of a run (same id) in another folder
+        labels[key] = label
     figures: dict[Path, go.Figure] = {}
     out = Path(out_dir)
-    for run_id, results in by_run.items():
+    for key, results in by_run.items():
         related = {}
         for _, result in results:
             related.setdefault(result.manifest["analysis"], result)
@@ -310,6 +316,6 @@ def regenerate_figures(results_root: str | Path, out_dir: str | Path = "figures"
                 skipped.append((result.path, f"{type(error).__name__}: {error}"))
                 continue
             for fig_name, fig in built.items():
-                figures[out / labels[run_id] / f"{name}-{fig_name}"] = paper_style(fig)
+                figures[out / labels[key] / f"{name}-{fig_name}"] = paper_style(fig)
     paths = export_figures(figures, formats) if figures else []
     return Regenerated(paths, skipped)
