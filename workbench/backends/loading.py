@@ -21,6 +21,7 @@ import torch
 
 from workbench.backends.base import Backend
 from workbench.errors import WorkbenchError, did_you_mean
+from workbench.store.provenance import honour_umask
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def converted_checkpoint(spec: ModelSpec) -> tuple[Path, str]:
             json.dumps({"source_sha256": sha, "model": spec.name, "gguf": spec.gguf_name}, indent=2))
         if target.exists():
             shutil.rmtree(target)
+        honour_umask(work / "checkpoint")  # safetensors writes 0600; the cache is shared
         os.replace(work / "checkpoint", target)  # atomic: a half-written conversion is never seen
     return target, sha
 

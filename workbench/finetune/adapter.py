@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from workbench.errors import WorkbenchError
+from workbench.store.provenance import honour_umask
 
 ADAPTER_FORMAT = 1
 MANIFEST = "workbench-adapter.json"
@@ -60,7 +61,8 @@ def load_base(name_or_path: str, *, device: str | None = None, dtype: str = "flo
 
 
 def _publish(tmp: Path, final: Path) -> None:
-    """Move the finished directory ``tmp`` to ``final``, replacing an older one."""
+    """Move the finished directory ``tmp`` to ``final``, replacing an older one (modes as the umask says)."""
+    honour_umask(tmp)
     if final.exists():
         old = final.with_name(f".{final.name}.old")
         shutil.rmtree(old, ignore_errors=True)

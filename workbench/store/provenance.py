@@ -1,4 +1,9 @@
-"""Provenance for every stored artifact: config hash, library versions, git commit, model checksum."""
+"""Provenance for every stored artifact (config hash, library versions, git commit, model checksum), and the
+atomic writers every stored file goes through.
+
+Atomic writes go through a temporary file (``mkstemp``: mode 0600) or directory (``mkdtemp``: 0700) that is
+renamed into place; ``honour_umask`` gives what is published the mode a plain ``open``/``mkdir`` would have
+(0644/0755 under umask 022), so runs, results and the model cache can be shared."""
 
 from __future__ import annotations
 
@@ -55,6 +60,28 @@ def provenance(config: dict[str, Any], model_info: dict[str, Any] | None = None)
             "git": git_commit(), "model": model_info or {}}
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the system says it (Linux), else set and restored."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(path: str | Path) -> None:
+    """Give ``path`` (a file, or a directory and everything in it) the umask's default modes."""
+    mask = current_umask()
+    path = Path(path)
+    for item in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        if not item.is_symlink():
+            os.chmod(item, (0o777 if item.is_dir() else 0o666) & ~mask)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON so that a reader sees the old file or the new one, never half of one."""
     write_bytes_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str).encode())
@@ -64,6 +91,7 @@ def write_bytes_atomic(path: Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's 0600 would hide the file from everyone else
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
