@@ -15,8 +15,21 @@ import workbench.commands
 from workbench.errors import WorkbenchError
 
 
+def package_version() -> str:
+    """The installed package's version (the source tree's when it is not installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("confidence-workbench")
+    except metadata.PackageNotFoundError:
+        from workbench import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description="Does the model know when it is wrong?")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(workbench.commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"workbench.commands.{info.name}")
