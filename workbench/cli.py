@@ -6,13 +6,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import pkgutil
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 
 import workbench.commands
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, WorkbenchWarning
 
 
 def package_version() -> str:
@@ -37,6 +39,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def one_line_warnings(command: str) -> Iterator[None]:
+    """Inside: every ``WorkbenchWarning`` is shown, as one line on stderr; other warnings as usual."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", WorkbenchWarning)
+        shown = warnings.showwarning
+
+        def show(message, category, *rest, **kwargs):
+            if issubclass(category, WorkbenchWarning):
+                print(f"workbench {command}: warning: {message}", file=sys.stderr)
+            else:
+                shown(message, category, *rest, **kwargs)
+
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -44,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     transformers_logging.disable_progress_bar()  # our own progress bars are enough on a terminal
     try:
-        return int(args.func(args) or 0)
+        with one_line_warnings(args.command):
+            return int(args.func(args) or 0)
     except WorkbenchError as error:
         print(f"workbench {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ next starts, so re-running the same config continues after the last stored batch
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from workbench.backends import DEFAULT_MODEL, Backend, load_model
 from workbench.datasets import load_dataset
 from workbench.datasets.grading import check_grading
 from workbench.elicit import Elicitor, ElicitSettings, residual_hooks
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, WorkbenchWarning
 from workbench.prompts import ROLES, get_template, get_vocabulary
 from workbench.store import Run, RunWriter, config_hash, open_run, provenance
 
@@ -71,6 +72,10 @@ def collect(config: CollectConfig | None = None, out: str | Path = "runs/default
     """
     config = CollectConfig(**{**(config.to_dict() if config else {}), **overrides})
     items = load_dataset(config.dataset, limit=config.limit, seed=config.seed)
+    if config.limit is not None and len(items) < config.limit:
+        warnings.warn(WorkbenchWarning(f"limit {config.limit} is more than dataset {config.dataset!r} holds: "
+                                       f"collecting all {len(items)} items (the run records n_items={len(items)})"),
+                      stacklevel=2)
     template, vocabulary = get_template(config.template), get_vocabulary(config.vocabulary)
     if loaded is None:
         backend = load_model(config.model, backend=config.backend, device=config.device, dtype=config.dtype)

@@ -10,6 +10,10 @@ class WorkbenchError(ValueError):
     """Bad input or state that the user can fix; the message names the problem and the fix."""
 
 
+class WorkbenchWarning(UserWarning):
+    """Something the user should know that does not stop the work (the CLI prints it as one line)."""
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """A ' Did you mean ...?' suffix for an unknown name, or '' when nothing is close."""
     known = list(known)

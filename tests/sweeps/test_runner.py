@@ -175,3 +175,13 @@ def test_models_load_once_per_process_with_device_map_passed_to_transformers(mon
     assert len(calls) == 2 and len(stages._MODELS) == 1
     with pytest.raises(WorkbenchError, match="remote = true asks for nnsight remote execution"):
         stages.load_cached(SweepModel(name="org/model", backend="nnsight", remote=True))
+
+
+@pytest.mark.parametrize("workers", ["0", "-2"])
+def test_cli_dry_run_validates_workers_like_a_real_run(tmp_path, capsys, workers):
+    path = tmp_path / "sweep.toml"
+    path.write_text('[sweep]\nmodels = ["smollm2-135m-instruct"]\ndatasets = ["capitals"]\nanalyses = ["collect"]\n')
+    assert main(["sweep", str(path), "--dry-run", "--workers", workers, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert f"workers must be a positive integer (units in flight at once), got {workers}" in err
+    assert not (tmp_path / "x").exists()

@@ -25,11 +25,13 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.sweeps import SweepConfig, format_summary, plan_units, preflight, run_sweep, sweep_failed
+    from workbench.sweeps.executors import check_executor
     from workbench.sweeps.ledger import read_marker
 
     config = SweepConfig.from_file(args.config)
     out = Path(args.out) if args.out else Path("sweeps") / Path(args.config).stem
     if args.dry_run:
+        check_executor(args.executor, args.workers)
         preflight(config, args.executor)
         units = plan_units(config)
         for unit in units:

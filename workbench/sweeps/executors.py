@@ -165,13 +165,19 @@ class RayExecutor(Executor):
 EXECUTORS = ("local", "ray")
 
 
-def make_executor(name: str, workers: int = 1, *, address: str | None = None, progress: bool = True,
-                  task_options: Mapping[str, Any] | None = None) -> Executor:
+def check_executor(name: str, workers: int = 1) -> None:
+    """A clear error for an unknown executor or a worker count below 1 (also what ``--dry-run`` checks)."""
     if name not in EXECUTORS:
         raise WorkbenchError(f"unknown executor {name!r}.{did_you_mean(name, EXECUTORS)} Choose one of "
                              f"{', '.join(EXECUTORS)}")
-    if not isinstance(workers, int) or workers < 1:
-        raise WorkbenchError(f"workers must be a positive integer, got {workers!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise WorkbenchError(f"workers must be a positive integer (units in flight at once), got {workers!r}; "
+                             "use --workers 1 to run units one after another")
+
+
+def make_executor(name: str, workers: int = 1, *, address: str | None = None, progress: bool = True,
+                  task_options: Mapping[str, Any] | None = None) -> Executor:
+    check_executor(name, workers)
     if name == "ray":
         return RayExecutor(workers, address, task_options)
     if address is not None:
