@@ -1,0 +1,172 @@
+"""The one report page: self-contained, offline, every figure drawn in a real (headless Chromium) browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import workbench as wb
+from workbench.analyses.bottleneck import bottleneck
+from workbench.analyses.channels import channels
+from workbench.analyses.prior_knowledge import prior_knowledge
+from workbench.analyses.probe_layers import probe_layers
+from workbench.analyses.replication import replication
+from workbench.analyses.synthetic import make_run
+from workbench.cli import main
+from workbench.errors import WorkbenchError
+from workbench.figures.run_report import FIGURE_SIZE, report_sections
+from workbench.store import open_run, write_json_atomic
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--enable-logging=stderr", "--v=0", "--hide-scrollbars", "--force-device-scale-factor=1",
+                  "--virtual-time-budget=10000"]
+# Appended to a copy of the page: after load, writes each figure's box (page coordinates) into the DOM.
+MEASURE = """<script>window.addEventListener('load', function () { setTimeout(function () {
+var out = document.createElement('pre'); out.id = 'figure-boxes'; out.style.display = 'none';
+out.textContent = JSON.stringify(Array.from(document.querySelectorAll('.js-plotly-plot')).map(function (d) {
+  var r = d.getBoundingClientRect();
+  return {id: d.id, x: r.left + window.scrollX, y: r.top + window.scrollY, w: r.width, h: r.height,
+          svgs: d.querySelectorAll('.main-svg').length}; }));
+out.setAttribute('data-height', document.documentElement.scrollHeight);
+document.body.appendChild(out); }, 200); });</script>"""
+
+
+@pytest.fixture(scope="module")
+def analysed_run(tmp_path_factory):
+    """A synthetic run with probes (two seeds, so replication), channels, prior knowledge and the bottleneck."""
+    run = make_run(tmp_path_factory.mktemp("report") / "run", n=80)
+    probes = probe_layers(run, ["confidence_slot", "answer_last"], seeds=(0, 1), n_boot=50)
+    replication(run, probes)
+    channels(run, probes=probes, n_boot=50)
+    prior_knowledge(run, probes=probes, n_boot=50)
+    bottleneck(run, n_boot=50, logit_lens=False)
+    return run
+
+
+def chromium(*args: str, user_data: Path) -> subprocess.CompletedProcess:
+    binary = shutil.which("chromium")
+    if binary is None:
+        pytest.skip("headless Chromium not installed (make chromium)")
+    return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={user_data}", *args], capture_output=True,
+                          text=True, timeout=240)
+
+
+def read_png(path: Path) -> np.ndarray:
+    """[height, width, channels] uint8 of an 8-bit, non-interlaced PNG (what Chromium writes)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks, header = 8, [], None
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            chunks.append(body)
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = header
+    assert depth == 8 and interlace == 0 and colour in (2, 6)
+    n = 3 if colour == 2 else 4
+    raw = np.frombuffer(zlib.decompress(b"".join(chunks)), dtype=np.uint8).reshape(height, width * n + 1)
+    out = np.zeros((height, width * n), dtype=np.int32)
+    for y in range(height):
+        kind, row = raw[y, 0], raw[y, 1:].astype(np.int32)
+        up = out[y - 1] if y else np.zeros_like(row)
+        if kind == 0:
+            out[y] = row
+        elif kind == 2:
+            out[y] = (row + up) % 256
+        else:  # 1 (sub), 3 (average), 4 (Paeth): each byte depends on the one to its left
+            line = np.zeros_like(row)
+            for x in range(len(row)):
+                left = line[x - n] if x >= n else 0
+                corner = up[x - n] if x >= n else 0
+                if kind == 1:
+                    pred = left
+                elif kind == 3:
+                    pred = (left + up[x]) // 2
+                else:
+                    p = left + up[x] - corner
+                    pa, pb, pc = abs(p - left), abs(p - up[x]), abs(p - corner)
+                    pred = left if pa <= pb and pa <= pc else up[x] if pb <= pc else corner
+                line[x] = (row[x] + pred) % 256
+            out[y] = line
+    return out.reshape(height, width, n)[:, :, :3].astype(np.uint8)
+
+
+def test_the_page_holds_every_figure_and_table_of_the_run(analysed_run):
+    sections = {s.title: s for s in report_sections(analysed_run)}
+    assert set(sections) == {"probes", "replication", "channels", "prior_knowledge", "bottleneck", "Not run yet",
+                             "Examples"}
+    assert set(sections["probes"].figures) == {"auroc_per_layer"} and "layers" in sections["probes"].tables
+    assert set(sections["channels"].figures) == {"reliability"} and "channels" in sections["channels"].tables
+    assert "softmax_vs_argmax" in sections["bottleneck"].figures
+    assert "patching" in sections["Not run yet"].note
+    examples = sections["Examples"].tables["examples"]
+    assert len(examples) == analysed_run.n_examples
+    assert {"question", "answer", "correct", "verbal_confidence", "softmax_expected", "answer_prob",
+            "probe"} <= set(examples.columns)
+
+
+def test_the_page_is_self_contained_with_plotly_inlined_once(analysed_run, tmp_path):
+    path = wb.report(analysed_run, tmp_path / "moved-alone.html")  # anywhere: it needs nothing beside it
+    text = path.read_text()
+    assert text.count("Plotly.newPlot") == 6  # six figures, each drawn by the one inlined plotly.js
+    assert len(re.findall(r"<script type='text/javascript'>/\*\*\s*\n?\s*\* plotly\.js", text)) == 1
+    assert path.stat().st_size < 10_000_000
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", text)  # nothing loaded from anywhere
+    assert not list(tmp_path.glob("*.js"))
+
+
+def test_cli_writes_the_page_beside_the_run_and_refuses_an_incomplete_run(analysed_run, tmp_path, capsys):
+    assert main(["report", str(analysed_run.path)]) == 0
+    assert (analysed_run.path / "report.html").exists() and "opens offline" in capsys.readouterr().out
+    killed = make_run(tmp_path / "killed", n=40)
+    write_json_atomic(killed.path / "manifest.json", {**killed.manifest, "complete": False})
+    assert main(["report", str(killed.path)]) == 2
+    assert "incomplete run" in capsys.readouterr().err
+    path = wb.report(open_run(killed.path), allow_incomplete=True)
+    assert "This run is incomplete" in path.read_text()
+    with pytest.raises(WorkbenchError, match="is a folder"):
+        wb.report(analysed_run, tmp_path)
+
+
+def test_headless_chromium_draws_every_figure_with_no_console_errors(analysed_run, tmp_path):
+    page = wb.report(analysed_run, tmp_path / "report.html")
+    loaded = chromium("--dump-dom", page.as_uri(), user_data=tmp_path / "profile")
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert "</html>" in loaded.stdout
+    assert [line for line in loaded.stderr.splitlines() if ":CONSOLE" in line] == []
+
+    measured = tmp_path / "measured.html"  # the same page with a script that reports where the figures are
+    measured.write_text(page.read_text().replace("</body>", MEASURE + "</body>"))
+    dom = chromium("--dump-dom", measured.as_uri(), user_data=tmp_path / "profile").stdout
+    found = re.search(r'<pre id="figure-boxes"[^>]*data-height="(\d+)"[^>]*>([^<]*)</pre>', dom) or re.search(
+        r'<pre id="figure-boxes"[^>]*>([^<]*)</pre>', dom)
+    assert found, dom[-2000:]
+    boxes = json.loads(found.groups()[-1].replace("&quot;", '"'))
+    assert len(boxes) == 6 and all(box["svgs"] >= 1 for box in boxes)
+    assert all((box["w"], box["h"]) == FIGURE_SIZE for box in boxes)
+
+    height = int(max(box["y"] + box["h"] for box in boxes)) + 40
+    shot = tmp_path / "shot.png"
+    done = chromium(f"--window-size=1000,{height}", f"--screenshot={shot}", measured.as_uri(),
+                    user_data=tmp_path / "profile")
+    assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
+    pixels = read_png(shot)
+    assert pixels.shape[:2] == (height, 1000)
+    for box in boxes:
+        x, y = int(box["x"]), int(box["y"])
+        inside = pixels[y:y + int(box["h"]), x:x + int(box["w"])]
+        drawn = (inside < 235).any(axis=2).mean()  # share of pixels that are not (near) white
+        assert drawn > 0.02, f"{box['id']}: only {drawn:.1%} of its box is drawn"
+        assert (inside.std(axis=(0, 1)) > 10).all()  # not one flat colour either
