@@ -10,7 +10,6 @@ import pytest
 from workbench.analyses.patching import runner
 from workbench.analyses.patching.runner import PatchConfig, run_patching
 from workbench.cli import main
-from workbench.errors import WorkbenchError
 from workbench.store.results import read_result
 
 pytestmark = pytest.mark.slow
@@ -37,13 +36,12 @@ def test_cli_writes_results_and_figures(smollm2_run, capsys):
     assert g["rho_low"] <= g["rho_high"] and len(result["gradient"]) == len(LAYERS)
     assert len(result["attribution"]) == 2 * len(LAYERS) and np.isfinite(result["attribution"]["estimate"]).all()
     assert result.manifest["config"]["site"] == "resid_pre" and len(result.manifest["config_hash"]) == 64
-    for name in ("heatmap", "gradient", "controls"):
-        html = (path / "figures" / f"{name}.html").read_text()
-        assert "plotly" in html
-    gradient_html = (path / "figures" / "gradient.html").read_text()
+    page = (result.path / "figures" / "patching.html").read_text()  # one page, plotly.js inlined once
+    assert all(title in page for title in ("Effect per layer and pair", "Layer gradient", "Controls"))
+    assert page.count("Plotly.newPlot") == 3 and not list((result.path / "figures").glob("*.js"))
     question = result["pairs"]["target_question"].iloc[0]
-    assert question[:12] in gradient_html and "confidence: softmax" in gradient_html  # hover traces each pair
-    assert not (path / "partial").exists()
+    assert question[:12] in page and "confidence: softmax" in page  # hover traces each pair
+    assert result.path.parent == path and not (result.path / "partial").exists()
 
 
 def test_killed_run_resumes_where_it_stopped(smollm2, smollm2_run, monkeypatch):
@@ -64,7 +62,7 @@ def test_killed_run_resumes_where_it_stopped(smollm2, smollm2_run, monkeypatch):
 
     with pytest.raises(KeyboardInterrupt):
         run_patching(smollm2_run, config, backend=smollm2, figures=False, progress=kill_after_two_units)
-    path = smollm2_run.path / "results" / "patching-random-mlp_out"
+    (path,) = (smollm2_run.path / "results" / "patching-random-mlp_out").iterdir()  # the config's keyed folder
     progress = json.loads((path / "partial" / "progress.json").read_text())
     assert progress["done"] == ["sweep-00000"] and not (path / "manifest.json").exists()
     assert len(calls) == 1
@@ -73,8 +71,8 @@ def test_killed_run_resumes_where_it_stopped(smollm2, smollm2_run, monkeypatch):
     assert sorted(result["effects"]["pair_id"].unique()) == [0, 1]
     again = run_patching(smollm2_run, config, backend=smollm2, figures=False)  # finished: read back, no work
     assert len(calls) == 2 and again.manifest["config_hash"] == result.manifest["config_hash"]
-    with pytest.raises(WorkbenchError, match="another config; pass --overwrite"):
-        run_patching(smollm2_run, config, backend=smollm2, figures=False, seed=6)
+    other = run_patching(smollm2_run, config, backend=smollm2, figures=False, seed=6)  # another config: beside it
+    assert other.path != result.path and (result.path / "manifest.json").exists() and len(calls) == 4
 
 
 def test_cli_errors_are_one_line(smollm2_run, capsys):

@@ -29,7 +29,7 @@ from workbench.analyses.tables import calibration_table, reliability_table, risk
 from workbench.analyses.validity import ValidityThresholds, get_thresholds, screen_table
 from workbench.errors import WorkbenchError
 from workbench.store import Run
-from workbench.store.results import Result, find_result, store_result
+from workbench.store.results import Result, find_result, result_ref, store_result
 
 ANALYSIS = "channels"
 # channel -> (records column, full scale of that column)
@@ -143,6 +143,6 @@ def channels(run: Run, *, probes: Result | None = None, n_bins: int = 10, strate
               "risk_coverage": risk_coverage_table(scores, present, "correct"), "scores": scores}
     config = {"channels": present, "n_bins": n_bins, "strategy": strategy, "n_boot": n_boot, "level": level,
               "seed": seed, "thresholds": asdict(get_thresholds(thresholds)),
-              "probes_result": str(probes.path) if probes is not None else None, "recalibrate": recalibrate,
-              "folds": folds if recalibrate else None}
+              "probes_result": result_ref(probes, run.path) if probes is not None else None,
+              "recalibrate": recalibrate, "folds": folds if recalibrate else None}
     return store_result(run.path, ANALYSIS, tables, config, run.manifest, overwrite=overwrite, **extra)

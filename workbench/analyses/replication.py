@@ -23,7 +23,7 @@ from workbench.analyses.calibration import auroc_rows
 from workbench.analyses.inputs import require_complete
 from workbench.errors import WorkbenchError
 from workbench.store import Run
-from workbench.store.results import Result, store_result
+from workbench.store.results import Result, result_ref, store_result
 
 ANALYSIS = "replication"
 
@@ -87,5 +87,5 @@ def replication(run: Run, probes: Result, *, bins: int = 20, allow_incomplete: b
                              "--seeds 5 (or seeds=range(5)) to measure replication")
     correct = run.records.set_index("example_id")["correct"]
     tables = {"layers": replication_table(oof, correct, bins=bins), "histograms": seed_histograms(oof, bins=bins)}
-    config = {"bins": bins, "probes_result": str(probes.path), "probes_config": probes.config}
+    config = {"bins": bins, "probes_result": result_ref(probes, run.path), "probes_config": probes.config}
     return store_result(run.path, ANALYSIS, tables, config, run.manifest, overwrite=overwrite)

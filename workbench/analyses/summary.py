@@ -60,7 +60,7 @@ def demo_report(run: Run, *, seed: int = 0, loaded: Any = None, logit_lens: bool
     """Probes (confidence_slot and answer_last, all layers), channels and the bottleneck (with the logit lens
     when ``logit_lens``; ``loaded`` is the run's model if already loaded); results and figures are written
     beside the run. Returns the summary: probe AUROC peak per role, the channel table, the bottleneck verdict."""
-    from workbench.figures.report import write_page
+    from workbench.figures.run_report import write_report
 
     correct = labels(run)
     lines = [f"analyses of {run.path} ({run.n_examples} examples: {describe_classes(correct)})"]
@@ -89,6 +89,5 @@ def demo_report(run: Run, *, seed: int = 0, loaded: Any = None, logit_lens: bool
                          f"last layer {s['lens_final_auroc']:.3f} (lost {s['lens_lost']:+.3f})")
     except WorkbenchError as error:
         lines.append(f"text bottleneck: skipped: {error}")
-    pages = [write_page(run, page) for page in ("probe", "calibrate", "bottleneck")]
-    lines.append(f"figures: {', '.join(str(p) for p in pages)}")
+    lines.append(f"report (every figure and table, one offline page): {write_report(run)}")
     return "\n".join(lines)

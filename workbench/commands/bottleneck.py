@@ -19,7 +19,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.analyses.bottleneck import bottleneck
-    from workbench.figures.report import write_page
+    from workbench.figures.run_report import write_report
     from workbench.store import open_run
 
     target = open_run(args.run)
@@ -34,5 +34,5 @@ def run(args: argparse.Namespace) -> int:
     if "lens_peak_layer" in s:
         print(f"logit lens: peak at layer {int(s['lens_peak_layer'])} AUROC {s['lens_peak_auroc']:.3f}, last layer "
               f"{s['lens_final_auroc']:.3f} (lost {s['lens_lost']:+.3f})")
-    print(f"results: {result.path}\nfigures: {write_page(target, 'bottleneck')}")
+    print(f"results: {result.path}\nreport: {write_report(target, allow_incomplete=args.allow_incomplete)}")
     return 0

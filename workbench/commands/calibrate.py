@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from workbench.analyses.channels import channels, stored_result
     from workbench.analyses.prior_knowledge import DEFAULT_THRESHOLD, prior_knowledge
     from workbench.analyses.summary import format_channels
-    from workbench.figures.report import write_page
+    from workbench.figures.run_report import write_report
     from workbench.store import open_run
 
     target = open_run(args.run)
@@ -47,5 +47,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"prior knowledge (known: P(gold) > {threshold:g}):")
     with pd.option_context("display.width", 200):
         print(contrast.to_string(index=False, float_format=lambda v: f"{v:+.3f}"))
-    print(f"results: {result.path}, {prior.path}\nfigures: {write_page(target, 'calibrate')}")
+    print(f"results: {result.path}, {prior.path}\nreport: {write_report(target, allow_incomplete=args.allow_incomplete)}")
     return 0

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from workbench.analyses.probe_layers import probe_layers
     from workbench.analyses.replication import replication
     from workbench.errors import WorkbenchError
-    from workbench.figures.report import write_page
+    from workbench.figures.run_report import write_report
     from workbench.store import open_run
 
     if args.seeds < 1:
@@ -50,5 +50,5 @@ def run(args: argparse.Namespace) -> int:
         rep = replication(target, result, allow_incomplete=args.allow_incomplete, overwrite=args.overwrite)["layers"]
         print(f"replication over {args.seeds} seeds: AUROC sd per layer median {rep['auroc_sd'].median():.3f}, "
               f"histogram W1 median {rep['shape_w1_mean'].median():.3f}")
-    print(f"results: {result.path}\nfigures: {write_page(target, 'probe')}")
+    print(f"results: {result.path}\nreport: {write_report(target, allow_incomplete=args.allow_incomplete)}")
     return 0

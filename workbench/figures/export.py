@@ -71,7 +71,7 @@ def export_figures(figures: Mapping[str | Path, go.Figure], formats: str | Itera
         for fmt in formats:
             path = stem.with_name(f"{stem.name}.{fmt}")
             if fmt == "html":
-                fig.write_html(path, include_plotlyjs="directory", full_html=True)  # plotly.min.js beside it
+                fig.write_html(path, include_plotlyjs=True, full_html=True)  # self-contained: opens alone, offline
                 written.append(path)
             else:
                 jobs.append((fig, path, fmt))

@@ -133,17 +133,14 @@ class ControlsDisplay:
 
 
 def write_figures(result, folder: str | Path) -> list[Path]:
-    """Interactive HTML of every figure the result supports, into ``folder``."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    figures = {"heatmap": EffectHeatmap.from_result(result)}
+    """One self-contained HTML page (plotly.js inlined once) with every figure the result supports, in ``folder``."""
+    from workbench.figures.report import write_html
+
+    figures = {"Effect per layer and pair": EffectHeatmap.from_result(result)}
     if "gradient" in result.tables:
-        figures["gradient"] = LayerGradientDisplay.from_result(result)
+        figures["Layer gradient"] = LayerGradientDisplay.from_result(result)
     if "controls_per_layer" in result.tables:
-        figures["controls"] = ControlsDisplay.from_result(result)
-    written = []
-    for name, display in figures.items():
-        out = folder / f"{name}.html"
-        display.figure().write_html(out, include_plotlyjs="directory")  # one plotly.min.js beside them, offline
-        written.append(out)
-    return written
+        figures["Controls"] = ControlsDisplay.from_result(result)
+    page = write_html({name: display.figure() for name, display in figures.items()}, Path(folder) / "patching.html",
+                      title=f"patching: {Path(result.path).parent.name}")
+    return [page]

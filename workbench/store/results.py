@@ -23,7 +23,6 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.store.provenance import config_hash, provenance, write_bytes_atomic, write_json_atomic
-from workbench.store.run_store import run_id_of
 
 RESULT_FORMAT = 1
 LATEST = "latest.json"
@@ -104,11 +103,22 @@ def stored_results(analysis_dir: str | Path) -> list[Path]:
     return ([latest] if latest is not None else []) + [p for p in found if p != latest]
 
 
-def result_key(config: dict[str, Any], run_manifest: dict[str, Any] | None, root: str | Path) -> str:
-    """What names a result: its config, and the run it read (id, config hash, number of examples)."""
+def result_ref(result: Result, root: str | Path) -> str:
+    """How a config names another stored result it read: its path inside ``root`` (the run), so the config
+    and its hash stay the same when the run is moved; the absolute path when it lies elsewhere."""
+    try:
+        return result.path.resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return str(result.path)
+
+
+def result_key(config: dict[str, Any], run_manifest: dict[str, Any] | None) -> str:
+    """What names a result: its config, and what the run it read holds (config hash, number of examples).
+
+    The run's id is left out on purpose: the result already sits in its run's folder, and equal runs
+    (a sweep re-run elsewhere, a copy) then give equal folder names."""
     run_manifest = run_manifest or {}
-    run = {"run_id": run_id_of(run_manifest, root), "config_hash": run_manifest.get("config_hash"),
-           "n_examples": run_manifest.get("n_examples")}
+    run = {"config_hash": run_manifest.get("config_hash"), "n_examples": run_manifest.get("n_examples")}
     return config_hash({"config": config, "run": run})[:KEY_LENGTH]
 
 
@@ -142,7 +152,7 @@ def result_slot(root: str | Path, analysis: str, config: dict[str, Any], run_man
     With ``overwrite`` an earlier result of this key is removed (the caller recomputes it); without, it is
     returned as ``existing`` and becomes the latest again. Results of other keys are never touched."""
     run_manifest = run_manifest or {}
-    path = result_dir(root, name or analysis) / result_key(config, run_manifest, root)
+    path = result_dir(root, name or analysis) / result_key(config, run_manifest)
     existing = None
     if overwrite:
         shutil.rmtree(path, ignore_errors=True)
