@@ -88,7 +88,7 @@ def bottleneck(run: Run, *, n_boot: int = 2000, level: float = 0.95, seed: int =
               "lens_layers": lens_layers if isinstance(lens_layers, str) else list(lens_layers),
               "lens_role": "confidence_slot"}
     slot = result_slot(run.path, ANALYSIS, config, run.manifest, overwrite=overwrite)
-    if slot.existing:
+    if slot.existing is not None:
         return slot.existing
     correct = labels(run)
     require_two_classes(correct, "the bottleneck test")

@@ -133,7 +133,7 @@ def probe_layers(run: Run, role: str | Sequence[str] = "confidence_slot", layers
               "estimators": {k: repr(v) for k, v in estimators.items()}, "n_boot": n_boot, "level": level,
               "groups": "question text", "weights": save_weights}
     slot = result_slot(run.path, ANALYSIS, config, run.manifest, overwrite=overwrite)
-    if slot.existing:
+    if slot.existing is not None:
         return slot.existing
     out_dir = slot.path
     rows, oof_frames, fit_rows = [], [], []
@@ -193,5 +193,5 @@ def probe_weights_path(run_path: str | Path, role: str, layer: int, probe: str =
     does not exist, when none has)."""
     name = Path("weights") / role / f"{probe}-layer{layer:02d}.safetensors"
     analysis_dir = result_dir(run_path, ANALYSIS)
-    folders = stored_results(analysis_dir) or [analysis_dir]
+    folders = [*stored_results(analysis_dir), analysis_dir]  # the last: a result stored before keying
     return next((folder / name for folder in folders if (folder / name).exists()), folders[0] / name)

@@ -88,7 +88,7 @@ def finetune_experiment(train_run: Run, config: FinetuneConfig, out: str | Path,
                      "tolerance": tolerance, "replicate_split": replicate_split, "patch": patch,
                      "patch_pairs": patch_pairs, "n_boot": n_boot}
     slot = result_slot(out, ANALYSIS, result_config, train_run.manifest, overwrite=overwrite)
-    if slot.existing:
+    if slot.existing is not None:
         return slot.existing
     configs = {main.name: main, **{name: replace(variant_config(main, name)) for name in baselines}}
     runs: dict[tuple[str, str], Run] = {("base", split): run for split, run in eval_runs.items()}

@@ -1,7 +1,7 @@
 """Analysis results on disk: named tables (parquet) plus a manifest tracing them to their run and config.
 
 Results are keyed by what made them: ``RUN/results/<analysis>/<key>/``, where the key hashes the analysis
-config with the run's identity and size, so an analysis re-run with other settings sits beside the earlier
+config with the run's config hash and size, so an analysis re-run with other settings sits beside the earlier
 one instead of replacing it. ``RUN/results/<analysis>/latest.json`` points at the result of the latest call;
 readers given the analysis folder follow it (``read_result``, ``find_result``). A call whose key is already
 stored returns that result unless ``overwrite=True`` (then, and only then, it is recomputed and replaced).
@@ -167,7 +167,7 @@ def store_result(root: str | Path, analysis: str, tables: dict[str, pd.DataFrame
     """Keyed write of an analysis computed before its key was checked (cheap analyses): an equal stored
     result is kept and returned unless ``overwrite``."""
     slot = result_slot(root, analysis, config, run_manifest, overwrite=overwrite)
-    return slot.existing or slot.write(tables, **extra)
+    return slot.existing if slot.existing is not None else slot.write(tables, **extra)
 
 
 def read_result(path: str | Path) -> Result:

@@ -140,7 +140,7 @@ def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, ba
     run = run if isinstance(run, Run) else open_run(run)
     require_complete(run, allow_incomplete)
     slot = result_slot(run.path, ANALYSIS, config.content(), run.manifest, overwrite=overwrite, name=config.name)
-    if slot.existing:
+    if slot.existing is not None:
         return slot.existing
     path = slot.path
     digest = config_hash({**config.content(), "run": run.manifest.get("config_hash")})
