@@ -30,7 +30,7 @@ def base_stage(out: Path, args) -> dict:
     from workbench.collect import collect
     from workbench.finetune.data import split_items, write_items
     from workbench.store import open_run
-    from workbench.store.results import read_result, result_dir
+    from workbench.store.results import latest_dir, read_result, result_dir
 
     items = split_items("all", ood_family="elements", families=["capitals/"], n_train=args.n_train,
                         n_heldout=args.n_heldout, n_ood=args.n_ood, seed=0)
@@ -46,7 +46,7 @@ def base_stage(out: Path, args) -> dict:
               f"({time.time() - start:.0f} s)", flush=True)
     train = open_run(out / "base" / "train")
     probes_dir = result_dir(train.path, "probes")
-    if not (probes_dir / "manifest.json").exists():
+    if latest_dir(probes_dir) is None:
         probe_layers(train, "confidence_slot", "all", folds=5, seeds=(0,), probes=("logistic",), n_boot=500)
     best = [b for b in read_result(probes_dir).manifest["best"] if b["probe"] == "logistic"][0]
     print(f"best confidence-slot probe: layer {best['layer']} AUROC {best['auroc']:.3f} "

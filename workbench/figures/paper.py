@@ -275,7 +275,7 @@ def regenerate_figures(results_root: str | Path, out_dir: str | Path = "figures"
         raise WorkbenchError(f"no stored results under {root} (looked for RUN/results/<analysis>/); "
                              "run an analysis (workbench probe/calibrate/bottleneck/patch) or a sweep first")
     skipped: list[tuple[Path, str]] = []
-    by_run: dict[tuple[str, Path], list[tuple[str, Result]]] = {}  # (run id, run folder): a copy keeps the id
+    by_run: dict[tuple[str, int], list[tuple[str, Result]]] = {}  # (run id, copy): a copied run keeps its id
     for folder in folders:
         try:
             result = read_result(folder)
@@ -288,8 +288,12 @@ def regenerate_figures(results_root: str | Path, out_dir: str | Path = "figures"
             raise WorkbenchError(f"{folder} was computed on an incomplete run ({run_dir}: its collect did not finish); "
                                  f"resume the collect and re-run the analysis, or pass allow_incomplete=True "
                                  f"(--allow-incomplete) to draw it anyway")
-        by_run.setdefault((run_id, run_dir), []).append((_analysis_name(folder), result))
-    labels: dict[tuple[str, Path], str] = {}
+        name = _analysis_name(folder)
+        copy = 0  # results of one run id share a folder (a sweep's analysis units); a copy's repeat gets its own
+        while any(name == other for other, _ in by_run.get((run_id, copy), [])):
+            copy += 1
+        by_run.setdefault((run_id, copy), []).append((name, result))
+    labels: dict[tuple[str, int], str] = {}
     for key, results in by_run.items():
         label = base = _run_label(results[0][1])
         if label in labels.values():
@@ -297,7 +301,7 @@ def regenerate_figures(results_root: str | Path, out_dir: str | Path = "figures"
         for copy in range(2, len(by_run) + 2):
             if label not in labels.values():
                 break
-            label = f"{base}_{copy}"  # a copy of a run (same id) in another folder
+            label = f"{base}_{copy}"  # a copy of a run (same id)
         labels[key] = label
     figures: dict[Path, go.Figure] = {}
     out = Path(out_dir)

@@ -165,8 +165,10 @@ class Run:
 
 
 def run_id_of(manifest: dict[str, Any], path: str | Path) -> str:
-    """A run's id: the one in its manifest, else one derived stably from its resolved path."""
-    return manifest.get("run_id") or uuid.uuid5(uuid.NAMESPACE_URL, Path(path).resolve().as_uri()).hex
+    """A run's id: the one in its manifest, else one derived stably from where its manifest really lies (so a
+    sweep's views of one run, which link to its manifest, share it)."""
+    where = (Path(path) / MANIFEST).resolve().parent
+    return manifest.get("run_id") or uuid.uuid5(uuid.NAMESPACE_URL, where.as_uri()).hex
 
 
 def open_run(path: str | Path) -> Run:
