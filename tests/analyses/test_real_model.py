@@ -73,4 +73,4 @@ def test_demo_report_on_the_real_run(smollm2_run, smollm2):
         assert "text bottleneck:" in text
     else:
         assert "probes: skipped:" in text and "text bottleneck: skipped:" in text
-    assert (smollm2_run.path / "report.html").exists()
+    assert (smollm2_run.path / "results" / "channels" / "latest.json").exists()

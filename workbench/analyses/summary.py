@@ -58,10 +58,9 @@ def format_channels(table: pd.DataFrame) -> str:
 
 def demo_report(run: Run, *, seed: int = 0, loaded: Any = None, logit_lens: bool = True) -> str:
     """Probes (confidence_slot and answer_last, all layers), channels and the bottleneck (with the logit lens
-    when ``logit_lens``; ``loaded`` is the run's model if already loaded); results and figures are written
-    beside the run. Returns the summary: probe AUROC peak per role, the channel table, the bottleneck verdict."""
-    from workbench.figures.run_report import write_report
-
+    when ``logit_lens``; ``loaded`` is the run's model if already loaded); results are written beside the
+    run (the demo then writes its report page). Returns the summary: probe AUROC peak per role, the channel
+    table, the bottleneck verdict."""
     correct = labels(run)
     lines = [f"analyses of {run.path} ({run.n_examples} examples: {describe_classes(correct)})"]
     probes = None
@@ -89,5 +88,4 @@ def demo_report(run: Run, *, seed: int = 0, loaded: Any = None, logit_lens: bool
                          f"last layer {s['lens_final_auroc']:.3f} (lost {s['lens_lost']:+.3f})")
     except WorkbenchError as error:
         lines.append(f"text bottleneck: skipped: {error}")
-    lines.append(f"report (every figure and table, one offline page): {write_report(run)}")
     return "\n".join(lines)
