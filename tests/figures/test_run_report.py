@@ -170,3 +170,14 @@ def test_headless_chromium_draws_every_figure_with_no_console_errors(analysed_ru
         drawn = (inside < 235).any(axis=2).mean()  # share of pixels that are not (near) white
         assert drawn > 0.02, f"{box['id']}: only {drawn:.1%} of its box is drawn"
         assert (inside.std(axis=(0, 1)) > 10).all()  # not one flat colour either
+
+
+def test_an_unreadable_result_is_named_on_the_page_and_the_rest_still_shown(tmp_path):
+    run = make_run(tmp_path / "run", n=40)
+    result = channels(run, n_boot=20)
+    manifest = result.path / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format": 99}))
+    bottleneck(run, n_boot=20, logit_lens=False)
+    sections = {s.title: s for s in report_sections(run)}
+    assert "another result format" in sections["channels"].note and not sections["channels"].figures
+    assert sections["bottleneck"].figures

@@ -53,14 +53,18 @@ class Section:
     note: str = ""
 
 
-def latest_results(run: Run) -> dict[str, Result]:
-    """The latest result of every analysis stored beside the run, by analysis folder name."""
+def latest_results(run: Run) -> tuple[dict[str, Result], dict[str, str]]:
+    """The latest result of every analysis stored beside the run, by analysis folder name, and why each
+    unreadable one (another format version, a damaged file) could not be read."""
     root = run.path / "results"
-    found = {}
+    found, unreadable = {}, {}
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
         if (folder / LATEST).exists() or (folder / "manifest.json").exists():
-            found[folder.name] = read_result(folder)
-    return found
+            try:
+                found[folder.name] = read_result(folder)
+            except (WorkbenchError, OSError, ValueError) as error:
+                unreadable[folder.name] = str(error)
+    return found, unreadable
 
 
 def _tables_of(name: str, result: Result) -> dict[str, pd.DataFrame]:
@@ -80,9 +84,9 @@ def example_table(run: Run, results: dict[str, Result]) -> pd.DataFrame:
     return frame
 
 
-def report_sections(run: Run, results: dict[str, Result] | None = None) -> list[Section]:
+def report_sections(run: Run) -> list[Section]:
     """The run's sections: one per stored analysis, in the order of ``REPORT_TABLES``, then the examples."""
-    results = latest_results(run) if results is None else results
+    results, unreadable = latest_results(run)
     related = {result.manifest["analysis"]: result for result in results.values()}
     order = list(REPORT_TABLES)
     names = sorted(results, key=lambda n: (order.index(n.split("-")[0]) if n.split("-")[0] in order else len(order), n))
@@ -96,6 +100,7 @@ def report_sections(run: Run, results: dict[str, Result] | None = None) -> list[
         except (KeyError, ValueError, WorkbenchError) as error:
             figures, note = {}, f"{note}; figures not drawn: {error}"
         sections.append(Section(name, figures, _tables_of(name, result), note))
+    sections += [Section(name, note=f"not read: {why}") for name, why in unreadable.items()]
     missing = [n for n in ("probes", "channels", "bottleneck", "patching") if not any(r.split("-")[0] == n for r in results)]
     if missing:
         sections.append(Section("Not run yet", note=f"no stored result of: {', '.join(missing)} "
