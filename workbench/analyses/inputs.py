@@ -1,15 +1,14 @@
 """What analyses read from a run, with the bad-input checks in one place.
 
-Whether the run is complete (a killed collect is refused unless asked for), labels, question groups (so no question is in both train and test), layer and role selection, finite
-activations, and fold counts: each either returns clean input or raises a ``WorkbenchError`` that names
+Whether the run is complete (a killed collect is refused unless asked for), labels, question groups (so
+no question is in both train and test), layer and role selection, finite activations, and fold counts: each either returns clean input or raises a ``WorkbenchError`` that names
 the problem and the fix. Nothing here computes a metric.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
 import shlex
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -18,15 +17,17 @@ from workbench.layer_selection import select_layers as choose_layers
 from workbench.store import Run
 
 
-COLLECT_FLAGS_SKIPPED = ("batch_size", "device")  # execution settings: the resumed run may change them
+# Left out of the resume command: execution settings (a resumed run may change them), and a setting that
+# has no flag while it keeps its default.
+COLLECT_FLAGS_SKIPPED = {"batch_size": None, "device": None, "max_answer_tokens": 24}
 
 
 def resume_command(run: Run) -> str:
     """The ``workbench collect`` command that resumes ``run`` (its stored config, the same ``--out``)."""
     config = run.manifest.get("execution") or run.config
+    skipped = {key for key, default in COLLECT_FLAGS_SKIPPED.items() if default is None or config.get(key) == default}
     flags = [f"--{key.replace('_', '-')} {shlex.quote(str(value))}" for key, value in config.items()
-             if value is not None and key not in COLLECT_FLAGS_SKIPPED and not (key == "max_answer_tokens"
-                                                                                 and value == 24)]
+             if value is not None and key not in skipped]
     return " ".join(["workbench collect", *flags, f"--out {shlex.quote(str(run.path))}"])
 
 
