@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.layer_selection import parse_layers
 from workbench.commands import add_result_arguments
+from workbench.layer_selection import parse_layers
 
 
 def register(subparsers) -> None:
