@@ -117,7 +117,7 @@ class StageConfig(BaseModel):
 
     def replace(self, **changes: Any) -> "StageConfig":
         """A copy with ``changes``, validated like a new config."""
-        return type(self)(**{**self.model_dump(), **changes})
+        return type(self)(**{**dict(self), **changes})
 
     def file_dict(self) -> dict[str, Any]:
         """The fields set away from their defaults, as a sweep-file section can hold them (no ``None``)."""

@@ -63,6 +63,11 @@ def dtypes() -> list[str]:
     return list(DTYPES)
 
 
+def gradings() -> list[str]:
+    from workbench.datasets.grading import GRADINGS
+    return list(GRADINGS)
+
+
 def store_dtypes() -> list[str]:
     return ["float32", "float16"]
 

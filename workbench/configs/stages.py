@@ -48,6 +48,8 @@ class CollectConfig(StageConfig):
     dtype: Annotated[str, k.name(reg.dtypes)] = option("float32", "weights' dtype")
     store_dtype: Annotated[str, k.name(reg.store_dtypes)] = option("float32", "dtype of the stored residuals")
     max_answer_tokens: Annotated[int, k.integer(1)] = option(24, "longest greedy answer, in tokens")
+    grading: Annotated[str, k.name(reg.gradings)] = option(
+        "exact", "exact: normalised match; flex: also a substring either way (>= 2 characters); decides `correct`")
     batch_size: Annotated[int, k.integer(1)] = option(16, "prompts per forward", execution=True)
     device: Device = option(None, "cpu, cuda, cuda:1, mps (default: the best available)", execution=True)
     progress: Flag = option(True, "show progress bars", execution=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +39,8 @@ def variant_config(config: FinetuneConfig, name: str) -> FinetuneConfig:
         raise WorkbenchError(f"unknown baseline {name!r}.{did_you_mean(name, BASELINES)} "
                              f"Choose from {', '.join(BASELINES)}")
     if name == "standard":
-        return replace(config, objective="answer", target="constant", probe=None)
-    return replace(config, objective="confidence", target=name, probe=None)
+        return config.replace(objective="answer", target="constant", probe=None)
+    return config.replace(objective="confidence", target=name, probe=None)
 
 
 def run_variant(train_run: Run, config: FinetuneConfig, out: Path, eval_runs: dict[str, Run], *,
@@ -76,8 +75,8 @@ def finetune_experiment(train_run: Run, config: FinetuneConfig, out: str | Path,
         raise WorkbenchError("the experiment needs at least one evaluation run (--eval SPLIT=RUN)")
     if replicate_split not in eval_runs:
         replicate_split = next(iter(eval_runs))
-    main = replace(config, seed=seeds[0])
-    configs = {main.name: main, **{name: replace(variant_config(main, name)) for name in baselines}}
+    main = config.replace(seed=seeds[0])
+    configs = {main.name: main, **{name: variant_config(main, name) for name in baselines}}
     runs: dict[tuple[str, str], Run] = {("base", split): run for split, run in eval_runs.items()}
     histories = []
     for name, variant in configs.items():
@@ -93,7 +92,7 @@ def finetune_experiment(train_run: Run, config: FinetuneConfig, out: str | Path,
 
         per_seed = {seeds[0]: runs[(main.name, replicate_split)]}
         for seed in seeds[1:]:
-            variant = replace(main, seed=seed)
+            variant = main.replace(seed=seed)
             directory = out / f"{main.name}-seed{seed}"
             per_seed[seed] = run_variant(train_run, variant, directory, {replicate_split: eval_runs[replicate_split]},
                                          progress=progress, keep_merged=False)[replicate_split]
