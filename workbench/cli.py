@@ -1,4 +1,5 @@
-"""The ``workbench`` command: subcommands discovered in ``workbench.commands``, each a thin caller of the API.
+"""The ``workbench`` command: subcommands discovered in ``workbench.commands``, each a thin caller of a verb of
+``workbench.api`` with options generated from its config (``workbench.commands.options``).
 
 ``main(argv)`` returns an exit code so tests call it directly. A ``WorkbenchError`` prints one line, no traceback.
 """
@@ -12,6 +13,8 @@ import sys
 from collections.abc import Sequence
 
 import workbench.commands
+from workbench.cli_options import flag_error
+from workbench.configs import ConfigError
 from workbench.errors import WorkbenchError
 
 
@@ -32,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     transformers_logging.disable_progress_bar()  # our own progress bars are enough on a terminal
     try:
         return int(args.func(args) or 0)
+    except ConfigError as error:
+        print(f"workbench {args.command}: error: {flag_error(error, args)}", file=sys.stderr)
+        return 2
     except WorkbenchError as error:
         print(f"workbench {args.command}: error: {error}", file=sys.stderr)
         return 2

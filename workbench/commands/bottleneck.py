@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import argparse
 
+from workbench.cli_options import add_config_options, add_run_argument, config_fields
+from workbench.configs import BottleneckConfig
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("bottleneck", help="is the confidence signal lost at the text? (and where, by layer)")
-    parser.add_argument("run", help="run directory")
-    parser.add_argument("--boot", type=int, default=2000, help="paired bootstrap resamples")
-    parser.add_argument("--no-lens", action="store_true", help="skip the logit lens (which loads the run's model)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_run_argument(parser)
+    add_config_options(parser, BottleneckConfig)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.analyses.bottleneck import bottleneck
+    from workbench import api
     from workbench.figures.report import write_page
     from workbench.store import open_run
 
     target = open_run(args.run)
-    result = bottleneck(target, n_boot=args.boot, seed=args.seed, logit_lens=not args.no_lens)
+    result = api.bottleneck(target, **config_fields(args, BottleneckConfig))
     s = result["summary"].iloc[0]
     print(f"AUROC softmax expected {s['auroc_softmax']:.3f} [{s['auroc_softmax_low']:.3f}, {s['auroc_softmax_high']:.3f}]"
           f", argmax {s['auroc_argmax']:.3f} [{s['auroc_argmax_low']:.3f}, {s['auroc_argmax_high']:.3f}]")

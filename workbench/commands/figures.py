@@ -9,7 +9,7 @@ import sys
 def register(subparsers) -> None:
     parser = subparsers.add_parser("figures", help="regenerate every figure from stored results, in the paper style")
     parser.add_argument("results", help="a run folder, a sweep folder, or any folder holding them")
-    parser.add_argument("--format", default="svg,pdf,png", help="comma-separated: svg, pdf, png, html")
+    parser.add_argument("--format", default="svg,pdf,png", help="comma-separated: svg, pdf, png, html (default: svg,pdf,png)")
     parser.add_argument("--out", default="figures", help="output folder (default: figures/)")
     parser.set_defaults(func=run)
 

@@ -61,11 +61,16 @@ class Kind:
         names the problem)."""
         if self.many:
             parts = [part.strip() for text in texts for part in str(text).split(",") if part.strip()]
-            return parts[0] if len(parts) == 1 and parts[0] in self.words else tuple(parts)
+            if len(parts) == 1 and parts[0] in self.words:
+                return parts[0]
+            return tuple(self._parse(part) for part in parts)
+        return self._parse(texts)
+
+    def _parse(self, text: str) -> Any:
         try:
-            return self.parse(texts)
+            return self.parse(text)
         except ValueError:
-            return texts
+            return text
 
     @property
     def words(self) -> tuple[str, ...]:
