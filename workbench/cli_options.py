@@ -90,5 +90,4 @@ def flag_error(error: ConfigError, args: argparse.Namespace) -> str:
     flag = (getattr(args, "_flags", None) or {}).get(field)
     if flag is None:
         return str(error)
-    got = f", got {error.value!r}" if error.has_value and repr(error.value) not in error.problem else ""
-    return f"{flag}: {error.problem}{got}"
+    return f"{flag}: {error.problem}{error.got}"

@@ -28,8 +28,13 @@ class ConfigError(WorkbenchError):
 
     def __init__(self, path: str, problem: str, value: Any = None, *, has_value: bool = True):
         self.path, self.problem, self.value, self.has_value = path, problem, value, has_value
-        got = f", got {value!r}" if has_value and repr(value) not in problem else ""
-        super().__init__(f"{path}: {problem}{got}" if path else f"{problem}{got}")
+        super().__init__(f"{path}: {problem}{self.got}" if path else f"{problem}{self.got}")
+
+    @property
+    def got(self) -> str:
+        """``, got VALUE`` unless the problem already quotes the value."""
+        quoted = isinstance(self.value, str) and repr(self.value) in self.problem
+        return f", got {self.value!r}" if self.has_value and not quoted else ""
 
 
 def option(default: Any, help: str, *, execution: bool = False, flags: tuple[str, ...] = (),
