@@ -1,11 +1,19 @@
-"""confidence-workbench: does a language model know when it is wrong, and does it say so?"""
+"""confidence-workbench: does a language model know when it is wrong, and does it say so?
 
+The verbs (``collect``, ``probe``, ``calibrate``, ``bottleneck``, ``patch``, ``finetune``, ``sweep``) take their
+stage's config fields as keyword arguments (``workbench.configs``), with the CLI's names and defaults.
+"""
+
+from workbench.api import bottleneck, calibrate, collect, finetune, patch, probe, sweep
 from workbench.backends import Backend, Patch, hook_name, load_model
-from workbench.collect import CollectConfig, collect
+from workbench.configs import (BottleneckConfig, CalibrateConfig, CollectConfig, FinetuneConfig, PatchConfig,
+                               ProbeConfig)
 from workbench.datasets import QAItem, load_dataset
 from workbench.errors import WorkbenchError
 from workbench.store import Run, open_run
+from workbench.sweeps.config import SweepConfig
 
-__all__ = ["Backend", "Patch", "hook_name", "load_model", "CollectConfig", "collect", "QAItem", "load_dataset",
-           "WorkbenchError", "Run", "open_run"]
+__all__ = ["collect", "probe", "calibrate", "bottleneck", "patch", "finetune", "sweep", "Backend", "Patch", "hook_name",
+           "load_model", "CollectConfig", "ProbeConfig", "CalibrateConfig", "BottleneckConfig", "PatchConfig",
+           "FinetuneConfig", "SweepConfig", "QAItem", "load_dataset", "WorkbenchError", "Run", "open_run"]
 __version__ = "0.1.0"

@@ -20,8 +20,9 @@ def run(args: argparse.Namespace) -> int:
     from workbench.figures.report import write_page
     from workbench.store import open_run
 
+    config = BottleneckConfig(**config_fields(args, BottleneckConfig))  # bad flags fail before the run is read
     target = open_run(args.run)
-    result = api.bottleneck(target, **config_fields(args, BottleneckConfig))
+    result = api.bottleneck(target, config)
     s = result["summary"].iloc[0]
     print(f"AUROC softmax expected {s['auroc_softmax']:.3f} [{s['auroc_softmax_low']:.3f}, {s['auroc_softmax_high']:.3f}]"
           f", argmax {s['auroc_argmax']:.3f} [{s['auroc_argmax_low']:.3f}, {s['auroc_argmax_high']:.3f}]")

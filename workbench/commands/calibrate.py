@@ -25,16 +25,16 @@ def run(args: argparse.Namespace) -> int:
     from workbench.store import open_run
     from workbench.store.results import read_result
 
+    config = CalibrateConfig(**config_fields(args, CalibrateConfig))  # bad flags fail before the run is read
     target = open_run(args.run)
-    result = api.calibrate(target, **config_fields(args, CalibrateConfig))
+    result = api.calibrate(target, config)
     print(format_channels(result["channels"]))
     validity = result["validity"][["channel", "n", "ceiling_rate", "trin", "sparsity", "r", "tier", "reasons"]]
-    preset = getattr(args, "validity", CalibrateConfig.model_fields["validity"].default)
-    print(f"validity screen ({preset}):")
+    print(f"validity screen ({config.validity}):")
     print(validity.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     paths = [str(result.path)]
     prior_path = target.path / "results" / "prior_knowledge"
-    if (prior_path / "manifest.json").exists() and getattr(args, "prior_knowledge", True):
+    if config.prior_knowledge:
         prior = read_result(prior_path)
         print(f"prior knowledge (known: P(gold) > {prior.config['threshold']:g}):")
         with pd.option_context("display.width", 200):

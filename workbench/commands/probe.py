@@ -21,8 +21,9 @@ def run(args: argparse.Namespace) -> int:
     from workbench.store import open_run
     from workbench.store.results import read_result
 
+    config = ProbeConfig(**config_fields(args, ProbeConfig))  # bad flags fail before the run is read
     target = open_run(args.run)
-    result = api.probe(target, **config_fields(args, ProbeConfig))
+    result = api.probe(target, config)
     table = result["layers"]
     for best in result.manifest["best"]:
         print(f"{best['probe']:>9} probe, {best['role']}: peak at layer {best['layer']} ({best['hook']}) AUROC "
