@@ -56,7 +56,7 @@ def kind_of(info: FieldInfo) -> Kind | None:
 class StageConfig(BaseModel):
     """Frozen, no unknown keys; ``SECTION`` names the stage in error paths and sweep files."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
     SECTION: ClassVar[str] = ""
 
     def __init__(self, **data: Any) -> None:
@@ -83,15 +83,12 @@ class StageConfig(BaseModel):
     @classmethod
     def _error(cls, error: ValidationError) -> ConfigError:
         first = error.errors(include_url=False)[0]
-        loc = first["loc"]
-        if first["type"] == "value_error":
-            problem = str(first["ctx"]["error"])
-        elif first["type"] == "missing":
+        loc, cause = first["loc"], (first.get("ctx") or {}).get("error")
+        if isinstance(cause, ConfigError):  # raised by a check across fields, with its own path
+            return cause
+        if first["type"] == "missing":
             return ConfigError(cls._path(*loc), "missing (required)", has_value=False)
-        else:
-            problem = first["msg"]
-        if isinstance(first["ctx"].get("error") if first.get("ctx") else None, ConfigError):
-            return first["ctx"]["error"]
+        problem = str(cause) if first["type"] == "value_error" else first["msg"]
         return ConfigError(cls._path(*loc), problem, first.get("input"), has_value=bool(loc))
 
     # --- data ---------------------------------------------------------------------------------------------

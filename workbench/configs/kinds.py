@@ -32,14 +32,18 @@ def plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Kind:
-    """A field's check, how the CLI reads it (``parse``: one text; ``many``: one or more texts) and the word that
-    stands for ``None`` where a file cannot hold ``None`` (``"all"`` for ``limit``)."""
+    """A field's check; whether ``None`` is allowed (``optional``; ``none_word`` is the text standing for it where a
+    file cannot hold ``None``, e.g. ``"all"`` for ``limit``); how the CLI reads it (``parse`` one text, or with
+    ``many`` one or more texts, comma-separated or not; ``words``: single texts kept whole, like ``all``); the
+    names it accepts (``choices``, for the help text)."""
 
     check: Check
     metavar: str
     parse: Callable[[str], Any] = str
     many: bool = False
+    optional: bool = False
     none_word: str | None = None
+    words: tuple[str, ...] = ()
     choices: Callable[[], Iterable[str]] | None = None
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
@@ -47,17 +51,12 @@ class Kind:
 
     def validate(self, value: Any) -> Any:
         value = plain(value)
-        if value is None or (self.none_word is not None and value == self.none_word):
-            if self.none_word is not None or self.optional:
-                return None
+        if (self.optional or self.none_word) and (value is None or (self.none_word and value == self.none_word)):
+            return None
         return self.check(value)
 
-    @property
-    def optional(self) -> bool:
-        return self.none_word is not None or getattr(self.check, "optional", False)
-
     def from_text(self, texts: str | Sequence[str]) -> Any:
-        """What the CLI passes on: the parsed value, or the text itself when it does not parse (so the check
+        """What the CLI passes on: the parsed value, or the text itself where it does not parse (so the check
         names the problem)."""
         if self.many:
             parts = [part.strip() for text in texts for part in str(text).split(",") if part.strip()]
@@ -71,16 +70,6 @@ class Kind:
             return self.parse(text)
         except ValueError:
             return text
-
-    @property
-    def words(self) -> tuple[str, ...]:
-        return getattr(self.check, "words", ())
-
-
-def _optional(check: Check, optional: bool, words: tuple[str, ...] = ()) -> Check:
-    check.optional = optional  # type: ignore[attr-defined]
-    check.words = words  # type: ignore[attr-defined]
-    return check
 
 
 def _is_int(v: Any) -> bool:
@@ -100,7 +89,7 @@ def integer(low: int, *, optional: bool = False, none_word: str | None = None) -
         if not _is_int(v) or v < low:
             raise ValueError(f"must be an integer >= {low}" + (f" or {none_word!r}" if none_word else ""))
         return v
-    return Kind(_optional(check, optional), "N", int, none_word=none_word)
+    return Kind(check, "N", int, optional=optional, none_word=none_word)
 
 
 def number(low: float = 0.0, high: float = math.inf, *, low_open: bool = False, high_open: bool = True,
@@ -114,7 +103,7 @@ def number(low: float = 0.0, high: float = math.inf, *, low_open: bool = False, 
         if not ok:
             raise ValueError(f"must be a number {'in ' if math.isfinite(high) else ''}{span}")
         return float(v)
-    return Kind(_optional(check, optional), "X", _parse_number)
+    return Kind(check, "X", _parse_number, optional=optional)
 
 
 def flag() -> Kind:
@@ -122,7 +111,7 @@ def flag() -> Kind:
         if not isinstance(v, bool):
             raise ValueError("must be true or false")
         return v
-    return Kind(_optional(check, False), "BOOL")
+    return Kind(check, "BOOL")
 
 
 def text(*, optional: bool = False) -> Kind:
@@ -132,23 +121,27 @@ def text(*, optional: bool = False) -> Kind:
         if not isinstance(v, str) or not v:
             raise ValueError("must be a non-empty string")
         return v
-    return Kind(_optional(check, optional), "TEXT")
+    return Kind(check, "TEXT", optional=optional)
 
 
 def _known(choices: Callable[[], Iterable[str]] | Iterable[str]) -> list[str]:
     return list(choices() if callable(choices) else choices)
 
 
+def _not_one_of(v: Any, known: list[str]) -> str:
+    hint = did_you_mean(v, known) if isinstance(v, str) else ""
+    return f"must be one of {', '.join(known)}.{hint}".rstrip(".")
+
+
 def _one_of(v: Any, known: list[str]) -> str:
     if isinstance(v, str) and v in known:
         return v
-    hint = did_you_mean(v, known) if isinstance(v, str) else ""
-    raise ValueError(f"must be one of {', '.join(known)}.{hint}".rstrip("."))
+    raise ValueError(_not_one_of(v, known))
 
 
 def name(choices: Callable[[], Iterable[str]] | Sequence[str], *, optional: bool = False) -> Kind:
     """One name from a registry (a function returning the names, so registries load lazily) or a tuple."""
-    return Kind(_optional(lambda v: _one_of(v, _known(choices)), optional), "NAME",
+    return Kind(lambda v: _one_of(v, _known(choices)), "NAME", optional=optional,
                 choices=choices if callable(choices) else (lambda: choices))
 
 
@@ -168,19 +161,10 @@ def names(choices: Callable[[], Iterable[str]] | Sequence[str], *, empty: bool =
         known = _known(choices)
         for item in v:
             if not isinstance(item, str) or item not in known:
-                raise ValueError(f"has {item!r}, which {_one_of_problem(item, known)}")
+                raise ValueError(f"has {item!r}, which {_not_one_of(item, known)}")
         return tuple(v)
     words = tuple(w for w in (word, "none" if empty else None) if w)
-    return Kind(_optional(check, False, words), "NAME", many=True,
-                choices=choices if callable(choices) else (lambda: choices))
-
-
-def _one_of_problem(item: Any, known: list[str]) -> str:
-    try:
-        _one_of(item, known)
-    except ValueError as error:
-        return str(error)
-    return ""
+    return Kind(check, "NAME", many=True, words=words, choices=choices if callable(choices) else (lambda: choices))
 
 
 def integers(low: int | None = None) -> Kind:
@@ -192,7 +176,7 @@ def integers(low: int | None = None) -> Kind:
         if not isinstance(v, tuple) or not v or not all(_is_int(x) and (low is None or x >= low) for x in v):
             raise ValueError("must be a non-empty list of integers" + (f" >= {low}" if low is not None else ""))
         return v
-    return Kind(_optional(check, False), "N", int, many=True)
+    return Kind(check, "N", int, many=True)
 
 
 def parse_layers(text: str) -> str | tuple[int, ...]:
@@ -226,7 +210,7 @@ def layers() -> Kind:
             return v
         raise ValueError("must be \"all\" or a non-empty list of layer numbers such as 0,4,8 or 10-20 (negative "
                          "counts from the end)")
-    return Kind(_optional(check, False), "LAYERS", parse_layers)
+    return Kind(check, "LAYERS", parse_layers)
 
 
 def folds() -> Kind:
@@ -234,7 +218,7 @@ def folds() -> Kind:
         if v == "auto" or (_is_int(v) and v >= 2):
             return v
         raise ValueError("must be \"auto\" or an integer >= 2")
-    return Kind(_optional(check, False), "N", lambda t: t if t == "auto" else int(t))
+    return Kind(check, "N", lambda t: t if t == "auto" else int(t))
 
 
 def pair(*, optional: bool = True) -> Kind:
@@ -245,7 +229,7 @@ def pair(*, optional: bool = True) -> Kind:
         if not isinstance(v, (list, tuple)) or len(v) != 2 or not all(isinstance(x, str) for x in v):
             raise ValueError("must be two confidence strings, e.g. '90,10'")
         return tuple(v)
-    return Kind(_optional(check, optional), "A,B")
+    return Kind(check, "A,B", optional=optional)
 
 
 def splits() -> Kind:
@@ -265,7 +249,7 @@ def splits() -> Kind:
         else:
             raise ValueError("must map split names to run directories, e.g. heldout=runs/heldout")
         return {str(k): str(p) for k, p in items}
-    return Kind(_optional(check, False), "SPLIT=RUN", many=True)
+    return Kind(check, "SPLIT=RUN", many=True)
 
 
 def model_name() -> Kind:
@@ -276,7 +260,7 @@ def model_name() -> Kind:
             v = str(v)
         check_model_name(v)
         return v
-    return Kind(_optional(check, False), "MODEL")
+    return Kind(check, "MODEL")
 
 
 def dataset_name() -> Kind:
@@ -287,7 +271,7 @@ def dataset_name() -> Kind:
             v = str(v)
         check_dataset(v)
         return v
-    return Kind(_optional(check, False), "DATASET")
+    return Kind(check, "DATASET")
 
 
 def strings() -> Kind:
@@ -298,4 +282,4 @@ def strings() -> Kind:
         if not isinstance(v, (list, tuple)) or not v or not all(isinstance(x, str) and x for x in v):
             raise ValueError("must be a non-empty list of names")
         return tuple(v)
-    return Kind(_optional(check, False), "NAME", many=True)
+    return Kind(check, "NAME", many=True)

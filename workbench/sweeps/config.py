@@ -108,15 +108,12 @@ class SweepModel(StageConfig):
         try:
             return cls(**value)
         except ConfigError as error:
-            path = error.path.removeprefix(cls.SECTION).lstrip(".")
-            if path == "name" and error.has_value:
-                raise WorkbenchError(f"{where}: {error.problem}") from None
-            if path == "name":
-                raise WorkbenchError(f"{where}: a model table needs name = ...") from None
-            if path.startswith("unknown") or not path and error.problem.startswith("unknown key"):
-                raise WorkbenchError(f"{where}: {error.problem.replace(cls.SECTION + '.', '')}") from None
-            raise ConfigError(f"{where}.{path}" if path else where, error.problem, error.value,
-                              has_value=error.has_value) from None
+            field = error.path.removeprefix(cls.SECTION).lstrip(".")
+            if field == "name":
+                raise WorkbenchError(f"{where}: {error.problem}" if error.has_value else
+                                     f"{where}: a model table needs name = ...") from None
+            raise ConfigError(f"{where}.{field}" if field else where, error.problem.replace(f"{cls.SECTION}.", ""),
+                              error.value, has_value=error.has_value) from None
 
 
 def resolve_dataset(name: Any, where: str, base_dir: Path | None) -> str:
