@@ -4,6 +4,9 @@ The verbs (``collect``, ``probe``, ``calibrate``, ``bottleneck``, ``patch``, ``f
 stage's config fields as keyword arguments (``workbench.configs``), with the CLI's names and defaults.
 """
 
+# The submodules named like two verbs load first, so the verbs (bound below) keep their names afterwards.
+import workbench.collect  # noqa: F401
+import workbench.finetune  # noqa: F401
 from workbench.api import bottleneck, calibrate, collect, finetune, patch, probe, sweep
 from workbench.backends import Backend, Patch, hook_name, load_model
 from workbench.configs import (BottleneckConfig, CalibrateConfig, CollectConfig, FinetuneConfig, PatchConfig,

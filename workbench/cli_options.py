@@ -58,7 +58,7 @@ def add_config_options(parser: argparse.ArgumentParser, *configs: type[StageConf
                 flags = flags or [f"--{dash}"]
                 choices = kind.choices() if kind is not None and kind.choices is not None else None
                 listed = f"; one of: {', '.join(choices)}" if choices else ""
-                many = dict(nargs="+", action="extend") if kind is not None and kind.many else {}
+                many = dict(nargs="*" if kind.empty else "+", action="extend") if kind is not None and kind.many else {}
                 said = f"(default: {shown(default, kind and kind.none_word)})"
                 if "(default: " in help_text and name not in overrides:  # the help says what the default means
                     help_text, _, rest = help_text.partition("(default: ")

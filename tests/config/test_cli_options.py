@@ -77,6 +77,7 @@ def test_existing_flag_spellings_give_the_python_config():
                       "eval": ("heldout=runs/h", "runs/ood"), "baselines": ("constant",), "patch": False, "lr": 1e-3}
     assert FinetuneExperiment(**{k: v for k, v in fields.items() if k in FinetuneExperiment.model_fields}).eval == \
         {"heldout": "runs/h", "ood": "runs/ood"}
+    assert parsed(["finetune", "r", "--out", "o", "--baselines"], FinetuneExperiment) == {"baselines": ()}
     assert parsed(["sweep", "s.toml", "--workers", "3", "--no-progress", "--executor", "ray"], SweepConfig) == \
         {"workers": 3, "progress": False, "executor": "ray"}
 

@@ -107,3 +107,11 @@ def test_patch_verb_and_cli_store_the_same_config(tmp_path, tiny_checkpoint):
     assert result.config["layers"] == [0, 1] and result.config["controls"] == []
     again = wb.patch(runs[0], **options)  # no model given: the run's model is loaded; the stored result is found
     assert again.manifest["config_hash"] == result.manifest["config_hash"]
+
+
+def test_the_verbs_keep_their_names_when_their_namesake_modules_are_imported():
+    import importlib
+
+    for module in ("workbench.collect", "workbench.finetune", "workbench.finetune.train", "workbench.finetune.runner"):
+        importlib.import_module(module)
+    assert wb.collect is api.collect and wb.finetune is api.finetune

@@ -34,13 +34,14 @@ def plain(value: Any) -> Any:
 class Kind:
     """A field's check; whether ``None`` is allowed (``optional``; ``none_word`` is the text standing for it where a
     file cannot hold ``None``, e.g. ``"all"`` for ``limit``); how the CLI reads it (``parse`` one text, or with
-    ``many`` one or more texts, comma-separated or not; ``words``: single texts kept whole, like ``all``); the
+    ``many`` one or more texts — none where ``empty`` — comma-separated or not; ``words``: single texts kept whole, like ``all``); the
     names it accepts (``choices``, for the help text)."""
 
     check: Check
     metavar: str
     parse: Callable[[str], Any] = str
     many: bool = False
+    empty: bool = False  # with ``many``: no texts at all is a value (the empty list)
     optional: bool = False
     none_word: str | None = None
     words: tuple[str, ...] = ()
@@ -164,7 +165,8 @@ def names(choices: Callable[[], Iterable[str]] | Sequence[str], *, empty: bool =
                 raise ValueError(f"has {item!r}, which {_not_one_of(item, known)}")
         return tuple(v)
     words = tuple(w for w in (word, "none" if empty else None) if w)
-    return Kind(check, "NAME", many=True, words=words, choices=choices if callable(choices) else (lambda: choices))
+    return Kind(check, "NAME", many=True, empty=empty, words=words,
+                choices=choices if callable(choices) else (lambda: choices))
 
 
 def integers(low: int | None = None) -> Kind:
@@ -252,26 +254,25 @@ def splits() -> Kind:
     return Kind(check, "SPLIT=RUN", many=True)
 
 
-def model_name() -> Kind:
+def checked_name(checker: Callable[[str], None], metavar: str) -> Kind:
+    """A name (a ``Path`` is taken as its text) that ``checker`` accepts; it raises ``ValueError`` otherwise."""
     def check(v: Any) -> str:
-        from workbench.configs.checks import check_model_name
-
-        if isinstance(v, Path):
-            v = str(v)
-        check_model_name(v)
+        v = str(v) if isinstance(v, Path) else v
+        checker(v)
         return v
-    return Kind(check, "MODEL")
+    return Kind(check, metavar)
+
+
+def model_name() -> Kind:
+    from workbench.configs.checks import check_model_name
+
+    return checked_name(check_model_name, "MODEL")
 
 
 def dataset_name() -> Kind:
-    def check(v: Any) -> str:
-        from workbench.configs.checks import check_dataset
+    from workbench.configs.checks import check_dataset
 
-        if isinstance(v, Path):
-            v = str(v)
-        check_dataset(v)
-        return v
-    return Kind(check, "DATASET")
+    return checked_name(check_dataset, "DATASET")
 
 
 def strings() -> Kind:
