@@ -103,3 +103,12 @@ def test_a_bad_value_is_one_line_naming_the_flag(argv, message, tmp_path, capsys
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and err.startswith(f"workbench {argv[0]}: error:")
+
+
+def test_sweep_execution_flags_are_validated_by_the_sweep_config_even_in_a_dry_run(tmp_path, capsys):
+    path = tmp_path / "s.toml"
+    path.write_text('[sweep]\nmodels = ["smollm2-135m-instruct"]\ndatasets = ["capitals"]\nworkers = 2\n')
+    assert main(["sweep", str(path), "--workers", "0", "--dry-run", "--out", str(tmp_path / "out")]) == 2
+    assert "--workers: must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert main(["sweep", str(path), "--dry-run", "--out", str(tmp_path / "out")]) == 0
+    assert "1 units; config valid" in capsys.readouterr().out

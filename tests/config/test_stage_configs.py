@@ -77,6 +77,11 @@ def test_hashes_are_those_of_earlier_versions_and_ignore_execution_fields():
                     "controls": ["reverse", "off_position", "random"], "attribution": True, "n_boot": 1000,
                     "source_run": None}
     assert PatchConfig().content() == patch_before
+    finetune_before = {"objective": "confidence", "target": "constant", "probe": None, "probe_kind": "logistic",
+                       "width": 5.0, "constant": None, "rank": 8, "alpha": None, "target_modules": ["q_proj", "v_proj"],
+                       "steps": 50, "batch_size": 8, "lr": 2e-3, "weight_decay": 0.0, "answer_kl": 1.0, "seed": 0,
+                       "min_per_class": 5, "dtype": "float32"}
+    assert FinetuneConfig(target="constant").hash() == config_hash(finetune_before)
     assert CollectConfig(batch_size=2, device="cpu", progress=False).hash() == CollectConfig().hash()
     assert PatchConfig(chunk_pairs=1, overwrite=True, figures=False, device="cpu").hash() == PatchConfig().hash()
     assert ProbeConfig(allow_incomplete=True, overwrite=True).hash() == ProbeConfig().hash()
