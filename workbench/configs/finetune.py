@@ -45,7 +45,7 @@ class FinetuneConfig(StageConfig):
     min_per_class: Annotated[int, k.integer(0)] = option(5, "fewest correct and incorrect training examples")
     dtype: Annotated[str, k.name(reg.dtypes)] = option("float32", "weights' dtype while training")
     checkpoint_every: Count = option(25, "steps between checkpoints", execution=True)
-    device: Device = option(None, "device to train on", execution=True)
+    device: Device = option(None, "device to train on: cpu, cuda, ... (default: the best available)", execution=True)
     progress: Flag = option(True, "show progress bars", execution=True)
 
     @model_validator(mode="after")

@@ -97,7 +97,8 @@ class BottleneckConfig(AnalysisConfig):
     logit_lens: Flag = option(True, "run the logit lens (loads the run's model)", flags=("--no-lens",))
     lens_layers: Annotated[str | tuple[int, ...], k.layers()] = option("all", "layers of the logit lens")
     seed: Seed = option(0, "bootstrap seed")
-    device: Device = option(None, "device of the logit lens's model", execution=True)
+    device: Device = option(None, "device of the logit lens's model: cpu, cuda, ... (default: the best available)",
+                            execution=True)
     progress: Flag = option(True, "show progress bars", execution=True)
 
 
@@ -126,7 +127,7 @@ class PatchConfig(AnalysisConfig):
                                                        execution=True)
     backend: Annotated[str | None, k.name(reg.backends, optional=True)] = option(
         None, "model backend (default: the run's)", execution=True)
-    device: Device = option(None, "device of the model", execution=True)
+    device: Device = option(None, "device of the model: cpu, cuda, ... (default: the best available)", execution=True)
     figures: Flag = option(True, "write the figures beside the result", execution=True)
     progress: Flag = option(True, "say what is running", execution=True)
 
