@@ -70,7 +70,7 @@ def test_defaults_live_in_one_place():
 def test_hashes_are_those_of_earlier_versions_and_ignore_execution_fields():
     before = {"model": "smollm2-135m-instruct", "dataset": "all", "limit": 200, "seed": 0,
               "template": "answer_then_confidence", "vocabulary": "percent", "backend": "transformer_lens",
-              "dtype": "float32", "store_dtype": "float32", "max_answer_tokens": 24}
+              "dtype": "float32", "store_dtype": "float32", "max_answer_tokens": 24, "grading": "exact"}
     assert CollectConfig().content() == before and CollectConfig().hash() == config_hash(before)
     patch_before = {"pairs": "correct-to-incorrect", "site": "resid_pre", "layers": "all", "roles": ["confidence_slot"],
                     "metric": "shift", "levels": None, "n_pairs": None, "seed": 0, "method": "auto",

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic_core import core_schema
 
 from workbench.errors import did_you_mean
+from workbench.layer_selection import parse_layers
 
 Check = Callable[[Any], Any]  # value -> normalised value, or ValueError("must be ...")
 
@@ -181,23 +182,9 @@ def integers(low: int | None = None) -> Kind:
     return Kind(check, "N", int, many=True)
 
 
-def parse_layers(text: str) -> str | tuple[int, ...]:
-    """``all``, ``5``, ``0,4,8``, ``10-20`` (inclusive) or ``-1`` (negative counts from the end)."""
-    if text == "all":
-        return "all"
-    out: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if "-" in part[1:]:
-            lo, hi = part[0] + part[1:].split("-", 1)[0], part[1:].split("-", 1)[1]
-            out.extend(range(int(lo), int(hi) + 1))
-        elif part:
-            out.append(int(part))
-    return tuple(out)
-
-
 def layers() -> Kind:
-    """``"all"`` or a non-empty tuple of layer indices (negative counts from the end); text as ``parse_layers``."""
+    """``"all"`` or a non-empty tuple of layer indices (negative counts from the end); text as
+    ``workbench.layer_selection.parse_layers`` reads it (``0,4,-1``, ``10-20``)."""
     def check(v: Any) -> str | tuple[int, ...]:
         if isinstance(v, str) and v != "all":
             try:
