@@ -1,21 +1,23 @@
-"""confidence-workbench: does a language model know when it is wrong, and does it say so?"""
+"""confidence-workbench: does a language model know when it is wrong, and does it say so?
 
+The verbs (``collect``, ``probe``, ``calibrate``, ``bottleneck``, ``patch``, ``finetune``, ``sweep``) take their
+stage's config fields as keyword arguments (``workbench.configs``), with the CLI's names and defaults;
+``report`` writes a run's one offline page.
+"""
+
+# The submodules named like two verbs load first, so the verbs (bound below) keep their names afterwards.
+import workbench.collect  # noqa: F401
+import workbench.finetune  # noqa: F401
+from workbench.api import bottleneck, calibrate, collect, finetune, patch, probe, report, sweep
 from workbench.backends import Backend, Patch, hook_name, load_model
-from workbench.collect import CollectConfig, collect
+from workbench.configs import (BottleneckConfig, CalibrateConfig, CollectConfig, FinetuneConfig, PatchConfig,
+                               ProbeConfig)
 from workbench.datasets import QAItem, load_dataset
 from workbench.errors import WorkbenchError
 from workbench.store import Run, open_run
+from workbench.sweeps.config import SweepConfig
 
-
-
-def report(run, path=None, *, allow_incomplete: bool = False):
-    """Write the run's one offline report page (every figure and table; default ``RUN/report.html``) and
-    return its path; see ``workbench.figures.run_report``."""
-    from workbench.figures.run_report import write_report
-
-    return write_report(run, path, allow_incomplete=allow_incomplete)
-
-
-__all__ = ["Backend", "Patch", "hook_name", "load_model", "CollectConfig", "collect", "QAItem", "load_dataset",
-           "WorkbenchError", "Run", "open_run", "report"]
+__all__ = ["collect", "probe", "calibrate", "bottleneck", "patch", "finetune", "sweep", "report", "Backend", "Patch",
+           "hook_name", "load_model", "CollectConfig", "ProbeConfig", "CalibrateConfig", "BottleneckConfig", "PatchConfig",
+           "FinetuneConfig", "SweepConfig", "QAItem", "load_dataset", "WorkbenchError", "Run", "open_run"]
 __version__ = "0.1.0"

@@ -1,4 +1,5 @@
-"""The ``workbench`` command: subcommands discovered in ``workbench.commands``, each a thin caller of the API.
+"""The ``workbench`` command: subcommands discovered in ``workbench.commands``, each a thin caller of a verb of
+``workbench.api`` with options generated from its config (``workbench.commands.options``).
 
 ``main(argv)`` returns an exit code so tests call it directly. A ``WorkbenchError`` prints one line, no traceback.
 """
@@ -14,6 +15,8 @@ import warnings
 from collections.abc import Iterator, Sequence
 
 import workbench.commands
+from workbench.cli_options import flag_error
+from workbench.configs import ConfigError
 from workbench.errors import WorkbenchError, WorkbenchWarning
 
 
@@ -65,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with one_line_warnings(args.command):
             return int(args.func(args) or 0)
+    except ConfigError as error:
+        print(f"workbench {args.command}: error: {flag_error(error, args)}", file=sys.stderr)
+        return 2
     except WorkbenchError as error:
         print(f"workbench {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -7,60 +7,18 @@ next starts, so re-running the same config continues after the last stored batch
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from workbench.backends import DEFAULT_MODEL, Backend, load_model
+from workbench.backends import Backend, load_model
+from workbench.configs import CollectConfig
 from workbench.datasets import load_dataset
-from workbench.datasets.grading import check_grading
 from workbench.elicit import Elicitor, ElicitSettings, residual_hooks
 from workbench.errors import WorkbenchError, WorkbenchWarning
 from workbench.prompts import ROLES, get_template, get_vocabulary
 from workbench.store import Run, RunWriter, config_hash, open_run, provenance
-
-
-@dataclass(frozen=True, kw_only=True)
-class CollectConfig:
-    """Everything that decides a run's contents (hashed) plus how it is executed (``batch_size``, ``device``)."""
-
-    model: str = DEFAULT_MODEL
-    dataset: str = "all"
-    limit: int | None = 200
-    seed: int = 0
-    template: str = "answer_then_confidence"
-    vocabulary: str = "percent"
-    backend: str = "transformer_lens"
-    dtype: str = "float32"
-    store_dtype: str = "float32"
-    max_answer_tokens: int = 24
-    grading: str = "exact"  # "exact" or "flex" (datasets/grading.py); decides the `correct` column
-    batch_size: int = 16
-    device: str | None = None
-    execution_keys: tuple[str, ...] = field(default=("batch_size", "device"), repr=False)
-
-    def __post_init__(self) -> None:
-        if self.limit is not None and self.limit < 1:
-            raise WorkbenchError(f"limit must be a positive number of items, got {self.limit}")
-        if self.batch_size < 1:
-            raise WorkbenchError(f"batch_size must be at least 1, got {self.batch_size}")
-        if self.store_dtype not in ("float32", "float16"):
-            raise WorkbenchError(f"store_dtype must be float32 or float16, got {self.store_dtype!r}")
-        get_template(self.template), get_vocabulary(self.vocabulary)  # unknown names fail here, before any work
-        check_grading(self.grading)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "execution_keys"}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CollectConfig":
-        return cls(**data)
-
-    def content(self) -> dict[str, Any]:
-        """The part of the config that decides the stored numbers (hashed)."""
-        return {k: v for k, v in self.to_dict().items() if k not in self.execution_keys}
 
 
 def collect(config: CollectConfig | None = None, out: str | Path = "runs/default", *, loaded: Backend | None = None,
@@ -70,7 +28,7 @@ def collect(config: CollectConfig | None = None, out: str | Path = "runs/default
     ``overrides`` set config fields; ``loaded`` is an already loaded model matching ``config.model`` and
     ``config.backend`` (saves loading it again).
     """
-    config = CollectConfig(**{**(config.to_dict() if config else {}), **overrides})
+    config = CollectConfig(**{**(config.to_dict() if config else {}), "progress": progress, **overrides})
     items = load_dataset(config.dataset, limit=config.limit, seed=config.seed)
     if config.limit is not None and len(items) < config.limit:
         warnings.warn(WorkbenchWarning(f"limit {config.limit} is more than dataset {config.dataset!r} holds: "
@@ -91,7 +49,7 @@ def collect(config: CollectConfig | None = None, out: str | Path = "runs/default
     writer = RunWriter(out, header)
     elicitor = Elicitor(backend, ElicitSettings(template=template, vocabulary=vocabulary,
                                                 max_answer_tokens=config.max_answer_tokens, grading=config.grading))
-    with tqdm(total=len(items), initial=writer.n_done, desc=f"collect {Path(out).name}", disable=not progress,
+    with tqdm(total=len(items), initial=writer.n_done, desc=f"collect {Path(out).name}", disable=not config.progress,
               unit="item") as bar:
         for start in range(writer.n_done, len(items), config.batch_size):
             batch = items[start:start + config.batch_size]

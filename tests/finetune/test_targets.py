@@ -123,7 +123,7 @@ def test_config_validation_and_round_trip():
     assert FinetuneConfig(objective="answer", target="constant").name == "standard"
     with pytest.raises(WorkbenchError, match="--probe"):
         FinetuneConfig(target="probe")
-    with pytest.raises(WorkbenchError, match="did you mean|Choose"):
+    with pytest.raises(WorkbenchError, match="Did you mean 'correctness'"):
         FinetuneConfig(target="corectness")
     with pytest.raises(WorkbenchError, match="rank"):
         FinetuneConfig(target="constant", rank=0)

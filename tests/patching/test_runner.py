@@ -79,7 +79,7 @@ def test_cli_errors_are_one_line(smollm2_run, capsys):
     assert main(["patch", str(smollm2_run.path), "--pairs", "random", "--layers", "0,40"]) == 2
     assert "layer 40 out of range" in capsys.readouterr().err
     assert main(["patch", str(smollm2_run.path), "--pairs", "random", "--layers", "zero"]) == 2
-    assert "--layers takes" in capsys.readouterr().err
+    assert "--layers: must be \"all\" or a non-empty list of layer numbers" in capsys.readouterr().err
 
 
 def test_an_architecture_without_a_block_table_falls_back_and_skips_attribution(smollm2, tmp_path):

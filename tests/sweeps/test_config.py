@@ -10,7 +10,8 @@ import tomli_w
 
 from workbench.errors import WorkbenchError
 from workbench.sweeps import SweepConfig, plan_units
-from workbench.sweeps.config import CalibrateParams, CollectParams, SweepModel
+from workbench.configs import CalibrateConfig, CollectConfig
+from workbench.sweeps.config import SweepModel
 from workbench.sweeps.runner import preflight
 
 BASE = {"sweep": {"models": ["smollm2-135m-instruct"], "datasets": ["capitals", "arithmetic"], "seeds": [0, 1],
@@ -45,7 +46,8 @@ def test_round_trips_through_dict_toml_and_yaml(tmp_path):
     ({"calibrate": {"nbins": 5}}, "'calibrate.nbins'. Did you mean 'n_bins'?"),
     ({"probes": {"folds": 3}}, "'probes'. Did you mean 'probe'?"),
     ({"probe": {"folds": 1}}, "probe.folds: must be \"auto\" or an integer >= 2, got 1"),
-    ({"collect": {"limit": 0}}, "collect.limit: must be \"all\" or an integer >= 1, got 0"),
+    ({"collect": {"limit": 0}}, "collect.limit: must be an integer >= 1 or 'all', got 0"),
+    ({"collect": {"model": "gemma-3-270m"}}, "collect.model: is set by the sweep (sweep.models)"),
     ({"calibrate": {"strategy": "quantiles"}}, "calibrate.strategy: must be one of uniform, quantile"),
     ({"probe": {"roles": ["confidence_slott"]}}, "probe.roles: has 'confidence_slott'"),
     ({"probe": {"layers": "some"}}, "probe.layers: must be \"all\" or a non-empty list"),
@@ -134,11 +136,11 @@ def test_units_are_addressed_by_what_decides_their_numbers():
 
 def test_params_and_models_validate_on_construction_too():
     with pytest.raises(WorkbenchError, match="collect.batch_size"):
-        CollectParams(batch_size=0)
+        CollectConfig(batch_size=0)
     with pytest.raises(WorkbenchError, match="calibrate.known_threshold"):
-        CalibrateParams(known_threshold=1.5)
-    with pytest.raises(WorkbenchError, match="pass a tuple"):
-        CalibrateParams(n_bins=[5])
+        CalibrateConfig(known_threshold=1.5)
+    with pytest.raises(WorkbenchError, match="calibrate.n_bins: must be an integer >= 2, got"):
+        CalibrateConfig(n_bins=[5])
     assert SweepModel(name="smollm2-135m-instruct").content() == {"name": "smollm2-135m-instruct",
                                                                   "backend": "transformer_lens", "dtype": "float32"}
 

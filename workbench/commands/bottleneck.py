@@ -4,27 +4,25 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.commands import add_result_arguments
+from workbench.cli_options import add_config_options, add_run_argument, config_fields
+from workbench.configs import BottleneckConfig
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("bottleneck", help="is the confidence signal lost at the text? (and where, by layer)")
-    parser.add_argument("run", help="run directory")
-    parser.add_argument("--boot", type=int, default=2000, help="paired bootstrap resamples")
-    parser.add_argument("--no-lens", action="store_true", help="skip the logit lens (which loads the run's model)")
-    parser.add_argument("--seed", type=int, default=0)
-    add_result_arguments(parser)
+    add_run_argument(parser)
+    add_config_options(parser, BottleneckConfig)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.analyses.bottleneck import bottleneck
+    from workbench import api
     from workbench.figures.run_report import write_report
     from workbench.store import open_run
 
+    config = BottleneckConfig(**config_fields(args, BottleneckConfig))  # bad flags fail before the run is read
     target = open_run(args.run)
-    result = bottleneck(target, n_boot=args.boot, seed=args.seed, logit_lens=not args.no_lens,
-                        allow_incomplete=args.allow_incomplete, overwrite=args.overwrite)
+    result = api.bottleneck(target, config)
     s = result["summary"].iloc[0]
     print(f"AUROC softmax expected {s['auroc_softmax']:.3f} [{s['auroc_softmax_low']:.3f}, {s['auroc_softmax_high']:.3f}]"
           f", argmax {s['auroc_argmax']:.3f} [{s['auroc_argmax_low']:.3f}, {s['auroc_argmax_high']:.3f}]")
@@ -34,5 +32,5 @@ def run(args: argparse.Namespace) -> int:
     if "lens_peak_layer" in s:
         print(f"logit lens: peak at layer {int(s['lens_peak_layer'])} AUROC {s['lens_peak_auroc']:.3f}, last layer "
               f"{s['lens_final_auroc']:.3f} (lost {s['lens_lost']:+.3f})")
-    print(f"results: {result.path}\nreport: {write_report(target, allow_incomplete=args.allow_incomplete)}")
+    print(f"results: {result.path}\nreport: {write_report(target, allow_incomplete=config.allow_incomplete)}")
     return 0

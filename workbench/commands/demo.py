@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.commands.collect import add_collect_arguments, collect_config
+from workbench.cli_options import add_config_options, config_fields
+from workbench.configs import CollectConfig
+
+DEMO_LIMIT = 300  # the demo collects more items than a plain ``collect`` (its summary needs both classes)
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("demo", help="collect a few hundred items on the default model and summarise")
-    add_collect_arguments(parser, limit=300)
-    parser.add_argument("--out", default="runs/demo", help="run directory (resumed if it exists)")
+    add_config_options(parser, CollectConfig, overrides={"limit": DEMO_LIMIT})
+    parser.add_argument("--out", default="runs/demo", help="run directory, resumed if it exists (default: runs/demo)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from workbench.demo import run_demo
 
-    print(run_demo(collect_config(args), args.out))
+    print(run_demo(CollectConfig(**config_fields(args, CollectConfig)), args.out))
     return 0

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.commands import add_result_arguments
+from workbench.cli_options import add_config_options, add_run_argument, config_fields
+from workbench.configs import AnalysisConfig
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("report", help="one offline HTML page: every figure and table of a run")
-    parser.add_argument("run", help="run directory (its analyses' stored results are included)")
+    add_run_argument(parser, "run directory (its analyses' stored results are included)")
     parser.add_argument("--out", default=None, help="the page's path (default: RUN/report.html)")
-    add_result_arguments(parser, overwrite=False)
+    add_config_options(parser, AnalysisConfig, skip=("overwrite",))  # the page is rewritten each time
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.figures.run_report import write_report
+    from workbench import api
 
-    path = write_report(args.run, args.out, allow_incomplete=args.allow_incomplete)
+    path = api.report(args.run, args.out, **config_fields(args, AnalysisConfig))
     print(f"report: {path} ({path.stat().st_size / 1e6:.1f} MB, opens offline)")
     return 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +40,8 @@ def variant_config(config: FinetuneConfig, name: str) -> FinetuneConfig:
         raise WorkbenchError(f"unknown baseline {name!r}.{did_you_mean(name, BASELINES)} "
                              f"Choose from {', '.join(BASELINES)}")
     if name == "standard":
-        return replace(config, objective="answer", target="constant", probe=None)
-    return replace(config, objective="confidence", target=name, probe=None)
+        return config.replace(objective="answer", target="constant", probe=None)
+    return config.replace(objective="confidence", target=name, probe=None)
 
 
 def run_variant(train_run: Run, config: FinetuneConfig, out: Path, eval_runs: dict[str, Run], *,
@@ -82,7 +81,7 @@ def finetune_experiment(train_run: Run, config: FinetuneConfig, out: str | Path,
         replicate_split = next(iter(eval_runs))
     for run in (train_run, *eval_runs.values()):
         require_complete(run, allow_incomplete)
-    main = replace(config, seed=seeds[0])
+    main = config.replace(seed=seeds[0])
     result_config = {"finetune": main.content(), "baselines": list(baselines), "seeds": seeds,
                      "eval_runs": {split: str(run.path) for split, run in eval_runs.items()},
                      "tolerance": tolerance, "replicate_split": replicate_split, "patch": patch,
@@ -90,7 +89,7 @@ def finetune_experiment(train_run: Run, config: FinetuneConfig, out: str | Path,
     slot = result_slot(out, ANALYSIS, result_config, train_run.manifest, overwrite=overwrite)
     if slot.existing is not None:
         return slot.existing
-    configs = {main.name: main, **{name: replace(variant_config(main, name)) for name in baselines}}
+    configs = {main.name: main, **{name: variant_config(main, name) for name in baselines}}
     runs: dict[tuple[str, str], Run] = {("base", split): run for split, run in eval_runs.items()}
     histories = []
     for name, variant in configs.items():
@@ -106,7 +105,7 @@ def finetune_experiment(train_run: Run, config: FinetuneConfig, out: str | Path,
 
         per_seed = {seeds[0]: runs[(main.name, replicate_split)]}
         for seed in seeds[1:]:
-            variant = replace(main, seed=seed)
+            variant = main.replace(seed=seed)
             directory = out / f"{main.name}-seed{seed}"
             per_seed[seed] = run_variant(train_run, variant, directory, {replicate_split: eval_runs[replicate_split]},
                                          progress=progress, keep_merged=False)[replicate_split]

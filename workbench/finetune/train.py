@@ -22,7 +22,7 @@ batches are a pure function of (seed, step), so a resumed run equals an uninterr
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,80 +30,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from workbench.configs import FinetuneConfig
 from workbench.elicit.scoring import VocabularyTrie
-from workbench.errors import WorkbenchError, did_you_mean
+from workbench.errors import WorkbenchError
 from workbench.finetune import adapter as adapters
 from workbench.finetune import loss as L
 from workbench.finetune.data import Example, batch_indices, check_classes, training_examples
-from workbench.finetune.targets import TARGETS, resolve_probe, target_distribution, target_probabilities
+from workbench.finetune.targets import resolve_probe, target_distribution, target_probabilities
 from workbench.store import Run, config_hash, provenance
 from workbench.store.provenance import write_json_atomic
 
 OBJECTIVES: tuple[str, ...] = ("confidence", "answer")
-
-
-@dataclass(frozen=True, kw_only=True)
-class FinetuneConfig:
-    """What a fine-tuning run does (hashed) and how it is executed (``execution_keys``, not hashed)."""
-
-    objective: str = "confidence"
-    target: str = "probe"
-    probe: str | None = None  # "LAYER/ROLE" of the run's probes result, or a probe file
-    probe_kind: str = "logistic"
-    width: float = 5.0  # sd of the target Gaussian, in confidence points (0: one-hot)
-    constant: float | None = None  # value of the constant target; None: the training accuracy
-    rank: int = 8
-    alpha: float | None = None  # LoRA scale numerator; None: 2 x rank
-    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
-    steps: int = 50
-    batch_size: int = 8
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    answer_kl: float = 1.0
-    seed: int = 0
-    min_per_class: int = 5
-    dtype: str = "float32"
-    checkpoint_every: int = 25
-    device: str | None = None
-    execution_keys: tuple[str, ...] = field(default=("checkpoint_every", "device"), repr=False)
-
-    def __post_init__(self) -> None:
-        if self.objective not in OBJECTIVES:
-            raise WorkbenchError(f"unknown objective {self.objective!r}.{did_you_mean(self.objective, OBJECTIVES)} "
-                                 f"Choose one of {', '.join(OBJECTIVES)}")
-        if self.target not in TARGETS:
-            raise WorkbenchError(f"unknown target {self.target!r}.{did_you_mean(self.target, TARGETS)} "
-                                 f"Choose one of {', '.join(TARGETS)}")
-        if self.objective == "confidence" and self.target == "probe" and not self.probe:
-            raise WorkbenchError("the probe target needs --probe LAYER/ROLE (or a probe file)")
-        for name in ("rank", "steps", "batch_size", "checkpoint_every", "min_per_class"):
-            value = getattr(self, name)
-            least = 0 if name == "min_per_class" else 1
-            if not isinstance(value, int) or value < least:
-                raise WorkbenchError(f"{name} must be an integer >= {least}, got {value!r}")
-        for name in ("lr", "width", "answer_kl", "weight_decay"):
-            if not np.isfinite(getattr(self, name)) or getattr(self, name) < 0 or (name == "lr" and self.lr == 0):
-                raise WorkbenchError(f"{name} must be a non-negative number (lr positive), got {getattr(self, name)!r}")
-        if not self.target_modules:
-            raise WorkbenchError("target_modules must name at least one module (e.g. q_proj, v_proj)")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if k != "execution_keys"}
-        data["target_modules"] = list(self.target_modules)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FinetuneConfig":
-        return cls(**{**data, "target_modules": tuple(data.get("target_modules", ("q_proj", "v_proj")))})
-
-    def content(self) -> dict[str, Any]:
-        """The part that decides the trained weights (hashed)."""
-        return {k: v for k, v in self.to_dict().items() if k not in self.execution_keys}
-
-    @property
-    def name(self) -> str:
-        """A short label: ``probe``, ``correctness``, ``constant`` or ``standard``."""
-        return "standard" if self.objective == "answer" else self.target
 
 
 @dataclass(frozen=True)

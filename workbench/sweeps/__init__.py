@@ -7,13 +7,11 @@ summary = run_sweep(SweepConfig.from_file("sweep.toml"), "sweeps/main", executor
 ```
 """
 
-from workbench.sweeps.config import (BottleneckParams, CalibrateParams, CollectParams, PatchParams, ProbeParams,
-                                     SweepConfig, SweepModel)
+from workbench.sweeps.config import SweepConfig, SweepModel
 from workbench.sweeps.executors import EXECUTORS
 from workbench.sweeps.runner import format_summary, preflight, run_sweep, sweep_failed
 from workbench.sweeps.stages import STAGES, Stage, register_stage
 from workbench.sweeps.units import Unit, plan_units
 
-__all__ = ["SweepConfig", "SweepModel", "CollectParams", "ProbeParams", "CalibrateParams", "BottleneckParams",
-           "PatchParams", "run_sweep", "preflight", "format_summary", "sweep_failed", "plan_units", "Unit",
+__all__ = ["SweepConfig", "SweepModel", "run_sweep", "preflight", "format_summary", "sweep_failed", "plan_units", "Unit",
            "STAGES", "Stage", "register_stage", "EXECUTORS"]

@@ -113,12 +113,10 @@ def load_cached(model: SweepModel):
 def _collect(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
     import numpy as np
 
-    from workbench.collect import CollectConfig, collect
+    from workbench.collect import collect
 
-    params = unit.params.to_dict()
-    params["limit"] = None if params["limit"] == "all" else params["limit"]
-    config = CollectConfig(model=unit.model.name, dataset=unit.dataset, seed=unit.seed, backend=unit.model.backend,
-                           dtype=unit.model.dtype, device=unit.model.device, **params)
+    config = unit.params.replace(model=unit.model.name, dataset=unit.dataset, seed=unit.seed,
+                                 backend=unit.model.backend, dtype=unit.model.dtype, device=unit.model.device)
     manifest = out / "manifest.json"
     if out.exists() and not manifest.exists():
         shutil.rmtree(out)  # killed during the run store's first write: nothing is stored yet but a temp file
@@ -131,30 +129,21 @@ def _collect(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
 
 
 def _probe(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
-    from workbench.analyses.probe_layers import probe_layers
-    from workbench.analyses.summary import adapt_folds
+    from workbench import api
 
-    p = unit.params
-    run = open_run(out)
-    folds = adapt_folds(run, 5) if p.folds == "auto" else p.folds
-    result = probe_layers(run, list(p.roles), p.layers, folds=folds, seeds=(unit.seed,), probes=list(p.probes),
-                          n_boot=p.n_boot, save_weights=p.save_weights)
+    result = api.probe(open_run(out), unit.params, seed=unit.seed)
     best = max(result.manifest["best"], key=lambda b: b["auroc"])
-    return {"folds": folds, "best_probe": best["probe"], "best_role": best["role"], "best_layer": int(best["layer"]),
-            "best_auroc": float(best["auroc"]), "best_low": float(best["low"]), "best_high": float(best["high"])}
+    return {"folds": int(result.config["folds"]), "best_probe": best["probe"], "best_role": best["role"],
+            "best_layer": int(best["layer"]), "best_auroc": float(best["auroc"]), "best_low": float(best["low"]),
+            "best_high": float(best["high"])}
 
 
 def _calibrate(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
-    from workbench.analyses.channels import channels
-    from workbench.analyses.prior_knowledge import prior_knowledge
+    from workbench import api
 
-    p = unit.params
-    run = open_run(out)
     probes = inputs.dep_result("probe", "probes") if "probe" in unit.deps else None
-    options = dict(n_bins=p.n_bins, strategy=p.strategy, n_boot=p.n_boot, seed=unit.seed)
-    table = channels(run, probes=probes, thresholds=p.validity, **options)["channels"].set_index("channel")
-    if p.prior_knowledge:
-        prior_knowledge(run, probes=probes, threshold=p.known_threshold, **options)
+    result = api.calibrate(open_run(out), unit.params, probes=probes, seed=unit.seed)
+    table = result["channels"].set_index("channel")
     headline = {}
     for channel in ("verbal", "softmax_expected", "probe"):
         for metric in ("auroc", "ece", "smece", "prr"):
@@ -164,28 +153,22 @@ def _calibrate(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
 
 
 def _bottleneck(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
-    from workbench.analyses.bottleneck import bottleneck
+    from workbench import api
 
     p = unit.params
-    run = open_run(out)
-    result = bottleneck(run, n_boot=p.n_boot, seed=unit.seed, logit_lens=p.logit_lens,
-                        loaded=inputs.model() if p.logit_lens else None, lens_layers=p.lens_layers)
+    result = api.bottleneck(open_run(out), p, model=inputs.model() if p.logit_lens else None, seed=unit.seed,
+                            progress=inputs.progress)
     s = result["summary"].iloc[0]
     return {"verdict": str(s["verdict"]), "difference": float(s["difference"]),
             "difference_low": float(s["difference_low"]), "difference_high": float(s["difference_high"])}
 
 
 def _patch(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
-    from workbench.analyses.patching.runner import run_patching
+    from workbench import api
 
-    p = unit.params.to_dict()
-    run = open_run(out)
+    p = unit.params
     model = inputs.model()
-    if p["layers"] != "all":  # checked against the model's blocks by run_patching: out of range is an error
-        p["layers"] = tuple(p["layers"])
-    p.update(roles=tuple(p["roles"]), controls=tuple(p["controls"]), seed=unit.seed,
-             n_pairs=None if p["n_pairs"] == "all" else p["n_pairs"])
-    result = run_patching(run, backend=model, figures=False, **p)
+    result = api.patch(open_run(out), model, p, seed=unit.seed, figures=False, progress=False)  # layers: checked there
     headline: dict[str, Any] = {"n_pairs": int(result["pairs"].shape[0]) if "pairs" in result.tables else None}
     if "gradient_summary" in result.tables:
         s = result["gradient_summary"].iloc[0]

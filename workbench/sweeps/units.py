@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.store import config_hash
-from workbench.sweeps.config import ANALYSES, PARAMS, REQUIRES, Params, SweepConfig, SweepModel
+from workbench.configs import STAGE_CONFIGS, StageConfig
+from workbench.sweeps.config import ANALYSES, REQUIRES, SET_BY_SWEEP, SweepConfig, SweepModel
 
 UNIT_FORMAT = 1
 # stage -> stages it reads when they are in the sweep (beyond the ones it requires)
@@ -32,7 +33,7 @@ class Unit:
     model: SweepModel
     dataset: str
     seed: int
-    params: Params
+    params: StageConfig  # the stage's section; the fields the sweep sets (SET_BY_SWEEP) come from the unit
     deps: Mapping[str, str] = field(default_factory=dict)
     dataset_sha256: str | None = None
 
@@ -40,7 +41,10 @@ class Unit:
         """What the address is the hash of."""
         return {"format": UNIT_FORMAT, "analysis": self.analysis, "model": self.model.content(),
                 "dataset": self.dataset, "dataset_sha256": self.dataset_sha256, "seed": self.seed,
-                "params": self.params.content(), "deps": dict(sorted(self.deps.items()))}
+                "params": self.hashed_params(), "deps": dict(sorted(self.deps.items()))}
+
+    def hashed_params(self) -> dict[str, Any]:
+        return {k: v for k, v in self.params.content().items() if k not in SET_BY_SWEEP[self.analysis]}
 
     @cached_property
     def hash(self) -> str:
@@ -59,7 +63,7 @@ class Unit:
     def from_dict(cls, data: Mapping[str, Any]) -> "Unit":
         return cls(analysis=data["analysis"], model=SweepModel.from_value(data["model"], "unit.model"),
                    dataset=data["dataset"], seed=int(data["seed"]),
-                   params=PARAMS[data["analysis"]].from_dict(data["params"]), deps=dict(data["deps"]),
+                   params=STAGE_CONFIGS[data["analysis"]].from_dict(data["params"]), deps=dict(data["deps"]),
                    dataset_sha256=data.get("dataset_sha256"))
 
 

@@ -13,23 +13,23 @@ import io
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from workbench.analyses.inputs import require_complete
 from workbench.analyses.patching import attribution as attr
-from workbench.analyses.patching.controls import CONTROLS, check_controls, per_layer, run_control, summarise
+from workbench.analyses.patching.controls import per_layer, run_control, summarise
 from workbench.analyses.patching.gradient import layer_gradient
 from workbench.analyses.patching.layers import supports
-from workbench.analyses.patching.metrics import MetricSpec, check_metric_name
+from workbench.analyses.patching.metrics import MetricSpec
 from workbench.analyses.patching.pairs import PairSet, build_pairs
 from workbench.analyses.patching.sources import source_activations
-from workbench.analyses.inputs import require_complete
-from workbench.analyses.patching.sweep import check_site, choose_method, make_job, patch_sweep, resolve_layers
+from workbench.analyses.patching.sweep import choose_method, make_job, patch_sweep, resolve_layers
 from workbench.backends import Backend, load_model
+from workbench.configs import PatchConfig
 from workbench.elicit.scoring import VocabularyTrie
 from workbench.errors import WorkbenchError
 from workbench.store import Run, config_hash, open_run, write_json_atomic
@@ -37,52 +37,6 @@ from workbench.store.provenance import write_bytes_atomic
 from workbench.store.results import Result, ResultSlot, result_slot
 
 ANALYSIS = "patching"
-
-
-@dataclass(frozen=True, kw_only=True)
-class PatchConfig:
-    """Everything that decides a patching result (hashed), plus how it is executed (``execution_keys``)."""
-
-    pairs: str = "correct-to-incorrect"
-    site: str = "resid_pre"
-    layers: str | tuple[int, ...] = "all"
-    roles: tuple[str, ...] = ("confidence_slot",)
-    metric: str = "shift"
-    levels: tuple[str, str] | None = None
-    n_pairs: int | None = None
-    seed: int = 0
-    method: str = "auto"
-    controls: tuple[str, ...] = CONTROLS
-    attribution: bool = True
-    n_boot: int = 1000
-    source_run: str | None = None  # cross-model: the fine-tuned model's run
-    chunk_pairs: int = 16
-    execution_keys: tuple[str, ...] = field(default=("chunk_pairs",), repr=False)
-
-    def __post_init__(self) -> None:
-        check_site(self.site)
-        check_controls(self.controls)
-        check_metric_name(self.metric)
-        if self.chunk_pairs < 1 or (self.n_pairs is not None and self.n_pairs < 1):
-            raise WorkbenchError("chunk_pairs and n_pairs must be positive")
-        if not self.roles:
-            raise WorkbenchError("give at least one role to patch")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if k != "execution_keys"}
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PatchConfig":
-        tuples = {"roles", "controls", "levels"} | ({"layers"} if not isinstance(data.get("layers"), str) else set())
-        return cls(**{k: tuple(v) if k in tuples and v is not None else v for k, v in data.items()})
-
-    def content(self) -> dict[str, Any]:
-        return {k: v for k, v in self.to_dict().items() if k not in self.execution_keys}
-
-    @property
-    def name(self) -> str:
-        return f"{ANALYSIS}-{self.pairs}-{self.site}"
 
 
 class _Partial:
@@ -133,12 +87,12 @@ def _attribution_chunk(model: Backend, pairs: PairSet, config: PatchConfig, spec
 
 def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, backend: Backend | None = None,
                  source_backend: Backend | None = None, overwrite: bool = False, allow_incomplete: bool = False,
-                 figures: bool = True,
-                 progress: Callable[[str], None] | None = None, **overrides: Any) -> Result:
+                 figures: bool = True, progress: Callable[[str], None] | None = None, **overrides: Any) -> Result:
     """Run (or resume) a patching analysis on a stored run and return the stored result."""
     config = PatchConfig.from_dict({**(config.to_dict() if config else {}), **overrides})
+    overwrite, figures = overwrite or config.overwrite, figures and config.figures
     run = run if isinstance(run, Run) else open_run(run)
-    require_complete(run, allow_incomplete)
+    require_complete(run, allow_incomplete or config.allow_incomplete)
     slot = result_slot(run.path, ANALYSIS, config.content(), run.manifest, overwrite=overwrite, name=config.name)
     if slot.existing is not None:
         return slot.existing
@@ -146,7 +100,8 @@ def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, ba
     digest = config_hash({**config.content(), "run": run.manifest.get("config_hash")})
     say = progress or (lambda message: None)
     if backend is None:
-        backend = load_model(run.config["model"], backend=run.config.get("backend", "transformer_lens"))
+        backend = load_model(run.config["model"], device=config.device,
+                             backend=config.backend or run.config.get("backend", "transformer_lens"))
     _, fallback = choose_method(backend, config.method)
     notes = []
     if config.attribution and config.metric not in attr.LINEAR_METRICS:

@@ -1,0 +1,9 @@
+"""One config model per stage, shared by the Python verbs, the CLI and the sweep file (see ``base`` and ``stages``)."""
+
+from workbench.configs.base import ConfigError, StageConfig, option
+from workbench.configs.finetune import FinetuneConfig, FinetuneExperiment
+from workbench.configs.stages import (STAGE_CONFIGS, AnalysisConfig, BottleneckConfig, CalibrateConfig, CollectConfig,
+                                      PatchConfig, ProbeConfig)
+
+__all__ = ["ConfigError", "StageConfig", "option", "AnalysisConfig", "CollectConfig", "ProbeConfig", "CalibrateConfig",
+           "BottleneckConfig", "PatchConfig", "FinetuneConfig", "FinetuneExperiment", "STAGE_CONFIGS"]

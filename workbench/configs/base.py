@@ -1,0 +1,147 @@
+"""The base of every stage's config: a frozen pydantic model, hashed, round-tripped, with one clear error.
+
+Each field is declared once with ``option(default, help, ...)``: its default, its help text (the CLI's and
+the API's), whether it is an *execution* field (how a result is computed — device, batch size, progress,
+``overwrite`` — not what it is; not hashed), and its CLI flags where they differ from ``--field-name``.
+``content()`` is what decides the stored numbers and ``hash()`` is the sha256 of its canonical JSON, so a
+config hashes the same whether built in Python, from the CLI or from a sweep file.
+
+A bad value raises one ``ConfigError`` (a ``WorkbenchError``) naming the key path, e.g.
+``probe.folds: must be "auto" or an integer >= 2, got 'x'``; the CLI re-words the path as the flag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
+
+from workbench.configs.kinds import Kind
+from workbench.errors import WorkbenchError, did_you_mean
+from workbench.store.provenance import config_hash
+
+
+class ConfigError(WorkbenchError):
+    """A bad config value: ``path`` (``probe.folds``), ``problem`` (``must be ...``) and the value given."""
+
+    def __init__(self, path: str, problem: str, value: Any = None, *, has_value: bool = True):
+        self.path, self.problem, self.value, self.has_value = path, problem, value, has_value
+        super().__init__(f"{path}: {problem}{self.got}" if path else f"{problem}{self.got}")
+
+    @property
+    def got(self) -> str:
+        """``, got VALUE`` unless the problem already quotes the value."""
+        quoted = isinstance(self.value, str) and repr(self.value) in self.problem
+        return f", got {self.value!r}" if self.has_value and not quoted else ""
+
+
+def option(default: Any, help: str, *, execution: bool = False, flags: tuple[str, ...] = (),
+           cli: bool = True) -> Any:
+    """A config field: default, help text, whether it is an execution field (not hashed), its CLI flags
+    (default ``--field-name``; a true-by-default flag gets ``--no-field-name``), and whether the CLI has it."""
+    return Field(default, description=help, json_schema_extra={"execution": execution, "flags": list(flags),
+                                                               "cli": cli})
+
+
+def extra(info: FieldInfo, key: str, default: Any = None) -> Any:
+    return (info.json_schema_extra or {}).get(key, default) if isinstance(info.json_schema_extra, dict) else default
+
+
+def kind_of(info: FieldInfo) -> Kind | None:
+    return next((m for m in info.metadata if isinstance(m, Kind)), None)
+
+
+class StageConfig(BaseModel):
+    """Frozen, no unknown keys; ``SECTION`` names the stage in error paths and sweep files."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    SECTION: ClassVar[str] = ""
+
+    def __init__(self, **data: Any) -> None:
+        unknown = [key for key in data if key not in type(self).model_fields]
+        if unknown:
+            known = list(type(self).model_fields)
+            raise ConfigError("", f"unknown key {self._path(unknown[0])!r}.{did_you_mean(str(unknown[0]), known)} "
+                              f"Known in {self.SECTION or 'this config'}: {', '.join(known)}", has_value=False)
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise self._error(error) from None
+
+    @classmethod
+    def _path(cls, *loc: Any) -> str:
+        parts = [cls.SECTION] if cls.SECTION else []
+        for part in loc:
+            if isinstance(part, int):
+                parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
+            else:
+                parts.append(str(part))
+        return ".".join(parts)
+
+    @classmethod
+    def _error(cls, error: ValidationError) -> ConfigError:
+        first = error.errors(include_url=False)[0]
+        loc, cause = first["loc"], (first.get("ctx") or {}).get("error")
+        if isinstance(cause, ConfigError):  # raised by a check across fields, with its own path
+            return cause
+        if first["type"] == "missing":
+            return ConfigError(cls._path(*loc), "missing (required)", has_value=False)
+        problem = str(cause) if first["type"] == "value_error" else first["msg"]
+        return ConfigError(cls._path(*loc), problem, first.get("input"), has_value=bool(loc))
+
+    # --- data ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    def execution_keys(cls) -> tuple[str, ...]:
+        """Fields that decide how, not what, is computed (not hashed)."""
+        return tuple(name for name, info in cls.model_fields.items() if extra(info, "execution", False))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain JSON data (tuples as lists); ``from_dict`` reads it back."""
+        return {name: _jsonable(getattr(self, name)) for name in type(self).model_fields}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> "StageConfig":
+        if data is not None and not isinstance(data, Mapping):
+            raise ConfigError(cls.SECTION, "must be a table of settings", data)
+        return cls(**dict(data or {}))
+
+    def content(self) -> dict[str, Any]:
+        """The fields that decide the stored numbers (hashed)."""
+        skip = set(self.execution_keys())
+        return {k: v for k, v in self.to_dict().items() if k not in skip}
+
+    def hash(self) -> str:
+        """sha256 of the canonical JSON of ``content()``."""
+        return config_hash(self.content())
+
+    def replace(self, **changes: Any) -> "StageConfig":
+        """A copy with ``changes``, validated like a new config."""
+        return type(self)(**{**dict(self), **changes})
+
+    def file_dict(self) -> dict[str, Any]:
+        """The fields set away from their defaults, as a sweep-file section can hold them (no ``None``)."""
+        out = {}
+        for name, info in type(self).model_fields.items():
+            value = getattr(self, name)
+            if value == info.default:
+                continue
+            if value is None:
+                kind = kind_of(info)
+                if kind is None or kind.none_word is None:
+                    continue
+                value = kind.none_word
+            out[name] = _jsonable(value)
+        return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, StageConfig):
+        return value.to_dict()
+    return value

@@ -1,0 +1,79 @@
+"""The fine-tuning stage's configs: ``FinetuneConfig`` (what one adapter is trained on, hashed into its folder's
+header, so a re-run resumes) and ``FinetuneExperiment`` (the seeds, evaluation runs, baselines and checks of
+``workbench finetune``). The verb and the CLI take the fields of both.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from pydantic import model_validator
+
+from workbench.configs import kinds as k
+from workbench.configs import registries as reg
+from workbench.configs.base import ConfigError, StageConfig, option
+from workbench.configs.stages import AnalysisConfig, Device, Flag, Seed
+
+Count = Annotated[int, k.integer(1)]
+NonNegative = Annotated[float, k.number(0)]
+
+
+class FinetuneConfig(StageConfig):
+    """What a fine-tuning run does (hashed) and how it is executed (``execution_keys``, not hashed)."""
+
+    SECTION: ClassVar[str] = "finetune"
+    objective: Annotated[str, k.name(reg.objectives)] = option(
+        "confidence", "confidence (match the target) or answer (standard fine-tuning on gold answers)")
+    target: Annotated[str, k.name(reg.targets)] = option("probe", "what the confidence is tuned toward")
+    probe: Annotated[str | None, k.text(optional=True)] = option(
+        None, "LAYER/ROLE of the run's saved probe (e.g. 18/confidence_slot) or a probe file")
+    probe_kind: Annotated[str, k.name(reg.probes)] = option("logistic", "which saved probe kind")
+    width: NonNegative = option(5.0, "sd of the target Gaussian in points (0: one-hot)")
+    constant: Annotated[float | None, k.number(0, 1, high_open=False, optional=True)] = option(
+        None, "value of the constant target (default: the training accuracy)")
+    rank: Count = option(8, "LoRA rank")
+    alpha: Annotated[float | None, k.number(0, low_open=True, optional=True)] = option(
+        None, "LoRA scale numerator (default: 2 x rank)")
+    target_modules: Annotated[tuple[str, ...], k.strings()] = option(
+        ("q_proj", "v_proj"), "LoRA target modules", flags=("--modules", "--target-modules"))
+    steps: Count = option(50, "optimiser steps")
+    batch_size: Count = option(8, "examples per step")
+    lr: Annotated[float, k.number(0, low_open=True)] = option(2e-3, "learning rate")
+    weight_decay: NonNegative = option(0.0, "AdamW weight decay")
+    answer_kl: NonNegative = option(1.0, "weight of the keep-the-answer KL term")
+    seed: Seed = option(0, "training seed", cli=False)
+    min_per_class: Annotated[int, k.integer(0)] = option(5, "fewest correct and incorrect training examples")
+    dtype: Annotated[str, k.name(reg.dtypes)] = option("float32", "weights' dtype while training")
+    checkpoint_every: Count = option(25, "steps between checkpoints", execution=True)
+    device: Device = option(None, "device to train on: cpu, cuda, ... (default: the best available)", execution=True)
+    progress: Flag = option(True, "show progress bars", execution=True)
+
+    @model_validator(mode="after")
+    def _probe_target_needs_a_probe(self) -> "FinetuneConfig":
+        if self.objective == "confidence" and self.target == "probe" and not self.probe:
+            raise ConfigError("finetune.probe", "the probe target needs probe = LAYER/ROLE (or a probe file), "
+                              "e.g. --probe 18/confidence_slot", has_value=False)
+        return self
+
+    @property
+    def name(self) -> str:
+        """A short label: ``probe``, ``correctness``, ``constant`` or ``standard``."""
+        return "standard" if self.objective == "answer" else self.target
+
+
+class FinetuneExperiment(AnalysisConfig):
+    """Around the adapters: the training seeds, the held-out runs to evaluate on, baselines, cross-model patching.
+
+    Without ``eval`` only the adapters are trained (one per seed)."""
+
+    SECTION: ClassVar[str] = "finetune"
+    seeds: Annotated[tuple[int, ...], k.integers(0)] = option(
+        (0,), "training seed(s); several also write the replication summary", flags=("--seed", "--seeds"))
+    eval: Annotated[dict[str, str], k.splits()] = option(
+        {}, "base-model runs of held-out items to evaluate on: SPLIT=RUN (repeat: heldout=..., ood=...)")
+    baselines: Annotated[tuple[str, ...], k.names(reg.baselines, empty=True)] = option(
+        ("correctness", "constant", "standard"), "baseline variants trained beside the main one")
+    tolerance: NonNegative = option(0.02, "largest accepted accuracy drop (absolute)")
+    patch: Flag = option(True, "cross-model patching of the tuned model into the base")
+    patch_pairs: Count = option(24, "pairs of the cross-model patching")
+    n_boot: Annotated[int, k.integer(10)] = option(1000, "bootstrap resamples of the comparisons")

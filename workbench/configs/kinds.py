@@ -1,0 +1,273 @@
+"""The kinds of value a config field holds: each checks a Python value and reads one from command-line text.
+
+A kind is pydantic metadata (``Annotated[int, count(1)]``): it replaces pydantic's own type checks with one
+that says what is expected in words (``must be an integer >= 2``), so an error reads the same from the
+Python API, the CLI and a sweep file. Values are normalised on the way in (numpy scalars become Python
+numbers, lists become tuples), so equal configs hash equally. Choices come from the registries, read
+lazily (a registry may import torch), with "did you mean".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic_core import core_schema
+
+from workbench.errors import did_you_mean
+from workbench.layer_selection import parse_layers
+
+Check = Callable[[Any], Any]  # value -> normalised value, or ValueError("must be ...")
+
+
+def plain(value: Any) -> Any:
+    """numpy scalars as Python numbers (``np.int64(3)`` -> ``3``), so they validate and hash as numbers."""
+    item = getattr(value, "item", None)
+    if item is not None and type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        return item()
+    return value
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A field's check; whether ``None`` is allowed (``optional``; ``none_word`` is the text standing for it where a
+    file cannot hold ``None``, e.g. ``"all"`` for ``limit``); how the CLI reads it (``parse`` one text, or with
+    ``many`` one or more texts — none where ``empty`` — comma-separated or not; ``words``: single texts kept whole, like ``all``); the
+    names it accepts (``choices``, for the help text)."""
+
+    check: Check
+    metavar: str
+    parse: Callable[[str], Any] = str
+    many: bool = False
+    empty: bool = False  # with ``many``: no texts at all is a value (the empty list)
+    optional: bool = False
+    none_word: str | None = None
+    words: tuple[str, ...] = ()
+    choices: Callable[[], Iterable[str]] | None = None
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(self.validate)
+
+    def validate(self, value: Any) -> Any:
+        value = plain(value)
+        if (self.optional or self.none_word) and (value is None or (self.none_word and value == self.none_word)):
+            return None
+        return self.check(value)
+
+    def from_text(self, texts: str | Sequence[str]) -> Any:
+        """What the CLI passes on: the parsed value, or the text itself where it does not parse (so the check
+        names the problem)."""
+        if self.many:
+            parts = [part.strip() for text in texts for part in str(text).split(",") if part.strip()]
+            if len(parts) == 1 and parts[0] in self.words:
+                return parts[0]
+            return tuple(self._parse(part) for part in parts)
+        return self._parse(texts)
+
+    def _parse(self, text: str) -> Any:
+        try:
+            return self.parse(text)
+        except ValueError:
+            return text
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _parse_number(text: str) -> float | int:
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+def integer(low: int, *, optional: bool = False, none_word: str | None = None) -> Kind:
+    def check(v: Any) -> int:
+        if not _is_int(v) or v < low:
+            raise ValueError(f"must be an integer >= {low}" + (f" or {none_word!r}" if none_word else ""))
+        return v
+    return Kind(check, "N", int, optional=optional, none_word=none_word)
+
+
+def number(low: float = 0.0, high: float = math.inf, *, low_open: bool = False, high_open: bool = True,
+           optional: bool = False) -> Kind:
+    """A finite number in [low, high) (``low_open``/``high_open`` exclude the ends)."""
+    left, right = "(" if low_open else "[", ")" if high_open else "]"
+    span = f"{left}{low:g}, {high:g}{right}" if math.isfinite(high) else f">= {low:g}" if not low_open else f"> {low:g}"
+
+    def check(v: Any) -> float:
+        ok = _number(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+        if not ok:
+            raise ValueError(f"must be a number {'in ' if math.isfinite(high) else ''}{span}")
+        return float(v)
+    return Kind(check, "X", _parse_number, optional=optional)
+
+
+def flag() -> Kind:
+    def check(v: Any) -> bool:
+        if not isinstance(v, bool):
+            raise ValueError("must be true or false")
+        return v
+    return Kind(check, "BOOL")
+
+
+def text(*, optional: bool = False) -> Kind:
+    def check(v: Any) -> str:
+        if isinstance(v, Path):
+            v = str(v)
+        if not isinstance(v, str) or not v:
+            raise ValueError("must be a non-empty string")
+        return v
+    return Kind(check, "TEXT", optional=optional)
+
+
+def _known(choices: Callable[[], Iterable[str]] | Iterable[str]) -> list[str]:
+    return list(choices() if callable(choices) else choices)
+
+
+def _not_one_of(v: Any, known: list[str]) -> str:
+    hint = did_you_mean(v, known) if isinstance(v, str) else ""
+    return f"must be one of {', '.join(known)}.{hint}".rstrip(".")
+
+
+def _one_of(v: Any, known: list[str]) -> str:
+    if isinstance(v, str) and v in known:
+        return v
+    raise ValueError(_not_one_of(v, known))
+
+
+def name(choices: Callable[[], Iterable[str]] | Sequence[str], *, optional: bool = False) -> Kind:
+    """One name from a registry (a function returning the names, so registries load lazily) or a tuple."""
+    return Kind(lambda v: _one_of(v, _known(choices)), "NAME", optional=optional,
+                choices=choices if callable(choices) else (lambda: choices))
+
+
+def names(choices: Callable[[], Iterable[str]] | Sequence[str], *, empty: bool = False,
+          word: str | None = None) -> Kind:
+    """A tuple of names (a list, or comma-separated text); ``empty`` allows none (the text ``none``);
+    ``word`` is one extra text standing for every name (``all``)."""
+    def check(v: Any) -> str | tuple[str, ...]:
+        if word is not None and v == word:
+            return word
+        if empty and v == "none":
+            return ()
+        if isinstance(v, str):
+            v = tuple(part.strip() for part in v.split(",") if part.strip())
+        if not isinstance(v, (list, tuple)) or (not v and not empty):
+            raise ValueError("must be a non-empty list of names" if not empty else "must be a list of names")
+        known = _known(choices)
+        for item in v:
+            if not isinstance(item, str) or item not in known:
+                raise ValueError(f"has {item!r}, which {_not_one_of(item, known)}")
+        return tuple(v)
+    words = tuple(w for w in (word, "none" if empty else None) if w)
+    return Kind(check, "NAME", many=True, empty=empty, words=words,
+                choices=choices if callable(choices) else (lambda: choices))
+
+
+def integers(low: int | None = None) -> Kind:
+    """A non-empty tuple of integers (each >= ``low``)."""
+    def check(v: Any) -> tuple[int, ...]:
+        v = (v,) if _is_int(v) else v
+        if isinstance(v, (list, tuple)):
+            v = tuple(plain(x) for x in v)
+        if not isinstance(v, tuple) or not v or not all(_is_int(x) and (low is None or x >= low) for x in v):
+            raise ValueError("must be a non-empty list of integers" + (f" >= {low}" if low is not None else ""))
+        return v
+    return Kind(check, "N", int, many=True)
+
+
+def layers() -> Kind:
+    """``"all"`` or a non-empty tuple of layer indices (negative counts from the end); text as
+    ``workbench.layer_selection.parse_layers`` reads it (``0,4,-1``, ``10-20``)."""
+    def check(v: Any) -> str | tuple[int, ...]:
+        if isinstance(v, str) and v != "all":
+            try:
+                v = parse_layers(v)
+            except ValueError:
+                pass
+        if _is_int(v):
+            v = (v,)
+        if isinstance(v, (list, tuple)):
+            v = tuple(plain(x) for x in v)
+        if v == "all" or (isinstance(v, tuple) and v and all(_is_int(x) for x in v)):
+            return v
+        raise ValueError("must be \"all\" or a non-empty list of layer numbers such as 0,4,8 or 10-20 (negative "
+                         "counts from the end)")
+    return Kind(check, "LAYERS", parse_layers)
+
+
+def folds() -> Kind:
+    def check(v: Any) -> int | str:
+        if v == "auto" or (_is_int(v) and v >= 2):
+            return v
+        raise ValueError("must be \"auto\" or an integer >= 2")
+    return Kind(check, "N", lambda t: t if t == "auto" else int(t))
+
+
+def pair(*, optional: bool = True) -> Kind:
+    """Two strings (``"90,10"`` on the CLI), e.g. the confidence levels of ``logit_diff``."""
+    def check(v: Any) -> tuple[str, str]:
+        if isinstance(v, str):
+            v = tuple(part.strip() for part in v.split(",") if part.strip())
+        if not isinstance(v, (list, tuple)) or len(v) != 2 or not all(isinstance(x, str) for x in v):
+            raise ValueError("must be two confidence strings, e.g. '90,10'")
+        return tuple(v)
+    return Kind(check, "A,B", optional=optional)
+
+
+def splits() -> Kind:
+    """Named runs ``{split: run path}``; the CLI reads ``SPLIT=RUN`` (or just ``RUN``, named after its folder)."""
+    def check(v: Any) -> dict[str, str]:
+        if isinstance(v, Mapping):
+            items = list(v.items())
+        elif isinstance(v, (list, tuple)):
+            items = []
+            for entry in v:
+                if not isinstance(entry, (str, Path)):
+                    raise ValueError(f"takes SPLIT=RUN entries, got {entry!r}")
+                split, sep, path = str(entry).partition("=")
+                if sep and (not split or not path):
+                    raise ValueError(f"takes SPLIT=RUN entries, got {entry!r}")
+                items.append((split, path) if sep else (Path(str(entry)).name, str(entry)))
+        else:
+            raise ValueError("must map split names to run directories, e.g. heldout=runs/heldout")
+        return {str(k): str(p) for k, p in items}
+    return Kind(check, "SPLIT=RUN", many=True)
+
+
+def checked_name(checker: Callable[[str], None], metavar: str) -> Kind:
+    """A name (a ``Path`` is taken as its text) that ``checker`` accepts; it raises ``ValueError`` otherwise."""
+    def check(v: Any) -> str:
+        v = str(v) if isinstance(v, Path) else v
+        checker(v)
+        return v
+    return Kind(check, metavar)
+
+
+def model_name() -> Kind:
+    from workbench.configs.checks import check_model_name
+
+    return checked_name(check_model_name, "MODEL")
+
+
+def dataset_name() -> Kind:
+    from workbench.configs.checks import check_dataset
+
+    return checked_name(check_dataset, "DATASET")
+
+
+def strings() -> Kind:
+    """A non-empty tuple of strings (a list, or comma-separated text)."""
+    def check(v: Any) -> tuple[str, ...]:
+        if isinstance(v, str):
+            v = tuple(part.strip() for part in v.split(",") if part.strip())
+        if not isinstance(v, (list, tuple)) or not v or not all(isinstance(x, str) and x for x in v):
+            raise ValueError("must be a non-empty list of names")
+        return tuple(v)
+    return Kind(check, "NAME", many=True)
