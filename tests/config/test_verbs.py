@@ -59,7 +59,8 @@ def test_probe_verb_and_cli_store_the_same_config(tmp_path):
     result = wb.probe(by_api, roles="confidence_slot", layers=(1, 2), probes=("diffmeans",), seeds=2, n_boot=50)
     assert main(["probe", str(by_cli.path), "--roles", "confidence_slot", "--layers", "1,2", "--probes", "diffmeans",
                  "--seeds", "2", "--boot", "50"]) == 0
-    assert result.path == by_api.path / "results" / "probes"
+    assert result.path.parent == by_api.path / "results" / "probes"  # keyed by config: the same key in both runs
+    assert read_result(by_cli.path / "results" / "probes").path.name == result.path.name
     assert stored(by_api, "probes") == stored(by_cli, "probes")
     replicated = [stored(run, "replication")[0] for run in (by_api, by_cli)]
     assert replicated[0]["probes_config"] == replicated[1]["probes_config"]  # (the rest names the run's path)

@@ -14,25 +14,54 @@ from workbench.errors import WorkbenchError, WorkbenchWarning
 POPQA = Path(__file__).resolve().parents[1] / "fixtures" / "datasets" / "popqa.tsv"  # 4 items
 
 
-def test_a_limit_above_the_dataset_size_warns_with_both_numbers_before_the_model_loads(tmp_path):
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory) -> Path:
+    """A 1-layer randomly initialised llama with a local word-level tokenizer, saved as a checkpoint directory
+    (a model name the config accepts that loads in a second; nothing is downloaded)."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny") / "tiny-llama"
+    core = Tokenizer(models.WordLevel({f"t{i}": i for i in range(32)}, unk_token="t3"))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=core, pad_token="t0", bos_token="t1", eos_token="t2",
+                            unk_token="t3").save_pretrained(path)
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=1, bos_token_id=1, eos_token_id=2,
+                                 pad_token_id=0)).save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def not_a_run(tmp_path) -> Path:
+    """An output folder collect refuses (it holds something else), so the call stops with one clear error."""
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("not a run")
+    return tmp_path / "other"
+
+
+def test_a_limit_above_the_dataset_size_warns_with_both_numbers(tiny_dir, not_a_run):
     with pytest.warns(WorkbenchWarning, match=r"limit 50 is more than dataset .*popqa.tsv' holds: collecting all 4"):
-        with pytest.raises(WorkbenchError):  # the model does not exist: the warning came first
-            collect(model="no-such-model", dataset=str(POPQA), limit=50, out=tmp_path / "run")
+        with pytest.raises(WorkbenchError, match="is not a run directory"):
+            collect(model=str(tiny_dir), dataset=str(POPQA), limit=50, out=not_a_run, progress=False)
 
 
-def test_the_cli_prints_the_warning_as_one_line(tmp_path, capsys):
-    code = main(["collect", "--model", "no-such-model", "--dataset", str(POPQA), "--limit", "50",
-                 "--out", str(tmp_path / "run")])
+def test_the_cli_prints_the_warning_as_one_line(tiny_dir, not_a_run, capsys):
+    code = main(["collect", "--model", str(tiny_dir), "--dataset", str(POPQA), "--limit", "50",
+                 "--out", str(not_a_run), "--no-progress"])
     assert code == 2
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == (f"workbench collect: warning: limit 50 is more than dataset {str(POPQA)!r} holds: "
                         "collecting all 4 items (the run records n_items=4)")
-    assert lines[1].startswith("workbench collect: error:") and len(lines) == 2
+    assert lines[1].startswith("workbench collect: error:") and "is not a run directory" in lines[1]
+    assert len(lines) == 2
 
 
-def test_a_limit_within_the_dataset_says_nothing(tmp_path, recwarn):
-    with pytest.raises(WorkbenchError):
-        collect(model="no-such-model", dataset=str(POPQA), limit=3, out=tmp_path / "run")
+def test_a_limit_within_the_dataset_says_nothing(tiny_dir, not_a_run, recwarn):
+    with pytest.raises(WorkbenchError, match="is not a run directory"):
+        collect(model=str(tiny_dir), dataset=str(POPQA), limit=3, out=not_a_run, progress=False)
     assert not [w for w in recwarn if issubclass(w.category, WorkbenchWarning)]
 
 

@@ -183,5 +183,5 @@ def test_cli_dry_run_validates_workers_like_a_real_run(tmp_path, capsys, workers
     path.write_text('[sweep]\nmodels = ["smollm2-135m-instruct"]\ndatasets = ["capitals"]\nanalyses = ["collect"]\n')
     assert main(["sweep", str(path), "--dry-run", "--workers", workers, "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
-    assert f"workers must be a positive integer (units in flight at once), got {workers}" in err
+    assert f"--workers: must be an integer >= 1, got {workers}" in err  # the config's one check
     assert not (tmp_path / "x").exists()
