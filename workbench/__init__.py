@@ -18,6 +18,7 @@ from workbench.store import Run, open_run
 from workbench.sweeps.config import SweepConfig
 
 __all__ = ["collect", "probe", "calibrate", "bottleneck", "patch", "finetune", "sweep", "report", "Backend", "Patch",
-           "hook_name", "load_model", "CollectConfig", "ProbeConfig", "CalibrateConfig", "BottleneckConfig", "PatchConfig",
-           "FinetuneConfig", "SweepConfig", "QAItem", "load_dataset", "WorkbenchError", "Run", "open_run"]
+           "hook_name", "load_model", "CollectConfig", "ProbeConfig", "CalibrateConfig", "BottleneckConfig",
+           "PatchConfig", "FinetuneConfig", "SweepConfig", "QAItem", "load_dataset", "WorkbenchError", "Run",
+           "open_run"]
 __version__ = "0.1.0"

@@ -1,5 +1,5 @@
-"""The verbs: ``wb.collect``, ``wb.probe``, ``wb.calibrate``, ``wb.bottleneck``, ``wb.patch``, ``wb.finetune``, ``wb.sweep``,
-and ``wb.report`` (the run's one offline page).
+"""The verbs: ``wb.collect``, ``wb.probe``, ``wb.calibrate``, ``wb.bottleneck``, ``wb.patch``, ``wb.finetune``,
+``wb.sweep``, and ``wb.report`` (the run's one offline page).
 
 Each takes its stage's config fields (``workbench.configs``) as keyword arguments, with the names and
 defaults of the CLI, which calls these verbs; or a whole ``config=``, with fields overriding it. An

@@ -1,10 +1,11 @@
 """What ``workbench patch`` runs: a sweep, its controls and attribution, stored beside the run, resumable.
 
 Results go to ``RUN/results/<name>/<key>/`` (``store.results``: one folder per config, ``latest.json`` points
-at the latest; the same config again returns the stored result unless ``overwrite``). Work is cut into units (the sweep and each control,
-in chunks of pairs; attribution per chunk); each finished unit is written atomically under ``partial/`` and
-listed in ``partial/progress.json`` with the config hash, so a killed run resumes after its last unit. The
-final tables are written with ``ResultSlot.write`` (manifest last, with the config and its hash), then figures.
+at the latest; the same config again returns the stored result unless ``overwrite``). Work is cut into units
+(the sweep and each control, in chunks of pairs; attribution per chunk); each finished unit is written
+atomically under ``partial/`` and listed in ``partial/progress.json`` with the config hash, so a killed run
+resumes after its last unit. The final tables are written with ``ResultSlot.write`` (manifest last, with the
+config and its hash), then figures.
 """
 
 from __future__ import annotations
