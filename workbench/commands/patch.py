@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.pairs == "cross-model" and not args.source_run:
         raise WorkbenchError("--pairs cross-model needs --source-run (the fine-tuned model's run)")
     target = open_run(args.run)
-    resolve_layers(config.layers, target.n_layers - 1)  # bad layers fail before the model loads
+    resolve_layers(config.layers, target.n_blocks)  # bad layers fail before the model loads
     backend = load_model(target.config["model"], device=args.device,
                          backend=args.backend or target.config.get("backend", "transformer_lens"))
     source_backend = None
