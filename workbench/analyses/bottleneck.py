@@ -85,9 +85,11 @@ def bottleneck(run: Run, *, n_boot: int = 2000, level: float = 0.95, seed: int =
     correct = labels(run)
     require_two_classes(correct, "the bottleneck test")
     records = run.records
-    summary = bottleneck_test(records["softmax_expected"], records["argmax_confidence"], correct, n_boot=n_boot, level=level,
+    summary = bottleneck_test(records["softmax_expected"], records["argmax_confidence"], correct, n_boot=n_boot,
+                              level=level,
                               seed=seed, min_per_class=min_per_class)
-    scores = records[["example_id", "correct", "softmax_expected", "argmax_confidence", "entropy", "verbal_confidence"]].copy()
+    columns = ["example_id", "correct", "softmax_expected", "argmax_confidence", "entropy", "verbal_confidence"]
+    scores = records[columns].copy()
     tables = {"scores": scores}
     if logit_lens:
         per_example = lens_scores(run, loaded, layers=lens_layers)
