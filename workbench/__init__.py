@@ -1,11 +1,20 @@
-"""confidence-workbench: does a language model know when it is wrong, and does it say so?"""
+"""confidence-workbench: does a language model know when it is wrong, and does it say so?
 
-from workbench.backends import Backend, Patch, hook_name, load_model
+``import workbench as wb`` is the whole public surface: load a model, collect a run, open runs and
+results, read exact confidences of live or patched forwards, and the analysis verbs. docs/api.md lists
+every name with its parameters, shapes and result columns.
+"""
+
+from workbench.backends import SITES, Backend, Patch, hook_name, load_model
 from workbench.collect import CollectConfig, collect
 from workbench.datasets import QAItem, load_dataset
+from workbench.elicit.confidence import Confidence
 from workbench.errors import WorkbenchError
-from workbench.store import Run, open_run
+from workbench.store import Example, Run, open_run
+from workbench.store.results import Result, open_result
+from workbench.store.summaries import BottleneckSummary, CalibrateSummary, PatchSummary, ProbeSummary, ResultSummary
 
-__all__ = ["Backend", "Patch", "hook_name", "load_model", "CollectConfig", "collect", "QAItem", "load_dataset",
-           "WorkbenchError", "Run", "open_run"]
+__all__ = ["Backend", "Patch", "SITES", "hook_name", "load_model", "CollectConfig", "collect", "QAItem",
+           "load_dataset", "Confidence", "WorkbenchError", "Example", "Run", "open_run", "Result", "open_result",
+           "ProbeSummary", "CalibrateSummary", "BottleneckSummary", "PatchSummary", "ResultSummary"]
 __version__ = "0.1.0"

@@ -244,9 +244,9 @@ class Backend(ABC):
         ``grad=True`` runs with autograd on: the logits and the cached activations stay in the graph (cached
         activations are then the hook point's own tensors, so ``torch.autograd.grad(metric, act)`` works).
         """
+        self._check_patches(patches, input_ids)
         for name in [*cache, *(p.hook for p in patches)]:
             parse_hook_name(name, self.n_layers)
-        self._check_patches(patches, input_ids)
         kwargs = {"attention_mask": attention_mask, "position_ids": position_ids,
                   "past_key_values": past_key_values, "use_cache": True}
         with torch.set_grad_enabled(grad):
