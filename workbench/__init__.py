@@ -10,11 +10,12 @@ from workbench.collect import CollectConfig, collect
 from workbench.datasets import QAItem, load_dataset
 from workbench.elicit.confidence import Confidence
 from workbench.errors import WorkbenchError
+from workbench.figures.api import export_figures, find_results
 from workbench.store import Example, Run, open_run
 from workbench.store.results import Result, open_result
 from workbench.store.summaries import BottleneckSummary, CalibrateSummary, PatchSummary, ProbeSummary, ResultSummary
 
 __all__ = ["Backend", "Patch", "SITES", "hook_name", "load_model", "CollectConfig", "collect", "QAItem",
-           "load_dataset", "Confidence", "WorkbenchError", "Example", "Run", "open_run", "Result", "open_result",
+           "load_dataset", "Confidence", "WorkbenchError", "Example", "Run", "open_run", "Result", "open_result", "find_results", "export_figures",
            "ProbeSummary", "CalibrateSummary", "BottleneckSummary", "PatchSummary", "ResultSummary"]
 __version__ = "0.1.0"

@@ -164,3 +164,14 @@ def undocumented(analysis: str, tables: Mapping[str, object]) -> list[str]:
     return [f"{name}.{column}" for name, frame in tables.items() for column in getattr(frame, "columns", [])
             if describe_column(table_docs(analysis, name), str(column)) is None]
 
+
+
+def markdown() -> str:
+    """The column docs as markdown tables (the generated part of docs/api.md)."""
+    out = ["#### Run records (`run.records`)", "", "| column | meaning |", "|---|---|"]
+    out += [f"| `{column}` | {text} |" for column, text in RECORDS.items()]
+    for analysis, tables in COLUMNS.items():
+        for table, docs in tables.items():
+            out += ["", f"#### `{analysis}` result, table `{table}`", "", "| column | meaning |", "|---|---|"]
+            out += [f"| `{column}` | {text} |" for column, text in docs.items()]
+    return "\n".join(out)

@@ -90,14 +90,19 @@ class Result:
         """Names ``figure(name)`` accepts, the default first."""
         return list(self.figures())
 
-    def figure(self, name: str | None = None) -> Any:
-        """One figure as a plotly ``go.Figure`` (the first of ``figure_names()`` when ``name`` is None)."""
+    def figure(self, name: str | None = None, *, paper: bool = False) -> Any:
+        """One figure as a plotly ``go.Figure`` (the first of ``figure_names()`` when ``name`` is None);
+        ``paper=True`` draws it in the paper style (one font, colour-blind-safe palette, bands)."""
         figures = self.figures()
         if name is None:
-            return next(iter(figures.values()))
+            name = next(iter(figures))
         if name not in figures:
             raise WorkbenchError(f"result {self.path.name} has no figure {name!r}.{did_you_mean(name, figures)} "
                                  f"Figures: {', '.join(figures)}")
+        if paper:
+            from workbench.figures.paper import paper_style
+
+            return paper_style(figures[name])
         return figures[name]
 
     def __repr__(self) -> str:
