@@ -136,7 +136,7 @@ effects[["pair_id", "layer", "role", "site", "effect", "answer_unchanged"]].head
 assert sorted(effects["layer"].unique()) == (layers if layers != "all" else list(range(model.n_layers)))
 result.figure("heatmap")'''),
     new_code_cell('''s = result.summary
-print(f"rho = {s.rho:+.2f} [{s.rho_low:+.2f}, {s.rho_high:+.2f}] over {s.n_layers} layers, {s.n_pairs} pairs")
+print(f"rho = {s.rho:+.2f} [{s.rho_low:+.2f}, {s.rho_high:+.2f}] over {s.n_layers_patched} layers, {s.n_pairs} pairs")
 result.figure("gradient")'''),
     new_code_cell('''assert -1 <= s.rho <= 1 and s.rho_low <= s.rho_high
 mean = effects.groupby("layer")["effect"].mean()

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.slow
 def test_run_layout_and_roles(smollm2_run, smollm2):
     frame = smollm2_run.records
     assert smollm2_run.n_examples == 24 and smollm2_run.manifest["complete"]
-    assert smollm2_run.n_blocks == smollm2.n_layers and len(smollm2_run.readouts) == smollm2.n_layers + 1 and smollm2_run.roles[-1] == "confidence_slot"
+    assert smollm2_run.n_blocks == smollm2.n_layers and len(smollm2_run.readouts) == smollm2.n_layers + 1
+    assert smollm2_run.roles[-1] == "confidence_slot"
     assert set(frame["family"]) == {"arithmetic", "capitals", "elements"}
     for row in frame.itertuples():
         assert 0 <= row.pos_pre_answer <= row.pos_answer_last < row.pos_post_answer <= row.pos_confidence_slot

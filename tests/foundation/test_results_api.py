@@ -33,7 +33,7 @@ def test_probe_summary_is_the_best_row_of_the_layers_table(results):
     assert (summary.best_layer, summary.auroc, summary.low, summary.high) == (
         best["layer"], best["auroc"], best["low"], best["high"])
     assert summary.best_layer == 2  # make_run plants the signal at read-out 2
-    assert summary.n_layers_probed == 4 and set(summary.by_layer) == {0, 1, 2, 3}
+    assert summary.n_readouts_probed == 4 and set(summary.by_layer) == {0, 1, 2, 3}
     with pytest.raises(Exception):
         summary.auroc = 0.5  # frozen
 

@@ -43,5 +43,5 @@ def test_patched_confidence_equals_the_patching_result(smollm2, smollm2_run, tmp
         assert abs(conf.expected[0] / 100 - row.patched_expected) <= tolerance * 100
     assert np.abs(effects["shift"]).max() > 1e-4  # the patches move the read-out: agreement is not vacuous
     summary = result.summary
-    assert isinstance(summary, wb.PatchSummary) and summary.n_layers == len(LAYERS) and summary.n_pairs == 2
+    assert isinstance(summary, wb.PatchSummary) and summary.n_layers_patched == len(LAYERS) and summary.n_pairs == 2
     assert summary.rho == result["gradient_summary"].iloc[0]["rho"]

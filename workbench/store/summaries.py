@@ -47,7 +47,7 @@ class ResultSummary:
 class ProbeSummary:
     """The best probe layer (held-out AUROC with its interval) of a ``probes`` result.
 
-    ``best_layer`` is a read-out index (``hook`` names it); the peak is the best of ``n_layers_probed``,
+    ``best_layer`` is a read-out index (``hook`` names it); the peak is the best of ``n_readouts_probed``,
     so it is optimistic. ``by_layer`` maps each probed read-out to its AUROC (the best role and kind).
     """
 
@@ -60,12 +60,12 @@ class ProbeSummary:
     high: float
     n: int
     n_correct: int
-    n_layers_probed: int
+    n_readouts_probed: int
     by_layer: Mapping[int, float]
 
     def __str__(self) -> str:
         return (f"probe AUROC {self.auroc:.3f} [{self.low:.3f}, {self.high:.3f}] at layer {self.best_layer} "
-                f"({self.hook}, {self.role}, {self.probe}); best of {self.n_layers_probed} layers, n={self.n}")
+                f"({self.hook}, {self.role}, {self.probe}); best of {self.n_readouts_probed} read-outs, n={self.n}")
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class PatchSummary:
     site: str
     pairs: str
     n_pairs: int
-    n_layers: int
+    n_layers_patched: int
     metric: str
     mean_effect: float
     share_answer_unchanged: float
@@ -138,7 +138,7 @@ class PatchSummary:
 
     def __str__(self) -> str:
         return (f"rho = {self.rho:+.3f} [{self.rho_low:+.3f}, {self.rho_high:+.3f}] ({self.pairs}, {self.site} at "
-                f"{self.role}, {self.n_pairs} pairs x {self.n_layers} layers); 8 layers {self.rho8:+.3f}")
+                f"{self.role}, {self.n_pairs} pairs x {self.n_layers_patched} layers); 8 layers {self.rho8:+.3f}")
 
 
 def _probes(result: Any) -> ProbeSummary:
@@ -148,7 +148,8 @@ def _probes(result: Any) -> ProbeSummary:
     per_layer = ok.groupby("layer")["auroc"].max()
     return ProbeSummary(best_layer=int(best["layer"]), hook=str(best["hook"]), role=str(best["role"]),
                         probe=str(best["probe"]), auroc=_f(best["auroc"]), low=_f(best["low"]), high=_f(best["high"]),
-                        n=int(best["n"]), n_correct=int(best["n_correct"]), n_layers_probed=int(ok["layer"].nunique()),
+                        n=int(best["n"]), n_correct=int(best["n_correct"]),
+                        n_readouts_probed=int(ok["layer"].nunique()),
                         by_layer=MappingProxyType({int(k): float(v) for k, v in per_layer.items()}))
 
 
@@ -160,9 +161,8 @@ def _channels(result: Any) -> CalibrateSummary:
         return MappingProxyType({c: _f(table[name].get(c)) if name in table else math.nan for c in table.index})
 
     auroc = table["auroc"].dropna()
-    scores = result["scores"] if "scores" in result.tables else None
-    return CalibrateSummary(n=int(table["n"].max()),
-                            accuracy=_f(scores["correct"].mean()) if scores is not None else _f(table["accuracy"].iloc[0]),
+    accuracy = result["scores"]["correct"].mean() if "scores" in result.tables else table["accuracy"].iloc[0]
+    return CalibrateSummary(n=int(table["n"].max()), accuracy=_f(accuracy),
                             best_channel=str(auroc.idxmax()) if len(auroc) else "",
                             auroc=column("auroc"), auroc_low=column("auroc_low"), auroc_high=column("auroc_high"),
                             ece=column("ece"), brier=column("brier"))
@@ -175,7 +175,8 @@ def _bottleneck(result: Any) -> BottleneckSummary:
                              auroc_argmax=_f(s["auroc_argmax"]), difference=_f(s["difference"]),
                              difference_low=_f(s["difference_low"]), difference_high=_f(s["difference_high"]),
                              argmax_modal_value=_f(s["argmax_modal_value"]),
-                             argmax_modal_share=_f(s["argmax_modal_share"]), n=int(s["n"]), n_correct=int(s["n_correct"]),
+                             argmax_modal_share=_f(s["argmax_modal_share"]), n=int(s["n"]),
+                             n_correct=int(s["n_correct"]),
                              lens_peak_layer=None if peak is None or pd.isna(peak) else int(peak),
                              lens_peak_auroc=_f(s.get("lens_peak_auroc")))
 
@@ -195,7 +196,7 @@ def _patching(result: Any) -> PatchSummary:
         rho=_f(gradient.get("rho")), rho_low=_f(gradient.get("rho_low")), rho_high=_f(gradient.get("rho_high")),
         rho8=_f(gradient.get("rho8")), mannwhitney_p=_f(gradient.get("mannwhitney_p")), role=role,
         site=str(effects["site"].iloc[0]), pairs=str(config.get("pairs", "")), n_pairs=int(main["pair_id"].nunique()),
-        n_layers=int(main["layer"].nunique()), metric=str(config.get("metric", "effect")),
+        n_layers_patched=int(main["layer"].nunique()), metric=str(config.get("metric", "effect")),
         mean_effect=_f(main["effect"].mean()), share_answer_unchanged=_f(main["answer_unchanged"].mean()),
         controls=MappingProxyType({} if controls is None else
                                   {str(c): _f(controls.loc[c, "mean_effect"]) for c in controls.index if c != "sweep"
