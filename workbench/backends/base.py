@@ -75,7 +75,7 @@ def _check_indices(value: Any, field_name: str) -> None:
     """A 1-d integer tensor of indices >= 0, or one clear error."""
     if not isinstance(value, Tensor):
         raise _fail(field_name, f"must be a torch tensor, got {type(value).__name__}",
-                    f"pass torch.tensor([...]) of integer indices")
+                    "pass torch.tensor([...]) of integer indices")
     if value.dtype.is_floating_point or value.dtype.is_complex or value.dtype == torch.bool:
         raise _fail(field_name, f"must hold integers, got dtype {value.dtype}",
                     "pass integer indices, e.g. torch.tensor([41])")
@@ -124,10 +124,6 @@ class Patch:
             if len(self.rows) != len(self.positions):
                 raise _fail("rows", f"has {len(self.rows)} entries but positions has {len(self.positions)}",
                             "give one batch row per position, or rows=None for rows 0..n-1")
-
-    @property
-    def layer(self) -> int:
-        return int(_HOOK.match(self.hook).group(1))
 
     def check(self, batch: int, length: int, d_model: int) -> None:
         """A clear error when this patch does not fit a [batch, length] input of a d_model model."""
