@@ -118,7 +118,7 @@ def patch(run: RunLike, model: Any = None, config: PatchConfig | None = None, *,
     from workbench.backends import load_model
 
     config, run = _config(PatchConfig, config, fields), _open(run)
-    resolve_layers(config.layers, run.n_layers - 1)  # bad layers fail before the model loads
+    resolve_layers(config.layers, run.n_blocks)  # bad layers fail before the model loads
     if model is None:
         model = load_model(run.config["model"], device=config.device,
                            backend=config.backend or run.config.get("backend", "transformer_lens"))

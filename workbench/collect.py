@@ -31,7 +31,8 @@ def collect(config: CollectConfig | None = None, out: str | Path = "runs/default
     items = load_dataset(config.dataset, limit=config.limit, seed=config.seed)
     template, vocabulary = get_template(config.template), get_vocabulary(config.vocabulary)
     if loaded is None:
-        backend = load_model(config.model, backend=config.backend, device=config.device, dtype=config.dtype)
+        backend = load_model(config.model, backend=config.backend, device=config.device, dtype=config.dtype,
+                             progress=progress)
     elif loaded.info.get("name") not in (config.model, Path(config.model).name) or loaded.name != config.backend:
         raise WorkbenchError(f"the loaded model is {loaded.info.get('name')!r} on {loaded.name!r} but the config "
                              f"asks for {config.model!r} on {config.backend!r}; pass matching model= and backend=")

@@ -24,7 +24,7 @@ def two_classes(run) -> bool:
 
 def test_logit_lens_last_layer_is_the_model_output(smollm2_run, smollm2):
     """The lens at the final read-out reproduces the run's exact softmax expected value (whatever the labels)."""
-    last = smollm2_run.n_layers - 1
+    last = len(smollm2_run.readouts) - 1
     scores = lens_scores(smollm2_run, smollm2, layers=[0, last])
     final = scores[scores["layer"] == last]
     np.testing.assert_allclose(final["expected"], smollm2_run.records["softmax_expected"], atol=1e-2)
@@ -33,7 +33,7 @@ def test_logit_lens_last_layer_is_the_model_output(smollm2_run, smollm2):
 
 
 def test_probes_on_the_real_run(smollm2_run):
-    layers = [0, smollm2_run.n_layers // 2, smollm2_run.n_layers - 1]
+    layers = [0, smollm2_run.n_blocks // 2, smollm2_run.n_blocks]
     if not two_classes(smollm2_run):
         with pytest.raises(WorkbenchError, match="needs both correct and incorrect answers"):
             probe_layers(smollm2_run, "confidence_slot", layers, folds=2)

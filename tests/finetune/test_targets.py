@@ -25,7 +25,7 @@ def run(tmp_path_factory):
 
 def _probe(path, run, **overrides):
     meta = {"model_checksum": run.manifest["model"]["checksum"], "model_name": "synthetic",
-            "hook": run.layers[2], "layer": 2, "role": "confidence_slot", "n_layers": run.n_layers,
+            "hook": run.readouts[2], "layer": 2, "role": "confidence_slot", "n_readouts": len(run.readouts),
             "d_model": run.d_model, **overrides}
     weight = np.zeros(meta["d_model"])
     weight[0] = 2.0  # the planted direction
@@ -81,7 +81,7 @@ def test_probe_targets_follow_the_planted_signal(run, tmp_path):
 
 @pytest.mark.parametrize("overrides, message", [
     ({"model_checksum": "sha256:another"}, "fitted on model"),
-    ({"n_layers": 31}, "residual read-outs"),
+    ({"n_readouts": 31}, "residual read-outs"),
     ({"d_model": 576}, "d_model"),
 ])
 def test_probe_from_another_model_or_layer_count_is_refused(run, tmp_path, overrides, message):

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.slow
 def test_run_layout_and_roles(smollm2_run, smollm2):
     frame = smollm2_run.records
     assert smollm2_run.n_examples == 24 and smollm2_run.manifest["complete"]
-    assert smollm2_run.n_layers == smollm2.n_layers + 1 and smollm2_run.roles[-1] == "confidence_slot"
+    assert smollm2_run.n_blocks == smollm2.n_layers and len(smollm2_run.readouts) == smollm2.n_layers + 1
+    assert smollm2_run.roles[-1] == "confidence_slot"
     assert set(frame["family"]) == {"arithmetic", "capitals", "elements"}
     for row in frame.itertuples():
         assert 0 <= row.pos_pre_answer <= row.pos_answer_last < row.pos_post_answer <= row.pos_confidence_slot
@@ -44,7 +45,7 @@ def test_stored_residuals_equal_a_fresh_forward(smollm2_run, smollm2):
     row = smollm2_run.records.iloc[3]
     ids = torch.tensor([list(row.input_ids)])
     positions = torch.tensor([[row.pos_pre_answer, row.pos_answer_last, row.pos_post_answer, row.pos_confidence_slot]])
-    hooks = smollm2_run.layers
+    hooks = smollm2_run.readouts
     out = smollm2.run(ids, cache=hooks, cache_positions=positions)
     for layer in (0, 7, len(hooks) - 1):
         for r, role in enumerate(smollm2_run.roles):

@@ -37,7 +37,7 @@ def make_run(path: Path, correct: list[bool], *, n_layers: int = 4, d_model: int
         records.append({
             "item_id": f"item-{i}", "family": "synthetic", "question": f"question {i}?", "gold": "g",
             "answer": "g" if ok else "x", "correct": bool(ok), "verbal_confidence": 50.0,
-            "softmax_expected": float(probs @ np.asarray(vocab.values)), "argmax": 0.0,
+            "softmax_expected": float(probs @ np.asarray(vocab.values)), "argmax_confidence": 0.0,
             "confidence_probs": probs.tolist(), "input_ids": ids,
             "pos_pre_answer": pre, "pos_answer_last": pre + len(answer), "pos_post_answer": pre + len(answer) + 1,
             "pos_confidence_slot": len(ids) - 1,

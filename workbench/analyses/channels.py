@@ -36,7 +36,7 @@ ANALYSIS = "channels"
 RECORD_CHANNELS: dict[str, tuple[str, float]] = {
     "verbal": ("verbal_confidence", 100.0),
     "softmax_expected": ("softmax_expected", 100.0),
-    "argmax": ("argmax", 100.0),
+    "argmax": ("argmax_confidence", 100.0),
     "answer_prob": ("answer_prob", 1.0),
 }
 CHANNELS = (*RECORD_CHANNELS, "probe")

@@ -13,6 +13,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,14 +181,38 @@ def resolve(name_or_path: str) -> tuple[str, dict[str, Any]]:
     )
 
 
+@contextmanager
+def progress_bars(enabled: bool) -> Iterator[None]:
+    """transformers' progress bars (weight loading, conversion) on or off inside the block, restored after."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    (hf_logging.enable_progress_bar if enabled else hf_logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()
+
+
 def load_model(
     name_or_path: str = DEFAULT_MODEL,
     backend: str = "transformer_lens",
     device: str | None = None,
     dtype: str = "float32",
+    *,
+    progress: bool = True,
     **from_pretrained_kwargs: Any,
 ) -> Backend:
-    """A model behind the chosen backend. ``from_pretrained_kwargs`` (e.g. ``device_map``) go to transformers."""
+    """A model behind the chosen backend. ``from_pretrained_kwargs`` (e.g. ``device_map``) go to transformers.
+
+    ``progress=False`` silences the weight-loading (and first-use conversion) progress bars.
+    """
+    with progress_bars(progress):
+        return _load_model(name_or_path, backend, device, dtype, **from_pretrained_kwargs)
+
+
+def _load_model(name_or_path: str, backend: str, device: str | None, dtype: str,
+                **from_pretrained_kwargs: Any) -> Backend:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if backend not in BACKENDS:

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from workbench.backends.base import Backend, hook_name
 from workbench.datasets import QAItem, is_correct
+from workbench.elicit.confidence import Confidence
 from workbench.elicit.decoding import DecodeState, greedy_decode, pad_rows
 from workbench.elicit.scoring import VocabularyTrie, score_vocabulary
 from workbench.prompts.render import ROLES, answer_prompt, confidence_segments, encode, gold_continuation, role_positions
@@ -108,9 +109,7 @@ class Elicitor:
     def _record(self, item: QAItem, answer: str, answer_lp: list[float], gold_lp: float,
                 segments: tuple[list[int], list[int], list[int]], probs: np.ndarray, verbal: str) -> dict[str, Any]:
         vocab = self.settings.vocabulary
-        values = np.asarray(vocab.values)
-        mass = float(probs.sum())
-        normalised = probs / mass if mass > 0 else np.full_like(probs, 1 / len(probs))
+        read = Confidence(probs[None], vocab)  # the one definition of every read-out below
         roles = role_positions(*map(len, segments))
         return {
             "item_id": item.item_id, "family": item.family, "question": item.question, "gold": item.answer,
@@ -118,9 +117,8 @@ class Elicitor:
             "answer_logprob": float(sum(answer_lp)), "answer_prob": float(np.exp(sum(answer_lp))),
             "answer_tokens": len(segments[1]), "gold_logprob": float(gold_lp),
             "verbal_text": verbal, "verbal_confidence": vocab.parse(verbal),
-            "softmax_expected": float(normalised @ values), "argmax": float(values[int(probs.argmax())]),
-            "entropy": float(-(normalised * np.log(np.clip(normalised, 1e-30, None))).sum()),
-            "vocab_mass": mass, "confidence_probs": probs.astype(np.float64).tolist(),
+            "softmax_expected": float(read.expected[0]), "argmax_confidence": float(read.argmax[0]),
+            "entropy": float(read.entropy[0]), "vocab_mass": float(read.mass[0]), "confidence_probs": probs.astype(np.float64).tolist(),
             "input_ids": [*segments[0], *segments[1], *segments[2]],
             **{f"pos_{role}": roles[role] for role in ROLES},
         }

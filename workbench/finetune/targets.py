@@ -87,9 +87,9 @@ def resolve_probe(run: Run, probe: str | Path | SavedProbe, kind: str = "logisti
                                  f"Stored roles: {', '.join(run.roles)}")
         saved = load_probe(probe_weights_path(run.path, role, layer, kind))
     saved.check_compatible(checksum=run.manifest.get("model", {}).get("checksum"), d_model=run.d_model,
-                           n_layers=run.n_layers)
+                           n_readouts=len(run.readouts))
     layer, role = int(saved.meta["layer"]), saved.meta["role"]
-    if role not in run.roles or not 0 <= layer < run.n_layers:
+    if role not in run.roles or not 0 <= layer < len(run.readouts):
         raise WorkbenchError(f"the probe reads layer {layer} role {role!r}, which run {run.path} did not store")
     return saved
 

@@ -5,6 +5,7 @@ Results live in ``RUN/results/<analysis>/``. Figures read these; analyses write 
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import shutil
@@ -14,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, did_you_mean
 from workbench.store.provenance import provenance, write_bytes_atomic, write_json_atomic
 
 RESULT_FORMAT = 1
@@ -22,20 +23,104 @@ RESULT_FORMAT = 1
 
 @dataclass(frozen=True)
 class Result:
-    """Stored tables of one analysis and the manifest that made them."""
+    """One analysis's stored tables and the manifest that made them: what every analysis verb returns and
+    ``wb.open_result`` reads back.
+
+    ``tables`` maps a name to a DataFrame (``describe(name)`` documents its columns); ``summary`` is a
+    frozen dataclass of the headline numbers (``ProbeSummary``, ``CalibrateSummary``, ``BottleneckSummary``,
+    ``PatchSummary``), built from the tables; ``config`` is the analysis config that was hashed;
+    ``figure(name)`` draws a stored figure as a plotly ``go.Figure`` (``figure_names()`` lists them).
+    """
 
     path: Path
     manifest: dict[str, Any]
     tables: dict[str, pd.DataFrame]
 
     @property
+    def analysis(self) -> str:
+        return self.manifest["analysis"]
+
+    @property
     def config(self) -> dict[str, Any]:
         return self.manifest["config"]
+
+    @property
+    def summary(self) -> Any:
+        """The typed headline numbers (a frozen dataclass; see ``workbench.store.summaries``)."""
+        from workbench.store.summaries import summarise
+
+        return summarise(self)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name not in self.tables:
             raise WorkbenchError(f"result {self.path} has no table {name!r}; it has {', '.join(self.tables)}")
         return self.tables[name]
+
+    def describe(self, table: str) -> pd.DataFrame:
+        """What each column of ``table`` means (column, doc), from ``workbench.store.columns``."""
+        from workbench.store.columns import describe_column, table_docs
+
+        docs = table_docs(self.analysis, table)
+        return pd.DataFrame({"column": list(self[table].columns),
+                             "doc": [describe_column(docs, str(c)) or "" for c in self[table].columns]})
+
+    def related(self) -> dict[str, "Result"]:
+        """The other results stored beside this one (same run), by analysis; figures combine them."""
+        out: dict[str, Result] = {}
+        for folder in sorted(self.path.parent.iterdir()) if self.path.parent.is_dir() else []:
+            if folder != self.path and (folder / "manifest.json").exists():
+                try:
+                    other = read_result(folder)
+                except WorkbenchError:
+                    continue  # another format version: not drawn beside this one
+                if other.manifest.get("run", {}).get("config_hash") == self.manifest.get("run", {}).get("config_hash"):
+                    out.setdefault(other.analysis, other)
+        return out
+
+    def figures(self) -> dict[str, Any]:
+        """Every figure of this result by name (plotly ``go.Figure``), drawn from the stored tables."""
+        from workbench.figures.paper import builder_for  # figures are imported only when drawn
+
+        builder = builder_for(self.path.name) or builder_for(self.analysis)
+        if builder is None:
+            raise WorkbenchError(f"analysis {self.analysis!r} has no figures")
+        return builder(self, self.related())
+
+    def figure_names(self) -> list[str]:
+        """Names ``figure(name)`` accepts, the default first."""
+        return list(self.figures())
+
+    def figure(self, name: str | None = None, *, paper: bool = False) -> Any:
+        """One figure as a plotly ``go.Figure`` (the first of ``figure_names()`` when ``name`` is None);
+        ``paper=True`` draws it in the paper style (one font, colour-blind-safe palette, bands)."""
+        figures = self.figures()
+        if name is None:
+            name = next(iter(figures))
+        if name not in figures:
+            raise WorkbenchError(f"result {self.path.name} has no figure {name!r}.{did_you_mean(name, figures)} "
+                                 f"Figures: {', '.join(figures)}")
+        if paper:
+            from workbench.figures.paper import paper_style
+
+            return paper_style(figures[name])
+        return figures[name]
+
+    def __repr__(self) -> str:
+        return f"Result({self.analysis!r}, {str(self.path)!r}): {self.summary}"
+
+    def _repr_html_(self) -> str:
+        summary = self.summary
+        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(name)}</th><td>{len(frame)} rows x "
+                       f"{len(frame.columns)} columns</td></tr>" for name, frame in self.tables.items())
+        return (f"<div><b>{html.escape(type(summary).__name__)}</b> ({html.escape(self.analysis)}, "
+                f"<code>{html.escape(str(self.path))}</code>)<p>{html.escape(str(summary))}</p>"
+                f"<table>{rows}</table></div>")
+
+
+def open_result(path: str | Path, analysis: str | None = None) -> Result:
+    """A stored analysis result: ``open_result("RUN/results/probes")`` or ``open_result("RUN", "probes")``."""
+    path = Path(path)
+    return read_result(result_dir(path, analysis) if analysis is not None else path)
 
 
 def result_dir(run_path: str | Path, analysis: str) -> Path:
