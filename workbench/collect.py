@@ -36,7 +36,8 @@ class CollectConfig:
     max_answer_tokens: int = 24
     batch_size: int = 16
     device: str | None = None
-    execution_keys: tuple[str, ...] = field(default=("batch_size", "device"), repr=False)
+    fast: bool = True  # exact shortcuts (shared template prefix once, logits only where read); False = plain path
+    execution_keys: tuple[str, ...] = field(default=("batch_size", "device", "fast"), repr=False)
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -82,7 +83,7 @@ def collect(config: CollectConfig | None = None, out: str | Path = "runs/default
               "vocabulary": vocabulary.to_dict(), "template": template.to_dict(), "n_items": len(items)}
     writer = RunWriter(out, header)
     elicitor = Elicitor(backend, ElicitSettings(template=template, vocabulary=vocabulary,
-                                                max_answer_tokens=config.max_answer_tokens))
+                                                max_answer_tokens=config.max_answer_tokens, fast=config.fast))
     with tqdm(total=len(items), initial=writer.n_done, desc=f"collect {Path(out).name}", disable=not progress,
               unit="item") as bar:
         for start in range(writer.n_done, len(items), config.batch_size):

@@ -20,6 +20,8 @@ def add_collect_arguments(parser: argparse.ArgumentParser, *, limit: int) -> Non
     parser.add_argument("--store-dtype", default="float32", choices=("float32", "float16"))
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--no-fast", dest="fast", action="store_false",
+                        help="switch off the exact speed-ups (shared template prefix once, logits only where read)")
 
 
 def collect_config(args: argparse.Namespace):
@@ -27,7 +29,8 @@ def collect_config(args: argparse.Namespace):
 
     return CollectConfig(model=args.model, dataset=args.dataset, limit=args.limit, seed=args.seed,
                          template=args.template, vocabulary=args.vocabulary, backend=args.backend, dtype=args.dtype,
-                         store_dtype=args.store_dtype, batch_size=args.batch_size, device=args.device)
+                         store_dtype=args.store_dtype, batch_size=args.batch_size, device=args.device,
+                         fast=args.fast)
 
 
 def register(subparsers) -> None:
