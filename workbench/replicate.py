@@ -5,7 +5,8 @@ knowledge -> bottleneck -> patching; resumable, local or Ray) into ``out/models/
 time so progress and wall time are per model, then reads the stored results into ``Evidence`` and writes:
 
 - ``out/claims.csv``: one row per (claim, model), columns of ``workbench.analyses.claims.CLAIM_COLUMNS``;
-- ``out/accuracy.csv``: accuracy per model, seed and family (with n), and ``out/wall_times.csv``;
+- ``out/accuracy.csv``: accuracy per model, seed and family (with n), and ``out/wall_times.csv``: each
+  finished stage's wall time (model, seed, stage, seconds);
 - ``out/ladder.md``: the claims as a markdown table for the README;
 - ``out/report.html``: the claims table and each model's figures (probes, channels, bottleneck, patching).
 
@@ -15,7 +16,6 @@ A re-run does only what is missing; the tables are rewritten from the stored res
 from __future__ import annotations
 
 import html
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -73,27 +73,32 @@ def sweep_config(model: str, *, dataset: str, limit: int, seeds: Sequence[int], 
 
 
 def _results(run_dir: Path) -> dict[str, Any]:
+    """The results stored in a run view by analysis (a patching result's folder also names its pairs and site)."""
     from workbench.store.results import read_result
 
     found = {}
-    for analysis in ("probes", "channels", "prior_knowledge", "bottleneck", "patching"):
-        path = run_dir / "results" / analysis
+    for path in sorted((run_dir / "results").glob("*")):
         if (path / "manifest.json").exists():
+            analysis = "patching" if path.name.startswith("patching") else path.name
             found[analysis] = read_result(path)
     return found
 
 
-def model_evidence(config, sweep_dir: Path) -> tuple[list[Evidence], dict[int, dict[str, Path]]]:
-    """Evidence per seed from a model's sweep folder, and the run view of each finished stage (for figures)."""
+def model_evidence(config, sweep_dir: Path) -> tuple[list[Evidence], dict[int, dict[str, Path]], list[dict]]:
+    """Evidence per seed from a model's sweep folder, the run view of each finished stage (for figures), and
+    each finished unit's wall time (model, seed, stage, seconds) as its marker recorded it."""
     from workbench.backends.loading import MODELS
     from workbench.store import open_run
     from workbench.sweeps.ledger import read_marker, unit_dir
     from workbench.sweeps.units import plan_units
 
     views: dict[int, dict[str, Path]] = {}
+    times = []
     for unit in plan_units(config):
-        if read_marker(sweep_dir, unit.hash) is not None:
+        if (marker := read_marker(sweep_dir, unit.hash)) is not None:
             views.setdefault(unit.seed, {})[unit.analysis] = unit_dir(sweep_dir, unit.hash) / "run"
+            times.append({"model": unit.model.name, "seed": unit.seed, "stage": unit.analysis,
+                          "seconds": round(float(marker["seconds"]), 1)})
     evidence = []
     model = config.models[0].name
     for seed, stages in sorted(views.items()):
@@ -113,7 +118,7 @@ def model_evidence(config, sweep_dir: Path) -> tuple[list[Evidence], dict[int, d
             controls=patching["controls_summary"] if "controls_summary" in tables else None,
             gradient=patching["gradient_summary"] if "gradient_summary" in tables else None,
             instruct=MODELS[model].instruct if model in MODELS else True))
-    return evidence, views
+    return evidence, views, times
 
 
 def accuracy_table(evidence: Sequence[Evidence]) -> pd.DataFrame:
@@ -130,8 +135,12 @@ def accuracy_table(evidence: Sequence[Evidence]) -> pd.DataFrame:
 def replicate(models: Sequence[str] = DEFAULT_LADDER, *, limit: int = 300, seeds: Sequence[int] = (0, 1, 2),
               out: str | Path = "ladder", dataset: str = "all", n_pairs: int = 24, batch_size: int = 16,
               n_boot: int = 1000, executor: str = "local", workers: int = 1, address: str | None = None,
-              progress: bool = True, figures: bool = True) -> pd.DataFrame:
-    """Run (or resume) the study on each model and write the claims; returns the claims table."""
+              progress: bool = True, figures: bool = True, run: bool = True) -> pd.DataFrame:
+    """Run (or resume) the study on each model and write the claims; returns the claims table.
+
+    ``run=False`` runs nothing: the claims are written from what is stored so far (units not done give
+    ``inconclusive`` claims), e.g. while a long ladder is still running.
+    """
     from workbench.sweeps import run_sweep
 
     check_models(models)
@@ -146,20 +155,19 @@ def replicate(models: Sequence[str] = DEFAULT_LADDER, *, limit: int = 300, seeds
         sweep_dir = out / "models" / model
         if progress:
             print(f"replicate: {model} ({len(seeds)} seed(s), {limit} items of {dataset!r})", flush=True)
-        started = time.monotonic()
-        summary = run_sweep(config, sweep_dir, executor=executor, workers=workers, address=address, progress=progress)
-        walls.append({"model": model, "wall_s": round(time.monotonic() - started, 1),
-                      "unit_s": round(float(summary["seconds"].sum()), 1),
-                      "failed": int(summary["status"].isin(("failed", "skipped")).sum())})
-        found, views[model] = model_evidence(config, sweep_dir)
+        if run:
+            run_sweep(config, sweep_dir, executor=executor, workers=workers, address=address, progress=progress)
+        found, views[model], times = model_evidence(config, sweep_dir)
         evidence += found
+        walls += times
     claims = claims_table(evidence)
     accuracy = accuracy_table(evidence)
     overall = accuracy[accuracy["family"] == "all"].groupby("model", sort=False).agg(accuracy=("accuracy", "mean"),
                                                                                       n=("n", "sum")).reset_index()
     write_bytes_atomic(out / "claims.csv", claims.to_csv(index=False).encode())
     write_bytes_atomic(out / "accuracy.csv", accuracy.to_csv(index=False).encode())
-    write_bytes_atomic(out / "wall_times.csv", pd.DataFrame(walls).to_csv(index=False).encode())
+    write_bytes_atomic(out / "wall_times.csv", pd.DataFrame(walls, columns=["model", "seed", "stage", "seconds"])
+                       .to_csv(index=False).encode())
     write_bytes_atomic(out / "ladder.md", (markdown_table(claims, overall) + "\n").encode())
     if figures:
         write_report(out / "report.html", claims, accuracy, views)
@@ -171,7 +179,6 @@ def write_report(path: Path, claims: pd.DataFrame, accuracy: pd.DataFrame, views
     from workbench.figures.patching import ControlsDisplay, LayerGradientDisplay
     from workbench.figures.report import page_figures
     from workbench.store import open_run
-    from workbench.store.results import read_result
 
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>Seed-study claims across the ladder</title>"
              "<style>body{font-family:Helvetica,Arial,sans-serif} td,th{padding:2px 8px;text-align:left}"
@@ -193,9 +200,8 @@ def write_report(path: Path, claims: pd.DataFrame, accuracy: pd.DataFrame, views
         for page, stage in (("probe", "probe"), ("calibrate", "calibrate"), ("bottleneck", "bottleneck")):
             if stage in stages:
                 figures.update(page_figures(open_run(stages[stage]), page))
-        patch_dir = stages.get("patch", Path()) / "results" / "patching"
-        if (patch_dir / "manifest.json").exists():
-            result = read_result(patch_dir)
+        result = _results(stages["patch"]).get("patching") if "patch" in stages else None
+        if result is not None:
             if "gradient" in result.tables:
                 figures["Layer gradient"] = LayerGradientDisplay.from_result(result).figure()
             if "controls_summary" in result.tables:

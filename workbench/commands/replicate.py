@@ -22,6 +22,8 @@ def register(subparsers) -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--address", default=None, help="Ray cluster address")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: write the claims and report from what is stored so far")
     parser.set_defaults(func=run)
 
 
@@ -30,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
 
     claims = replicate(args.models, limit=args.limit, seeds=args.seeds, out=args.out, dataset=args.dataset,
                        n_pairs=args.n_pairs, batch_size=args.batch_size, n_boot=args.n_boot, executor=args.executor,
-                       workers=args.workers, address=args.address, progress=not args.no_progress)
+                       workers=args.workers, address=args.address, progress=not args.no_progress,
+                       run=not args.report_only)
     for row in claims.itertuples():
         print(f"{row.claim:<20} {row.model:<30} {row.verdict:<13} {row.value:+.3f} [{row.low:+.3f}, {row.high:+.3f}]"
               f"  {row.why}")
