@@ -226,9 +226,10 @@ def layer_gradient(ev: Evidence) -> Measure:
     if not g["rho8"] > 0:
         failures.insert(0, f"rho on 8 layers {g['rho8']:+.2f}")
     note = f"8 layers: {g['rho8']:+.2f} [{g['rho8_low']:+.2f}, {g['rho8_high']:+.2f}]"
-    blocked = "; ".join(failures) if failures and g["rho_low"] > 0 else None
-    return Measure(float(g["rho"]), float(g["rho_low"]), float(g["rho_high"]),
-                   note + (f"; {'; '.join(failures)}" if failures else "; controls pass"), blocked)
+    if failures and g["rho_low"] > 0:  # a positive gradient that the controls do not back
+        return Measure(float(g["rho"]), float(g["rho_low"]), float(g["rho_high"]), note, "; ".join(failures))
+    note += f"; {'; '.join(failures)}" if failures else "; controls pass"
+    return Measure(float(g["rho"]), float(g["rho_low"]), float(g["rho_high"]), note)
 
 
 def late_effect(ev: Evidence) -> Measure:
