@@ -58,7 +58,7 @@ class DecodeState:
         shared = shared_prefix_length(rows, positions) if self.fast else 0
         if shared:  # the rows' common prefix once, its keys/values repeated for every row
             prefix = torch.tensor([list(rows[0][:shared])], dtype=torch.long)
-            self.cache = self.backend.run(prefix, logits_to_keep=1).past_key_values
+            self.cache = self.backend.run(prefix, past_key_values=DynamicCache(), logits_to_keep=1).past_key_values
             self.cache.batch_repeat_interleave(len(rows))
             self.mask = torch.ones(len(rows), shared, dtype=torch.long)
             rows = [r[shared:] for r in rows]
