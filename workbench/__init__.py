@@ -12,6 +12,7 @@ import workbench.collect  # noqa: F401
 import workbench.finetune  # noqa: F401
 from workbench.api import bottleneck, calibrate, collect, finetune, patch, probe, sweep
 from workbench.backends import SITES, Backend, Patch, hook_name, load_model
+from workbench.backends import list_models as models
 from workbench.configs import (BottleneckConfig, CalibrateConfig, CollectConfig, FinetuneConfig, PatchConfig,
                                ProbeConfig)
 from workbench.datasets import QAItem, load_dataset
@@ -24,7 +25,7 @@ from workbench.store.summaries import BottleneckSummary, CalibrateSummary, Patch
 from workbench.sweeps.config import SweepConfig
 
 __all__ = ["collect", "probe", "calibrate", "bottleneck", "patch", "finetune", "sweep", "Backend", "Patch", "SITES",
-           "hook_name", "load_model", "CollectConfig", "ProbeConfig", "CalibrateConfig", "BottleneckConfig",
+           "hook_name", "load_model", "models", "CollectConfig", "ProbeConfig", "CalibrateConfig", "BottleneckConfig",
            "PatchConfig", "FinetuneConfig", "SweepConfig", "QAItem", "load_dataset", "Confidence", "WorkbenchError",
            "Example", "Run", "open_run", "Result", "open_result", "find_results", "export_figures", "ProbeSummary",
            "CalibrateSummary", "BottleneckSummary", "PatchSummary", "ResultSummary"]

@@ -44,7 +44,8 @@ def collect(config: CollectConfig | None = None, out: str | Path = "runs/default
               "vocabulary": vocabulary.to_dict(), "template": template.to_dict(), "n_items": len(items)}
     writer = RunWriter(out, header)
     elicitor = Elicitor(backend, ElicitSettings(template=template, vocabulary=vocabulary,
-                                                max_answer_tokens=config.max_answer_tokens, grading=config.grading))
+                                                max_answer_tokens=config.max_answer_tokens, grading=config.grading,
+                                                fast=config.fast))
     with tqdm(total=len(items), initial=writer.n_done, desc=f"collect {Path(out).name}", disable=not config.progress,
               unit="item") as bar:
         for start in range(writer.n_done, len(items), config.batch_size):

@@ -234,17 +234,20 @@ class Backend(ABC):
         cache_positions: Tensor | None = None,  # [batch, k]
         patches: Sequence[Patch] = (),
         grad: bool = False,
+        logits_to_keep: int | None = None,
     ) -> RunOutput:
         """One forward pass; ``cache`` hook points are returned at ``cache_positions``, ``patches`` applied first.
 
         ``grad=True`` runs with autograd on: the logits and the cached activations stay in the graph (cached
         activations are then the hook point's own tensors, so ``torch.autograd.grad(metric, act)`` works).
+        ``logits_to_keep=k`` unembeds only the last k positions (``logits`` is then [batch, k, d_vocab]): on a
+        big vocabulary the unembedding of every position costs as much as a large part of the decoder body.
         """
         self._check_patches(patches, input_ids)
         for name in [*cache, *(p.hook for p in patches)]:
             parse_hook_name(name, self.n_layers)
         kwargs = {"attention_mask": attention_mask, "position_ids": position_ids,
-                  "past_key_values": past_key_values, "use_cache": True}
+                  "past_key_values": past_key_values, "use_cache": True, "logits_to_keep": logits_to_keep}
         with torch.set_grad_enabled(grad):
             return self._run(input_ids.to(self.device), {k: v for k, v in kwargs.items() if v is not None},
                              list(cache), cache_positions, list(patches))

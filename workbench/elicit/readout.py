@@ -39,6 +39,7 @@ class ElicitSettings:
     max_answer_tokens: int = 24
     max_confidence_tokens: int = 4
     grading: str = "exact"  # datasets.grading.GRADINGS
+    fast: bool = True  # the exact shortcuts of ``DecodeState`` (shared prefix once, logits only where read)
 
 
 class Elicitor:
@@ -62,7 +63,7 @@ class Elicitor:
         in_place = s.template.answers_in_place
         prompts = [answer_prompt(tok, s.template, item.question) for item in items]
         prompt_ids = [encode(tok, p) for p in prompts]
-        state = DecodeState(self.backend, self.pad_id)
+        state = DecodeState(self.backend, self.pad_id, fast=s.fast)
         out = state.prefill(prompt_ids, cache=self.hooks if in_place else (),
                             positions=[[len(p) - 1] for p in prompt_ids])
         gold_lp = self._gold_logprobs(state, out.logits[:, -1], [
@@ -76,7 +77,7 @@ class Elicitor:
             fed = torch.tensor([len(a) > 0 for a in answers])[:, None, None]
             answer_last = torch.where(fed, self._layers(last), pre) if last else pre
             ids = torch.tensor(after).expand(len(items), -1)
-            out = state.extend(ids, torch.ones_like(ids), cache=self.hooks,
+            out = state.extend(ids, torch.ones_like(ids), cache=self.hooks, last_logits_only=True,
                                cache_positions=torch.tensor([[0, len(after) - 1]]).expand(len(items), -1))
             tail = self._layers(out.activations)  # [batch, layer, 2, d_model]
             resid = torch.stack([pre, answer_last, tail[:, :, 0], tail[:, :, 1]], dim=2)
@@ -85,7 +86,7 @@ class Elicitor:
             segments = [tuple(encode(tok, part) for part in confidence_segments(tok, s.template, item.question, text))
                         for item, text in zip(items, texts)]
             roles = [role_positions(*map(len, seg)) for seg in segments]
-            state = DecodeState(self.backend, self.pad_id)
+            state = DecodeState(self.backend, self.pad_id, fast=s.fast)
             out = state.prefill([b + a + c for b, a, c in segments], cache=self.hooks,
                                 positions=[[r[role] for role in ROLES] for r in roles])
             resid = self._layers(out.activations)
