@@ -49,20 +49,35 @@ def execution_order(names: Sequence[str], n_layers: int) -> list[str]:
     return sorted(set(names), key=key)
 
 
+PATCH_MODES: tuple[str, ...] = ("set", "add")
+
+
 @dataclass(frozen=True)
 class Patch:
-    """Overwrite a hook point's activation at one position per row: ``act[rows[i], positions[i]] = values[i]``."""
+    """Change a hook point's activation at one position per row.
+
+    ``mode="set"`` overwrites, ``act[rows[i], positions[i]] = values[i]`` (activation patching);
+    ``mode="add"`` adds, ``act[rows[i], positions[i]] += values[i]`` (steering along a direction).
+    """
 
     hook: str
     positions: Tensor  # [n] long
     values: Tensor  # [n, d_model]
     rows: Tensor | None = None  # [n] long; None means rows 0..n-1
+    mode: str = "set"
 
     def apply(self, act: Tensor) -> Tensor:
         """A patched copy of ``act`` [batch, pos, d_model]."""
+        if self.mode not in PATCH_MODES:
+            raise WorkbenchError(f"unknown patch mode {self.mode!r}: use 'set' (overwrite) or 'add' (add the values)")
         rows = torch.arange(len(self.positions), device=act.device) if self.rows is None else self.rows.to(act.device)
+        index = (rows, self.positions.to(act.device))
+        values = self.values.to(device=act.device, dtype=act.dtype)
         out = act.clone()
-        out[rows, self.positions.to(act.device)] = self.values.to(device=act.device, dtype=act.dtype)
+        if self.mode == "add":
+            out.index_put_(index, values, accumulate=True)
+        else:
+            out[index] = values
         return out
 
 

@@ -14,7 +14,7 @@ from torch import Tensor
 from transformers import DynamicCache
 
 from workbench.architectures import architecture
-from workbench.backends.base import Backend, RunOutput
+from workbench.backends.base import Backend, Patch, RunOutput
 
 
 def pad_rows(rows: Sequence[Sequence[int]], pad_id: int, left: bool) -> tuple[Tensor, Tensor]:
@@ -53,8 +53,11 @@ class DecodeState:
         return self.extend(ids, real, cache=cache, cache_positions=padded)
 
     def extend(self, ids: Tensor, real: Tensor, *, cache: Sequence[str] = (),
-               cache_positions: Tensor | None = None) -> RunOutput:
-        """Append ids [batch, n] whose ``real`` [batch, n] entries are 1 (0 = hole, masked for later tokens)."""
+               cache_positions: Tensor | None = None, patches: Sequence[Patch] = ()) -> RunOutput:
+        """Append ids [batch, n] whose ``real`` [batch, n] entries are 1 (0 = hole, masked for later tokens).
+
+        ``patches`` index positions within the appended ids; what they change stays in the cache.
+        """
         real = real.long()
         position_ids = (self.mask.sum(1, keepdim=True) + real.cumsum(1) - 1).clamp(min=0)
         mask = torch.cat([self.mask, real], dim=1)
@@ -62,9 +65,14 @@ class DecodeState:
             self.cache = DynamicCache()
         out = self.backend.run(ids, attention_mask=mask.to(self.backend.device),
                                position_ids=position_ids.to(self.backend.device), past_key_values=self.cache,
-                               cache=cache, cache_positions=cache_positions)
+                               cache=cache, cache_positions=cache_positions, patches=patches)
         self.cache, self.mask = out.past_key_values, mask
         return out
+
+    def repeat(self, k: int) -> None:
+        """Repeat every row ``k`` times in place (row i becomes rows i*k .. i*k+k-1), cache and mask alike."""
+        self.cache.batch_repeat_interleave(k)
+        self.mask = self.mask.repeat_interleave(k, dim=0)
 
     def truncate(self, length: int) -> None:
         """Forget every cached token after the first ``length``."""
