@@ -112,8 +112,11 @@ class DecodeState:
 
 
 def greedy_decode(state: DecodeState, first_logits: Tensor, max_new_tokens: int, is_stop: Callable[[int], bool],
-                  *, cache: Sequence[str] = ()) -> tuple[list[list[int]], list[list[float]], dict[str, Tensor]]:
+                  *, cache: Sequence[str] = (), pick: Callable[[Tensor], Tensor] | None = None,
+                  ) -> tuple[list[list[int]], list[list[float]], dict[str, Tensor]]:
     """Greedy tokens per row until ``is_stop(token)``; stop tokens are neither fed nor returned.
+
+    ``pick`` replaces the argmax: log-probs [batch, d_vocab] -> chosen token ids [batch] (e.g. sampling).
 
     first_logits [batch, d_vocab] give the first new token. Returns the tokens, their log-probs and, for
     hook points in ``cache``, the activation at each row's last fed token ([batch, d_model]; absent when
@@ -127,7 +130,7 @@ def greedy_decode(state: DecodeState, first_logits: Tensor, max_new_tokens: int,
     logits = first_logits
     for _ in range(max_new_tokens):
         logp = logits.float().log_softmax(-1).cpu()
-        choice = logp.argmax(-1)
+        choice = logp.argmax(-1) if pick is None else pick(logp)
         active &= torch.tensor([not is_stop(int(c)) for c in choice])
         if not active.any():
             break
