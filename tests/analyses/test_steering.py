@@ -154,3 +154,22 @@ def test_cli_reports_bad_input_without_traceback(fresh, capsys):
     assert "alpha grid is empty" in capsys.readouterr().err
     assert main(["steer", str(fresh.path), "--direction", "mean_diff", "--layers", "9"]) == 2
     assert "out of range" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_steer_smollm2_along_its_class_means_with_the_random_control(smollm2, smollm2_run, tmp_path):
+    """The small run has too few correct answers to cross-validate a probe; its class means give the direction."""
+    shutil.copytree(smollm2_run.path, tmp_path / "run")
+    run = open_run(tmp_path / "run")
+    result = steer(run, backend=smollm2, direction="mean_diff", layers=(10, 20), alphas=(-0.5, 0.0, 0.5), n_random=2, limit=8,
+                   n_boot=200, batch_size=8)
+    effects = result["effects"]
+    base = effects[effects["alpha"] == 0].groupby("example_id")["expected"].first()
+    stored = run.records.set_index("example_id")["softmax_expected"].loc[base.index] / 100
+    assert np.allclose(base.to_numpy(), stored.to_numpy(), atol=1e-3)  # the unsteered read-out is collect's
+    assert effects.loc[effects["alpha"] != 0, "shift"].abs().max() > 1e-3
+    assert set(effects["direction"]) == {"mean_diff", "random"} and effects["verbal_text"].map(len).gt(0).any()
+    layers = result["layers"]
+    assert list(layers["layer"]) == [10, 20]
+    assert np.isfinite(layers[["slope_low", "slope_high", "random_slope_low", "random_slope_high"]].to_numpy()).all()
+    assert "seed study found no effect" in result.manifest["summary"]["headline"]

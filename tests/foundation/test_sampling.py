@@ -90,3 +90,19 @@ def test_bad_input_is_one_clear_error_each(fresh, capsys):
     assert main(["sample", str(fresh.path), "--k", "1"]) == 2
     assert "k must be at least 2" in capsys.readouterr().err
     assert not (fresh.path / "sampling").exists()
+
+
+@pytest.mark.slow
+def test_sampling_channels_on_smollm2(smollm2, tmp_path):
+    from workbench.analyses.channels import channels
+
+    run = collect(out=tmp_path / "run", loaded=smollm2, limit=8, seed=0, batch_size=8, progress=False)
+    greedy = sample_channels(run, loaded=smollm2, k=2, temperature=1e-4, p_true=False, progress=False)
+    assert greedy["samples"].map(list).tolist() == [[a, a] for a in run.records["answer"]]  # near zero: the greedy
+    assert (greedy["self_consistency"] == 1).all()
+    table = sample_channels(run, loaded=smollm2, k=4, temperature=1.0, overwrite=True, progress=False)
+    assert table["samples"].map(len).eq(4).all() and table["n_clusters"].between(1, 4).all()
+    assert ((table["p_true_raw"] + table["p_false_raw"]).between(1e-6, 1 + 1e-6)).all()
+    rows = channels(run, n_boot=50)["channels"].set_index("channel")
+    for channel in ("self_consistency", "semantic_entropy", "p_true"):
+        assert rows.loc[channel, "n"] == 8
