@@ -54,7 +54,7 @@ def fresh(tiny_run, tmp_path):
 def test_unsteered_readout_is_collects(tiny, tiny_run):
     records = tiny_run.records
     out = SlotSteerer(tiny, tiny_run.vocabulary, records["input_ids"].tolist()).read()
-    assert np.allclose(out.probs, tiny_run.confidence_probs(), atol=1e-5)
+    assert np.allclose(out.probs, tiny_run.confidence_probs(), rtol=1e-4, atol=1e-9)
     assert out.texts == records["verbal_text"].tolist()
 
 
@@ -69,7 +69,20 @@ def test_steered_readout_equals_a_full_patched_forward(tiny, tiny_checkpoint, tm
     for i, row in enumerate(ids):
         patch = Patch("blocks.1.hook_resid_pre", torch.tensor([len(row) - 1]), vector[None], mode="add")
         logits = tiny.run(torch.tensor([row]), patches=[patch]).logits[0, -1]
-        assert np.allclose(steered.probs[i], logits.softmax(-1)[digit_ids].numpy(), atol=1e-5)
+        assert np.allclose(steered.probs[i], logits.softmax(-1)[digit_ids].numpy(), rtol=1e-4, atol=1e-9)
+
+
+def test_conditions_read_together_equal_one_at_a_time(tiny, tiny_run):
+    ids = tiny_run.records["input_ids"].tolist()[:3]
+    torch.manual_seed(2)
+    conditions = [(None, None)] + [(f"blocks.{layer}.hook_resid_pre", 4.0 * torch.randn(3, tiny.d_model))
+                                   for layer in (0, 1, 1, 0)]
+    steerer = SlotSteerer(tiny, tiny_run.vocabulary, ids, rows_per_forward=6)  # two conditions per forward
+    together = steerer.read_many(conditions)
+    for (hook, vectors), out in zip(conditions, together):
+        alone = steerer.read(hook, vectors)
+        assert np.allclose(out.probs, alone.probs, rtol=1e-4, atol=1e-9) and out.texts == alone.texts
+    assert not np.allclose(together[1].probs, together[0].probs, rtol=1e-3, atol=0)  # the push did something
 
 
 def test_steer_result_tables_and_control(tiny, fresh):

@@ -8,6 +8,7 @@ then forgets the slot again. What the patch changed stays in the cache for the s
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,24 +33,51 @@ class Readout:
 
 
 class SlotSteerer:
-    """Holds the prompt cache of a batch of examples and reads the confidence under added vectors."""
+    """Holds the prompt cache of a batch of examples and reads the confidence under added vectors.
 
-    def __init__(self, backend: Backend, vocabulary: ConfidenceVocabulary, input_ids: Sequence[Sequence[int]]):
+    Conditions are run ``rows_per_forward // batch`` at a time: the prompt cache is copied and repeated once
+    per condition, so one forward serves many (layer, direction, alpha) conditions.
+    """
+
+    def __init__(self, backend: Backend, vocabulary: ConfidenceVocabulary, input_ids: Sequence[Sequence[int]], *,
+                 rows_per_forward: int = 64):
         tok = backend.tokenizer
-        self.backend, self.vocabulary = backend, vocabulary
+        self.backend, self.vocabulary, self.rows_per_forward = backend, vocabulary, rows_per_forward
         self.trie = VocabularyTrie.build(tok, vocabulary)
-        self.state = DecodeState(backend, tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
-        self.state.prefill([list(ids)[:-1] for ids in input_ids])  # the slot token is fed per condition
-        self.prefix = self.state.length
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        self.prefix = DecodeState(backend, self.pad_id)
+        self.prefix.prefill([list(ids)[:-1] for ids in input_ids])  # the slot token is fed per condition
         self.slot = torch.tensor([int(ids[-1]) for ids in input_ids])[:, None]  # [batch, 1]
 
     def read(self, hook: str | None = None, vectors: torch.Tensor | None = None) -> Readout:
         """The read-out with ``vectors`` [batch, d_model] added at ``hook`` on the slot (none: unsteered)."""
-        batch = self.slot.shape[0]
-        patches = () if hook is None else (Patch(hook, torch.zeros(batch, dtype=torch.long), vectors, mode="add"),)
-        out = self.state.extend(self.slot, torch.ones_like(self.slot), patches=patches)
-        logits = out.logits[:, -1]
-        probs = score_vocabulary(self.state, self.trie, logits)
-        tokens, _, _ = greedy_decode(self.state, logits, CONFIDENCE_TOKENS, lambda t: False)
-        self.state.truncate(self.prefix)
-        return Readout(probs, [self.backend.tokenizer.decode(t) for t in tokens])
+        return self.read_many([(hook, vectors)])[0]
+
+    def read_many(self, conditions: Sequence[tuple[str | None, torch.Tensor | None]]) -> list[Readout]:
+        """One read-out per (hook, vectors [batch, d_model]) condition; (None, None) is the unsteered one."""
+        per_forward = max(1, self.rows_per_forward // self.slot.shape[0])
+        out: list[Readout] = []
+        for lo in range(0, len(conditions), per_forward):
+            out.extend(self._read_group(conditions[lo:lo + per_forward]))
+        return out
+
+    def _read_group(self, group: Sequence[tuple[str | None, torch.Tensor | None]]) -> list[Readout]:
+        n, batch = len(group), self.slot.shape[0]
+        state = DecodeState(self.backend, self.pad_id)
+        state.cache, state.mask = copy.deepcopy(self.prefix.cache), self.prefix.mask.clone()
+        state.repeat(n)  # row i * n + j: example i under condition j
+        by_hook: dict[str, list[tuple[int, torch.Tensor]]] = {}
+        for j, (hook, vectors) in enumerate(group):
+            if hook is not None:
+                by_hook.setdefault(hook, []).append((j, vectors))
+        patches = []
+        for hook, items in by_hook.items():
+            rows = torch.tensor([i * n + j for j, _ in items for i in range(batch)])
+            values = torch.cat([vectors for _, vectors in items])  # [len(items) * batch, d_model], same order
+            patches.append(Patch(hook, torch.zeros(len(rows), dtype=torch.long), values, rows=rows, mode="add"))
+        slot = self.slot.repeat_interleave(n, dim=0)
+        logits = state.extend(slot, torch.ones_like(slot), patches=patches).logits[:, -1]
+        probs = score_vocabulary(state, self.trie, logits)  # [batch * n, n_strings]
+        tokens, _, _ = greedy_decode(state, logits, CONFIDENCE_TOKENS, lambda t: False)
+        texts = [self.backend.tokenizer.decode(t) for t in tokens]
+        return [Readout(probs[j::n], texts[j::n]) for j in range(n)]

@@ -52,7 +52,8 @@ class SteerConfig:
     seed: int = 0
     n_boot: int = 1000
     batch_size: int = 8
-    execution_keys: tuple[str, ...] = field(default=("batch_size",), repr=False)
+    rows_per_forward: int = 64  # (example, condition) rows per forward: memory for speed
+    execution_keys: tuple[str, ...] = field(default=("batch_size", "rows_per_forward"), repr=False)
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
@@ -68,7 +69,7 @@ class SteerConfig:
             raise WorkbenchError(f"n_random must be at least 1 (the random-direction control), got {self.n_random}")
         if self.layers is not None and not self.layers:
             raise WorkbenchError("give at least one layer to steer at, or leave layers unset for four evenly spaced")
-        for name in ("batch_size", "n_boot", "limit"):
+        for name in ("batch_size", "rows_per_forward", "n_boot", "limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise WorkbenchError(f"{name} must be at least 1, got {value}")
@@ -123,32 +124,34 @@ def steering_plan(run: Run, config: SteerConfig):
     return out
 
 
-def _steer_chunk(backend: Backend, run: Run, records: pd.DataFrame, conditions, alphas: list[float]) -> pd.DataFrame:
+def _steer_chunk(backend: Backend, run: Run, records: pd.DataFrame, plan, alphas: list[float],
+                 rows_per_forward: int) -> pd.DataFrame:
     """Every condition on one batch of examples, one row per (example, layer, direction, alpha)."""
     vocab = run.vocabulary
-    steerer = SlotSteerer(backend, vocab, records["input_ids"].tolist())
-    base = steerer.read()
-    base_expected = expected(base.probs, vocab)
-    values = np.asarray(vocab.values)
-    frames = []
-    for hook, scale, units, row in conditions:
+    steerer = SlotSteerer(backend, vocab, records["input_ids"].tolist(), rows_per_forward=rows_per_forward)
+    keys, conditions = [], [(None, None)]  # the unsteered read-out first
+    for hook, scale, units, row in plan:
         for kind, index, vector in units:
             for alpha in alphas:
-                if alpha == 0:
-                    out = base
-                else:
+                keys.append((hook, row["layer"], kind, index, alpha, abs(alpha) * scale))
+                if alpha != 0:
                     add = torch.tensor(alpha * scale * vector, dtype=backend.dtype).expand(len(records), -1)
-                    out = steerer.read(hook, add)
-                e = expected(out.probs, vocab)
-                verbal = np.array([vocab.parse(t) for t in out.texts])
-                frames.append(pd.DataFrame({
-                    "example_id": records["example_id"].to_numpy(), "layer": row["layer"], "hook": hook,
-                    "direction": kind, "direction_id": index, "alpha": alpha, "norm": abs(alpha) * scale,
-                    "expected": e, "shift": e - base_expected, "argmax": values[out.probs.argmax(-1)],
-                    "argmax_unchanged": out.probs.argmax(-1) == base.probs.argmax(-1),
-                    "verbal_text": out.texts, "verbal": verbal,
-                    "verbal_shift": verbal - np.array([vocab.parse(t) for t in base.texts]),
-                    "text_unchanged": [a == b for a, b in zip(out.texts, base.texts)]}))
+                    conditions.append((hook, add))
+    readouts = iter(steerer.read_many(conditions))
+    base = next(readouts)
+    base_expected, base_verbal = expected(base.probs, vocab), np.array([vocab.parse(t) for t in base.texts])
+    values = np.asarray(vocab.values)
+    frames = []
+    for hook, layer, kind, index, alpha, norm in keys:
+        out = base if alpha == 0 else next(readouts)
+        e = expected(out.probs, vocab)
+        verbal = np.array([vocab.parse(t) for t in out.texts])
+        frames.append(pd.DataFrame({
+            "example_id": records["example_id"].to_numpy(), "layer": layer, "hook": hook, "direction": kind,
+            "direction_id": index, "alpha": alpha, "norm": norm, "expected": e, "shift": e - base_expected,
+            "argmax": values[out.probs.argmax(-1)], "argmax_unchanged": out.probs.argmax(-1) == base.probs.argmax(-1),
+            "verbal_text": out.texts, "verbal": verbal, "verbal_shift": verbal - base_verbal,
+            "text_unchanged": [a == b for a, b in zip(out.texts, base.texts)]}))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -177,7 +180,7 @@ def steer(run: str | Path | Run, config: SteerConfig | None = None, *, backend: 
             return done
         raise WorkbenchError(f"{path} already holds a steering result of another config; pass overwrite=True "
                              "(--overwrite) to replace it")
-    conditions = steering_plan(run, config)
+    plan = steering_plan(run, config)
     if backend is None:
         backend = load_model(run.config["model"], backend=run.config.get("backend", "transformer_lens"))
     if backend.d_model != run.d_model:
@@ -192,14 +195,14 @@ def steer(run: str | Path | Run, config: SteerConfig | None = None, *, backend: 
         frame = chunks.get(unit)
         if frame is None:
             batch = records.iloc[start:start + config.batch_size]
-            say(f"{unit}: {len(batch)} examples x {len(conditions)} layers x {len(alphas) - 1} alphas x "
+            say(f"{unit}: {len(batch)} examples x {len(plan)} layers x {len(alphas) - 1} alphas x "
                 f"{1 + config.n_random} directions")
-            frame = chunks.put(unit, _steer_chunk(backend, run, batch, conditions, alphas))
+            frame = chunks.put(unit, _steer_chunk(backend, run, batch, plan, alphas, config.rows_per_forward))
         parts.append(frame)
     effects = pd.concat(parts, ignore_index=True)
     dose = dose_table(effects, n_boot=config.n_boot, seed=config.seed)
     per_layer = layer_table(effects, config.direction, n_boot=config.n_boot, seed=config.seed)
-    directions = pd.DataFrame([row for _, _, _, row in conditions])
+    directions = pd.DataFrame([row for _, _, _, row in plan])
     summary = summary_text(per_layer, config.direction, n_examples=len(records))
     result = write_result(path, ANALYSIS, {"effects": effects, "dose": dose, "layers": per_layer,
                                            "directions": directions},
