@@ -61,7 +61,7 @@ class SampleConfig:
         return {k: v for k, v in self.to_dict().items() if k not in self.execution_keys}
 
 
-def _batch(backend: Backend, run: Run, records: pd.DataFrame, config: SampleConfig, template: PromptTemplate,
+def _batch(backend: Backend, records: pd.DataFrame, config: SampleConfig, template: PromptTemplate,
            max_tokens: int) -> pd.DataFrame:
     tok = backend.tokenizer
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
@@ -119,7 +119,7 @@ def sample_channels(run: str | Path | Run, config: SampleConfig | None = None, *
             batch = records.iloc[start:start + config.batch_size]
             unit = f"batch-{i:05d}"
             if unit not in chunks.done:
-                chunks.put(unit, _batch(loaded, run, batch, config, template, max_tokens))
+                chunks.put(unit, _batch(loaded, batch, config, template, max_tokens))
             bar.update(len(batch))
     write_json_atomic(manifest_path, {**provenance(config.content(), run.manifest.get("model")), "digest": digest,
                                       "run_config_hash": run.manifest.get("config_hash"), "chunks": chunks.done,

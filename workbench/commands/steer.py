@@ -37,7 +37,8 @@ def register(subparsers) -> None:
     parser.add_argument("--probe-run", default=None, help="take the direction from this run (default: RUN)")
     parser.add_argument("--layers", type=parse_ints, default=None, help="stored layer indices; default: four evenly spaced")
     parser.add_argument("--alphas", type=parse_floats, default=None,
-                        help="comma-separated; in units of the mean residual norm at the slot (default -1..1)")
+                        help="comma-separated, in units of the mean residual norm at the slot (default -1,-0.5,-0.25,0,0.25,0.5,1); "
+                             "write --alphas=-1,0,1 when the first is negative")
     parser.add_argument("--alpha-unit", default="residual_norm", choices=("residual_norm", "absolute"))
     parser.add_argument("--n-random", type=int, default=4, help="random control directions per layer")
     parser.add_argument("--limit", type=int, default=None, help="steer the first N examples only")
