@@ -162,6 +162,14 @@ def test_bad_input_is_one_clear_error_each(tiny, fresh, tmp_path):
             steer(fresh, backend=tiny, direction=direction, layers=(1,), probe_run=str(other.path))
 
 
+def test_cli_steers_and_writes_the_figure(fresh, capsys):
+    assert main(["steer", str(fresh.path), "--direction", "mean_diff", "--layers", "1,2", "--alphas=-1,0,1",
+                 "--n-random", "1", "--boot", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "layer 1 (blocks.1.hook_resid_pre): mean_diff slope" in out and "Seed: the seed study" in out
+    assert (fresh.path / "results" / "steering-mean_diff" / "figures" / "dose_response.html").stat().st_size > 1000
+
+
 def test_cli_reports_bad_input_without_traceback(fresh, capsys):
     assert main(["steer", str(fresh.path), "--alphas", ""]) == 2
     assert "alpha grid is empty" in capsys.readouterr().err

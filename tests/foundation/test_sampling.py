@@ -73,9 +73,11 @@ def test_samples_are_seeded_batch_independent_and_resumable(tiny, fresh, tiny_ru
         sample_channels(fresh, loaded=tiny, k=4, progress=False)
 
 
-def test_channels_read_the_sampling_table(tiny, fresh):
+def test_channels_read_the_sampling_table(tiny, fresh, capsys):
     assert "p_true" not in channel_scores(fresh).columns
-    table = sample_channels(fresh, loaded=tiny, k=2, max_answer_tokens=2, progress=False)
+    assert main(["sample", str(fresh.path), "--k", "2", "--max-answer-tokens", "2"]) == 0
+    assert "6 examples, k=2 at temperature 1.0: mean self_consistency" in capsys.readouterr().out
+    table = sample_channels(fresh, loaded=tiny, k=2, max_answer_tokens=2, progress=False)  # the stored table
     scores = channel_scores(fresh)
     for channel in ("self_consistency", "semantic_entropy", "p_true"):
         assert np.allclose(scores[channel].to_numpy(), table[channel].to_numpy())
