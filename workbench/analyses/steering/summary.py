@@ -4,8 +4,11 @@ bootstrap intervals over examples, beside the seed study's null.
 The random control is averaged over its directions per example first, so each example counts once.
 The slope of a direction at a layer is, per example, the least-squares slope of the shift in expected
 confidence on alpha through the origin (sum a * shift / sum a^2), in expected confidence (0-1) per unit
-alpha; ``probe - random`` is paired by example. An interval of that difference that excludes 0 is an
-effect beyond a random push of the same norm; the seed study found none (an inference-time steering null).
+alpha; ``probe - random`` is paired by example. The intervals are over examples, not over random
+directions, and a single random direction has a slope of its own sign: so the direction counts as moving
+confidence beyond random (``beyond_random``) only when the interval of the difference excludes 0 *and* its
+|slope| exceeds that of every random direction (``random_abs_slope_max``). The seed study found no such
+effect (an inference-time steering null).
 """
 
 from __future__ import annotations
@@ -73,7 +76,10 @@ def layer_table(effects: pd.DataFrame, direction: str, *, n_boot: int = 1000, se
             chosen = at_top[at_top["direction"] == d]
             row[f"{prefix}text_unchanged_at_max"] = float(chosen["text_unchanged"].mean())
             row[f"{prefix}abs_shift_at_max"] = float(chosen["shift"].abs().mean())
-        row["beyond_random"] = bool(row["slope_minus_random_low"] > 0 or row["slope_minus_random_high"] < 0)
+        randoms = effects[(effects["layer"] == layer) & (effects["direction"] == "random")]
+        row["random_abs_slope_max"] = float(max(abs(_slopes(g).mean()) for _, g in randoms.groupby("direction_id")))
+        excludes_zero = row["slope_minus_random_low"] > 0 or row["slope_minus_random_high"] < 0
+        row["beyond_random"] = bool(excludes_zero and abs(row["slope"]) > row["random_abs_slope_max"])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -84,13 +90,13 @@ def summary_text(layers: pd.DataFrame, direction: str, *, n_examples: int) -> di
         return f"{100 * row[name]:+.2f} [{100 * row[f'{name}_low']:+.2f}, {100 * row[f'{name}_high']:+.2f}]"
 
     lines = [f"layer {row.layer} ({row.hook}): {direction} slope {points(row._asdict(), 'slope')}, random "
-             f"{points(row._asdict(), 'random_slope')}, difference {points(row._asdict(), 'slope_minus_random')} "
+             f"{points(row._asdict(), 'random_slope')} (largest single random |slope| {100 * row.random_abs_slope_max:.2f}), difference {points(row._asdict(), 'slope_minus_random')} "
              f"points per alpha; confidence text unchanged at the largest |alpha|: {direction} "
              f"{row.text_unchanged_at_max:.0%}, random {row.random_text_unchanged_at_max:.0%}"
              for row in layers.itertuples()]
     beyond = layers.loc[layers["beyond_random"], "layer"].tolist()
     verdict = (f"steering along the {direction} direction moved expected confidence beyond random directions of the "
-               f"same norm at layer(s) {', '.join(map(str, beyond))}" if beyond else
+               f"same norm (and beyond each random direction) at layer(s) {', '.join(map(str, beyond))}" if beyond else
                f"steering along the {direction} direction did not move expected confidence beyond random directions "
                "of the same norm at any layer (consistent with the seed's null)")
     return {"headline": f"{verdict}; {n_examples} examples, 95% bootstrap intervals over examples. Seed: {SEED_NULL}.",
