@@ -142,13 +142,13 @@ class Patch:
     def apply(self, act: Tensor) -> Tensor:
         """A patched copy of ``act`` [batch, pos, d_model]."""
         rows = torch.arange(len(self.positions), device=act.device) if self.rows is None else self.rows.to(act.device)
-        out = act.clone()
+        index = (rows, self.positions.to(act.device))
         values = self.values.to(device=act.device, dtype=act.dtype)
-        positions = self.positions.to(act.device)
+        out = act.clone()
         if self.mode == "add":
-            out[rows, positions] += values
+            out.index_put_(index, values, accumulate=True)
         else:
-            out[rows, positions] = values
+            out[index] = values
         return out
 
     @classmethod

@@ -19,7 +19,7 @@ from torch import Tensor
 from transformers import DynamicCache
 
 from workbench.architectures import architecture
-from workbench.backends.base import Backend, RunOutput
+from workbench.backends.base import Backend, Patch, RunOutput
 
 
 def pad_rows(rows: Sequence[Sequence[int]], pad_id: int, left: bool) -> tuple[Tensor, Tensor]:
@@ -70,10 +70,12 @@ class DecodeState:
         return self.extend(ids, real, cache=cache, cache_positions=padded, last_logits_only=True)
 
     def extend(self, ids: Tensor, real: Tensor, *, cache: Sequence[str] = (),
-               cache_positions: Tensor | None = None, last_logits_only: bool = False) -> RunOutput:
+               cache_positions: Tensor | None = None, last_logits_only: bool = False,
+               patches: Sequence[Patch] = ()) -> RunOutput:
         """Append ids [batch, n] whose ``real`` [batch, n] entries are 1 (0 = hole, masked for later tokens).
 
         ``last_logits_only``: the caller reads ``logits[:, -1]`` only, so with ``fast`` only it is unembedded.
+        ``patches`` index positions within the appended ids; what they change stays in the cache.
         """
         real = real.long()
         position_ids = (self.mask.sum(1, keepdim=True) + real.cumsum(1) - 1).clamp(min=0)
@@ -82,10 +84,15 @@ class DecodeState:
             self.cache = DynamicCache()
         out = self.backend.run(ids, attention_mask=mask.to(self.backend.device),
                                position_ids=position_ids.to(self.backend.device), past_key_values=self.cache,
-                               cache=cache, cache_positions=cache_positions,
+                               cache=cache, cache_positions=cache_positions, patches=patches,
                                logits_to_keep=1 if self.fast and last_logits_only else None)
         self.cache, self.mask = out.past_key_values, mask
         return out
+
+    def repeat(self, k: int) -> None:
+        """Repeat every row ``k`` times in place (row i becomes rows i*k .. i*k+k-1), cache and mask alike."""
+        self.cache.batch_repeat_interleave(k)
+        self.mask = self.mask.repeat_interleave(k, dim=0)
 
     def truncate(self, length: int) -> None:
         """Forget every cached token after the first ``length``."""
@@ -141,8 +148,11 @@ def shared_prefix_length(rows: Sequence[Sequence[int]], positions: Sequence[Sequ
 
 
 def greedy_decode(state: DecodeState, first_logits: Tensor, max_new_tokens: int, is_stop: Callable[[int], bool],
-                  *, cache: Sequence[str] = ()) -> tuple[list[list[int]], list[list[float]], dict[str, Tensor]]:
+                  *, cache: Sequence[str] = (), pick: Callable[[Tensor], Tensor] | None = None,
+                  ) -> tuple[list[list[int]], list[list[float]], dict[str, Tensor]]:
     """Greedy tokens per row until ``is_stop(token)``; stop tokens are neither fed nor returned.
+
+    ``pick`` replaces the argmax: log-probs [batch, d_vocab] -> chosen token ids [batch] (e.g. sampling).
 
     first_logits [batch, d_vocab] give the first new token. Returns the tokens, their log-probs and, for
     hook points in ``cache``, the activation at each row's last fed token ([batch, d_model]; absent when
@@ -156,7 +166,7 @@ def greedy_decode(state: DecodeState, first_logits: Tensor, max_new_tokens: int,
     logits = first_logits
     for _ in range(max_new_tokens):
         logp = logits.float().log_softmax(-1).cpu()
-        choice = logp.argmax(-1)
+        choice = logp.argmax(-1) if pick is None else pick(logp)
         active &= torch.tensor([not is_stop(int(c)) for c in choice])
         if not active.any():
             break
