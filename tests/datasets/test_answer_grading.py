@@ -140,6 +140,6 @@ def test_unknown_grading_is_a_clear_error():
 
     with pytest.raises(WorkbenchError, match="unknown grading 'fuzzy': choose one of exact, flex"):
         is_correct("Paris", item("Paris"), "fuzzy")
-    with pytest.raises(WorkbenchError, match="unknown grading"):
+    with pytest.raises(WorkbenchError, match="grading: must be one of exact, flex, got 'fuzzy'"):
         CollectConfig(grading="fuzzy")
     assert CollectConfig(grading="flex").content()["grading"] == "flex"

@@ -46,7 +46,7 @@ def _assert_same_runs(fast, plain):
     assert list(map(list, a["input_ids"])) == list(map(list, b["input_ids"]))
     assert np.abs(fast.confidence_probs() - plain.confidence_probs()).max() < 1e-5
     np.testing.assert_allclose(a["gold_logprob"], b["gold_logprob"], atol=1e-4)
-    for layer in (0, fast.n_layers - 1):
+    for layer in (0, len(fast.readouts) - 1):
         for role in fast.roles:
             x, y = fast.residuals(layer, role), plain.residuals(layer, role)
             assert np.abs(x - y).max() / np.abs(y).max() < 1e-5, (layer, role)
@@ -57,7 +57,7 @@ def _assert_same_runs(fast, plain):
                                                  ("gemma3_text", "answer_then_confidence")])
 def test_fast_collect_equals_plain_collect_on_tiny_models(smollm2, tmp_path, kind, template):
     model = load_model(_tiny(kind, smollm2.tokenizer, tmp_path / f"tiny-{kind}"), device="cpu")
-    options = dict(loaded=model, model=model.info["name"], dataset="all", limit=5, seed=2, batch_size=5,
+    options = dict(loaded=model, model=str(tmp_path / f"tiny-{kind}"), dataset="all", limit=5, seed=2, batch_size=5,
                    template=template, max_answer_tokens=6, progress=False)
     fast = collect(out=tmp_path / "fast", fast=True, **options)
     plain = collect(out=tmp_path / "plain", fast=False, **options)

@@ -40,6 +40,6 @@ def test_two_adds_at_one_place_accumulate(tiny):
 
 
 def test_unknown_mode_is_one_clear_error(tiny):
-    with pytest.raises(WorkbenchError, match="unknown patch mode 'multiply'"):
+    with pytest.raises(WorkbenchError, match="Patch.mode: unknown mode 'multiply'"):
         tiny.run(torch.tensor([[1, 2, 3]]), patches=[Patch(HOOK, torch.tensor([2]), torch.zeros(1, tiny.d_model),
                                                            mode="multiply")])

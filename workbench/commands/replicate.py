@@ -10,20 +10,20 @@ def register(subparsers) -> None:
 
     parser = subparsers.add_parser("replicate", help="test the seed study's 8 claims on each model of a ladder")
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_LADDER), metavar="MODEL",
-                        help="registry models (see `workbench models`)")
-    parser.add_argument("--limit", type=int, default=300, help="items per model (seeded, family-stratified)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--dataset", default="all", help="built-in family, part of one (elements/symbol) or a file")
-    parser.add_argument("--out", default="ladder", help="study folder (resumed when it holds the same study)")
-    parser.add_argument("--n-pairs", type=int, default=24, help="patching pairs per model and seed")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--n-boot", type=int, default=1000)
-    parser.add_argument("--executor", default="local", choices=("local", "ray"))
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--address", default=None, help="Ray cluster address")
-    parser.add_argument("--no-progress", action="store_true")
+                        help="registry models (see `workbench models`) (default: %(default)s)")
+    parser.add_argument("--limit", type=int, default=300, help="items per model (seeded, family-stratified) (default: %(default)s)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of each model's collect and analyses (default: %(default)s)")
+    parser.add_argument("--dataset", default="all", help="built-in family, part of one (elements/symbol) or a file (default: %(default)s)")
+    parser.add_argument("--out", default="ladder", help="study folder (resumed when it holds the same study) (default: %(default)s)")
+    parser.add_argument("--n-pairs", type=int, default=24, help="patching pairs per model and seed (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=16, help="prompts per forward (default: %(default)s)")
+    parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals (default: %(default)s)")
+    parser.add_argument("--executor", default="local", choices=("local", "ray"), help="where units run (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=1, help="units at once (default: %(default)s)")
+    parser.add_argument("--address", default=None, help="Ray cluster address (default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars (default: %(default)s)")
     parser.add_argument("--report-only", action="store_true",
-                        help="run nothing: write the claims and report from what is stored so far")
+                        help="run nothing: write the claims and report from what is stored so far (default: %(default)s)")
     parser.set_defaults(func=run)
 
 

@@ -42,9 +42,10 @@ def probe_direction(run: Run, layer: int, *, source: Run | None = None, probe: s
                              f"`workbench probe {source.path} --roles {ROLE}` first, or use direction='mean_diff'")
     saved = load_probe(path)
     check_shape(saved.weight, run, f"{probe} probe direction from {source.path}")
-    if saved.meta["n_layers"] != run.n_layers:
-        raise WorkbenchError(f"the probe from {source.path} was fitted on a run with {saved.meta['n_layers']} read-outs,"
-                             f" this run has {run.n_layers}: it comes from another model; use a run of this model")
+    n_readouts = saved.meta.get("n_readouts", saved.meta.get("n_layers"))  # probes saved before the rename
+    if n_readouts != len(run.readouts):
+        raise WorkbenchError(f"the probe from {source.path} was fitted on a run with {n_readouts} read-outs,"
+                             f" this run has {len(run.readouts)}: it comes from another model; use a run of this model")
     same = saved.meta.get("model_checksum") == run.manifest["model"].get("checksum")
     return unit(saved.weight, f"{probe} probe weight"), {
         "source": str(path), "probe_cv_auroc": saved.meta.get("cv_auroc"),

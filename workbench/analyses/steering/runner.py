@@ -1,7 +1,7 @@
 """What ``workbench steer`` runs: steering along a probe direction over a grid of alphas and layers, with
 seeded random directions of the same norm as the control, stored beside the run and resumable.
 
-At each chosen stored layer L (hook ``run.layers[L]``), the vector alpha x s_L x u is added to the residual at
+At each chosen stored layer L (hook ``run.readouts[L]``), the vector alpha x s_L x u is added to the residual at
 the confidence slot, where u is a unit direction and s_L the mean residual norm at (L, confidence_slot)
 (``alpha_unit="residual_norm"``; ``"absolute"`` uses s_L = 1). Per example and condition it stores the exact
 expected confidence (0-1), its shift from the unsteered read-out, the argmax, the greedy confidence text and
@@ -109,7 +109,7 @@ def steering_plan(run: Run, config: SteerConfig):
 
     Checks the layers and the directions against the run, so bad input fails before any model loads.
     """
-    layers = resolve_steer_layers(config.layers, run.n_layers)
+    layers = resolve_steer_layers(config.layers, len(run.readouts))
     source = open_run(config.probe_run) if config.probe_run else None
     out = []
     for layer in layers:
@@ -118,9 +118,9 @@ def steering_plan(run: Run, config: SteerConfig):
         units = [(config.direction, 0, vector)] + [
             ("random", i, v) for i, v in enumerate(random_directions(run.d_model, config.n_random, seed=config.seed,
                                                                       layer=layer))]
-        row = {"layer": layer, "hook": run.layers[layer], "scale": scale, **info,
+        row = {"layer": layer, "hook": run.readouts[layer], "scale": scale, **info,
                "cos_random_max": float(np.abs(np.stack([u for _, _, u in units[1:]]) @ vector).max())}
-        out.append((run.layers[layer], scale, units, row))
+        out.append((run.readouts[layer], scale, units, row))
     return out
 
 
