@@ -14,7 +14,6 @@ from workbench.analyses.probe_weights import load_probe
 from workbench.analyses.summary import demo_report
 from workbench.errors import WorkbenchError
 
-pytestmark = pytest.mark.slow
 
 
 def two_classes(run) -> bool:

@@ -17,7 +17,6 @@ from workbench.finetune import loss as L
 from workbench.finetune.data import subset_run, training_examples
 from workbench.finetune.train import FinetuneConfig, prepare, train
 
-pytestmark = pytest.mark.slow
 CONFIG = FinetuneConfig(target="correctness", rank=2, steps=3, batch_size=6, lr=3e-3, checkpoint_every=1,
                         min_per_class=0, seed=0)
 

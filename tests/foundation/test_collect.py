@@ -22,7 +22,6 @@ from workbench.errors import WorkbenchError
 from workbench.prompts import PromptTemplate, get_template, get_vocabulary
 from workbench.prompts.render import encode
 
-pytestmark = pytest.mark.slow
 
 
 def test_run_layout_and_roles(smollm2_run, smollm2):
@@ -134,14 +133,14 @@ def test_bad_inputs_fail_cleanly(smollm2, smollm2_run, tmp_path, capsys):
     assert "smollm2-135m-instruct" in capsys.readouterr().err
 
 
-def test_a_tokenizer_without_chat_template_gets_plain_text_prompts(smollm2):
+def test_a_tokenizer_without_chat_template_gets_plain_text_prompts(smollm2_tokenizer):
     """Base models (gemma-3-270m's GGUF tokenizer) have no chat template: BOS, user text, then assistant text."""
     import copy
 
     from workbench.prompts.render import answer_prompt, confidence_segments
     from workbench.prompts.templates import get_template
 
-    tokenizer = copy.copy(smollm2.tokenizer)
+    tokenizer = copy.copy(smollm2_tokenizer)
     tokenizer.chat_template = None
     template = get_template("answer_then_confidence")
     prompt = answer_prompt(tokenizer, template, "What is the capital of Peru?")

@@ -1,12 +1,10 @@
-"""Patching test helpers: small synthetic run stores (no model) and a real run with chosen correct examples."""
+"""Patching test helpers: small synthetic run stores (no model). ``correct_copy`` lives in tests/conftest.py."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from workbench.prompts import ROLES, get_vocabulary
@@ -53,26 +51,7 @@ def synthetic_run(tmp_path):
     return make_run(tmp_path / "run", [True, False, False, True, False, False, False, True, False, False])
 
 
-def with_correct(run, path: Path, correct_ids: list[int]):
-    """A copy of ``run`` whose examples ``correct_ids`` are marked correct and every other one incorrect.
-
-    The tiny model is rarely right, so tests that need both classes choose them; the numbers stay real.
-    """
-    shutil.copytree(run.path, path)
-    for shard in sorted((path / "records").glob("*.parquet")):
-        frame = pd.read_parquet(shard)
-        frame["correct"] = frame["example_id"].isin(correct_ids)
-        frame.to_parquet(shard, index=False)
-    return open_run(path)
-
-
 @pytest.fixture
 def run_factory():
     """``make_run`` (synthetic run stores) for tests that need several."""
     return make_run
-
-
-@pytest.fixture
-def correct_copy():
-    """``with_correct``: a copy of a run with chosen correct examples."""
-    return with_correct

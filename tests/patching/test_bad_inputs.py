@@ -8,7 +8,6 @@ from workbench.analyses.patching import check_same_architecture, patch_sweep, ra
 from workbench.analyses.patching.runner import PatchConfig
 from workbench.errors import WorkbenchError
 
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

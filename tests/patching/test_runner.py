@@ -13,7 +13,6 @@ from workbench.cli import main
 from workbench.errors import WorkbenchError
 from workbench.store.results import read_result
 
-pytestmark = pytest.mark.slow
 LAYERS = (0, 14, 29)
 
 
@@ -84,7 +83,7 @@ def test_cli_errors_are_one_line(smollm2_run, capsys):
     assert "--layers: must be \"all\" or a non-empty list of layer numbers" in capsys.readouterr().err
 
 
-def test_an_architecture_without_a_block_table_falls_back_and_skips_attribution(smollm2, tmp_path):
+def test_an_architecture_without_a_block_table_falls_back_and_skips_attribution(smollm2_tokenizer, tmp_path):
     """gemma-3 has no block table: the sweep runs on the reference path and attribution is skipped, both noted."""
     import torch
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
@@ -93,7 +92,7 @@ def test_an_architecture_without_a_block_table_falls_back_and_skips_attribution(
     from workbench.collect import collect
 
     torch.manual_seed(0)
-    tok = smollm2.tokenizer
+    tok = smollm2_tokenizer
     config = Gemma3TextConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                               num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=512,
                               bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id)
