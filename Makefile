@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test benchmarks lock clean figures notebooks chromium models
+.PHONY: install demo test test-fast check-tests benchmarks lock clean figures notebooks chromium models
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,8 +34,16 @@ models: $(STAMP)
 demo: $(STAMP) chromium
 	$(BIN)/workbench demo
 
-test: $(STAMP) chromium
+# Every test must be able to fail: no test without an assertion, no swallowed exception (AST check, seconds).
+check-tests: $(STAMP)
+	$(BIN)/python scripts/check_tests.py tests
+
+test: $(STAMP) chromium check-tests
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The inner loop: every test that loads no real model (tests using a SmolLM2 fixture are marked slow by it).
+test-fast: $(STAMP) chromium check-tests
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/collect_overhead.py
