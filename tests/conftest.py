@@ -98,7 +98,7 @@ def with_correct(run, path: Path, correct_ids: list[int]):
     return open_run(path)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def correct_copy():
     """``with_correct``: a copy of a run with chosen correct examples."""
     return with_correct
