@@ -6,11 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
 
 from workbench.analyses.patching import runner
 from workbench.analyses.patching.runner import PatchConfig, run_patching
 from workbench.cli import main
 from workbench.errors import WorkbenchError
+from workbench.figures.patching import ControlsDisplay, EffectHeatmap, LayerGradientDisplay
 from workbench.store.results import read_result
 
 LAYERS = (0, 14, 29)
@@ -30,19 +32,41 @@ def test_cli_writes_results_and_figures(smollm2_run, capsys):
             "logit_diff", "kl", "effect"} <= set(effects.columns)
     summary = result["controls_summary"].set_index("control")
     assert list(summary.index) == ["sweep", "reverse", "off_position", "random"]
-    assert summary["share_answer_unchanged"].between(0, 1).all()
+    assert summary.loc["sweep", "share_answer_unchanged"] == pytest.approx(effects["answer_unchanged"].mean())
     assert set(result["controls"]["control"]) == {"reverse", "off_position", "random"}
     g = result["gradient_summary"].iloc[0]
-    assert g["rho_low"] <= g["rho_high"] and len(result["gradient"]) == len(LAYERS)
+    mean_effect = effects.groupby("layer")["effect"].mean()  # [layer]: the gradient is rho over these means
+    assert g["rho"] == pytest.approx(spearmanr(mean_effect.index, mean_effect.to_numpy())[0])
+    assert g["rho_low"] <= g["rho"] <= g["rho_high"]
+    np.testing.assert_allclose(result["gradient"]["mean"], mean_effect.loc[result["gradient"]["layer"]])
     assert len(result["attribution"]) == 2 * len(LAYERS) and np.isfinite(result["attribution"]["estimate"]).all()
     assert result.manifest["config"]["site"] == "resid_pre" and len(result.manifest["config_hash"]) == 64
-    for name in ("heatmap", "gradient", "controls"):
-        html = (path / "figures" / f"{name}.html").read_text()
-        assert "plotly" in html
-    gradient_html = (path / "figures" / "gradient.html").read_text()
+    assert_figures_draw_the_result(result, mean_effect)
+    pages = {name: (path / "figures" / f"{name}.html").read_text() for name in ("heatmap", "gradient", "controls")}
+    assert "patching effect (effect)" in pages["heatmap"] and "sweep and controls" in pages["controls"]
+    assert f"rho = {g['rho']:+.2f} [{g['rho_low']:+.2f}, {g['rho_high']:+.2f}]" in pages["gradient"]
     question = result["pairs"]["target_question"].iloc[0]
-    assert question[:12] in gradient_html and "confidence: softmax" in gradient_html  # hover traces each pair
+    assert question[:12] in pages["gradient"] and "confidence: softmax" in pages["gradient"]  # hover traces each pair
     assert not (path / "partial").exists()
+
+
+def assert_figures_draw_the_result(result, mean_effect) -> None:
+    """Each figure holds the traces and axis titles it should, with the stored numbers."""
+    heatmap = EffectHeatmap.from_result(result).figure()
+    [cells] = heatmap.data
+    assert list(cells.x) == list(LAYERS) and list(cells.y) == ["confidence_slot"]
+    np.testing.assert_allclose(np.asarray(cells.z)[0], mean_effect.loc[list(LAYERS)])
+    assert heatmap.layout.xaxis.title.text == "layer" and heatmap.layout.annotations[0].text == "resid_pre"
+    gradient = LayerGradientDisplay.from_result(result).figure()
+    line = next(t for t in gradient.data if t.name == "mean (confidence_slot)")
+    assert list(line.x) == list(LAYERS)
+    np.testing.assert_allclose(line.y, mean_effect.loc[list(LAYERS)])
+    points = next(t for t in gradient.data if t.name == "pairs (confidence_slot)")
+    assert len(points.x) == 2 * len(LAYERS) and gradient.layout.yaxis.title.text == "effect"
+    controls = ControlsDisplay.from_result(result).figure()
+    assert [t.name.split(" ")[0] for t in controls.data] == ["sweep", "reverse", "off_position", "random"]
+    np.testing.assert_allclose(controls.data[0].y, mean_effect.loc[list(controls.data[0].x)])
+    assert controls.layout.yaxis.title.text == "mean effect"
 
 
 def test_killed_run_resumes_where_it_stopped(smollm2, smollm2_run, monkeypatch):
