@@ -18,6 +18,7 @@ from workbench.elicit import Elicitor, ElicitSettings, residual_hooks
 from workbench.errors import WorkbenchError
 from workbench.prompts import ROLES, get_template, get_vocabulary
 from workbench.store import Run, RunWriter, config_hash, open_run, provenance
+from workbench.store.paths import check_output_dir
 
 
 def collect(config: CollectConfig | None = None, out: str | Path = "runs/default", *, loaded: Backend | None = None,
@@ -28,6 +29,7 @@ def collect(config: CollectConfig | None = None, out: str | Path = "runs/default
     ``config.backend`` (saves loading it again).
     """
     config = CollectConfig(**{**(config.to_dict() if config else {}), "progress": progress, **overrides})
+    check_output_dir(out)
     items = load_dataset(config.dataset, limit=config.limit, seed=config.seed)
     template, vocabulary = get_template(config.template), get_vocabulary(config.vocabulary)
     if loaded is None:

@@ -1,13 +1,18 @@
-"""The GGUF conversion cache: keyed and verified by the source's sha256, atomic, reused."""
+"""Loading: the GGUF conversion cache (keyed and verified by the source's sha256, reused), and one clear error
+for each bad model name, path or device, before anything loads."""
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
+import torch
 
-from workbench.backends.loading import MODELS, ModelSpec, converted_checkpoint, gguf_sources, resolve
+from workbench.backends.loading import MODELS, ModelSpec, converted_checkpoint, gguf_sources, load_model, resolve
+from workbench.cli import main
 from workbench.errors import WorkbenchError
+from workbench.finetune import adapter as adapters
 
 
 def test_registry_checkpoint_is_cached_and_verified(smollm2_tokenizer):
@@ -86,3 +91,58 @@ def test_models_table_and_command_list_every_model_with_install_state(capsys):
         assert (f"install: {spec.install}" in out) == (not is_installed(spec))
     assert main(["models", "--install", "qwen-7b"]) == 2
     assert "unknown model 'qwen-7b'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["./no-such-checkpoint", "runs/a/b/checkpoint", "~/no-such-dir/model"])
+def test_a_model_path_that_does_not_exist_is_named(name):
+    with pytest.raises(WorkbenchError, match="no model directory .*does not exist; check the path"):
+        load_model(name, device="cpu")
+
+
+def test_a_file_is_not_a_model(tmp_path):
+    (tmp_path / "weights.bin").write_bytes(b"\0")
+    with pytest.raises(WorkbenchError, match="weights.bin is a file, not a model"):
+        resolve(str(tmp_path / "weights.bin"))
+
+
+def test_an_unknown_hub_id_offline_is_one_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WorkbenchError, match="'someorg/unknown-model' is not a local directory and not in the "
+                                             "Hugging Face cache.*offline.*pass a local checkpoint directory"):
+        load_model("someorg/unknown-model", device="cpu")
+
+
+@pytest.mark.parametrize(("device", "message"), [
+    ("gpu", "unknown device 'gpu': use cpu, cuda, cuda:N or mps"),
+    ("cuda:x", "unknown device 'cuda:x'"),
+    ("meta", "device 'meta': the workbench runs on cpu, cuda or mps"),
+])
+def test_an_unknown_device_is_refused_before_loading(device, message):
+    with pytest.raises(WorkbenchError, match=message):
+        load_model("smollm2-135m-instruct", device=device)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_says_so_before_loading(capsys):
+    with pytest.raises(WorkbenchError, match="device 'cuda': CUDA is not available here.*use --device cpu"):
+        load_model("smollm2-135m-instruct", device="cuda")
+    with pytest.raises(WorkbenchError, match="CUDA is not available"):
+        adapters.load_base("smollm2-135m-instruct", device="cuda:0")  # the fine-tuning loader checks the same
+
+
+def test_collect_cli_refuses_an_out_inside_a_file_before_loading(tmp_path, monkeypatch, capsys):
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the bad --out was refused")
+
+    monkeypatch.setattr(importlib.import_module("workbench.collect"), "load_model", no_model)
+    (tmp_path / "file.txt").write_text("mine")
+    assert main(["collect", "--limit", "2", "--out", str(tmp_path / "file.txt" / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "file.txt/run is inside the file" in err and len(err.splitlines()) == 1
+    assert (tmp_path / "file.txt").read_text() == "mine"
+
+
+def test_collect_cli_refuses_an_unknown_device(tmp_path, capsys):
+    assert main(["collect", "--limit", "2", "--device", "tpu", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown device 'tpu'" in err and "Traceback" not in err

@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -198,8 +199,15 @@ def weights_checksum(directory: Path) -> str:
     return checksum
 
 
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # org/name; anything else with a slash is a path
+
+
 def resolve(name_or_path: str) -> tuple[str, dict[str, Any]]:
-    """(what to pass to from_pretrained, info) for a registry name, a local directory or a hub id."""
+    """(what to pass to from_pretrained, info) for a registry name, a local directory or a hub id.
+
+    Refused with one clear error, before anything loads: a path that does not exist (or is a file), and a hub
+    id that is not in the local Hugging Face cache while offline (``HF_HUB_OFFLINE=1``).
+    """
     if name_or_path in MODELS:
         spec = MODELS[name_or_path]
         path, sha = converted_checkpoint(spec)
@@ -211,9 +219,16 @@ def resolve(name_or_path: str) -> tuple[str, dict[str, Any]]:
             raise WorkbenchError(f"{path} is a directory but holds no config.json: point at a transformers checkpoint")
         return str(path), {"name": path.name, "hf_name": None, "source": f"dir:{path.resolve()}",
                            "checksum": f"sha256:{weights_checksum(path)}", "checksum_of": "weights"}
-    if "/" in name_or_path and not path.exists():
+    if path.exists():
+        raise WorkbenchError(f"{path} is a file, not a model: point at a checkpoint directory (with config.json), "
+                             f"a registry name ({', '.join(MODELS)}) or a Hugging Face id")
+    if HUB_ID.fullmatch(name_or_path):
+        check_hub_reachable(name_or_path)
         return name_or_path, {"name": name_or_path, "hf_name": name_or_path, "source": f"hf:{name_or_path}",
                               "checksum": None, "checksum_of": None}
+    if "/" in name_or_path or name_or_path.startswith(("~", ".")):
+        raise WorkbenchError(f"no model directory {path}: it does not exist; check the path, or pass a registry name "
+                             f"({', '.join(MODELS)}) or a Hugging Face id (org/name)")
     raise WorkbenchError(
         f"unknown model {name_or_path!r}.{did_you_mean(name_or_path, MODELS)} Known models: {', '.join(MODELS)}; "
         "or pass a Hugging Face id (org/name) or a local checkpoint directory"
@@ -231,6 +246,58 @@ def progress_bars(enabled: bool) -> Iterator[None]:
         yield
     finally:
         (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()
+
+
+def hub_offline() -> bool:
+    """Whether Hugging Face's offline mode is on (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``), read now."""
+    from huggingface_hub import constants
+
+    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
+    return bool(constants.HF_HUB_OFFLINE) or any(f.strip().upper() in ("1", "ON", "YES", "TRUE") for f in flags)
+
+
+def check_hub_reachable(hub_id: str) -> None:
+    """A hub id must be in the local Hugging Face cache when offline: say so before transformers retries."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if hub_offline() and not isinstance(try_to_load_from_cache(hub_id, "config.json"), str):
+        raise WorkbenchError(
+            f"model {hub_id!r} is not a local directory and not in the Hugging Face cache ({constants.HF_HUB_CACHE}), "
+            "and the hub is offline (HF_HUB_OFFLINE=1): download it where there is network "
+            f"(huggingface-cli download {hub_id}) or pass a local checkpoint directory")
+
+
+def pretrained(loader: Any, source: str, info: dict[str, Any], **kwargs: Any) -> Any:
+    """``loader.from_pretrained(source)``; a hub id that cannot be fetched is one WorkbenchError, not a traceback."""
+    try:
+        return loader.from_pretrained(source, **kwargs)
+    except OSError as error:
+        if not str(info.get("source", "")).startswith("hf:"):
+            raise
+        raise WorkbenchError(f"could not load {source!r} from the Hugging Face hub or its cache ({error}); check the "
+                             "id and the network, or pass a local checkpoint directory") from None
+
+
+def check_device(device: str | None) -> None:
+    """An unknown device, or one this machine lacks (``cuda`` without CUDA, ``mps``), is refused before loading."""
+    if device is None:
+        return
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise WorkbenchError(f"unknown device {device!r}: use cpu, cuda, cuda:N or mps") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+            raise WorkbenchError(f"device {device!r}: CUDA is not available here (torch {torch.__version__} is {build}"
+                                 "); use --device cpu, or install a CUDA build of torch (see the Makefile's TORCH)")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise WorkbenchError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                                 f"numbered 0..{torch.cuda.device_count() - 1}")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise WorkbenchError(f"device {device!r}: MPS is not available here; use --device cpu")
+    elif parsed.type not in ("cpu", "cuda", "mps"):
+        raise WorkbenchError(f"device {device!r}: the workbench runs on cpu, cuda or mps")
 
 
 def load_model(
@@ -258,11 +325,12 @@ def _load_model(name_or_path: str, backend: str, device: str | None, dtype: str,
         raise WorkbenchError(f"unknown backend {backend!r}.{did_you_mean(backend, BACKENDS)} Choose one of {BACKENDS}")
     if dtype not in DTYPES:
         raise WorkbenchError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    check_device(device)
     source, info = resolve(name_or_path)
-    tokenizer = AutoTokenizer.from_pretrained(source)
+    tokenizer = pretrained(AutoTokenizer, source, info)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[dtype], **from_pretrained_kwargs)
+    model = pretrained(AutoModelForCausalLM, source, info, dtype=DTYPES[dtype], **from_pretrained_kwargs)
     if "device_map" not in from_pretrained_kwargs:
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.eval()

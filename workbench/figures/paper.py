@@ -24,6 +24,7 @@ import plotly.graph_objects as go
 from workbench.errors import WorkbenchError
 from workbench.figures.export import STATIC_FORMATS, export_figures, parse_formats
 from workbench.figures.style import PALETTE
+from workbench.store.paths import check_output_dir
 from workbench.store.results import Result, read_result
 
 PAPER_FONT = dict(family="Helvetica, Arial, sans-serif", size=12, color="#000000")
@@ -240,6 +241,7 @@ def regenerate_figures(results_root: str | Path, out_dir: str | Path = "figures"
     config hash is appended when two runs would share a folder). A result that cannot be read (another
     format version) or drawn is listed in ``skipped`` with the reason; the others are still written."""
     formats = parse_formats(formats)
+    check_output_dir(out_dir)
     root = Path(results_root)
     if not root.exists():
         raise WorkbenchError(f"{root} does not exist; give a run folder, a sweep folder, or a folder holding them")

@@ -27,6 +27,7 @@ from workbench.finetune.adapter import merge
 from workbench.finetune.evaluate import DEFAULT_TOLERANCE, check_disjoint, collect_with, compare
 from workbench.finetune.train import FinetuneConfig, train
 from workbench.store import Run, open_run
+from workbench.store.paths import check_output_dir
 from workbench.store.results import Result, write_result
 
 ANALYSIS = "finetune"
@@ -69,7 +70,7 @@ def finetune_experiment(train_run: Run, config: FinetuneConfig, out: str | Path,
 
     ``config.seed`` is replaced by each of ``seeds``; the first seed is the one compared with the baselines.
     """
-    out = Path(out)
+    out = check_output_dir(out)
     seeds = [int(s) for s in seeds] or [config.seed]
     if not eval_runs:
         raise WorkbenchError("the experiment needs at least one evaluation run (--eval SPLIT=RUN)")
