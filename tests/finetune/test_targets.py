@@ -144,3 +144,19 @@ def test_tree_batch_shares_the_prefix_and_masks_the_tree():
     assert keep[1, 1].tolist() == [True, True, True, True, True, False, False]  # row 2's node "1" skips nothing
     assert keep[1, 3].tolist() == [True, True, True, False, False, False, True]  # padding: prefix and itself
     assert torch.isfinite(batch.mask).all()
+
+
+def test_a_probe_layer_the_run_does_not_have_is_named(run, tmp_path, capsys):
+    with pytest.raises(WorkbenchError, match="layer 999 does not exist; run .* stores layers 0..3"):
+        resolve_probe(run, "999/confidence_slot")
+    from workbench.cli import main
+
+    assert main(["finetune", str(run.path), "--probe", "999/confidence_slot", "--out", str(tmp_path / "ft")]) == 2
+    err = capsys.readouterr().err
+    assert "layer 999 does not exist" in err and "run probe" not in err
+
+
+def test_an_out_inside_a_file_is_refused_before_training(run, tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WorkbenchError, match="is inside the file"):
+        train(run, FinetuneConfig(target="correctness", min_per_class=1), tmp_path / "file" / "out")

@@ -147,3 +147,16 @@ def test_a_tokenizer_without_chat_template_gets_plain_text_prompts(smollm2_token
     assert prompt.startswith(tokenizer.bos_token) and prompt.endswith("Question: What is the capital of Peru?\nAnswer:")
     before, answer, after = confidence_segments(tokenizer, template, "What is the capital of Peru?", "Lima")
     assert before == prompt and answer == " Lima" and after == "\nConfidence: "
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"limit": "abc"}, "limit must be an integer or None \\(every item\\), got 'abc'"),
+    ({"limit": 2.5}, "limit must be an integer"),
+    ({"batch_size": "8"}, "batch_size must be an integer, got '8'"),
+    ({"seed": True}, "seed must be an integer, got True"),
+])
+def test_config_fields_of_the_wrong_type_are_one_clear_error(fields, message):
+    from workbench.collect import CollectConfig
+
+    with pytest.raises(WorkbenchError, match=message):
+        CollectConfig(**fields)
