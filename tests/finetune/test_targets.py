@@ -32,9 +32,9 @@ def _probe(path, run, **overrides):
     return save_probe(path, weight, 0.0, meta)
 
 
-@pytest.mark.parametrize(("p", "pull"), [(0.0, 4.0), (0.137, 0.01), (0.5, 0.01), (0.73, 0.01), (1.0, 4.0)])
+@pytest.mark.parametrize(("p", "pull"), [(0.0, 4.0), (0.137, 4.0), (0.5, 0.01), (0.73, 0.01), (1.0, 4.0)])
 def test_gaussian_target_is_a_distribution_peaked_at_the_nearest_value(p, pull):
-    """Away from the ends the mean is 100 p; at the ends the truncation pulls it inwards by at most 0.8 x width."""
+    """Inside (0.2, 0.8) the mean is 100 p; nearer the ends the truncation pulls it inwards by at most 0.8 x width."""
     target = target_distribution([p], PERCENT, width=5.0)[0]
     assert target.shape == (101,) and np.isclose(target.sum(), 1.0) and (target >= 0).all()
     assert int(target.argmax()) == int(round(100 * p))
