@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from workbench.analyses.logit_lens import lens_scores
-
-pytestmark = pytest.mark.slow
 
 
 def test_lens_from_the_head_alone_equals_the_loaded_model(smollm2_run, smollm2):
