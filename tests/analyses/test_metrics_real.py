@@ -6,6 +6,7 @@ import numpy as np
 
 from workbench.datasets import is_correct
 
+
 def test_calibrate_on_a_real_run_prints_every_metric_and_recalibrated_channel(smollm2_run, capsys):
     from workbench.analyses.channels import channels
     from workbench.analyses.summary import format_channels
