@@ -10,7 +10,6 @@ import workbench as wb
 from workbench.analyses.patching.runner import run_patching
 from workbench.store.columns import undocumented
 
-pytestmark = pytest.mark.slow
 LAYERS = (3, 15, 28)
 
 

@@ -82,9 +82,9 @@ def resolve_probe(run: Run, probe: str | Path | SavedProbe, kind: str = "logisti
         saved = load_probe(probe)
     else:
         layer, role = parse_probe_spec(str(probe))
-        if not 0 <= layer < run.n_layers:
+        if not 0 <= layer < len(run.readouts):
             raise WorkbenchError(f"--probe {probe}: layer {layer} does not exist; run {run.path} stores layers "
-                                 f"0..{run.n_layers - 1}")
+                                 f"0..{len(run.readouts) - 1}")
         if role not in run.roles:
             raise WorkbenchError(f"role {role!r} is not stored in {run.path}.{did_you_mean(role, run.roles)} "
                                  f"Stored roles: {', '.join(run.roles)}")
