@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import os
 import signal
 import subprocess
@@ -150,13 +151,13 @@ def test_a_tokenizer_without_chat_template_gets_plain_text_prompts(smollm2_token
 
 
 @pytest.mark.parametrize(("fields", "message"), [
-    ({"limit": "abc"}, "limit must be an integer or None \\(every item\\), got 'abc'"),
-    ({"limit": 2.5}, "limit must be an integer"),
-    ({"batch_size": "8"}, "batch_size must be an integer, got '8'"),
-    ({"seed": True}, "seed must be an integer, got True"),
+    ({"limit": "abc"}, "collect.limit: must be an integer >= 1 or 'all', got 'abc'"),
+    ({"limit": 2.5}, "collect.limit: must be an integer"),
+    ({"batch_size": "8"}, "collect.batch_size: must be an integer >= 1, got '8'"),
+    ({"seed": True}, "collect.seed: must be an integer >= 0, got True"),
 ])
 def test_config_fields_of_the_wrong_type_are_one_clear_error(fields, message):
     from workbench.collect import CollectConfig
 
-    with pytest.raises(WorkbenchError, match=message):
+    with pytest.raises(WorkbenchError, match=re.escape(message)):
         CollectConfig(**fields)
