@@ -107,12 +107,9 @@ def test_cli_errors_are_one_line(smollm2_run, capsys):
     assert "--layers: must be \"all\" or a non-empty list of layer numbers" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(strict=True, raises=WorkbenchError, reason="since the engine's decoder change, scoring the "
-                   "confidence vocabulary (elicit/decoding.py score_tree) needs an architecture row even on the "
-                   "reference path, so the fallback choose_method announces cannot run")
-def test_an_architecture_without_a_row_falls_back_and_skips_attribution(tiny_checkpoint, tmp_path, monkeypatch):
-    """A model whose architecture has no row in the table: the sweep runs on the reference path and attribution
-    is skipped, both noted. The tiny llama stands in for it, with the llama row taken out of the table."""
+def test_an_architecture_without_a_row_is_one_error_naming_the_row_to_add(tiny_checkpoint, tmp_path, monkeypatch):
+    """A model whose architecture has no row in the table: patching refuses it with the table's one error (which
+    row to add, in which file) before any forward. The tiny llama stands in, with the llama row taken out."""
     from workbench.architectures import ARCHITECTURES
     from workbench.backends import load_model
     from workbench.collect import collect
@@ -121,10 +118,8 @@ def test_an_architecture_without_a_row_falls_back_and_skips_attribution(tiny_che
     run = collect(out=tmp_path / "run", loaded=model, model=str(tiny_checkpoint), limit=3, max_answer_tokens=2,
                   progress=False)
     monkeypatch.delitem(ARCHITECTURES, "llama")
-    with pytest.warns(UserWarning, match="the fast path needs a row for architecture 'llama'.*using the reference"):
-        result = run_patching(run, PatchConfig(pairs="random", n_pairs=2, layers="all", controls=()), backend=model,
-                              figures=False)
-    notes = result.manifest["summary"]["notes"]
-    assert "attribution skipped: 'llama' has no row" in notes and "reference path" in notes
-    assert "attribution" not in result.tables and (result["effects"]["method"] == "reference").all()
-    assert len(result["effects"]) == 2 * model.n_layers and np.isfinite(result["effects"]["effect"]).all()
+    for method in ("auto", "reference"):
+        with pytest.raises(WorkbenchError, match=r"architecture 'llama' has no row .*workbench/architectures.py"):
+            run_patching(run, PatchConfig(pairs="random", n_pairs=2, layers="all", controls=(), method=method),
+                         backend=model, figures=False)
+    assert not (run.path / "results").exists() or not any((run.path / "results").rglob("effects.parquet"))
