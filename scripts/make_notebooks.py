@@ -44,7 +44,7 @@ import plotly.graph_objects as go
 import workbench as wb
 
 model = wb.load_model("smollm2-135m-instruct")  # the TransformerLens backend; backend="nnsight" works the same
-print(model.info["name"], model.n_layers, "layers, d_model", model.d_model)'''),
+print(model.info["name"], model.n_layers, "blocks, d_model", model.d_model)'''),
     new_markdown_cell("## Collect a run\nResumable: re-running this cell continues (or reuses) the stored run."),
     new_code_cell('''run = wb.collect(out=OUT / "explore", dataset="capitals", limit=LIMIT, seed=0, loaded=model, batch_size=16)
 records = run.records
@@ -52,48 +52,41 @@ print(run, f"accuracy {records['correct'].mean():.2f}")
 records[["question", "answer", "gold", "correct", "verbal_confidence", "softmax_expected"]].head(8)'''),
     new_code_cell('''assert run.n_examples == LIMIT and run.manifest["complete"]
 assert records["correct"].nunique() == 2, "the probes below need both correct and incorrect answers"
-assert run.n_layers == model.n_layers + 1  # resid_pre of every block, then the last resid_post'''),
+assert run.n_blocks == model.n_layers  # one layer vocabulary: blocks
+assert len(run.readouts) == model.n_layers + 1  # stored: resid_pre of every block, then the last resid_post'''),
     new_markdown_cell("## Probe AUROC per layer\nOne logistic probe per layer at the confidence slot, "
                       "cross-validated by question; the band is a bootstrap 95% interval."),
-    new_code_cell('''from workbench.analyses.probe_layers import probe_layers
-from workbench.analyses.summary import adapt_folds
-from workbench.figures.probes import ProbeAurocDisplay
-
-folds = adapt_folds(run)  # as many folds (up to 5) as the class counts allow
-probes = probe_layers(run, "confidence_slot", "all", folds=folds, probes=["logistic"], n_boot=200)
-per_layer = probes["layers"]
-best = probes.manifest["best"][0]
-print(f"{folds}-fold; peak at layer {best['layer']} ({best['hook']}): AUROC {best['auroc']:.3f} "
-      f"[{best['low']:.3f}, {best['high']:.3f}]")
-ProbeAurocDisplay.from_result(probes).figure()'''),
-    new_code_cell('''ok = per_layer[per_layer["status"] == "ok"]
-assert len(ok) == run.n_layers
+    new_code_cell('''# folds="auto": as many grouped folds (up to 5) as the class counts allow
+probes = wb.probe(run, roles=["confidence_slot"], layers="all", folds="auto", probes=["logistic"], n_boot=200)
+best = probes.summary  # a wb.ProbeSummary, read from the stored tables
+print(best)
+probes.figure("auroc_per_layer")'''),
+    new_code_cell('''per_layer = probes["layers"]
+ok = per_layer[per_layer["status"] == "ok"]
+assert len(ok) == len(run.readouts)
 assert ok["auroc"].between(0, 1).all() and (ok["low"] <= ok["auroc"]).all() and (ok["auroc"] <= ok["high"]).all()
-assert best["auroc"] == ok["auroc"].max()'''),
+assert best.auroc == ok["auroc"].max() and best.hook == run.readouts[best.best_layer]'''),
     new_markdown_cell("## Logit lens at the confidence slot\nEach layer's residual read through the final norm and "
                       "unembedding: how well its expected confidence separates correct from incorrect answers, "
                       "beside the probe; and the text bottleneck test (softmax expected value vs argmax)."),
-    new_code_cell('''from workbench.analyses.bottleneck import bottleneck
-from workbench.figures.bottleneck import BottleneckDisplay, LogitLensDisplay
-
-lens_result = bottleneck(run, loaded=model, n_boot=200)
+    new_code_cell('''lens_result = wb.bottleneck(run, model=model, n_boot=200)
 lens = lens_result["lens"]
-print(lens_result["summary"].iloc[0][["auroc_softmax", "auroc_argmax", "difference", "verdict"]].to_dict())
-LogitLensDisplay.from_result(lens_result, probes).figure()'''),
-    new_code_cell('''assert len(lens) == run.n_layers
+print(lens_result.summary)  # a wb.BottleneckSummary: verdict, AUROC softmax - argmax with its interval
+lens_result.figure("logit_lens")  # beside the probe stored in the same run'''),
+    new_code_cell('''assert len(lens) == len(run.readouts)
 finite = lens[lens["status"] == "ok"]
 assert finite["auroc"].between(0, 1).all() and finite["first_token_mass"].between(0, 1 + 1e-6).all()
-BottleneckDisplay.from_result(lens_result).figure()'''),
+lens_result.figure("softmax_vs_argmax")'''),
     new_markdown_cell("## One example, layer by layer\nThe residual norm at each position role through the layers, "
                       "and the confidence distribution the model read out at the confidence slot. Pick another "
                       "example from the menu."),
     new_code_cell('''EXAMPLES = list(range(min(8, run.n_examples)))
-norms = {role: np.stack([np.linalg.norm(run.residuals(layer, role), axis=1) for layer in range(run.n_layers)])
+norms = {role: np.stack([np.linalg.norm(run.residuals(layer, role), axis=1) for layer in range(len(run.readouts))])
          for role in run.roles}  # role -> [layer, example]
 fig = go.Figure()
 for e in EXAMPLES:
     for role in run.roles:
-        fig.add_trace(go.Scatter(x=list(range(run.n_layers)), y=norms[role][:, e], mode="lines+markers",
+        fig.add_trace(go.Scatter(x=list(range(len(run.readouts))), y=norms[role][:, e], mode="lines+markers",
                                  name=role, visible=(e == 0), legendgroup=role))
 n_roles = len(run.roles)
 fig.update_layout(
@@ -105,6 +98,7 @@ fig'''),
     new_code_cell('''EXAMPLE = 0
 probs = run.confidence_probs()[EXAMPLE]  # exact probability of each confidence string
 vocabulary = run.vocabulary
+live = model.confidence(run.prompt_ids(EXAMPLE), vocabulary=vocabulary)  # the same read-out, recomputed
 row = records.iloc[EXAMPLE]
 print(f"Q: {row['question']}  A: {row['answer']} ({'correct' if row['correct'] else 'wrong'}); "
       f"says {row['verbal_confidence']}, softmax expected {row['softmax_expected']:.1f}")
@@ -112,55 +106,52 @@ go.Figure(go.Bar(x=list(vocabulary.strings), y=probs)).update_layout(
     title=f"confidence distribution, example {EXAMPLE}", xaxis_title="confidence string", yaxis_title="probability")'''),
     new_code_cell('''assert all(np.isfinite(n).all() and (n > 0).all() for n in norms.values())
 assert probs.shape == (len(vocabulary),) and (probs >= 0).all() and probs.sum() <= 1 + 1e-4
-assert vocabulary.values[int(probs.argmax())] == row["argmax"]
+assert vocabulary.values[int(probs.argmax())] == row["argmax_confidence"] == live.argmax[0]
+assert abs(live.expected[0] - row["softmax_expected"]) < 1e-3
 expected = float(np.dot(probs / probs.sum(), vocabulary.values))
 assert abs(expected - row["softmax_expected"]) < 1e-3 * max(1.0, abs(expected))'''),
 ]
 
 PATCHING = [
-    new_markdown_cell("""# Patching: a sweep, its heatmap and the layer gradient
+    new_markdown_cell("""# Patching: correct runs into incorrect ones, layer by layer
 
-A sweep (`workbench.sweeps`) collects a run and patches the residual stream of correct runs into incorrect ones
-at the confidence slot, layer by layer; then the effect heatmap and Spearman's rho between layer and effect.
-Re-running the sweep cell does nothing new: every unit is stored under the hash of its config."""),
+Collect a run, then patch the residual stream of correct answers into incorrect ones at the confidence slot,
+layer by layer (`wb.patch`): the effect heatmap, Spearman's rho between layer and effect, the controls, and
+one patched forward recomputed by hand with `model.confidence`. Re-running a cell reuses what is stored;
+`wb.sweep` runs the same stages headless over models x datasets x seeds."""),
     new_code_cell(SETTINGS.format(limit=48)),
     new_code_cell('''import workbench as wb
-from workbench.sweeps import SweepConfig, format_summary, run_sweep, sweep_failed
 
 small = LIMIT < 32
-config = SweepConfig.from_dict({
-    "sweep": {"models": ["smollm2-135m-instruct"], "datasets": ["capitals"], "seeds": [0],
-              "analyses": ["collect", "patch"]},
-    "collect": {"limit": LIMIT, "batch_size": 16},
-    "patch": {"pairs": "correct-to-incorrect", "n_pairs": 4 if small else 16, "site": "resid_pre",
-              "layers": [0, 6, 12, 18, 24, 29] if small else "all", "controls": ["random"] if small else
-              ["reverse", "off_position", "random"], "attribution": not small, "n_boot": 200},
-})
 model = wb.load_model("smollm2-135m-instruct")
-summary = run_sweep(config, OUT / "patching-sweep", loaded={"smollm2-135m-instruct": model}, progress=False)
-print(format_summary(summary))'''),
-    new_code_cell('''assert not sweep_failed(summary)
-assert list(summary["analysis"]) == ["collect", "patch"]'''),
-    new_code_cell('''from workbench.figures.paper import find_results
-from workbench.store.results import read_result
-
-result = read_result(next(p for p in find_results(OUT / "patching-sweep") if p.name.startswith("patching")))
+run = wb.collect(out=OUT / "patching", dataset="capitals", limit=LIMIT, seed=0, loaded=model, batch_size=16)
+layers = [0, 6, 12, 18, 24, 29] if small else "all"
+result = wb.patch(run, model=model, pairs="correct-to-incorrect", n_pairs=4 if small else 16, site="resid_pre",
+                  layers=layers, controls=["random"] if small else ["reverse", "off_position", "random"],
+                  attribution=not small, n_boot=200)
+print(result.summary)  # a wb.PatchSummary
 effects = result["effects"]
-print(result.manifest["summary"])
 effects[["pair_id", "layer", "role", "site", "effect", "answer_unchanged"]].head()'''),
-    new_code_cell('''from workbench.figures.patching import ControlsDisplay, EffectHeatmap, LayerGradientDisplay
-
-EffectHeatmap.from_result(result).figure()'''),
-    new_code_cell('''gradient = result["gradient_summary"].iloc[0]
-print(f"rho = {gradient['rho']:+.2f} [{gradient['rho_low']:+.2f}, {gradient['rho_high']:+.2f}] over "
-      f"{len(result['gradient'])} layers")
-LayerGradientDisplay.from_result(result).figure()'''),
-    new_code_cell('''assert -1 <= gradient["rho"] <= 1 and gradient["rho_low"] <= gradient["rho_high"]
-swept = sorted(effects["layer"].unique())
-assert swept == (sorted(config.patch.layers) if config.patch.layers != "all" else list(range(model.n_layers)))
+    new_code_cell('''assert isinstance(result.summary, wb.PatchSummary)
+assert sorted(effects["layer"].unique()) == (layers if layers != "all" else list(range(model.n_layers)))
+result.figure("heatmap")'''),
+    new_code_cell('''s = result.summary
+print(f"rho = {s.rho:+.2f} [{s.rho_low:+.2f}, {s.rho_high:+.2f}] over {s.n_layers_patched} layers, {s.n_pairs} pairs")
+result.figure("gradient")'''),
+    new_code_cell('''assert -1 <= s.rho <= 1 and s.rho_low <= s.rho_high
 mean = effects.groupby("layer")["effect"].mean()
 assert abs(result["gradient"].set_index("layer")["mean"] - mean).max() < 1e-9
-ControlsDisplay.from_result(result).figure()'''),
+result.figure("controls")'''),
+    new_markdown_cell("## One patch by hand\nThe first row of the sweep again: the source's stored residual written "
+                      "into the target at the confidence slot, and the exact confidence of that patched forward."),
+    new_code_cell('''row = effects.iloc[0]
+source, target, layer = int(row["source_id"]), int(row["target_id"]), int(row["layer"])
+patch = wb.Patch.from_run(run, source, run, target, layer=layer, role="confidence_slot")
+ids = run.prompt_ids(target)
+clean, patched = model.confidence(ids), model.confidence(ids, patches=[patch])
+print(f"layer {layer}: target {clean.expected[0]:.2f} -> patched {patched.expected[0]:.2f} "
+      f"(stored: {100 * row['patched_expected']:.2f})")
+assert abs(patched.expected[0] / 100 - row["patched_expected"]) < 1e-4'''),
 ]
 
 FIGURES = [
@@ -172,19 +163,17 @@ No model is run. Point `WORKBENCH_NOTEBOOK_RESULTS` at any results folder (defau
 stored)."""),
     new_code_cell(SETTINGS.format(limit=64) + '''
 RESULTS = Path(os.environ.get("WORKBENCH_NOTEBOOK_RESULTS", OUT))'''),
-    new_code_cell('''from workbench.figures.paper import FIGURES, builder_for, find_results, paper_style, regenerate_figures
-from workbench.store.results import read_result
+    new_code_cell('''import workbench as wb
 
-found = [read_result(path) for path in find_results(RESULTS)]
-print(f"{len(found)} stored results:", ", ".join(sorted({r.path.name for r in found})))
-print("figure builders:", ", ".join(FIGURES))'''),
+found = wb.find_results(RESULTS)
+print(f"{len(found)} stored results:", ", ".join(sorted({r.path.name for r in found})))'''),
     new_code_cell('''assert found, f"no stored results under {RESULTS}: run notebooks 01 and 02 first"
 for result in found:
-    builder = builder_for(result.path.name)
-    assert builder is not None, result.path
-    for name, fig in builder(result).items():
-        paper_style(fig).show()'''),
-    new_code_cell('''done = regenerate_figures(RESULTS, OUT / "figures", "svg,png")
+    names = result.figure_names()
+    assert names, result.path
+    for name in names:
+        result.figure(name, paper=True).show()'''),
+    new_code_cell('''done = wb.export_figures(RESULTS, OUT / "figures", "svg,png")
 print(f"{len(done.paths)} files in {OUT / 'figures'}")
 assert not done.skipped, done.skipped
 assert {p.suffix for p in done.paths} == {".svg", ".png"}

@@ -1,15 +1,32 @@
 """Shared fixtures: the real SmolLM2 (loaded once per session from the cached conversion), a small
-collected run on it, and a tiny randomly initialised llama for fast unit tests."""
+collected run on it, its tokenizer alone, and a tiny randomly initialised llama for fast unit tests.
+
+A test is marked ``slow`` exactly when it loads the real model: when any fixture it uses, directly or through
+other fixtures, is one of ``REAL_MODEL_FIXTURES``. So the fast tier (``pytest -m "not slow"``) is the tests that
+load no real model, and nobody has to remember a marker.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
 os.environ.setdefault("WORKBENCH_CACHE", str(Path.home() / ".cache" / "confidence-workbench"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach the hub; read when huggingface_hub is imported
+
+REAL_MODEL_FIXTURES = frozenset({"smollm2", "smollm2_nnsight", "smollm2_run"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark slow every test whose fixture closure (all fixtures it needs, transitively) loads the real model."""
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -38,12 +55,24 @@ def smollm2_run(smollm2, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory, smollm2) -> Path:
+def smollm2_tokenizer():
+    """SmolLM2's tokenizer alone, from the converted checkpoint (converted once, shared with the model fixtures);
+    loading it takes no model weights, so tests that need only the tokenizer stay in the fast tier."""
+    from transformers import AutoTokenizer
+
+    from workbench.backends.loading import MODELS, converted_checkpoint
+
+    path, _ = converted_checkpoint(MODELS["smollm2-135m-instruct"])
+    return AutoTokenizer.from_pretrained(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, smollm2_tokenizer) -> Path:
     """A 2-layer randomly initialised llama with SmolLM2's tokenizer, saved as a local checkpoint."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    tok = smollm2.tokenizer
+    tok = smollm2_tokenizer
     config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
@@ -51,3 +80,25 @@ def tiny_checkpoint(tmp_path_factory, smollm2) -> Path:
     LlamaForCausalLM(config).save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+def with_correct(run, path: Path, correct_ids: list[int]):
+    """A copy of ``run`` whose examples ``correct_ids`` are marked correct and every other one incorrect.
+
+    A small model is rarely right, so tests that need both classes choose them; every other number (residuals,
+    confidences, answers) stays the model's own.
+    """
+    from workbench.store import open_run
+
+    shutil.copytree(run.path, path)
+    for shard in sorted((path / "records").glob("*.parquet")):
+        frame = pd.read_parquet(shard)
+        frame["correct"] = frame["example_id"].isin(correct_ids)
+        frame.to_parquet(shard, index=False)
+    return open_run(path)
+
+
+@pytest.fixture(scope="session")
+def correct_copy():
+    """``with_correct``: a copy of a run with chosen correct examples."""
+    return with_correct

@@ -121,7 +121,7 @@ def patch(run: RunLike, model: Any = None, config: PatchConfig | None = None, *,
 
     config, run = _config(PatchConfig, config, fields), _open(run)
     require_complete(run, config.allow_incomplete)  # an incomplete run, and bad layers, fail before the model loads
-    resolve_layers(config.layers, run.n_layers - 1)
+    resolve_layers(config.layers, run.n_blocks)
     if model is None:
         model = load_model(run.config["model"], device=config.device,
                            backend=config.backend or run.config.get("backend", "transformer_lens"))

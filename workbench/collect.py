@@ -19,6 +19,7 @@ from workbench.elicit import Elicitor, ElicitSettings, residual_hooks
 from workbench.errors import WorkbenchError, WorkbenchWarning
 from workbench.prompts import ROLES, get_template, get_vocabulary
 from workbench.store import Run, RunWriter, config_hash, open_run, provenance
+from workbench.store.paths import check_output_dir
 
 
 def collect(config: CollectConfig | None = None, out: str | Path = "runs/default", *, loaded: Backend | None = None,
@@ -29,6 +30,7 @@ def collect(config: CollectConfig | None = None, out: str | Path = "runs/default
     ``config.backend`` (saves loading it again).
     """
     config = CollectConfig(**{**(config.to_dict() if config else {}), "progress": progress, **overrides})
+    check_output_dir(out)
     items = load_dataset(config.dataset, limit=config.limit, seed=config.seed)
     if config.limit is not None and len(items) < config.limit:
         warnings.warn(WorkbenchWarning(f"limit {config.limit} is more than dataset {config.dataset!r} holds: "
@@ -36,7 +38,8 @@ def collect(config: CollectConfig | None = None, out: str | Path = "runs/default
                       stacklevel=2)
     template, vocabulary = get_template(config.template), get_vocabulary(config.vocabulary)
     if loaded is None:
-        backend = load_model(config.model, backend=config.backend, device=config.device, dtype=config.dtype)
+        backend = load_model(config.model, backend=config.backend, device=config.device, dtype=config.dtype,
+                             progress=progress)
     elif loaded.info.get("name") not in (config.model, Path(config.model).name) or loaded.name != config.backend:
         raise WorkbenchError(f"the loaded model is {loaded.info.get('name')!r} on {loaded.name!r} but the config "
                              f"asks for {config.model!r} on {config.backend!r}; pass matching model= and backend=")
@@ -48,7 +51,8 @@ def collect(config: CollectConfig | None = None, out: str | Path = "runs/default
               "vocabulary": vocabulary.to_dict(), "template": template.to_dict(), "n_items": len(items)}
     writer = RunWriter(out, header)
     elicitor = Elicitor(backend, ElicitSettings(template=template, vocabulary=vocabulary,
-                                                max_answer_tokens=config.max_answer_tokens, grading=config.grading))
+                                                max_answer_tokens=config.max_answer_tokens, grading=config.grading,
+                                                fast=config.fast))
     with tqdm(total=len(items), initial=writer.n_done, desc=f"collect {Path(out).name}", disable=not config.progress,
               unit="item") as bar:
         for start in range(writer.n_done, len(items), config.batch_size):

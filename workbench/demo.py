@@ -8,6 +8,7 @@ import numpy as np
 
 from workbench.collect import CollectConfig, collect
 from workbench.store import Run
+from workbench.store.paths import check_output_dir
 
 
 def collection_summary(run: Run) -> str:
@@ -29,6 +30,7 @@ def run_demo(config: CollectConfig, out: str | Path) -> str:
     from workbench.backends import load_model
     from workbench.figures.run_report import write_report
 
+    check_output_dir(out)
     model = load_model(config.model, backend=config.backend, device=config.device, dtype=config.dtype)
     run = collect(config, out, loaded=model)
     sections = [collection_summary(run), analyses_report(run, seed=config.seed, loaded=model),

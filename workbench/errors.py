@@ -14,9 +14,17 @@ class WorkbenchWarning(UserWarning):
     """Something the user should know that does not stop the work (the CLI prints it as one line)."""
 
 
+MIN_PREFIX = 3  # a prefix this long or longer names its completion ("calib" -> "calibrate"); "a" names nothing
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """A ' Did you mean ...?' suffix for an unknown name, or '' when nothing is close."""
+    """A ' Did you mean ...?' suffix for an unknown name, or '' when nothing is close.
+
+    Close means: one name is a prefix of the other, the shorter at least ``MIN_PREFIX`` characters long, or
+    difflib's similarity ratio is at least 0.6 (its default; looser cutoffs suggest unrelated names, e.g.
+    'nonexistent' -> 'elements').
+    """
     known = list(known)
-    close = [k for k in known if k.startswith(name) or name.startswith(k)] if name else []
-    close = close or difflib.get_close_matches(name, known, n=1, cutoff=0.4)
+    close = [k for k in known if min(len(k), len(name)) >= MIN_PREFIX and (k.startswith(name) or name.startswith(k))]
+    close = close or difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""

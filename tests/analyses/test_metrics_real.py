@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from workbench.datasets import is_correct
-
-pytestmark = pytest.mark.slow
 
 
 def test_calibrate_on_a_real_run_prints_every_metric_and_recalibrated_channel(smollm2_run, capsys):

@@ -48,12 +48,12 @@ def test_saved_weights_round_trip(synthetic_run, synthetic_probes):
     assert path.exists() and path.with_suffix(".json").exists()
     meta = probe.meta
     assert (meta["layer"], meta["role"], meta["hook"]) == (2, "confidence_slot", "blocks.2.hook_resid_pre")
-    assert (meta["n_layers"], meta["d_model"], meta["model_checksum"]) == (4, 16, "sha256:synthetic")
+    assert (meta["n_readouts"], meta["d_model"], meta["model_checksum"]) == (4, 16, "sha256:synthetic")
     X = synthetic_run.residuals(2, "confidence_slot")
     p = probe.probability(X)
     correct = synthetic_run.records["correct"].to_numpy()
     assert p[correct].mean() > p[~correct].mean() + 0.3  # the refit read-out separates the classes
-    probe.check_compatible(checksum="sha256:synthetic", d_model=16, n_layers=4)
+    probe.check_compatible(checksum="sha256:synthetic", d_model=16, n_readouts=4)
     with pytest.raises(WorkbenchError, match="checksum"):
         probe.check_compatible(checksum="sha256:another")
     with pytest.raises(WorkbenchError, match="residuals"):

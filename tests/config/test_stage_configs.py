@@ -86,7 +86,7 @@ def test_hashes_are_those_of_earlier_versions_and_ignore_execution_fields():
     assert PatchConfig(chunk_pairs=1, overwrite=True, figures=False, device="cpu").hash() == PatchConfig().hash()
     assert ProbeConfig(allow_incomplete=True, overwrite=True).hash() == ProbeConfig().hash()
     assert CollectConfig(limit=5).hash() != CollectConfig().hash()
-    assert set(CollectConfig.execution_keys()) == {"batch_size", "device", "progress"}
+    assert set(CollectConfig.execution_keys()) == {"batch_size", "device", "progress", "fast"}
 
 
 def test_numpy_scalars_and_lists_are_normalised_before_hashing():

@@ -190,3 +190,25 @@ def test_malformed_files_are_named(tmp_path: Path, name: str, content: str, prob
 def test_limit_applies_to_files(fixtures: Path) -> None:
     items = load_dataset(fixtures / "popqa.tsv", limit=2, seed=0)
     assert len(items) == 2 and items == load_dataset(fixtures / "popqa.tsv", limit=2, seed=0)
+
+
+@pytest.mark.parametrize("name", ["questions.jsonl", "mmlu.csv", "popqa.tsv", "sciq.json"])
+def test_a_file_that_is_not_utf8_names_the_line(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b'{"question": "Q1?", "answer": "A"}\n' if name.endswith("jsonl") else b"header\n")
+    path.write_bytes(path.read_bytes() + "Caf\u00e9?".encode("latin-1") + b"\n")
+    with pytest.raises(WorkbenchError, match=f"line 2 of {path} is not UTF-8 text \\(byte 0xe9.*re-save the file as UTF-8"):
+        load_dataset(path)
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ({"question": "2 + 2?", "answer": 4}, "'answer' is 4 \\(int\\), not text; write it as a JSON string"),
+    ({"question": 7, "answer": "seven"}, "'question' is 7 \\(int\\), not text"),
+    ({"item_id": "x/1", "question": "Q?", "answer": 4, "aliases": ["4"], "family": "x", "source": "y"},
+     "'answer' is 4 \\(int\\)"),
+])
+def test_a_non_string_question_or_answer_names_the_line(tmp_path: Path, row: dict, message: str) -> None:
+    path = tmp_path / "mine.jsonl"
+    path.write_text('{"question": "Q?", "answer": "A"}\n' + json.dumps(row) + "\n", encoding="utf-8")
+    with pytest.raises(WorkbenchError, match=f"line 2 of {path}: {message}"):
+        load_dataset(path)

@@ -46,6 +46,13 @@ def test_unknown_name_lists_the_known_names_and_suggests_one() -> None:
     assert "arithmetic" in message and "elements" in message
 
 
+@pytest.mark.parametrize("name", ["nonexistent", "a", "quantum"])
+def test_an_unrelated_name_gets_no_suggestion(name: str) -> None:
+    with pytest.raises(WorkbenchError) as error:
+        load_dataset(name)
+    assert f"unknown dataset {name!r}" in str(error.value) and "Did you mean" not in str(error.value)
+
+
 def test_missing_file_is_named() -> None:
     with pytest.raises(WorkbenchError, match="no such data file: .*nowhere/triviaqa.jsonl"):
         load_dataset("nowhere/triviaqa.jsonl")

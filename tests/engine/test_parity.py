@@ -204,7 +204,7 @@ def test_grad_run_differentiates_through_patches(backend_name, row_backends):
     metric = out.logits[0, -1].log_softmax(-1)[50]
     (grad,) = torch.autograd.grad(metric, values)
     step = 1e-3 * grad / grad.norm()
-    moved = backend.run(ids, patches=[Patch(hook, torch.tensor([len(TARGETS[0]) - 1]), (clean + step)[None])])
+    moved = backend.run(ids, patches=[Patch(hook, torch.tensor([len(TARGETS[0]) - 1]), clean[None] + step)])
     finite = moved.logits[0, -1].log_softmax(-1)[50] - metric.detach()
     assert abs(float(finite) - float((grad * step).sum())) <= 1e-2 * abs(float(finite)) + 1e-7
     assert not backend.run(ids).logits.requires_grad

@@ -82,10 +82,19 @@ def test_baseline_configs():
 
 def test_figures_draw_from_the_tables(runs):
     tables = compare({("base", "heldout"): runs["base"], ("probe", "heldout"): runs["same"]}, n_boot=20)
+    comparison = tables["comparison"].set_index("variant")
     fig = FinetuneComparisonDisplay(tables["comparison"]).figure()
     assert len(fig.data) == 8  # 4 panels x 2 variants
+    bars = {(t.name, t.yaxis): t for t in fig.data}
+    for axis, column in (("y", "accuracy"), ("y2", "verbal_auroc"), ("y3", "verbal_ece"), ("y4", "verbal_brier")):
+        for variant in ("base", "probe"):  # each panel's bar is its variant's number
+            assert list(bars[(variant, axis)].y) == pytest.approx([comparison.loc[variant, column]])
+    assert [a.text for a in fig.layout.annotations] == ["accuracy", "verbal AUROC", "verbal ECE", "verbal Brier"]
     hist = ConfidenceHistogramDisplay(tables["scores"], split="heldout").figure()
     assert len(hist.data) == 4  # correct and incorrect per variant
+    scores = tables["scores"]
+    base_correct = scores[(scores["variant"] == "base") & scores["correct"]]["verbal"].dropna()
+    assert (hist.data[0].name, sorted(hist.data[0].x)) == ("correct", sorted(base_correct))
     seeds = replicate({0: runs["base"], 1: runs["same"]}, n_boot=20)
     fig = SeedHistogramDisplay(seeds["histograms"], seeds["seed_summary"]).figure()
     assert len(fig.data) == 2 and "AUROC" in fig.layout.title.text

@@ -25,23 +25,20 @@ def run(tmp_path_factory):
 
 def _probe(path, run, **overrides):
     meta = {"model_checksum": run.manifest["model"]["checksum"], "model_name": "synthetic",
-            "hook": run.layers[2], "layer": 2, "role": "confidence_slot", "n_layers": run.n_layers,
+            "hook": run.readouts[2], "layer": 2, "role": "confidence_slot", "n_readouts": len(run.readouts),
             "d_model": run.d_model, **overrides}
     weight = np.zeros(meta["d_model"])
     weight[0] = 2.0  # the planted direction
     return save_probe(path, weight, 0.0, meta)
 
 
-@pytest.mark.parametrize("p", [0.0, 0.137, 0.5, 0.73, 1.0])
-def test_gaussian_target_is_a_distribution_peaked_at_the_nearest_value(p):
+@pytest.mark.parametrize(("p", "pull"), [(0.0, 4.0), (0.137, 4.0), (0.5, 0.01), (0.73, 0.01), (1.0, 4.0)])
+def test_gaussian_target_is_a_distribution_peaked_at_the_nearest_value(p, pull):
+    """Inside (0.2, 0.8) the mean is 100 p; nearer the ends the truncation pulls it inwards by at most 0.8 x width."""
     target = target_distribution([p], PERCENT, width=5.0)[0]
     assert target.shape == (101,) and np.isclose(target.sum(), 1.0) and (target >= 0).all()
     assert int(target.argmax()) == int(round(100 * p))
-    expected = target @ np.asarray(PERCENT.values)
-    if 0.2 < p < 0.8:  # away from the ends the truncation does not pull the mean
-        assert expected == pytest.approx(100 * p, abs=0.01)
-    else:  # at the ends it is pulled inwards by at most 0.8 x width
-        assert abs(expected - 100 * p) <= 0.8 * 5.0 + 1e-6
+    assert abs(target @ np.asarray(PERCENT.values) - 100 * p) <= pull + 1e-6
 
 
 def test_width_zero_is_one_hot_and_width_orders_entropy():
@@ -81,7 +78,7 @@ def test_probe_targets_follow_the_planted_signal(run, tmp_path):
 
 @pytest.mark.parametrize("overrides, message", [
     ({"model_checksum": "sha256:another"}, "fitted on model"),
-    ({"n_layers": 31}, "residual read-outs"),
+    ({"n_readouts": 31}, "residual read-outs"),
     ({"d_model": 576}, "d_model"),
 ])
 def test_probe_from_another_model_or_layer_count_is_refused(run, tmp_path, overrides, message):
@@ -144,3 +141,19 @@ def test_tree_batch_shares_the_prefix_and_masks_the_tree():
     assert keep[1, 1].tolist() == [True, True, True, True, True, False, False]  # row 2's node "1" skips nothing
     assert keep[1, 3].tolist() == [True, True, True, False, False, False, True]  # padding: prefix and itself
     assert torch.isfinite(batch.mask).all()
+
+
+def test_a_probe_layer_the_run_does_not_have_is_named(run, tmp_path, capsys):
+    with pytest.raises(WorkbenchError, match="layer 999 does not exist; run .* stores layers 0..3"):
+        resolve_probe(run, "999/confidence_slot")
+    from workbench.cli import main
+
+    assert main(["finetune", str(run.path), "--probe", "999/confidence_slot", "--out", str(tmp_path / "ft")]) == 2
+    err = capsys.readouterr().err
+    assert "layer 999 does not exist" in err and "run probe" not in err
+
+
+def test_an_out_inside_a_file_is_refused_before_training(run, tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WorkbenchError, match="is inside the file"):
+        train(run, FinetuneConfig(target="correctness", min_per_class=1), tmp_path / "file" / "out")

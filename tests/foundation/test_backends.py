@@ -9,7 +9,6 @@ from workbench.backends import Patch, hook_name, load_model, parse_hook_name
 from workbench.backends.base import SITES
 from workbench.errors import WorkbenchError
 
-pytestmark = pytest.mark.slow
 PROMPTS = ["What is the capital of France?", "What is 7 + 5? Answer with a number only, please."]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import os
 import signal
 import subprocess
@@ -22,13 +23,13 @@ from workbench.errors import WorkbenchError
 from workbench.prompts import PromptTemplate, get_template, get_vocabulary
 from workbench.prompts.render import encode
 
-pytestmark = pytest.mark.slow
 
 
 def test_run_layout_and_roles(smollm2_run, smollm2):
     frame = smollm2_run.records
     assert smollm2_run.n_examples == 24 and smollm2_run.manifest["complete"]
-    assert smollm2_run.n_layers == smollm2.n_layers + 1 and smollm2_run.roles[-1] == "confidence_slot"
+    assert smollm2_run.n_blocks == smollm2.n_layers and len(smollm2_run.readouts) == smollm2.n_layers + 1
+    assert smollm2_run.roles[-1] == "confidence_slot"
     assert set(frame["family"]) == {"arithmetic", "capitals", "elements"}
     for row in frame.itertuples():
         assert 0 <= row.pos_pre_answer <= row.pos_answer_last < row.pos_post_answer <= row.pos_confidence_slot
@@ -44,7 +45,7 @@ def test_stored_residuals_equal_a_fresh_forward(smollm2_run, smollm2):
     row = smollm2_run.records.iloc[3]
     ids = torch.tensor([list(row.input_ids)])
     positions = torch.tensor([[row.pos_pre_answer, row.pos_answer_last, row.pos_post_answer, row.pos_confidence_slot]])
-    hooks = smollm2_run.layers
+    hooks = smollm2_run.readouts
     out = smollm2.run(ids, cache=hooks, cache_positions=positions)
     for layer in (0, 7, len(hooks) - 1):
         for r, role in enumerate(smollm2_run.roles):
@@ -133,17 +134,30 @@ def test_bad_inputs_fail_cleanly(smollm2, smollm2_run, tmp_path, capsys):
     assert "smollm2-135m-instruct" in capsys.readouterr().err
 
 
-def test_a_tokenizer_without_chat_template_gets_plain_text_prompts(smollm2):
+def test_a_tokenizer_without_chat_template_gets_plain_text_prompts(smollm2_tokenizer):
     """Base models (gemma-3-270m's GGUF tokenizer) have no chat template: BOS, user text, then assistant text."""
     import copy
 
     from workbench.prompts.render import answer_prompt, confidence_segments
     from workbench.prompts.templates import get_template
 
-    tokenizer = copy.copy(smollm2.tokenizer)
+    tokenizer = copy.copy(smollm2_tokenizer)
     tokenizer.chat_template = None
     template = get_template("answer_then_confidence")
     prompt = answer_prompt(tokenizer, template, "What is the capital of Peru?")
     assert prompt.startswith(tokenizer.bos_token) and prompt.endswith("Question: What is the capital of Peru?\nAnswer:")
     before, answer, after = confidence_segments(tokenizer, template, "What is the capital of Peru?", "Lima")
     assert before == prompt and answer == " Lima" and after == "\nConfidence: "
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"limit": "abc"}, "collect.limit: must be an integer >= 1 or 'all', got 'abc'"),
+    ({"limit": 2.5}, "collect.limit: must be an integer"),
+    ({"batch_size": "8"}, "collect.batch_size: must be an integer >= 1, got '8'"),
+    ({"seed": True}, "collect.seed: must be an integer >= 0, got True"),
+])
+def test_config_fields_of_the_wrong_type_are_one_clear_error(fields, message):
+    from workbench.collect import CollectConfig
+
+    with pytest.raises(WorkbenchError, match=re.escape(message)):
+        CollectConfig(**fields)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -67,3 +69,36 @@ def test_non_run_directories_are_refused(tmp_path):
     with pytest.raises(WorkbenchError, match="collect"):
         open_run(tmp_path)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_output_folders_are_checked_before_any_work(tmp_path):
+    from workbench.store.paths import check_output_dir
+
+    assert check_output_dir(tmp_path / "new" / "run") == tmp_path / "new" / "run"  # creatable: nothing is created
+    assert not (tmp_path / "new").exists() and list(tmp_path.iterdir()) == []
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(WorkbenchError, match="notes.txt is a file; choose a directory path"):
+        check_output_dir(tmp_path / "notes.txt")
+    with pytest.raises(WorkbenchError, match="notes.txt/a/run is inside the file .*notes.txt"):
+        check_output_dir(tmp_path / "notes.txt" / "a" / "run")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs Linux's /sys, where nobody (root included) may write")
+def test_an_unwritable_output_folder_is_refused():
+    from workbench.store.paths import check_output_dir
+
+    with pytest.raises(WorkbenchError, match="cannot write in /sys .*choose a writable directory"):
+        check_output_dir("/sys/workbench-run", what="--out")
+
+
+def test_sweep_and_figures_refuse_an_out_inside_a_file(tmp_path, capsys):
+    from workbench.cli import main
+
+    (tmp_path / "file").write_text("x")
+    assert main(["figures", str(tmp_path), "--out", str(tmp_path / "file" / "figs")]) == 2
+    assert "is inside the file" in capsys.readouterr().err
+    config = tmp_path / "sweep.toml"
+    config.write_text('[sweep]\nmodels = ["smollm2-135m-instruct"]\ndatasets = ["capitals"]\nanalyses = ["collect"]\n')
+    assert main(["sweep", str(config), "--out", str(tmp_path / "file" / "sweep"), "--no-progress"]) == 2
+    assert "is inside the file" in capsys.readouterr().err

@@ -1,12 +1,10 @@
-"""Patching test helpers: small synthetic run stores (no model) and a real run with chosen correct examples."""
+"""Patching test helpers: small synthetic run stores (no model). ``correct_copy`` lives in tests/conftest.py."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from workbench.prompts import ROLES, get_vocabulary
@@ -37,7 +35,7 @@ def make_run(path: Path, correct: list[bool], *, n_layers: int = 4, d_model: int
         records.append({
             "item_id": f"item-{i}", "family": "synthetic", "question": f"question {i}?", "gold": "g",
             "answer": "g" if ok else "x", "correct": bool(ok), "verbal_confidence": 50.0,
-            "softmax_expected": float(probs @ np.asarray(vocab.values)), "argmax": 0.0,
+            "softmax_expected": float(probs @ np.asarray(vocab.values)), "argmax_confidence": 0.0,
             "confidence_probs": probs.tolist(), "input_ids": ids,
             "pos_pre_answer": pre, "pos_answer_last": pre + len(answer), "pos_post_answer": pre + len(answer) + 1,
             "pos_confidence_slot": len(ids) - 1,
@@ -53,26 +51,7 @@ def synthetic_run(tmp_path):
     return make_run(tmp_path / "run", [True, False, False, True, False, False, False, True, False, False])
 
 
-def with_correct(run, path: Path, correct_ids: list[int]):
-    """A copy of ``run`` whose examples ``correct_ids`` are marked correct and every other one incorrect.
-
-    The tiny model is rarely right, so tests that need both classes choose them; the numbers stay real.
-    """
-    shutil.copytree(run.path, path)
-    for shard in sorted((path / "records").glob("*.parquet")):
-        frame = pd.read_parquet(shard)
-        frame["correct"] = frame["example_id"].isin(correct_ids)
-        frame.to_parquet(shard, index=False)
-    return open_run(path)
-
-
 @pytest.fixture
 def run_factory():
     """``make_run`` (synthetic run stores) for tests that need several."""
     return make_run
-
-
-@pytest.fixture
-def correct_copy():
-    """``with_correct``: a copy of a run with chosen correct examples."""
-    return with_correct

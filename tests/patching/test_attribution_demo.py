@@ -13,7 +13,6 @@ from workbench.backends.base import hook_name
 from workbench.elicit.scoring import VocabularyTrie
 from workbench.errors import WorkbenchError
 
-pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("site", ["resid_pre", "attn_out"])

@@ -8,7 +8,6 @@ from workbench.analyses.patching import check_same_architecture, patch_sweep, ra
 from workbench.analyses.patching.runner import PatchConfig
 from workbench.errors import WorkbenchError
 
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +18,10 @@ def pairs(smollm2_run):
 def test_layers_out_of_range(smollm2, pairs):
     with pytest.raises(WorkbenchError, match=r"layer 30 out of range: this model has layers 0\.\.29"):
         patch_sweep(smollm2, pairs, "resid_pre", [0, 30])
-    with pytest.raises(WorkbenchError, match="layer -1 out of range"):
-        patch_sweep(smollm2, pairs, "resid_pre", -1)
+    with pytest.raises(WorkbenchError, match="layer -31 out of range"):
+        patch_sweep(smollm2, pairs, "resid_pre", -31)
+    with pytest.raises(WorkbenchError, match="layer True out of range"):
+        patch_sweep(smollm2, pairs, "resid_pre", [True])
     with pytest.raises(WorkbenchError, match="'all' or layer numbers"):
         patch_sweep(smollm2, pairs, "resid_pre", "every")
 

@@ -9,7 +9,6 @@ import pytest
 from workbench.analyses.patching import patch_sweep, random_pairs
 from workbench.analyses.patching.pairs import PairSet
 
-pytestmark = pytest.mark.slow
 LAYERS = (0, 13, 29)  # first, middle, last block: the reference is one full forward per (pair, layer)
 TOL = 1e-4
 

@@ -6,13 +6,15 @@ import json
 
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
 
 from workbench.analyses.patching import runner
 from workbench.analyses.patching.runner import PatchConfig, run_patching
 from workbench.cli import main
+from workbench.errors import WorkbenchError
+from workbench.figures.patching import ControlsDisplay, EffectHeatmap, LayerGradientDisplay
 from workbench.store.results import read_result
 
-pytestmark = pytest.mark.slow
 LAYERS = (0, 14, 29)
 
 
@@ -30,18 +32,43 @@ def test_cli_writes_results_and_figures(smollm2_run, capsys):
             "logit_diff", "kl", "effect"} <= set(effects.columns)
     summary = result["controls_summary"].set_index("control")
     assert list(summary.index) == ["sweep", "reverse", "off_position", "random"]
-    assert summary["share_answer_unchanged"].between(0, 1).all()
+    assert summary.loc["sweep", "share_answer_unchanged"] == pytest.approx(effects["answer_unchanged"].mean())
     assert set(result["controls"]["control"]) == {"reverse", "off_position", "random"}
     g = result["gradient_summary"].iloc[0]
-    assert g["rho_low"] <= g["rho_high"] and len(result["gradient"]) == len(LAYERS)
+    mean_effect = effects.groupby("layer")["effect"].mean()  # [layer]: the gradient is rho over these means
+    assert g["rho"] == pytest.approx(spearmanr(mean_effect.index, mean_effect.to_numpy())[0])
+    assert g["rho_low"] <= g["rho"] <= g["rho_high"]
+    np.testing.assert_allclose(result["gradient"]["mean"], mean_effect.loc[result["gradient"]["layer"]])
     assert len(result["attribution"]) == 2 * len(LAYERS) and np.isfinite(result["attribution"]["estimate"]).all()
     assert result.manifest["config"]["site"] == "resid_pre" and len(result.manifest["config_hash"]) == 64
+    assert_figures_draw_the_result(result, mean_effect)
     page = (result.path / "figures" / "patching.html").read_text()  # one page, plotly.js inlined once
     assert all(title in page for title in ("Effect per layer and pair", "Layer gradient", "Controls"))
     assert page.count("Plotly.newPlot") == 3 and not list((result.path / "figures").glob("*.js"))
+    assert "patching effect (effect)" in page and "sweep and controls" in page
+    assert f"rho = {g['rho']:+.2f} [{g['rho_low']:+.2f}, {g['rho_high']:+.2f}]" in page
     question = result["pairs"]["target_question"].iloc[0]
     assert question[:12] in page and "confidence: softmax" in page  # hover traces each pair
     assert result.path.parent == path and not (result.path / "partial").exists()
+
+
+def assert_figures_draw_the_result(result, mean_effect) -> None:
+    """Each figure holds the traces and axis titles it should, with the stored numbers."""
+    heatmap = EffectHeatmap.from_result(result).figure()
+    [cells] = heatmap.data
+    assert list(cells.x) == list(LAYERS) and list(cells.y) == ["confidence_slot"]
+    np.testing.assert_allclose(np.asarray(cells.z)[0], mean_effect.loc[list(LAYERS)])
+    assert heatmap.layout.xaxis.title.text == "layer" and heatmap.layout.annotations[0].text == "resid_pre"
+    gradient = LayerGradientDisplay.from_result(result).figure()
+    line = next(t for t in gradient.data if t.name == "mean (confidence_slot)")
+    assert list(line.x) == list(LAYERS)
+    np.testing.assert_allclose(line.y, mean_effect.loc[list(LAYERS)])
+    points = next(t for t in gradient.data if t.name == "pairs (confidence_slot)")
+    assert len(points.x) == 2 * len(LAYERS) and gradient.layout.yaxis.title.text == "effect"
+    controls = ControlsDisplay.from_result(result).figure()
+    assert [t.name.split(" ")[0] for t in controls.data] == ["sweep", "reverse", "off_position", "random"]
+    np.testing.assert_allclose(controls.data[0].y, mean_effect.loc[list(controls.data[0].x)])
+    assert controls.layout.yaxis.title.text == "mean effect"
 
 
 def test_killed_run_resumes_where_it_stopped(smollm2, smollm2_run, monkeypatch):
@@ -82,27 +109,19 @@ def test_cli_errors_are_one_line(smollm2_run, capsys):
     assert "--layers: must be \"all\" or a non-empty list of layer numbers" in capsys.readouterr().err
 
 
-def test_an_architecture_without_a_block_table_falls_back_and_skips_attribution(smollm2, tmp_path):
-    """gemma-3 has no block table: the sweep runs on the reference path and attribution is skipped, both noted."""
-    import torch
-    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
-
+def test_an_architecture_without_a_row_is_one_error_naming_the_row_to_add(tiny_checkpoint, tmp_path, monkeypatch):
+    """A model whose architecture has no row in the table: patching refuses it with the table's one error (which
+    row to add, in which file) before any forward. The tiny llama stands in, with the llama row taken out."""
+    from workbench.architectures import ARCHITECTURES
     from workbench.backends import load_model
     from workbench.collect import collect
 
-    torch.manual_seed(0)
-    tok = smollm2.tokenizer
-    config = Gemma3TextConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                              num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=512,
-                              bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id)
-    Gemma3ForCausalLM(config).save_pretrained(tmp_path / "tiny-gemma3")
-    tok.save_pretrained(tmp_path / "tiny-gemma3")
-    model = load_model(str(tmp_path / "tiny-gemma3"), device="cpu")
-    run = collect(out=tmp_path / "run", loaded=model, model=str(tmp_path / "tiny-gemma3"), limit=3,
-                  max_answer_tokens=2, progress=False)
-    with pytest.warns(UserWarning, match="no block table for architecture 'gemma3_text'"):
-        result = run_patching(run, PatchConfig(pairs="random", n_pairs=2, layers="all", controls=()), backend=model,
-                              figures=False)
-    assert "attribution skipped" in result.manifest["summary"]["notes"]
-    assert "reference path" in result.manifest["summary"]["notes"] and "attribution" not in result.tables
-    assert len(result["effects"]) == 2 * model.n_layers and np.isfinite(result["effects"]["effect"]).all()
+    model = load_model(str(tiny_checkpoint), device="cpu")
+    run = collect(out=tmp_path / "run", loaded=model, model=str(tiny_checkpoint), limit=3, max_answer_tokens=2,
+                  progress=False)
+    monkeypatch.delitem(ARCHITECTURES, "llama")
+    for method in ("auto", "reference"):
+        with pytest.raises(WorkbenchError, match=r"architecture 'llama' has no row .*workbench/architectures.py"):
+            run_patching(run, PatchConfig(pairs="random", n_pairs=2, layers="all", controls=(), method=method),
+                         backend=model, figures=False)
+    assert not (run.path / "results").exists() or not any((run.path / "results").rglob("effects.parquet"))

@@ -153,3 +153,15 @@ def test_the_example_configs_are_valid():
     assert len(paths) >= 3
     for path in paths:
         assert plan_units(SweepConfig.from_file(path)), path
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b'{"question": "2 + 2?", "answer": 4}\n', "'answer' is 4 \\(int\\), not text"),
+    (b'{"question": "Caf\xe9?", "answer": "x"}\n', "not UTF-8 text"),
+])
+def test_sweep_validation_names_a_bad_dataset_file(tmp_path, content, problem):
+    (tmp_path / "mine.jsonl").write_bytes(content)
+    path = tmp_path / "sweep.toml"
+    path.write_text(tomli_w.dumps({"sweep": {"models": ["smollm2-135m-instruct"], "datasets": ["mine.jsonl"]}}))
+    with pytest.raises(WorkbenchError, match=f"sweep\\.datasets\\[0\\]: line 1 of .*mine.jsonl.*{problem}"):
+        preflight(SweepConfig.from_file(path))

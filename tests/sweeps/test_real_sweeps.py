@@ -20,7 +20,6 @@ from safetensors.numpy import load_file
 from workbench.sweeps import SweepConfig, plan_units, run_sweep, sweep_failed
 from workbench.sweeps.ledger import MARKER, unit_dir
 
-pytestmark = pytest.mark.slow
 
 TINY = {"sweep": {"models": ["smollm2-135m-instruct"], "datasets": ["capitals", "arithmetic"], "seeds": [0],
                   "analyses": ["collect", "calibrate"]},

@@ -12,6 +12,8 @@ pure array and table functions sit beside them, usable on data from any pipeline
 - ``channels``: every confidence channel side by side -> ``channels`` result; ``channel_scores``
 - ``bottleneck`` and ``logit_lens``: softmax vs argmax, and the lens per layer -> ``bottleneck`` result
 - ``prior_knowledge``: calibration on known vs unknown items -> ``prior_knowledge`` result
+- ``steering``: ``steer(run, ...)``, alpha x the probe direction at the confidence slot vs random directions
+  -> ``steering-<direction>`` result (needs the model, like patching)
 - ``replication``: AUROC and distribution shape across seeds -> ``replication`` result
 - ``summary``: ``demo_report(run)``, the demo's printed summary
 - ``synthetic``: a synthetic run with a planted signal (tests, trying things without a model)

@@ -79,7 +79,7 @@ def bottleneck(run: Run, *, n_boot: int = 2000, level: float = 0.95, seed: int =
     """Write and return the ``bottleneck`` result.
 
     Tables: ``summary`` (one row: the test, the argmax's degeneracy, the verdict, and with the lens its
-    peak layer and what the last layer lost), ``scores`` (per example: correct, softmax_expected, argmax,
+    peak layer and what the last layer lost), ``scores`` (per example: correct, softmax_expected, argmax_confidence,
     entropy) and, with ``logit_lens``, ``lens`` (AUROC per layer) and ``lens_scores`` (per example and layer).
     The lens loads the run's model unless it is given as ``loaded``.
     """
@@ -93,9 +93,11 @@ def bottleneck(run: Run, *, n_boot: int = 2000, level: float = 0.95, seed: int =
     correct = labels(run)
     require_two_classes(correct, "the bottleneck test")
     records = run.records
-    summary = bottleneck_test(records["softmax_expected"], records["argmax"], correct, n_boot=n_boot, level=level,
+    summary = bottleneck_test(records["softmax_expected"], records["argmax_confidence"], correct, n_boot=n_boot,
+                              level=level,
                               seed=seed, min_per_class=min_per_class)
-    scores = records[["example_id", "correct", "softmax_expected", "argmax", "entropy", "verbal_confidence"]].copy()
+    columns = ["example_id", "correct", "softmax_expected", "argmax_confidence", "entropy", "verbal_confidence"]
+    scores = records[columns].copy()
     tables = {"scores": scores}
     if logit_lens:
         per_example = lens_scores(run, loaded, layers=lens_layers)

@@ -6,6 +6,8 @@ Channels, each as a probability in [0, 1] that the answer is correct:
 - ``softmax_expected``: expected value of the distribution over the confidence vocabulary / 100;
 - ``argmax``: value of the most probable confidence string / 100;
 - ``answer_prob``: probability of the greedy answer's tokens;
+- ``self_consistency``, ``semantic_entropy``, ``p_true``: the sampling channels, when ``workbench sample``
+  stored them beside the run (``workbench.store.sampled``);
 - ``probe``: the probe's out-of-fold probability at its best (role, layer), from a ``probes`` result
   (the logistic probe when the result has one). The best layer is chosen on the same examples, so this
   channel is mildly optimistic; the layer's own interval in the ``probes`` result is the number to quote.
@@ -30,16 +32,17 @@ from workbench.analyses.validity import ValidityThresholds, get_thresholds, scre
 from workbench.errors import WorkbenchError
 from workbench.store import Run
 from workbench.store.results import Result, find_result, result_ref, store_result
+from workbench.store.sampled import SAMPLING_CHANNELS, read_sampling
 
 ANALYSIS = "channels"
 # channel -> (records column, full scale of that column)
 RECORD_CHANNELS: dict[str, tuple[str, float]] = {
     "verbal": ("verbal_confidence", 100.0),
     "softmax_expected": ("softmax_expected", 100.0),
-    "argmax": ("argmax", 100.0),
+    "argmax": ("argmax_confidence", 100.0),
     "answer_prob": ("answer_prob", 1.0),
 }
-CHANNELS = (*RECORD_CHANNELS, "probe")
+CHANNELS = (*RECORD_CHANNELS, *SAMPLING_CHANNELS, "probe")
 
 
 def stored_result(run: Run, analysis: str) -> Result | None:
@@ -88,6 +91,12 @@ def channel_scores(run: Run, *, probes: Result | None = None, role: str | None =
     frame["gold_prob"] = np.exp(records["gold_logprob"].to_numpy(dtype=float))
     for channel, (column, scale) in RECORD_CHANNELS.items():
         frame[channel] = records[column].to_numpy(dtype=float) / scale
+    sampled = read_sampling(run)
+    if sampled is not None:
+        sampled = sampled.set_index("example_id").reindex(frame["example_id"])
+        for channel, column in SAMPLING_CHANNELS.items():
+            if column in sampled:
+                frame[channel] = sampled[column].to_numpy(dtype=float)
     if probes is not None:
         frame["probe"] = probe_scores(run, probes, probe_choice(probes, role=role, layer=layer))
     return frame

@@ -92,8 +92,8 @@ def check_folds(correct: np.ndarray, groups: np.ndarray, folds: int, *, min_trai
 
 
 def select_layers(run: Run, layers: str | int | Iterable[int] = "all") -> list[int]:
-    """Layer indices of the run's stored layers (``workbench.layer_selection``: negative counts from the end)."""
-    return list(choose_layers(layers, run.n_layers, where="this run"))
+    """Read-out indices of the run (``workbench.layer_selection``: negative counts from the end)."""
+    return list(choose_layers(layers, len(run.readouts), where="this run"))
 
 
 def select_roles(run: Run, roles: str | Sequence[str]) -> list[str]:

@@ -65,21 +65,21 @@ def lens_scores(run: Run, loaded: Any = None, *, role: str = "confidence_slot",
     tokens, column = np.unique(first, return_inverse=True)  # distinct first tokens [T]; string -> its token
     values = np.asarray(vocab.values)  # [S]
     p_final = run.confidence_probs()  # [n, S], exact
-    final_q = np.exp(head.log_probs(run.residuals(run.n_layers - 1, role), tokens.tolist()))  # [n, T]
+    final_q = np.exp(head.log_probs(run.residuals(len(run.readouts) - 1, role), tokens.tolist()))  # [n, T]
     with np.errstate(divide="ignore", invalid="ignore"):
         rest = np.where(final_q[:, column] > 1e-30, p_final / final_q[:, column], 0.0).clip(0.0, 1.0)  # [n, S]
     frames = []
     for layer in layer_ids:
         resid = run.residuals(layer, role)
         if nonfinite_rows(resid):
-            raise WorkbenchError(f"layer {layer} ({run.layers[layer]}) at {role} holds NaN/inf activations in "
+            raise WorkbenchError(f"layer {layer} ({run.readouts[layer]}) at {role} holds NaN/inf activations in "
                                  f"{nonfinite_rows(resid)} examples; choose other layers")
         q = np.exp(head.log_probs(resid, tokens.tolist()))  # [n, T]
         p = q[:, column] * rest  # [n, S]
         mass = p.sum(axis=1)
         expected = np.where(mass > 0, (p @ values) / np.where(mass > 0, mass, 1.0), np.nan)
         frames.append(pd.DataFrame({"example_id": run.records["example_id"].to_numpy(), "layer": layer,
-                                    "hook": run.layers[layer], "expected": expected, "first_token_mass": q.sum(axis=1)}))
+                                    "hook": run.readouts[layer], "expected": expected, "first_token_mass": q.sum(axis=1)}))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -142,7 +142,7 @@ def probe_layers(run: Run, role: str | Sequence[str] = "confidence_slot", layers
     with threadpool_limits(limits=1, user_api="blas"):
         for role_name, layer in itertools.product(roles, layer_ids):
             X = run.residuals(layer, role_name)  # [n, d_model]
-            base = {"role": role_name, "layer": layer, "hook": run.layers[layer], "n": len(correct),
+            base = {"role": role_name, "layer": layer, "hook": run.readouts[layer], "n": len(correct),
                     "n_correct": int(correct.sum()), "folds": folds, "seeds": len(seeds)}
             if bad := nonfinite_rows(X):
                 rows += [{**base, "probe": name, "status": f"skipped: {bad} examples have NaN/inf activations"}
@@ -173,7 +173,7 @@ def _save_refit(run: Run, out_dir: Path, estimator: BaseEstimator, name: str, X:
     if np.shape(getattr(final, "coef_", None)) != (1, X.shape[1]):
         return  # not a linear read-out (a custom estimator): nothing to save
     meta = {"model_checksum": run.manifest["model"].get("checksum"), "model_name": run.model_name,
-            "hook": run.layers[layer], "layer": layer, "role": role, "n_layers": run.n_layers, "d_model": run.d_model,
+            "hook": run.readouts[layer], "layer": layer, "role": role, "n_readouts": len(run.readouts), "d_model": run.d_model,
             "probe": name, "estimator": repr(final), "C": getattr(final, "C_", None),
             "cv_auroc": row["auroc"], "cv_low": row["low"], "cv_high": row["high"], "n_train": len(correct),
             "n_correct": int(correct.sum()), "run_config_hash": run.manifest.get("config_hash")}

@@ -21,7 +21,7 @@ from workbench.errors import WorkbenchError
 from workbench.store.provenance import write_bytes_atomic, write_json_atomic
 
 PROBE_FORMAT = 1
-REQUIRED = ("model_checksum", "hook", "layer", "role", "n_layers", "d_model")
+REQUIRED = ("model_checksum", "hook", "layer", "role", "n_readouts", "d_model")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class SavedProbe:
         return 1.0 / (1.0 + np.exp(-self.decision_function(X)))
 
     def check_compatible(self, *, checksum: str | None = None, d_model: int | None = None,
-                         n_layers: int | None = None) -> None:
+                         n_readouts: int | None = None) -> None:
         """Raise a clear error when this probe was fitted on another model or layout than the one given."""
         meta = self.meta
         if checksum is not None and meta["model_checksum"] != checksum:
@@ -52,8 +52,9 @@ class SavedProbe:
                                  f"{str(meta['model_checksum'])[:19]}, not on this one ({checksum[:19]})")
         if d_model is not None and meta["d_model"] != d_model:
             raise WorkbenchError(f"probe has d_model {meta['d_model']}, the model has {d_model}")
-        if n_layers is not None and meta["n_layers"] != n_layers:
-            raise WorkbenchError(f"probe came from a run with {meta['n_layers']} residual read-outs, not {n_layers}")
+        stored = meta.get("n_readouts", meta.get("n_layers"))  # probes saved before the rename say n_layers
+        if n_readouts is not None and stored != n_readouts:
+            raise WorkbenchError(f"probe came from a run with {stored} residual read-outs, not {n_readouts}")
 
 
 def save_probe(path: str | Path, coef: np.ndarray, intercept: float, meta: dict[str, Any]) -> Path:

@@ -71,7 +71,7 @@ def demo_report(run: Run, *, seed: int = 0, loaded: Any = None, logit_lens: bool
             if best["probe"] == "logistic":
                 lines.append(f"probe AUROC peak, {best['role']}: layer {best['layer']} ({best['hook']}) "
                              f"{best['auroc']:.3f} [{best['low']:.3f}, {best['high']:.3f}] ({folds}-fold by question; "
-                             f"the best of {run.n_layers} layers, so read it as optimistic)")
+                             f"the best of {len(run.readouts)} read-outs, so read it as optimistic)")
     except WorkbenchError as error:
         lines.append(f"probes: skipped: {error}")
     table = channels(run, probes=probes, seed=seed)["channels"]

@@ -53,7 +53,7 @@ def make_run(path: str | Path, *, n: int = 120, accuracy: float = 0.3, signal: f
             "answer_logprob": float(np.log(gold_p)), "answer_prob": gold_p, "answer_tokens": 1,
             "gold_logprob": float(np.log(gold_p)), "verbal_text": str(int(values[probs.argmax()])),
             "verbal_confidence": float(values[probs.argmax()]) if i % 7 else float("nan"),
-            "softmax_expected": float(probs @ values), "argmax": float(values[probs.argmax()]),
+            "softmax_expected": float(probs @ values), "argmax_confidence": float(values[probs.argmax()]),
             "entropy": float(-(probs * np.log(probs)).sum()), "vocab_mass": 0.99,
             "confidence_probs": probs.tolist(), "input_ids": [1, 2, 3],
             "pos_pre_answer": 0, "pos_answer_last": 1, "pos_post_answer": 2, "pos_confidence_slot": 2})

@@ -10,21 +10,36 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, did_you_mean
+from workbench.indexing import is_index, layer_index
+
+if TYPE_CHECKING:
+    from workbench.elicit.confidence import Confidence
 
 # Sites inside one block, in the order the forward pass reaches them.
 SITES: tuple[str, ...] = ("resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post")
 _HOOK = re.compile(r"^blocks\.(\d+)\.hook_(\w+)$")
 
 
-def hook_name(layer: int, site: str) -> str:
-    """``blocks.{layer}.hook_{site}``, the TransformerLens name of a residual-stream site."""
-    return f"blocks.{layer}.hook_{site}"
+def hook_name(layer: int, site: str, n_layers: int | None = None) -> str:
+    """``blocks.{layer}.hook_{site}``, the TransformerLens name of a residual-stream site.
+
+    ``site`` is one of ``SITES``. A negative ``layer`` counts from the end and needs ``n_layers``
+    (e.g. ``hook_name(-1, "resid_post", model.n_layers)``).
+    """
+    if site not in SITES:
+        raise WorkbenchError(f"unknown site {site!r}.{did_you_mean(str(site), SITES)} Choose one of {', '.join(SITES)}")
+    if n_layers is not None:
+        layer = layer_index(layer, n_layers, "layer", "blocks")
+    elif not is_index(layer) or layer < 0:
+        raise WorkbenchError(f"layer must be an integer >= 0, got {layer!r}; a negative layer counts from the end "
+                             "only with n_layers=, e.g. hook_name(-1, site, model.n_layers)")
+    return f"blocks.{int(layer)}.hook_{site}"
 
 
 def parse_hook_name(name: str, n_layers: int) -> tuple[int, str]:
@@ -49,21 +64,116 @@ def execution_order(names: Sequence[str], n_layers: int) -> list[str]:
     return sorted(set(names), key=key)
 
 
+PATCH_MODES: tuple[str, ...] = ("set", "add")
+
+
+def _fail(field_name: str, problem: str, fix: str) -> WorkbenchError:
+    return WorkbenchError(f"Patch.{field_name}: {problem}; {fix}")
+
+
+def _check_indices(value: Any, field_name: str) -> None:
+    """A 1-d integer tensor of indices >= 0, or one clear error."""
+    if not isinstance(value, Tensor):
+        raise _fail(field_name, f"must be a torch tensor, got {type(value).__name__}",
+                    "pass torch.tensor([...]) of integer indices")
+    if value.dtype.is_floating_point or value.dtype.is_complex or value.dtype == torch.bool:
+        raise _fail(field_name, f"must hold integers, got dtype {value.dtype}",
+                    "pass integer indices, e.g. torch.tensor([41])")
+    if value.ndim != 1:
+        raise _fail(field_name, f"must be 1-d (one index per patched row), got shape {tuple(value.shape)}",
+                    "give one index per row of values, e.g. torch.tensor([41])")
+    if len(value) and int(value.min()) < 0:
+        raise _fail(field_name, f"holds a negative index ({int(value.min())})",
+                    "count positions and rows from the start (0-based); a negative index is not read from the end")
+
+
 @dataclass(frozen=True)
 class Patch:
-    """Overwrite a hook point's activation at one position per row: ``act[rows[i], positions[i]] = values[i]``."""
+    """Write values into a hook point's activation at one position per row.
+
+    ``mode="set"`` overwrites: ``act[rows[i], positions[i]] = values[i]``; ``mode="add"`` adds:
+    ``act[rows[i], positions[i]] += values[i]`` (steering). Validated on construction (positions 1-d
+    integers >= 0, values [n, d_model], rows like positions) and against the model when it runs
+    (``check``: d_model, rows and positions within the batch); each problem is one ``WorkbenchError``.
+    """
 
     hook: str
     positions: Tensor  # [n] long
     values: Tensor  # [n, d_model]
     rows: Tensor | None = None  # [n] long; None means rows 0..n-1
+    mode: str = "set"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.hook, str) or not _HOOK.match(self.hook) or _HOOK.match(self.hook).group(2) not in SITES:
+            raise _fail("hook", f"unknown hook point {self.hook!r}",
+                        f"use wb.hook_name(layer, site) with site one of {', '.join(SITES)}")
+        if self.mode not in PATCH_MODES:
+            raise _fail("mode", f"unknown mode {self.mode!r}", "use 'set' (overwrite) or 'add' (add the values)")
+        _check_indices(self.positions, "positions")
+        if not isinstance(self.values, Tensor) or not self.values.dtype.is_floating_point:
+            got = self.values.dtype if isinstance(self.values, Tensor) else type(self.values).__name__
+            raise _fail("values", f"must be a floating-point torch tensor, got {got}", "pass activations as floats")
+        if self.values.ndim != 2:
+            raise _fail("values", f"must be 2-d [n_positions, d_model], got shape {tuple(self.values.shape)}",
+                        "use values[None] for a single position")
+        if len(self.values) != len(self.positions):
+            raise _fail("values", f"has {len(self.values)} rows but positions has {len(self.positions)}",
+                        "give one row of values per position")
+        if self.rows is not None:
+            _check_indices(self.rows, "rows")
+            if len(self.rows) != len(self.positions):
+                raise _fail("rows", f"has {len(self.rows)} entries but positions has {len(self.positions)}",
+                            "give one batch row per position, or rows=None for rows 0..n-1")
+
+    def check(self, batch: int, length: int, d_model: int) -> None:
+        """A clear error when this patch does not fit a [batch, length] input of a d_model model."""
+        if self.values.shape[1] != d_model:
+            raise _fail("values", f"has d_model {self.values.shape[1]} but the model's is {d_model}",
+                        "take the values from this model (or a model of the same width)")
+        rows = torch.arange(len(self.positions)) if self.rows is None else self.rows
+        if len(rows) and int(rows.max()) >= batch:
+            where = "rows" if self.rows is not None else "values"
+            raise _fail(where, f"patches batch row {int(rows.max())} but the input has {batch} rows",
+                        "pass rows= within the batch (rows=None patches rows 0..n-1)")
+        if len(self.positions) and int(self.positions.max()) >= length:
+            raise _fail("positions", f"holds position {int(self.positions.max())} but the input has {length} tokens",
+                        f"use positions 0..{length - 1}")
 
     def apply(self, act: Tensor) -> Tensor:
         """A patched copy of ``act`` [batch, pos, d_model]."""
         rows = torch.arange(len(self.positions), device=act.device) if self.rows is None else self.rows.to(act.device)
+        index = (rows, self.positions.to(act.device))
+        values = self.values.to(device=act.device, dtype=act.dtype)
         out = act.clone()
-        out[rows, self.positions.to(act.device)] = self.values.to(device=act.device, dtype=act.dtype)
+        if self.mode == "add":
+            out.index_put_(index, values, accumulate=True)
+        else:
+            out[index] = values
         return out
+
+    @classmethod
+    def from_run(cls, source_run: Any, source_example: int, target_run: Any, target_example: int, *,
+                 layer: int, role: str = "confidence_slot", site: str = "resid_pre", model: "Backend | None" = None,
+                 mode: str = "set") -> "Patch":
+        """The patch that writes ``source_run``'s activation at ``role`` of ``source_example`` into
+        ``target_example`` of ``target_run`` at the same role, at ``blocks.{layer}.hook_{site}``.
+
+        ``resid_pre`` and ``resid_post`` come from the source run's store; other sites (``attn_out``,
+        ``resid_mid``, ``mlp_out``) need the source ``model`` for one forward pass. Apply it to
+        ``target_run.prompt_ids(target_example)`` (one row), e.g. ``model.confidence(ids, patches=[patch])``.
+        ``layer`` counts blocks, Python style (``-1`` is the last block).
+        """
+        from workbench.backends.stored import stored_activation
+
+        n_blocks = source_run.n_blocks
+        layer = layer_index(layer, n_blocks, "layer", "blocks")
+        if target_run.n_blocks != n_blocks or target_run.d_model != source_run.d_model:
+            raise WorkbenchError(f"Patch.from_run: the source run has {n_blocks} blocks of d_model "
+                                 f"{source_run.d_model} but the target run {target_run.n_blocks} of "
+                                 f"{target_run.d_model}; patch between runs of the same architecture")
+        value = stored_activation(source_run, source_example, layer=layer, role=role, site=site, model=model)
+        position = target_run.example(target_example).positions[role]
+        return cls(hook_name(layer, site), positions=torch.tensor([position]), values=value[None], mode=mode)
 
 
 @dataclass
@@ -124,19 +234,44 @@ class Backend(ABC):
         cache_positions: Tensor | None = None,  # [batch, k]
         patches: Sequence[Patch] = (),
         grad: bool = False,
+        logits_to_keep: int | None = None,
     ) -> RunOutput:
         """One forward pass; ``cache`` hook points are returned at ``cache_positions``, ``patches`` applied first.
 
         ``grad=True`` runs with autograd on: the logits and the cached activations stay in the graph (cached
         activations are then the hook point's own tensors, so ``torch.autograd.grad(metric, act)`` works).
+        ``logits_to_keep=k`` unembeds only the last k positions (``logits`` is then [batch, k, d_vocab]): on a
+        big vocabulary the unembedding of every position costs as much as a large part of the decoder body.
         """
+        self._check_patches(patches, input_ids)
         for name in [*cache, *(p.hook for p in patches)]:
             parse_hook_name(name, self.n_layers)
         kwargs = {"attention_mask": attention_mask, "position_ids": position_ids,
-                  "past_key_values": past_key_values, "use_cache": True}
+                  "past_key_values": past_key_values, "use_cache": True, "logits_to_keep": logits_to_keep}
         with torch.set_grad_enabled(grad):
             return self._run(input_ids.to(self.device), {k: v for k, v in kwargs.items() if v is not None},
                              list(cache), cache_positions, list(patches))
+
+    def _check_patches(self, patches: Sequence[Patch], input_ids: Tensor) -> None:
+        if isinstance(patches, Patch):
+            raise WorkbenchError("patches must be a list of Patch objects; pass patches=[patch]")
+        for patch in patches:
+            if not isinstance(patch, Patch):
+                raise WorkbenchError(f"patches must hold wb.Patch objects, got {type(patch).__name__}")
+            patch.check(batch=input_ids.shape[0], length=input_ids.shape[-1], d_model=self.d_model)
+
+    def confidence(self, input_ids: Tensor, *, vocabulary: Any = "percent", patches: Sequence[Patch] = (),
+                   attention_mask: Tensor | None = None) -> "Confidence":
+        """The exact confidence distribution after ``input_ids`` [batch, pos] (each row ends at its confidence slot).
+
+        Scored as collect scores it (every vocabulary string's exact multi-token probability, one trie pass
+        over the key/value cache), with ``patches`` applied to the forward pass; a left-padded batch needs
+        ``attention_mask`` [batch, pos] (1 = real token). ``vocabulary``: ``percent``, ``digits``,
+        ``letters`` or a ``ConfidenceVocabulary``. Returns a ``Confidence`` (``.probs`` [batch, n_strings]).
+        """
+        from workbench.elicit.confidence import confidence_of
+
+        return confidence_of(self, input_ids, vocabulary=vocabulary, patches=patches, attention_mask=attention_mask)
 
     @abstractmethod
     def _run(self, input_ids: Tensor, kwargs: dict[str, Any], cache: list[str],

@@ -21,5 +21,5 @@ def run(args: argparse.Namespace) -> int:
     result = api.collect(args.out, **config_fields(args, CollectConfig))
     frame = result.records
     print(f"{result.n_examples} examples in {result.path}: accuracy {frame['correct'].mean():.3f}, "
-          f"{result.n_layers} layers x {len(result.roles)} roles x d_model {result.d_model}")
+          f"{len(result.readouts)} read-outs ({result.n_blocks} blocks + the last resid_post) x {len(result.roles)} roles x d_model {result.d_model}")
     return 0

@@ -54,6 +54,8 @@ class CollectConfig(StageConfig):
     batch_size: Annotated[int, k.integer(1)] = option(16, "prompts per forward", execution=True)
     device: Device = option(None, "cpu, cuda, cuda:1, mps (default: the best available)", execution=True)
     progress: Flag = option(True, "show progress bars", execution=True)
+    fast: Flag = option(True, "exact speed-ups: the shared template prefix once, logits only where read "
+                              "(--no-fast runs the plain path)", flags=("--no-fast",), execution=True)
 
 
 class ProbeConfig(AnalysisConfig):

@@ -53,6 +53,10 @@ def from_workbench(records: Sequence[Record], stem: str) -> list[QAItem]:
     items = []
     for number, record in enumerate(records, start=1):
         fields = dict(record.fields)
+        for key in ("question", "answer"):
+            if key in fields and not isinstance(fields[key], str):
+                raise WorkbenchError(f"{record.where}: {key!r} is {fields[key]!r} ({type(fields[key]).__name__}), not "
+                                     f"text; write it as a JSON string, e.g. \"{key}\": \"{fields[key]}\"")
         if "item_id" not in fields:
             fields = {"item_id": f"{stem}/{number:05d}", "question": record.text("question"),
                       "answer": record.text("answer"), "family": stem, "source": "file", **fields}

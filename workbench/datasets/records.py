@@ -37,12 +37,17 @@ def read_records(path: Path, *, columns: Sequence[str] | None = None) -> list[Re
     if not path.is_file():
         raise WorkbenchError(f"no such data file: {path}; check the path")
     suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        return _read_jsonl(path)
-    if suffix == ".json":
-        return _read_json(path)
-    if suffix in (".csv", ".tsv"):
-        return _read_delimited(path, delimiter="\t" if suffix == ".tsv" else ",", columns=columns)
+    try:
+        if suffix == ".jsonl":
+            return _read_jsonl(path)
+        if suffix == ".json":
+            return _read_json(path)
+        if suffix in (".csv", ".tsv"):
+            return _read_delimited(path, delimiter="\t" if suffix == ".tsv" else ",", columns=columns)
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[:error.start].count(b"\n") + 1
+        raise WorkbenchError(f"line {line} of {path} is not UTF-8 text (byte {error.object[error.start]:#04x} at "
+                             f"offset {error.start}); re-save the file as UTF-8") from None
     if suffix == ".parquet":
         return _read_parquet(path)
     raise WorkbenchError(f"cannot read {path}: unknown file type {suffix!r}; use one of {', '.join(SUFFIXES)}")

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from workbench.backends.base import Backend, hook_name
 from workbench.datasets import QAItem, is_correct
+from workbench.elicit.confidence import Confidence
 from workbench.elicit.decoding import DecodeState, greedy_decode, pad_rows
 from workbench.elicit.scoring import VocabularyTrie, score_vocabulary
 from workbench.prompts.render import ROLES, answer_prompt, confidence_segments, encode, gold_continuation, role_positions
@@ -38,6 +39,7 @@ class ElicitSettings:
     max_answer_tokens: int = 24
     max_confidence_tokens: int = 4
     grading: str = "exact"  # datasets.grading.GRADINGS
+    fast: bool = True  # the exact shortcuts of ``DecodeState`` (shared prefix once, logits only where read)
 
 
 class Elicitor:
@@ -61,7 +63,7 @@ class Elicitor:
         in_place = s.template.answers_in_place
         prompts = [answer_prompt(tok, s.template, item.question) for item in items]
         prompt_ids = [encode(tok, p) for p in prompts]
-        state = DecodeState(self.backend, self.pad_id)
+        state = DecodeState(self.backend, self.pad_id, fast=s.fast)
         out = state.prefill(prompt_ids, cache=self.hooks if in_place else (),
                             positions=[[len(p) - 1] for p in prompt_ids])
         gold_lp = self._gold_logprobs(state, out.logits[:, -1], [
@@ -75,7 +77,7 @@ class Elicitor:
             fed = torch.tensor([len(a) > 0 for a in answers])[:, None, None]
             answer_last = torch.where(fed, self._layers(last), pre) if last else pre
             ids = torch.tensor(after).expand(len(items), -1)
-            out = state.extend(ids, torch.ones_like(ids), cache=self.hooks,
+            out = state.extend(ids, torch.ones_like(ids), cache=self.hooks, last_logits_only=True,
                                cache_positions=torch.tensor([[0, len(after) - 1]]).expand(len(items), -1))
             tail = self._layers(out.activations)  # [batch, layer, 2, d_model]
             resid = torch.stack([pre, answer_last, tail[:, :, 0], tail[:, :, 1]], dim=2)
@@ -84,7 +86,7 @@ class Elicitor:
             segments = [tuple(encode(tok, part) for part in confidence_segments(tok, s.template, item.question, text))
                         for item, text in zip(items, texts)]
             roles = [role_positions(*map(len, seg)) for seg in segments]
-            state = DecodeState(self.backend, self.pad_id)
+            state = DecodeState(self.backend, self.pad_id, fast=s.fast)
             out = state.prefill([b + a + c for b, a, c in segments], cache=self.hooks,
                                 positions=[[r[role] for role in ROLES] for r in roles])
             resid = self._layers(out.activations)
@@ -108,9 +110,7 @@ class Elicitor:
     def _record(self, item: QAItem, answer: str, answer_lp: list[float], gold_lp: float,
                 segments: tuple[list[int], list[int], list[int]], probs: np.ndarray, verbal: str) -> dict[str, Any]:
         vocab = self.settings.vocabulary
-        values = np.asarray(vocab.values)
-        mass = float(probs.sum())
-        normalised = probs / mass if mass > 0 else np.full_like(probs, 1 / len(probs))
+        read = Confidence(probs[None], vocab)  # the one definition of every read-out below
         roles = role_positions(*map(len, segments))
         return {
             "item_id": item.item_id, "family": item.family, "question": item.question, "gold": item.answer,
@@ -118,9 +118,8 @@ class Elicitor:
             "answer_logprob": float(sum(answer_lp)), "answer_prob": float(np.exp(sum(answer_lp))),
             "answer_tokens": len(segments[1]), "gold_logprob": float(gold_lp),
             "verbal_text": verbal, "verbal_confidence": vocab.parse(verbal),
-            "softmax_expected": float(normalised @ values), "argmax": float(values[int(probs.argmax())]),
-            "entropy": float(-(normalised * np.log(np.clip(normalised, 1e-30, None))).sum()),
-            "vocab_mass": mass, "confidence_probs": probs.astype(np.float64).tolist(),
+            "softmax_expected": float(read.expected[0]), "argmax_confidence": float(read.argmax[0]),
+            "entropy": float(read.entropy[0]), "vocab_mass": float(read.mass[0]), "confidence_probs": probs.astype(np.float64).tolist(),
             "input_ids": [*segments[0], *segments[1], *segments[2]],
             **{f"pos_{role}": roles[role] for role in ROLES},
         }

@@ -18,7 +18,7 @@ OUTCOMES = ((True, "correct", 2), (False, "incorrect", 1))  # (label, name, pale
 
 @dataclass(frozen=True)
 class BottleneckDisplay:
-    """``scores``: correct, softmax_expected, argmax (0-100); ``summary``: the test's one row (optional)."""
+    """``scores``: correct, softmax_expected, argmax_confidence (0-100); ``summary``: the test's one row (optional)."""
 
     scores: pd.DataFrame
     summary: dict | None = None
@@ -41,10 +41,10 @@ class BottleneckDisplay:
         for label, name, i in OUTCOMES:
             part = self.scores["correct"].to_numpy() == label
             rows = self.scores[part]
-            fig.add_trace(go.Scatter(x=rows["argmax"] + jitter[part], y=rows["softmax_expected"], mode="markers",
+            fig.add_trace(go.Scatter(x=rows["argmax_confidence"] + jitter[part], y=rows["softmax_expected"], mode="markers",
                                      name=name, legendgroup=name, marker=dict(color=color(i), size=6, opacity=0.7)),
                           row=1, col=1)
-            for col, column in ((2, "softmax_expected"), (3, "argmax")):
+            for col, column in ((2, "softmax_expected"), (3, "argmax_confidence")):
                 fig.add_trace(go.Histogram(x=rows[column], xbins=dict(start=0, end=101, size=5), name=name,
                                            legendgroup=name, showlegend=False, marker_color=color(i), opacity=0.6,
                                            histnorm="probability"), row=1, col=col)

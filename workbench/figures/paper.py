@@ -24,7 +24,8 @@ import plotly.graph_objects as go
 from workbench.errors import WorkbenchError
 from workbench.figures.export import STATIC_FORMATS, export_figures, parse_formats
 from workbench.figures.style import PALETTE
-from workbench.store.results import LATEST, Result, read_result
+from workbench.store.paths import check_output_dir
+from workbench.store.results import LATEST, Result, analysis_folder, read_result
 from workbench.store.run_store import run_id_of
 
 PAPER_FONT = dict(family="Helvetica, Arial, sans-serif", size=12, color="#000000")
@@ -232,12 +233,12 @@ def find_results(root: str | Path) -> list[Path]:
 
 def _analysis_name(folder: Path) -> str:
     """``probes`` for ``RUN/results/probes`` and for a keyed ``RUN/results/probes/<key>``."""
-    return folder.name if folder.parent.name == "results" else folder.parent.name
+    return analysis_folder(folder).name
 
 
 def _run_of(result: Result, folder: Path) -> tuple[str, Path]:
     """The id of the run a result read, and that run's folder (from the result's place in the tree)."""
-    run_dir = folder.parent.parent if folder.parent.name == "results" else folder.parent.parent.parent
+    run_dir = analysis_folder(folder).parent.parent
     return result.manifest.get("run", {}).get("run_id") or run_id_of(read_manifest(run_dir), run_dir), run_dir
 
 
@@ -267,6 +268,7 @@ def regenerate_figures(results_root: str | Path, out_dir: str | Path = "figures"
     would share a folder). Results of an incomplete run are refused unless ``allow_incomplete``. A result that cannot be read (another
     format version) or drawn is listed in ``skipped`` with the reason; the others are still written."""
     formats = parse_formats(formats)
+    check_output_dir(out_dir)
     root = Path(results_root)
     if not root.exists():
         raise WorkbenchError(f"{root} does not exist; give a run folder, a sweep folder, or a folder holding them")

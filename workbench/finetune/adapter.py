@@ -44,13 +44,14 @@ def load_base(name_or_path: str, *, device: str | None = None, dtype: str = "flo
     """A plain transformers model (no backend wrapper), its tokenizer and the loader's info (checksum...)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from workbench.backends.loading import DTYPES, resolve
+    from workbench.backends.loading import DTYPES, check_device, pretrained, resolve
 
     if dtype not in DTYPES:
         raise WorkbenchError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    check_device(device)
     source, info = resolve(name_or_path)
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[dtype])
+    tokenizer = pretrained(AutoTokenizer, source, info)
+    model = pretrained(AutoModelForCausalLM, source, info, dtype=DTYPES[dtype])
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.eval()
     if info["checksum"] is None:

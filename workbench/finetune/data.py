@@ -149,7 +149,7 @@ def subset_run(run: Run, example_ids: Sequence[int], out: str | Path) -> Run:
         raise WorkbenchError(f"examples {missing[:5]} are not in run {run.path}" if missing else "no examples chosen")
     positions = records.index.get_indexer(ids)
     resid = np.stack([np.stack([run.residuals(layer, role)[positions] for role in run.roles], axis=1)
-                      for layer in range(run.n_layers)], axis=1)  # [n, layer, role, d_model]
+                      for layer in range(len(run.readouts))], axis=1)  # [n, layer, role, d_model]
     config = {**run.config, "subset_of": run.manifest.get("config_hash"), "example_ids": ids}
     header = {k: v for k, v in run.manifest.items()
               if k not in ("shards", "n_examples", "complete", "format", "accuracy", "mean_verbal")}

@@ -28,6 +28,7 @@ from workbench.finetune.adapter import merge
 from workbench.finetune.evaluate import DEFAULT_TOLERANCE, check_disjoint, collect_with, compare
 from workbench.finetune.train import FinetuneConfig, train
 from workbench.store import Run, open_run
+from workbench.store.paths import check_output_dir
 from workbench.store.results import Result, result_slot
 
 ANALYSIS = "finetune"
@@ -73,7 +74,7 @@ def finetune_experiment(train_run: Run, config: FinetuneConfig, out: str | Path,
     The result is keyed by its config (``store.results``): the same config again returns the stored result
     unless ``overwrite``; runs whose collect did not finish are refused unless ``allow_incomplete``.
     """
-    out = Path(out)
+    out = check_output_dir(out)
     seeds = [int(s) for s in seeds] or [config.seed]
     if not eval_runs:
         raise WorkbenchError("the experiment needs at least one evaluation run (--eval SPLIT=RUN)")

@@ -82,14 +82,17 @@ def resolve_probe(run: Run, probe: str | Path | SavedProbe, kind: str = "logisti
         saved = load_probe(probe)
     else:
         layer, role = parse_probe_spec(str(probe))
+        if not 0 <= layer < len(run.readouts):
+            raise WorkbenchError(f"--probe {probe}: layer {layer} does not exist; run {run.path} stores layers "
+                                 f"0..{len(run.readouts) - 1}")
         if role not in run.roles:
             raise WorkbenchError(f"role {role!r} is not stored in {run.path}.{did_you_mean(role, run.roles)} "
                                  f"Stored roles: {', '.join(run.roles)}")
         saved = load_probe(probe_weights_path(run.path, role, layer, kind))
     saved.check_compatible(checksum=run.manifest.get("model", {}).get("checksum"), d_model=run.d_model,
-                           n_layers=run.n_layers)
+                           n_readouts=len(run.readouts))
     layer, role = int(saved.meta["layer"]), saved.meta["role"]
-    if role not in run.roles or not 0 <= layer < run.n_layers:
+    if role not in run.roles or not 0 <= layer < len(run.readouts):
         raise WorkbenchError(f"the probe reads layer {layer} role {role!r}, which run {run.path} did not store")
     return saved
 

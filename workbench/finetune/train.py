@@ -38,6 +38,7 @@ from workbench.finetune import loss as L
 from workbench.finetune.data import Example, batch_indices, check_classes, training_examples
 from workbench.finetune.targets import resolve_probe, target_distribution, target_probabilities
 from workbench.store import Run, config_hash, provenance
+from workbench.store.paths import check_output_dir
 from workbench.store.provenance import write_json_atomic
 
 OBJECTIVES: tuple[str, ...] = ("confidence", "answer")
@@ -181,7 +182,7 @@ def train(run: Run, config: FinetuneConfig, out: str | Path, *, stop_after: int 
 
     ``stop_after`` stops once that many steps are done (a checkpoint is written there): a kill, simulated.
     """
-    out = Path(out)
+    out = check_output_dir(out)
     header_path = out / "finetune.json"
     content = config.content()
     if header_path.exists():

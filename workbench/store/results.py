@@ -11,6 +11,7 @@ Figures read these; analyses write them.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import shutil
@@ -21,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, did_you_mean
 from workbench.store.provenance import config_hash, provenance, write_bytes_atomic, write_json_atomic
 
 RESULT_FORMAT = 1
@@ -31,24 +32,117 @@ KEY_LENGTH = 16
 
 @dataclass(frozen=True)
 class Result:
-    """Stored tables of one analysis and the manifest that made them."""
+    """One analysis's stored tables and the manifest that made them: what every analysis verb returns and
+    ``wb.open_result`` reads back.
+
+    ``tables`` maps a name to a DataFrame (``describe(name)`` documents its columns); ``summary`` is a
+    frozen dataclass of the headline numbers (``ProbeSummary``, ``CalibrateSummary``, ``BottleneckSummary``,
+    ``PatchSummary``), built from the tables; ``config`` is the analysis config that was hashed;
+    ``figure(name)`` draws a stored figure as a plotly ``go.Figure`` (``figure_names()`` lists them).
+    """
 
     path: Path
     manifest: dict[str, Any]
     tables: dict[str, pd.DataFrame]
 
     @property
+    def analysis(self) -> str:
+        return self.manifest["analysis"]
+
+    @property
     def config(self) -> dict[str, Any]:
         return self.manifest["config"]
+
+    @property
+    def summary(self) -> Any:
+        """The typed headline numbers (a frozen dataclass; see ``workbench.store.summaries``)."""
+        from workbench.store.summaries import summarise
+
+        return summarise(self)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name not in self.tables:
             raise WorkbenchError(f"result {self.path} has no table {name!r}; it has {', '.join(self.tables)}")
         return self.tables[name]
 
+    def describe(self, table: str) -> pd.DataFrame:
+        """What each column of ``table`` means (column, doc), from ``workbench.store.columns``."""
+        from workbench.store.columns import describe_column, table_docs
+
+        docs = table_docs(self.analysis, table)
+        return pd.DataFrame({"column": list(self[table].columns),
+                             "doc": [describe_column(docs, str(c)) or "" for c in self[table].columns]})
+
+    def related(self) -> dict[str, "Result"]:
+        """The latest other results stored beside this one (same run), by analysis; figures combine them."""
+        own = analysis_folder(self.path)
+        out: dict[str, Result] = {}
+        for folder in sorted(own.parent.iterdir()) if own.parent.is_dir() else []:
+            if folder != own and (path := latest_dir(folder)) is not None:
+                try:
+                    other = read_result(path)
+                except WorkbenchError:
+                    continue  # another format version: not drawn beside this one
+                if other.manifest.get("run", {}).get("config_hash") == self.manifest.get("run", {}).get("config_hash"):
+                    out.setdefault(other.analysis, other)
+        return out
+
+    def figures(self) -> dict[str, Any]:
+        """Every figure of this result by name (plotly ``go.Figure``), drawn from the stored tables."""
+        from workbench.figures.paper import builder_for  # figures are imported only when drawn
+
+        builder = builder_for(analysis_folder(self.path).name) or builder_for(self.analysis)
+        if builder is None:
+            raise WorkbenchError(f"analysis {self.analysis!r} has no figures")
+        return builder(self, self.related())
+
+    def figure_names(self) -> list[str]:
+        """Names ``figure(name)`` accepts, the default first."""
+        return list(self.figures())
+
+    def figure(self, name: str | None = None, *, paper: bool = False) -> Any:
+        """One figure as a plotly ``go.Figure`` (the first of ``figure_names()`` when ``name`` is None);
+        ``paper=True`` draws it in the paper style (one font, colour-blind-safe palette, bands)."""
+        figures = self.figures()
+        if name is None:
+            name = next(iter(figures))
+        if name not in figures:
+            raise WorkbenchError(f"result {self.path.name} has no figure {name!r}.{did_you_mean(name, figures)} "
+                                 f"Figures: {', '.join(figures)}")
+        if paper:
+            from workbench.figures.paper import paper_style
+
+            return paper_style(figures[name])
+        return figures[name]
+
+    def __repr__(self) -> str:
+        return f"Result({self.analysis!r}, {str(self.path)!r}): {self.summary}"
+
+    def _repr_html_(self) -> str:
+        summary = self.summary
+        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(name)}</th><td>{len(frame)} rows x "
+                       f"{len(frame.columns)} columns</td></tr>" for name, frame in self.tables.items())
+        return (f"<div><b>{html.escape(type(summary).__name__)}</b> ({html.escape(self.analysis)}, "
+                f"<code>{html.escape(str(self.path))}</code>)<p>{html.escape(str(summary))}</p>"
+                f"<table>{rows}</table></div>")
+
+
+def open_result(path: str | Path, analysis: str | None = None) -> Result:
+    """A stored analysis result: ``open_result("RUN/results/probes")`` or ``open_result("RUN", "probes")`` (the
+    latest result of that analysis, through ``latest.json``), or one keyed result folder."""
+    path = Path(path)
+    return read_result(result_dir(path, analysis) if analysis is not None else path)
+
 
 def result_dir(run_path: str | Path, analysis: str) -> Path:
     return Path(run_path) / "results" / analysis
+
+
+def analysis_folder(path: str | Path) -> Path:
+    """``RUN/results/<name>`` for a keyed result folder ``RUN/results/<name>/<key>`` and for one stored before
+    keying (``RUN/results/<name>`` itself)."""
+    path = Path(path)
+    return path if path.parent.name == "results" else path.parent
 
 
 def write_result(path: str | Path, analysis: str, tables: dict[str, pd.DataFrame], config: dict[str, Any],

@@ -12,6 +12,7 @@ import io
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,15 @@ import pandas as pd
 from safetensors import safe_open
 from safetensors.numpy import save as save_safetensors
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, did_you_mean
+from workbench.indexing import layer_index
 from workbench.store.provenance import write_bytes_atomic, write_json_atomic
 
 MANIFEST = "manifest.json"
-STORE_FORMAT = 1
+# 2: the record column ``argmax`` became ``argmax_confidence`` (it shadowed pandas' ``.argmax``); format-1 runs
+# are read through a rename, never appended to.
+STORE_FORMAT = 2
+RENAMED_COLUMNS = {1: {"argmax": "argmax_confidence"}}
 
 
 class RunWriter:
@@ -37,6 +42,10 @@ class RunWriter:
         manifest_path = self.path / MANIFEST
         if manifest_path.exists():
             existing = json.loads(manifest_path.read_text())
+            if existing.get("format") != STORE_FORMAT:
+                raise WorkbenchError(
+                    f"{self.path} holds a run of store format {existing.get('format')} (this version writes "
+                    f"{STORE_FORMAT}) and cannot be resumed; collect into a new directory (or delete this one)")
             if existing.get("config_hash") != header["config_hash"]:
                 raise WorkbenchError(
                     f"{self.path} already holds a run of a different config (hash {existing.get('config_hash', '?')[:12]}"
@@ -76,8 +85,28 @@ class RunWriter:
         write_json_atomic(self.path / MANIFEST, self.manifest)
 
 
+@dataclass(frozen=True)
+class Example:
+    """One stored example: its record, the token ids the model saw, and the token index of each role.
+
+    ``row`` is its index in ``run.records`` (and in ``run.residuals(...)``); ``input_ids`` end at the
+    confidence slot; ``positions[role]`` indexes ``input_ids``.
+    """
+
+    example_id: int
+    row: int
+    record: pd.Series
+    input_ids: list[int]
+    positions: dict[str, int]
+
+
 class Run:
-    """A stored run, read lazily: ``records`` loads the table, ``residuals`` one (layer, role) at a time."""
+    """A stored run, read lazily: ``records`` loads the table, ``residuals`` one (read-out, role) at a time.
+
+    Layer vocabulary: the model has ``n_blocks`` blocks; the store keeps ``n_blocks + 1`` residual
+    read-outs, named by ``readouts``: read-out ``L < n_blocks`` is ``blocks.L.hook_resid_pre`` and the last
+    one is the last block's ``hook_resid_post``. Indices count Python style (``-1`` is the last read-out).
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -85,6 +114,10 @@ class Run:
         if not manifest.exists():
             raise WorkbenchError(f"{self.path} is not a run directory (no {MANIFEST}); run `workbench collect` first")
         self.manifest: dict[str, Any] = json.loads(manifest.read_text())
+        version = self.manifest.get("format")
+        if version != STORE_FORMAT and version not in RENAMED_COLUMNS:
+            raise WorkbenchError(f"{self.path} was written in run-store format {version}, which this version "
+                                 f"(format {STORE_FORMAT}) cannot read; re-collect it with `workbench collect`")
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, n_examples={self.n_examples}, model={self.model_name!r})"
@@ -116,14 +149,14 @@ class Run:
         return list(self.manifest["roles"])
 
     @property
-    def n_layers(self) -> int:
-        """Number of residual read-outs: resid_pre of each block, then the last block's resid_post."""
-        return len(self.manifest["layers"])
+    def readouts(self) -> list[str]:
+        """Hook name of each stored residual read-out, by index (``n_blocks + 1`` of them)."""
+        return list(self.manifest["layers"])
 
     @property
-    def layers(self) -> list[str]:
-        """Hook name of each stored layer index."""
-        return list(self.manifest["layers"])
+    def n_blocks(self) -> int:
+        """Number of blocks of the model that made the run (``model.n_layers``)."""
+        return len(self.manifest["layers"]) - 1
 
     @property
     def d_model(self) -> int:
@@ -141,22 +174,53 @@ class Run:
         frames = [pd.read_parquet(self.path / "records" / f"{s['name']}.parquet") for s in self.manifest["shards"]]
         if not frames:
             raise WorkbenchError(f"{self.path} holds no examples yet; run or resume `workbench collect`")
-        return pd.concat(frames, ignore_index=True)
+        return pd.concat(frames, ignore_index=True).rename(columns=RENAMED_COLUMNS.get(self.manifest.get("format"), {}))
 
     def confidence_probs(self) -> np.ndarray:
         """[n_examples, n_vocabulary] probability of each confidence string at the confidence slot."""
         return np.stack(self.records["confidence_probs"].to_numpy())
 
-    def _check(self, layer: int, role: str) -> int:
-        if not isinstance(layer, (int, np.integer)) or not 0 <= layer < self.n_layers:
-            raise WorkbenchError(f"layer {layer} out of range: this run stored layers 0..{self.n_layers - 1}")
-        if role not in self.roles:
-            raise WorkbenchError(f"role {role!r} not stored in this run; stored roles: {', '.join(self.roles)}")
-        return self.roles.index(role)
+    def example(self, example_id: int) -> Example:
+        """One example by its ``example_id`` (its row in ``records``; negative counts from the end)."""
+        ids = self.records["example_id"].to_numpy()
+        if isinstance(example_id, (bool, np.bool_)) or not isinstance(example_id, (int, np.integer)):
+            raise WorkbenchError(f"example must be an integer example_id, got {example_id!r}")
+        if example_id < 0:
+            example_id = int(ids[layer_index(example_id, len(ids), "example", "examples")])
+        rows = np.flatnonzero(ids == example_id)
+        if not len(rows):
+            raise WorkbenchError(f"example {example_id} is not in this run: it holds example_id "
+                                 f"{ids.min()}..{ids.max()}")
+        record = self.records.iloc[int(rows[0])]
+        positions = {role: int(record[f"pos_{role}"]) for role in self.roles if f"pos_{role}" in record}
+        return Example(int(example_id), int(rows[0]), record, [int(t) for t in record["input_ids"]], positions)
 
-    def residuals(self, layer: int, role: str) -> np.ndarray:
-        """[n_examples, d_model] residual stream at one layer and role, read without loading the rest."""
-        r = self._check(layer, role)
+    def prompt_ids(self, example_id: int, role: str = "confidence_slot") -> list[int]:
+        """The example's token ids up to and including the token at ``role``.
+
+        At the default role these are exactly the ids whose next-token distribution is the stored
+        confidence read-out: ``model.confidence(run.prompt_ids(i))`` recomputes it.
+        """
+        example = self.example(example_id)
+        if role not in example.positions:
+            raise WorkbenchError(f"role {role!r} not stored in this run.{did_you_mean(str(role), example.positions)}"
+                                 f" Stored roles: {', '.join(example.positions)}")
+        return example.input_ids[:example.positions[role] + 1]
+
+    def _check(self, layer: int, role: str) -> tuple[int, int]:
+        layer = layer_index(layer, len(self.readouts), "layer", "read-outs in this run")
+        if role not in self.roles:
+            raise WorkbenchError(f"role {role!r} not stored in this run.{did_you_mean(str(role), self.roles)} "
+                                 f"Stored roles: {', '.join(self.roles)}")
+        return layer, self.roles.index(role)
+
+    def residuals(self, layer: int, role: str = "confidence_slot") -> np.ndarray:
+        """[n_examples, d_model] residual stream at one read-out (index into ``readouts``) and role.
+
+        Read without loading the rest. ``layer`` is an integer (negative counts from the end: ``-1`` is
+        the last block's ``resid_post``).
+        """
+        layer, r = self._check(layer, role)
         parts = []
         for shard in self.manifest["shards"]:
             with safe_open(self.path / "activations" / f"{shard['name']}.safetensors", framework="numpy") as handle:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import WorkbenchError
+from workbench.store.paths import check_output_dir
 from workbench.store.provenance import library_versions, write_bytes_atomic, write_json_atomic
 from workbench.sweeps.config import SweepConfig
 from workbench.sweeps.stages import STAGES, Inputs
@@ -106,8 +107,7 @@ class SweepFolder:
 
 def check_sweep_folder(out: Path) -> None:
     """A clear error (and nothing touched) for a folder that is not a sweep of this format."""
-    if out.exists() and not out.is_dir():
-        raise WorkbenchError(f"{out} is a file; --out must be a folder")
+    check_output_dir(out)
     record_path = out / SWEEP_FILE
     if record_path.exists():
         try:

@@ -24,7 +24,6 @@ from workbench.analyses.inputs import require_complete
 from workbench.analyses.patching import attribution as attr
 from workbench.analyses.patching.controls import per_layer, run_control, summarise
 from workbench.analyses.patching.gradient import layer_gradient
-from workbench.analyses.patching.layers import supports
 from workbench.analyses.patching.metrics import MetricSpec
 from workbench.analyses.patching.pairs import PairSet, build_pairs
 from workbench.analyses.patching.sources import source_activations
@@ -103,12 +102,10 @@ def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, ba
     if backend is None:
         backend = load_model(run.config["model"], device=config.device,
                              backend=config.backend or run.config.get("backend", "transformer_lens"))
-    _, fallback = choose_method(backend, config.method)
+    _, fallback = choose_method(backend, config.method)  # a model without an architecture row: one error
     notes = []
     if config.attribution and config.metric not in attr.LINEAR_METRICS:
         notes.append(f"attribution skipped: {config.metric!r} has no linear estimate (KL is flat at the target)")
-    elif config.attribution and not supports(backend):
-        notes.append(f"attribution skipped: {backend.architecture!r} has no row in workbench/architectures.py")
     attribute = config.attribution and not notes
     source_run = open_run(config.source_run) if config.source_run else None
     pairs = build_pairs(run, config.pairs, n_pairs=config.n_pairs, seed=config.seed, source_run=source_run)

@@ -32,7 +32,7 @@ def from_store(pairs: PairSet, site: str, layers: tuple[int, ...], role: str) ->
     run = pairs.source
     if site not in ("resid_pre", "resid_post") or role not in run.roles or run.manifest.get("dtype") != "float32":
         return False
-    return set(_stored_names(site, layers, len(run.layers) - 1)) <= set(run.layers)
+    return set(_stored_names(site, layers, run.n_blocks)) <= set(run.readouts)
 
 
 def source_activations(pairs: PairSet, site: str, layers: tuple[int, ...], role: str,
@@ -45,8 +45,8 @@ def source_activations(pairs: PairSet, site: str, layers: tuple[int, ...], role:
     if from_store(pairs, site, layers, role):
         rows = pairs.source.records.reset_index(drop=True)
         index = rows.reset_index().set_index("example_id").loc[source_ids, "index"].to_numpy()
-        names = _stored_names(site, layers, len(pairs.source.layers) - 1)
-        stored = pairs.source.layers
+        names = _stored_names(site, layers, pairs.source.n_blocks)
+        stored = pairs.source.readouts
         stacked = np.stack([pairs.source.residuals(stored.index(name), role)[index] for name in names], axis=1)
         return torch.from_numpy(stacked), "store"
     positions, _ = pairs.positions(role)

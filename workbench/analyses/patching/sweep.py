@@ -12,7 +12,6 @@ says which (``method``) and why.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -20,11 +19,10 @@ import pandas as pd
 
 from workbench.analyses.patching import fast, reference
 from workbench.analyses.patching.job import PATCH_SITES, PatchJob, PatchOutcome
-from workbench.analyses.patching.layers import supports
 from workbench.analyses.patching.metrics import MetricSpec, compute
 from workbench.analyses.patching.pairs import PairSet
 from workbench.analyses.patching.sources import from_store, source_activations
-from workbench.architectures import ARCHITECTURES
+from workbench.architectures import architecture
 from workbench.backends.base import Backend
 from workbench.elicit.scoring import VocabularyTrie
 from workbench.errors import WorkbenchError, did_you_mean
@@ -72,15 +70,12 @@ def check_same_architecture(source: Backend, target: Backend) -> None:
 
 
 def choose_method(backend: Backend, method: str) -> tuple[str, str]:
-    """(method to run, a note when the fast path was asked for or auto but cannot run here)."""
+    """(method to run, a note): ``auto`` is the fast path. Both paths score the vocabulary through the
+    architecture table, so a model without a row gets the table's one error naming the row to add, and where."""
     if method not in METHODS:
         raise WorkbenchError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
-    if method == "reference" or supports(backend):
-        return ("fast" if method == "auto" else method), ""
-    note = (f"the fast path needs a row for architecture {backend.architecture!r} in workbench/architectures.py "
-            f"(known: {', '.join(ARCHITECTURES)}); using the reference path")
-    warnings.warn(note, stacklevel=3)
-    return "reference", note
+    architecture(backend.architecture)
+    return ("fast" if method == "auto" else method), ""
 
 
 def make_job(pairs: PairSet, site: str, layers: tuple[int, ...], role: str, values, trie: VocabularyTrie) -> PatchJob:

@@ -1,0 +1,171 @@
+"""The claims on synthetic results: each verdict is reachable, and too little data is inconclusive with why."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.analyses import claims as c
+from workbench.analyses.claims import Evidence, claims_table, markdown_table, verdict
+
+
+def records(n=120, accuracy=0.4, *, verbal=None, softmax_signal=0.0, seed=0, gold_known=None):
+    """Records with a chosen accuracy; verbal(correct, rng) gives verbal confidences on 0..100."""
+    rng = np.random.default_rng(seed)
+    correct = np.zeros(n, dtype=bool)
+    correct[rng.permutation(n)[: int(round(accuracy * n))]] = True
+    verbal_values = verbal(correct, rng) if verbal else rng.integers(0, 101, n).astype(float)
+    softmax = np.clip(50 + softmax_signal * (correct - 0.5) * 60 + rng.normal(0, 10, n), 0, 100)
+    known = gold_known(correct, rng) if gold_known else rng.random(n) < 0.5
+    return pd.DataFrame({"example_id": np.arange(n), "question": [f"q{i}" for i in range(n)], "correct": correct,
+                         "verbal_confidence": verbal_values, "softmax_expected": softmax,
+                         "argmax_confidence": np.full(n, 95.0), "gold_logprob": np.where(known, -0.1, -3.0)})
+
+
+def oof(frame, signal_layer=None, n_layers=6, seed=0):
+    """Out-of-fold probe scores: pure noise, except ``signal_layer`` which separates the classes."""
+    rng = np.random.default_rng(seed + 1)
+    rows = []
+    for layer in range(n_layers):
+        score = rng.random(len(frame))
+        if layer == signal_layer:
+            score = 0.5 * score + 0.5 * frame["correct"].to_numpy()
+        rows.append(pd.DataFrame({"role": "confidence_slot", "layer": layer, "probe": "logistic", "seed": seed,
+                                  "example_id": frame["example_id"], "score": score}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def decide(claim_fn, *args, threshold=0.0):
+    return verdict([claim_fn(*args)], threshold)[3]
+
+
+def test_probe_beats_verbal_all_verdicts():
+    frame = records(verbal=lambda ok, rng: rng.integers(0, 101, len(ok)).astype(float))
+    assert decide(c.probe_beats_verbal, Evidence("m", records=frame, oof=oof(frame, signal_layer=3))) == "reproduced"
+    informed = records(verbal=lambda ok, rng: np.where(ok, 90.0, 10.0))
+    assert decide(c.probe_beats_verbal, Evidence("m", records=informed, oof=oof(informed))) == "refuted"
+    noise = records(n=40, verbal=lambda ok, rng: rng.integers(0, 101, len(ok)).astype(float))
+    assert decide(c.probe_beats_verbal, Evidence("m", records=noise, oof=oof(noise))) == "inconclusive"
+
+
+def test_nested_layer_choice_is_not_the_optimistic_best_layer():
+    frame = records(n=100, verbal=lambda ok, rng: np.full(len(ok), 50.0))
+    scores, chosen = c.nested_layer_scores(oof(frame, n_layers=30), frame.set_index("example_id")["correct"],
+                                           frame.set_index("example_id")["question"])
+    correct = frame["correct"].to_numpy()
+    best_of_all = max(c.auroc(g.sort_values("example_id")["score"].to_numpy(), correct)
+                      for _, g in oof(frame, n_layers=30).groupby("layer"))
+    assert len(chosen) == 5 and best_of_all > 0.6  # noise, yet the max over 30 layers looks informative
+    assert c.auroc(scores, correct) < best_of_all
+
+
+@pytest.mark.parametrize(("n", "accuracy", "why"), [(120, 0.05, "6 correct answers: too few"),
+                                                    (60, 1.0, "all 60 answers are correct: one class")])
+def test_discrimination_claims_are_inconclusive_with_too_few_or_one_class(n, accuracy, why):
+    frame = records(n=n, accuracy=accuracy)
+    for fn in (c.text_bottleneck, c.probe_beats_verbal):
+        value, low, high, decided, text = verdict([fn(Evidence("m", records=frame, oof=oof(frame)))], 0.0)
+        assert decided == "inconclusive" and why in text and np.isnan(value)
+
+
+def test_verbal_ceiling_verdicts():
+    at_95 = records(verbal=lambda ok, rng: np.full(len(ok), 95.0))
+    measure = c.verbal_ceiling(Evidence("m", records=at_95))
+    assert verdict([measure], 0.7)[3] == "reproduced" and "tier Invalid" in measure.note
+    spread = records(verbal=lambda ok, rng: rng.integers(0, 90, len(ok)).astype(float))
+    assert decide(c.verbal_ceiling, Evidence("m", records=spread), threshold=0.7) == "refuted"
+    mixed = records(verbal=lambda ok, rng: np.where(np.arange(len(ok)) < 0.7 * len(ok), 95.0, 50.0))  # L = 0.70
+    assert decide(c.verbal_ceiling, Evidence("m", records=mixed), threshold=0.7) == "inconclusive"
+    unparsed = records(verbal=lambda ok, rng: np.full(len(ok), np.nan))
+    assert "0 parsed" in verdict([c.verbal_ceiling(Evidence("m", records=unparsed))], 0.7)[4]
+
+
+def test_text_bottleneck_verdicts():
+    assert decide(c.text_bottleneck, Evidence("m", records=records(softmax_signal=1.0))) == "reproduced"
+    flipped = records(softmax_signal=-1.0)
+    assert decide(c.text_bottleneck, Evidence("m", records=flipped)) == "refuted"
+    assert decide(c.text_bottleneck, Evidence("m", records=records(softmax_signal=0.0, n=40))) == "inconclusive"
+
+
+def patching(rho, rho_low, rho_high, rho8=0.9, reverse=0.3, off=0.01, random=0.02, late=0.8, n_pairs=30):
+    effects = pd.DataFrame([{"pair_id": p, "layer": layer, "effect": late * layer / 5 + 0.05 * np.sin(p + layer)}
+                            for p in range(n_pairs) for layer in range(6)])
+    controls = pd.DataFrame([{"control": "sweep", "mean_effect": 0.4, "mean_abs_effect": 0.4},
+                             {"control": "reverse", "mean_effect": reverse, "mean_abs_effect": abs(reverse)},
+                             {"control": "off_position", "mean_effect": off, "mean_abs_effect": abs(off)},
+                             {"control": "random", "mean_effect": random, "mean_abs_effect": abs(random)}])
+    gradient = pd.DataFrame([{"rho": rho, "rho_low": rho_low, "rho_high": rho_high, "rho8": rho8,
+                              "rho8_low": rho8 - 0.1, "rho8_high": rho8 + 0.05}])
+    return dict(effects=effects, controls=controls, gradient=gradient)
+
+
+def test_layer_gradient_verdicts_and_controls():
+    assert decide(c.layer_gradient, Evidence("m", **patching(0.9, 0.7, 1.0))) == "reproduced"
+    assert decide(c.layer_gradient, Evidence("m", **patching(-0.6, -0.9, -0.2))) == "refuted"
+    assert decide(c.layer_gradient, Evidence("m", **patching(0.1, -0.3, 0.5))) == "inconclusive"
+    failing = verdict([c.layer_gradient(Evidence("m", **patching(0.9, 0.7, 1.0, off=0.9)))], 0.0)
+    assert failing[3] == "inconclusive" and "not position-specific" in failing[4]
+    missing = verdict([c.layer_gradient(Evidence("m"))], 0.0)
+    assert missing[3] == "inconclusive" and "no patching result" in missing[4]
+
+
+def test_late_effect_verdicts():
+    assert decide(c.late_effect, Evidence("m", **patching(0.9, 0.7, 1.0, late=1.0)), threshold=0.5) == "reproduced"
+    assert decide(c.late_effect, Evidence("m", **patching(0.9, 0.7, 1.0, late=0.2)), threshold=0.5) == "refuted"
+    assert decide(c.late_effect, Evidence("m", **patching(0.9, 0.7, 1.0, late=0.55)), threshold=0.5) == "inconclusive"
+    few = verdict([c.late_effect(Evidence("m", **patching(0.9, 0.7, 1.0, n_pairs=4)))], 0.5)
+    assert few[3] == "inconclusive" and "4 pairs" in few[4]
+
+
+def test_prior_knowledge_verdicts():
+    over = records(verbal=lambda ok, rng: np.full(len(ok), 90.0), gold_known=lambda ok, rng: rng.random(len(ok)) < 0.5)
+    # known items answered wrongly as often as unknown ones, but known ones get more confidence
+    known_conf = over.assign(verbal_confidence=np.where(over["gold_logprob"] > -1, 95.0, 40.0))
+    assert decide(c.prior_knowledge_overconfidence, Evidence("m", records=known_conf)) == "reproduced"
+    under = over.assign(verbal_confidence=np.where(over["gold_logprob"] > -1, 20.0, 90.0))
+    assert decide(c.prior_knowledge_overconfidence, Evidence("m", records=under)) == "refuted"
+    assert decide(c.prior_knowledge_overconfidence, Evidence("m", records=over)) == "inconclusive"
+    all_unknown = over.assign(gold_logprob=-5.0)
+    assert "0 known items: too few" in verdict([c.prior_knowledge_overconfidence(Evidence("m", records=all_unknown))],
+                                                0.0)[4]
+
+
+def test_probe_recovery_and_alignment_verdicts():
+    ft = {"probe_auroc_before": 0.8, "verbal_auroc_after": 0.8, "verbal_auroc_after_low": 0.76,
+          "verbal_auroc_after_high": 0.84}
+    assert decide(c.probe_recovery, Evidence("m", finetune=ft), threshold=0.9) == "reproduced"
+    low = {**ft, "verbal_auroc_after": 0.55, "verbal_auroc_after_low": 0.5, "verbal_auroc_after_high": 0.6}
+    assert decide(c.probe_recovery, Evidence("m", finetune=low), threshold=0.9) == "refuted"
+    assert "fine-tuning not run" in verdict([c.probe_recovery(Evidence("m"))], 0.9)[4]
+    calibrated = Evidence("base", records=records(verbal=lambda ok, rng: np.where(ok, 100.0, 0.0)), instruct=False)
+    over = Evidence("inst", records=records(verbal=lambda ok, rng: np.full(len(ok), 95.0)))
+    assert decide(c.alignment_calibration, over, calibrated) == "reproduced"
+    assert decide(c.alignment_calibration, calibrated, over) == "refuted"
+    same = Evidence("inst2", records=records(verbal=lambda ok, rng: np.full(len(ok), 95.0), seed=1))
+    assert decide(c.alignment_calibration, over, same) == "inconclusive"
+    assert "no base model" in verdict([c.alignment_calibration(over, None)], 0.0)[4]
+
+
+def test_claims_table_columns_seeds_and_markdown():
+    frame = records(softmax_signal=1.0, verbal=lambda ok, rng: np.full(len(ok), 95.0))
+    evidence = [Evidence("inst", seed=s, records=frame, oof=oof(frame, signal_layer=2, seed=s), **patching(0.9, 0.7, 1.0))
+                for s in (0, 1)]
+    evidence += [Evidence("gemma-3-270m", seed=s, records=records(verbal=lambda ok, rng: np.where(ok, 100.0, 0.0)),
+                          instruct=False) for s in (0, 1)]
+    table = claims_table(evidence)
+    assert list(table.columns) == list(c.CLAIM_COLUMNS)
+    assert set(table["verdict"]) <= set(c.VERDICTS)
+    assert len(table) == len(c.CLAIMS) * 2 - 1  # alignment only for the instruct model
+    inst = table[table["model"] == "inst"].set_index("claim")
+    assert inst.loc["text_bottleneck", "verdict"] == "reproduced" and inst.loc["alignment", "verdict"] == "reproduced"
+    assert inst.loc["probe_recovery", "verdict"] == "inconclusive"
+    md = markdown_table(table, pd.DataFrame({"model": ["inst"], "accuracy": [0.4], "n": [120]}))
+    assert md.splitlines()[0] == "| claim | seed | inst | gemma-3-270m |" and "0.40 (n=120)" in md
+
+
+def test_one_seed_without_a_number_makes_the_claim_inconclusive():
+    good = c.Measure(0.3, 0.1, 0.5, "ok")
+    assert verdict([good, c.Measure.undetermined("9 correct answers: too few")], 0.0)[3:] == (
+        "inconclusive", "9 correct answers: too few (ok)")
+    assert verdict([good, c.Measure(0.2, 0.05, 0.4)], 0.0)[:4] == (0.25, 0.05, 0.5, "reproduced")

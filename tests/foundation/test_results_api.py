@@ -1,0 +1,91 @@
+"""``Result``: typed summaries equal to the stored tables, figures drawn from them, every column documented."""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+import pytest
+
+import workbench as wb
+from workbench.analyses.bottleneck import bottleneck
+from workbench.analyses.channels import channels
+from workbench.analyses.probe_layers import probe_layers
+from workbench.analyses.synthetic import make_run
+from workbench.errors import WorkbenchError
+from workbench.store.columns import RECORDS, undocumented
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    run = make_run(tmp_path_factory.mktemp("results") / "run", n=60, accuracy=0.4)
+    probes = probe_layers(run, folds=3, probes=["logistic"], n_boot=100)
+    return run, {"probes": probes, "channels": channels(run, probes=probes, n_boot=100),
+                 "bottleneck": bottleneck(run, n_boot=100, logit_lens=False)}
+
+
+def test_probe_summary_is_the_best_row_of_the_layers_table(results):
+    _, r = results
+    summary = r["probes"].summary
+    table = r["probes"]["layers"]
+    best = table.loc[table["auroc"].idxmax()]
+    assert isinstance(summary, wb.ProbeSummary)
+    assert (summary.best_layer, summary.auroc, summary.low, summary.high) == (
+        best["layer"], best["auroc"], best["low"], best["high"])
+    assert summary.best_layer == 2  # make_run plants the signal at read-out 2
+    assert summary.n_readouts_probed == 4 and set(summary.by_layer) == {0, 1, 2, 3}
+    with pytest.raises(Exception):
+        summary.auroc = 0.5  # frozen
+
+
+def test_calibrate_and_bottleneck_summaries_read_their_tables(results):
+    _, r = results
+    cal = r["channels"].summary
+    table = r["channels"]["channels"].set_index("channel")
+    assert isinstance(cal, wb.CalibrateSummary)
+    assert cal.auroc["softmax_expected"] == table.loc["softmax_expected", "auroc"]
+    assert cal.ece["verbal"] == table.loc["verbal", "ece"]
+    assert cal.best_channel == table["auroc"].idxmax()
+    assert cal.accuracy == pytest.approx(0.4)
+    neck = r["bottleneck"].summary
+    row = r["bottleneck"]["summary"].iloc[0]
+    assert isinstance(neck, wb.BottleneckSummary)
+    assert (neck.verdict, neck.difference, neck.difference_low) == (row["verdict"], row["difference"],
+                                                                    row["difference_low"])
+    assert neck.lens_peak_layer is None and math.isnan(neck.lens_peak_auroc)  # no lens was run
+
+
+def test_figures_are_drawn_from_the_stored_tables(results):
+    _, r = results
+    assert r["probes"].figure_names() == ["auroc_per_layer"]
+    fig = r["probes"].figure()
+    assert isinstance(fig, go.Figure)
+    # the probe figure shows the other channels stored beside it as reference lines
+    assert any("softmax_expected" in (a.text or "") for a in fig.layout.annotations)
+    assert r["bottleneck"].figure_names() == ["softmax_vs_argmax"]
+    assert isinstance(r["channels"].figure("reliability"), go.Figure)
+    with pytest.raises(WorkbenchError, match="has no figure 'reliabilty'. Did you mean 'reliability'"):
+        r["channels"].figure("reliabilty")
+
+
+def test_open_result_reads_back_the_same_result_and_reprs_show_headlines(results):
+    run, r = results
+    again = wb.open_result(run.path, "probes")
+    assert again.summary == r["probes"].summary
+    assert again.config == r["probes"].config
+    assert wb.open_result(run.path / "results" / "bottleneck").summary == r["bottleneck"].summary
+    text = repr(again)
+    assert f"{again.summary.auroc:.3f}" in text and "layer 2" in text
+    html = again._repr_html_()
+    assert "ProbeSummary" in html and "layers" in html and f"{again.summary.auroc:.3f}" in html
+    with pytest.raises(WorkbenchError, match="holds no analysis result"):
+        wb.open_result(run.path, "patching")
+
+
+def test_every_stored_column_is_documented(results):
+    run, r = results
+    for result in r.values():
+        assert undocumented(result.analysis, result.tables) == []
+        described = result.describe(next(iter(result.tables)))
+        assert (described["doc"] != "").all()
+    assert [c for c in run.records.columns if c not in RECORDS and not c.startswith("pos_")] == []

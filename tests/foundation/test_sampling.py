@@ -1,0 +1,110 @@
+"""Sampling channels on a tiny random llama: seeded and batch-independent, stored per example, resumable,
+read by the channels analysis; the grader's clusters; bad input."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.analyses.channels import channel_scores
+from workbench.backends import load_model
+from workbench.cli import main
+from workbench.collect import collect
+from workbench.elicit.sampling import clusters, consistency_row, same_answer
+from workbench.errors import WorkbenchError
+from workbench.sampling import SampleConfig, sample_channels
+from workbench.store import open_run
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_checkpoint):
+    return load_model(str(tiny_checkpoint), backend="transformer_lens", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny, tiny_checkpoint, tmp_path_factory):
+    return collect(out=tmp_path_factory.mktemp("sample") / "run", loaded=tiny, model=str(tiny_checkpoint), limit=6,
+                   max_answer_tokens=4, batch_size=6, progress=False)
+
+
+@pytest.fixture
+def fresh(tiny_run, tmp_path):
+    shutil.copytree(tiny_run.path, tmp_path / "run")
+    return open_run(tmp_path / "run")
+
+
+def test_grader_equivalence_and_clusters():
+    assert same_answer("Paris, France", "paris") and same_answer("paris", "Paris (France)")
+    assert not same_answer("Parisian", "Paris") and not same_answer("", "Paris") and same_answer(" ", "")
+    assert clusters(["Paris", "Rome", "paris.", "The Rome", "Lyon"]) == [0, 1, 0, 1, 2]
+    row = consistency_row("Paris", ["Paris", "Rome", "paris", "Paris, France"])
+    assert row["self_consistency"] == 0.75 and row["n_clusters"] == 2
+    shares = np.array([0.75, 0.25])
+    assert np.isclose(row["semantic_entropy"], 1 + (shares * np.log(shares)).sum() / np.log(4))
+    assert consistency_row("x", ["y", "y"])["semantic_entropy"] == 1.0  # all samples agree with each other
+
+
+def test_samples_are_seeded_batch_independent_and_resumable(tiny, fresh, tiny_run, tmp_path):
+    one = sample_channels(fresh, loaded=tiny, k=3, batch_size=4, max_answer_tokens=3, progress=False)
+    assert list(one["example_id"]) == list(range(6)) and one["samples"].map(len).eq(3).all()
+    assert one["self_consistency"].between(0, 1).all() and one["semantic_entropy"].between(0, 1 + 1e-12).all()
+    assert np.allclose(one["p_true"], one["p_true_raw"] / (one["p_true_raw"] + one["p_false_raw"]))
+    assert (one["p_true_raw"] > 0).all() and (one["p_true_raw"] + one["p_false_raw"] <= 1 + 1e-6).all()
+    shutil.copytree(tiny_run.path, tmp_path / "other")
+    other = sample_channels(tmp_path / "other", loaded=tiny, k=3, batch_size=1, max_answer_tokens=3, progress=False)
+    assert one["samples"].map(list).tolist() == other["samples"].map(list).tolist()  # batching does not matter
+    assert np.allclose(one["p_true"], other["p_true"], atol=1e-5)
+    changed = sample_channels(tmp_path / "other", loaded=tiny, k=3, seed=1, batch_size=6, max_answer_tokens=3,
+                              progress=False, overwrite=True)
+    assert changed["samples"].map(list).tolist() != one["samples"].map(list).tolist()  # the seed matters
+    # a killed sampling keeps its finished batches: drop the manifest and the last chunk, then resume
+    folder = fresh.path / "sampling"
+    (folder / "manifest.json").unlink()
+    progress = pd.read_json(folder / "progress.json", typ="series")
+    assert list(progress["done"]) == ["batch-00000", "batch-00001"]
+    first_chunk = (folder / "batch-00000.parquet").stat().st_mtime_ns
+    resumed = sample_channels(fresh, loaded=tiny, k=3, batch_size=4, max_answer_tokens=3, progress=False)
+    assert (folder / "batch-00000.parquet").stat().st_mtime_ns == first_chunk
+    pd.testing.assert_frame_equal(resumed, one)
+    with pytest.raises(WorkbenchError, match="another config; pass overwrite"):
+        sample_channels(fresh, loaded=tiny, k=4, progress=False)
+
+
+def test_channels_read_the_sampling_table(tiny, fresh, capsys):
+    assert "p_true" not in channel_scores(fresh).columns
+    assert main(["sample", str(fresh.path), "--k", "2", "--max-answer-tokens", "2"]) == 0
+    assert "6 examples, k=2 at temperature 1.0: mean self_consistency" in capsys.readouterr().out
+    table = sample_channels(fresh, loaded=tiny, k=2, max_answer_tokens=2, progress=False)  # the stored table
+    scores = channel_scores(fresh)
+    for channel in ("self_consistency", "semantic_entropy", "p_true"):
+        assert np.allclose(scores[channel].to_numpy(), table[channel].to_numpy())
+
+
+def test_bad_input_is_one_clear_error_each(fresh, capsys):
+    with pytest.raises(WorkbenchError, match="k must be at least 2"):
+        SampleConfig(k=1)
+    for temperature in (0.0, -1.0, float("nan")):
+        with pytest.raises(WorkbenchError, match="temperature must be a positive number"):
+            SampleConfig(temperature=temperature)
+    assert main(["sample", str(fresh.path), "--k", "1"]) == 2
+    assert "k must be at least 2" in capsys.readouterr().err
+    assert not (fresh.path / "sampling").exists()
+
+
+@pytest.mark.slow
+def test_sampling_channels_on_smollm2(smollm2, tmp_path):
+    from workbench.analyses.channels import channels
+
+    run = collect(out=tmp_path / "run", loaded=smollm2, limit=8, seed=0, batch_size=8, progress=False)
+    greedy = sample_channels(run, loaded=smollm2, k=2, temperature=1e-4, p_true=False, progress=False)
+    assert greedy["samples"].map(list).tolist() == [[a, a] for a in run.records["answer"]]  # near zero: the greedy
+    assert (greedy["self_consistency"] == 1).all()
+    table = sample_channels(run, loaded=smollm2, k=4, temperature=1.0, overwrite=True, progress=False)
+    assert table["samples"].map(len).eq(4).all() and table["n_clusters"].between(1, 4).all()
+    assert ((table["p_true_raw"] + table["p_false_raw"]).between(1e-6, 1 + 1e-6)).all()
+    rows = channels(run, n_boot=50)["channels"].set_index("channel")
+    for channel in ("self_consistency", "semantic_entropy", "p_true"):
+        assert rows.loc[channel, "n"] == 8
