@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+import workbench as wb
 from workbench.analyses.bottleneck import bottleneck
 from workbench.analyses.channels import channels
 from workbench.analyses.inputs import resume_command
@@ -14,12 +15,14 @@ from workbench.analyses.patching.runner import run_patching
 from workbench.analyses.prior_knowledge import prior_knowledge
 from workbench.analyses.probe_layers import probe_layers, probe_weights_path
 from workbench.analyses.replication import replication
+from workbench.analyses.steering import steer
 from workbench.analyses.synthetic import make_run
 from workbench.cli import main
 from workbench.errors import WorkbenchError
 from workbench.figures.paper import regenerate_figures
 from workbench.finetune.runner import finetune_experiment
 from workbench.finetune.train import FinetuneConfig
+from workbench.replicate import _results as stored_by_analysis
 from workbench.store import open_run, write_json_atomic
 from workbench.store.results import LATEST, latest_dir, read_result, stored_results
 
@@ -82,6 +85,9 @@ def test_patch_replication_and_finetune_refuse_an_incomplete_run_before_loading_
     with pytest.raises(WorkbenchError, match="incomplete run"):
         finetune_experiment(complete, FinetuneConfig(target="correctness"), tmp_path / "ft", eval_runs={"heldout": incomplete_run})
     assert not (tmp_path / "ft").exists()
+    with pytest.raises(WorkbenchError, match="incomplete run"):
+        steer(incomplete_run, direction="mean_diff", layers=(1,))  # no backend given either
+    assert not (incomplete_run.path / "results").exists()
 
 
 @pytest.mark.parametrize("command", ["probe", "calibrate", "bottleneck", "patch", "finetune"])
@@ -131,6 +137,19 @@ def test_the_same_config_returns_the_stored_result_and_overwrite_recomputes_it(t
     redone = probe_layers(run, layers=[1], seeds=(0,), n_boot=50, overwrite=True)
     assert redone.path == first.path and manifest.stat().st_mtime_ns > written
     assert (other.path / "manifest.json").exists()  # another config's result is never touched
+
+
+def test_the_public_readers_follow_latest_json_to_keyed_results(tmp_path):
+    run = make_run(tmp_path / "run", n=60)
+    probe_layers(run, layers=[1], seeds=(0,), n_boot=50)
+    probes = probe_layers(run, layers=[2], seeds=(0,), n_boot=50)
+    scores = channels(run, n_boot=50)
+    assert wb.open_result(run.path, "probes").path == probes.path  # the latest, not the first key
+    assert {name: r.path for name, r in probes.related().items()} == {"channels": scores.path}
+    assert sorted(r.path for r in wb.find_results(run.path)) == sorted([probes.path, scores.path])
+    assert {name: r.path for name, r in stored_by_analysis(run.path).items()} == {"probes": probes.path,
+                                                                                 "channels": scores.path}
+    assert probes.figure_names() == ["auroc_per_layer"]
 
 
 def test_cheap_analyses_are_keyed_too(tmp_path):

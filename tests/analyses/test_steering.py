@@ -18,6 +18,7 @@ from workbench.collect import collect
 from workbench.errors import WorkbenchError
 from workbench.figures.steering import SteeringDoseDisplay
 from workbench.store import open_run
+from workbench.store.results import open_result
 
 FAST = dict(alphas=(-2.0, 0.0, 2.0), n_random=2, n_boot=50, batch_size=4)
 
@@ -114,7 +115,7 @@ def test_probe_direction_from_saved_weights(tiny, fresh):
 
     probe_layers(fresh, ["confidence_slot"], folds=2, seeds=(0,), probes=["logistic"], n_boot=20)
     result = steer(fresh, backend=tiny, layers=(1,), **FAST)
-    assert result.path.name == "steering-probe"
+    assert result.path.parent.name == "steering-probe"  # keyed: RUN/results/steering-probe/<key>
     assert result["directions"]["source"].iloc[0].endswith("logistic-layer01.safetensors")
     assert set(result["effects"]["direction"]) == {"probe", "random"}
 
@@ -129,7 +130,7 @@ def test_killed_steer_resumes_and_equals_an_uninterrupted_one(tiny, fresh, tiny_
 
     with pytest.raises(KeyboardInterrupt):
         steer(fresh, backend=tiny, direction="mean_diff", layers=(1,), progress=die_on_second, **FAST)
-    assert (fresh.path / "results" / "steering-mean_diff" / "partial" / "batch-00000.parquet").exists()
+    assert list((fresh.path / "results" / "steering-mean_diff").glob("*/partial/batch-00000.parquet"))
     resumed = []
     result = steer(fresh, backend=tiny, direction="mean_diff", layers=(1,), progress=resumed.append, **FAST)
     assert [m.split(":")[0] for m in resumed] == ["batch-00001", "batch-00002"]  # the first batch was kept
@@ -137,10 +138,12 @@ def test_killed_steer_resumes_and_equals_an_uninterrupted_one(tiny, fresh, tiny_
     whole = steer(tmp_path / "other", backend=tiny, direction="mean_diff", layers=(1,), **FAST)
     pd.testing.assert_frame_equal(result["effects"], whole["effects"], atol=1e-6)
     assert steer(fresh, backend=tiny, direction="mean_diff", layers=(1,), **FAST).path == result.path  # stored: reused
-    with pytest.raises(WorkbenchError, match="another config; pass overwrite"):
-        steer(fresh, backend=tiny, direction="mean_diff", layers=(2,), **FAST)
+    beside = steer(fresh, backend=tiny, direction="mean_diff", layers=(2,), **FAST)  # another config: its own key
+    assert beside.path != result.path and (result.path / "manifest.json").exists()
+    assert list(beside["layers"]["layer"]) == [2] and open_result(fresh.path, "steering-mean_diff").path == beside.path
+    stamp = (beside.path / "manifest.json").stat().st_mtime_ns
     again = steer(fresh, backend=tiny, direction="mean_diff", layers=(2,), overwrite=True, **FAST)
-    assert list(again["layers"]["layer"]) == [2]
+    assert again.path == beside.path and (again.path / "manifest.json").stat().st_mtime_ns != stamp  # recomputed
 
 
 def test_bad_input_is_one_clear_error_each(tiny, fresh, tmp_path):
@@ -167,7 +170,8 @@ def test_cli_steers_and_writes_the_figure(fresh, capsys):
                  "--n-random", "1", "--boot", "20"]) == 0
     out = capsys.readouterr().out
     assert "layer 1 (blocks.1.hook_resid_pre): mean_diff slope" in out and "Seed: the seed study" in out
-    assert (fresh.path / "results" / "steering-mean_diff" / "figures" / "dose_response.html").stat().st_size > 1000
+    page = open_result(fresh.path, "steering-mean_diff").path / "figures" / "dose_response.html"
+    assert page.stat().st_size > 1000
 
 
 def test_cli_reports_bad_input_without_traceback(fresh, capsys):
