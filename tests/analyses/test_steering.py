@@ -19,6 +19,7 @@ from workbench.collect import collect
 from workbench.errors import WorkbenchError
 from workbench.figures.steering import SteeringDoseDisplay
 from workbench.store import open_run
+from workbench.store.columns import undocumented
 from workbench.store.results import open_result
 
 FAST = dict(alphas=(-2.0, 0.0, 2.0), n_random=2, n_boot=50, batch_size=4)
@@ -109,6 +110,7 @@ def test_steer_result_tables_and_control(tiny, fresh):
     assert "seed study found no effect" in result.manifest["summary"]["headline"]
     fig = SteeringDoseDisplay.from_result(result).figure()
     assert len(fig.data) == 2 * 2 * 2 and [a.text for a in fig.layout.annotations][:2] == ["layer 1", "layer 2"]
+    assert undocumented("steering", result.tables) == []  # docs/api.md's tables cover every column
     assert result.figure_names() == ["dose_response"]  # Result.figure() knows the steering figure
     assert len(result.figure().data) == len(fig.data) and result.figure(paper=True).layout.font.size == 12
 
