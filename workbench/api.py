@@ -139,10 +139,8 @@ def steer(run: RunLike, config: SteerConfig | None = None, *, model: Any = None,
     with ``figures``, writes its dose-response figure beside it. ``say`` receives a line per batch when
     ``progress`` is on."""
     from workbench.analyses.steering import steer as steer_run
-    from workbench.analyses.steering.runner import steering_plan
 
-    config, run = _config(SteerConfig, config, fields), _open(run)
-    steering_plan(run, config)  # bad layers and directions fail before the model loads
+    config, run = _config(SteerConfig, config, fields), _open(run)  # (the runner checks layers before loading)
     say = say or (lambda message: print(f"  {message}", flush=True))
     result = steer_run(run, config, backend=model, progress=say if config.progress else None)
     if config.figures:
