@@ -1,5 +1,6 @@
 """The verbs: ``wb.collect``, ``wb.probe``, ``wb.calibrate``, ``wb.bottleneck``, ``wb.patch``, ``wb.finetune``,
-``wb.sweep``, and ``wb.report`` (the run's one offline page).
+``wb.sweep``, the two opt-in stages ``wb.steer`` and ``wb.sample``, and ``wb.report`` (the run's one offline
+page).
 
 Each takes its stage's config fields (``workbench.configs``) as keyword arguments, with the names and
 defaults of the CLI, which calls these verbs; or a whole ``config=``, with fields overriding it. An
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.configs import (BottleneckConfig, CalibrateConfig, CollectConfig, FinetuneConfig, FinetuneExperiment,
-                               PatchConfig, ProbeConfig, StageConfig)
+                               PatchConfig, ProbeConfig, SampleConfig, StageConfig, SteerConfig)
 from workbench.store import Run, open_run
 from workbench.store.results import Result
 from workbench.sweeps.config import SweepConfig
@@ -134,6 +135,35 @@ def patch(run: RunLike, model: Any = None, config: PatchConfig | None = None, *,
                         progress=say if config.progress else None)
 
 
+def steer(run: RunLike, config: SteerConfig | None = None, *, model: Any = None,
+          say: Callable[[str], None] | None = None, **fields: Any) -> Result:
+    """Steer along a direction at the confidence slot, layer by layer, beside random directions of the same norm
+    (the run's model is loaded unless ``model`` is given); returns the stored ``steering-<direction>`` result and,
+    with ``figures``, writes its dose-response figure beside it. ``say`` receives a line per batch when
+    ``progress`` is on."""
+    from workbench.analyses.steering import steer as steer_run
+
+    config, run = _config(SteerConfig, config, fields), _open(run)  # (the runner checks layers before loading)
+    say = say or (lambda message: print(f"  {message}", flush=True))
+    result = steer_run(run, config, backend=model, progress=say if config.progress else None)
+    if config.figures:
+        from workbench.figures.steering import write_figures
+
+        write_figures(result, result.path / "figures")
+    return result
+
+
+def sample(run: RunLike, config: SampleConfig | None = None, *, model: Any = None, **fields: Any):
+    """Sample the run's answers ``k`` times per example (self-consistency, semantic entropy) and P(True), stored
+    beside the run and resumed (the run's model is loaded unless ``model`` is given). Opt-in and costly: about
+    ``k`` x collect's answer generation. Returns the sampling table (a DataFrame, one row per example);
+    ``wb.calibrate`` then reports the three channels beside the others."""
+    from workbench.sampling import sample_channels
+
+    config = _config(SampleConfig, config, fields)
+    return sample_channels(_open(run), config, loaded=model)
+
+
 def finetune(run: RunLike, out: str | Path, *, config: FinetuneConfig | None = None,
              experiment: FinetuneExperiment | None = None, **fields: Any) -> Result:
     """Train the adapter(s) (one per seed) and, with ``eval`` runs, the whole experiment (baselines, before/after
@@ -208,5 +238,7 @@ _signature(probe, ProbeConfig)
 _signature(calibrate, CalibrateConfig)
 _signature(bottleneck, BottleneckConfig)
 _signature(patch, PatchConfig)
+_signature(steer, SteerConfig)
+_signature(sample, SampleConfig)
 _signature(finetune, FinetuneConfig, FinetuneExperiment, skip=("seed",))
 _signature(sweep, SweepConfig, skip=tuple(n for n in SweepConfig.model_fields if n not in SweepConfig.execution_keys()))

@@ -4,13 +4,12 @@ Opt-in and costly: per example, k sampled answers (about k times collect's answe
 forward shared by the k samples) and one forward for P(True). Seeded per (example, sample), so the numbers
 do not depend on batching. Resumable like collect: each finished batch of examples is written atomically to
 ``RUN/sampling/`` before the next starts; the manifest (config, hash, versions, model checksum) comes last.
+The config is ``workbench.configs.SampleConfig``.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from workbench.analyses.inputs import require_complete
 from workbench.backends import Backend, load_model
+from workbench.configs import SampleConfig
 from workbench.elicit.sampling import consistency_row, p_true, sample_answers
 from workbench.errors import WorkbenchError
 from workbench.prompts import PromptTemplate
@@ -26,39 +27,6 @@ from workbench.prompts.render import answer_prompt, encode
 from workbench.store import Run, config_hash, open_run, provenance, write_json_atomic
 from workbench.store.chunks import ChunkStore
 from workbench.store.sampled import read_sampling, sampling_dir
-
-
-@dataclass(frozen=True, kw_only=True)
-class SampleConfig:
-    """What decides the sampling table (hashed), plus how it is executed (``batch_size``, ``device``)."""
-
-    k: int = 5
-    temperature: float = 1.0
-    seed: int = 0
-    max_answer_tokens: int | None = None  # None: the run's own
-    p_true: bool = True
-    batch_size: int = 8
-    device: str | None = None
-    execution_keys: tuple[str, ...] = field(default=("batch_size", "device"), repr=False)
-
-    def __post_init__(self) -> None:
-        if self.k < 2:
-            raise WorkbenchError(f"k must be at least 2 samples (agreement and entropy need two), got {self.k}")
-        if not (self.temperature > 0 and math.isfinite(self.temperature)):
-            raise WorkbenchError(f"temperature must be a positive number (1.0 samples the model as is), "
-                                 f"got {self.temperature}")
-        if self.batch_size < 1 or (self.max_answer_tokens is not None and self.max_answer_tokens < 1):
-            raise WorkbenchError("batch_size and max_answer_tokens must be at least 1")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "execution_keys"}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SampleConfig":
-        return cls(**data)
-
-    def content(self) -> dict[str, Any]:
-        return {k: v for k, v in self.to_dict().items() if k not in self.execution_keys}
 
 
 def _batch(backend: Backend, records: pd.DataFrame, config: SampleConfig, template: PromptTemplate,
@@ -82,28 +50,28 @@ def _batch(backend: Backend, records: pd.DataFrame, config: SampleConfig, templa
 
 
 def sample_channels(run: str | Path | Run, config: SampleConfig | None = None, *, loaded: Backend | None = None,
-                    overwrite: bool = False, allow_incomplete: bool = False, progress: bool = True,
                     **overrides: Any) -> pd.DataFrame:
     """Sample (or resume sampling) every example of a run; return the table (one row per example).
+
+    ``overrides`` set config fields (``k=10``, ``overwrite=True``, ``progress=False``, ...); ``loaded`` is the
+    run's model already loaded (else it is loaded on ``config.device``).
 
     Columns: example_id, samples, agree, clusters, n_clusters, self_consistency, semantic_entropy_nats,
     semantic_entropy (as a confidence), and with ``p_true``: p_true_raw, p_false_raw, p_true. The channels
     analysis adds ``self_consistency``, ``semantic_entropy`` and ``p_true`` when this table exists.
     """
-    config = SampleConfig(**{**(config.to_dict() if config else {}), **overrides})
+    config = SampleConfig(**{**(dict(config) if config is not None else {}), **overrides})
     run = run if isinstance(run, Run) else open_run(run)
-    if not run.manifest.get("complete") and not allow_incomplete:
-        raise WorkbenchError(f"{run.path} is an incomplete run; finish it with `workbench collect` or pass "
-                             "allow_incomplete=True")
+    require_complete(run, config.allow_incomplete)
     folder = sampling_dir(run.path)
     digest = config_hash({**config.content(), "run": run.manifest.get("config_hash")})
     manifest_path = folder / "manifest.json"
-    if manifest_path.exists() and not overwrite:
+    if manifest_path.exists() and not config.overwrite:
         if json.loads(manifest_path.read_text()).get("digest") == digest:
             return read_sampling(run)
         raise WorkbenchError(f"{folder} already holds sampling channels of another config; pass overwrite=True "
                              "(--overwrite) to replace them")
-    chunks = ChunkStore(folder, digest, what="sampling table", overwrite=overwrite)
+    chunks = ChunkStore(folder, digest, what="sampling table", overwrite=config.overwrite)
     if loaded is None:
         loaded = load_model(run.config["model"], backend=run.config.get("backend", "transformer_lens"),
                             device=config.device, dtype=run.config.get("dtype", "float32"))
@@ -114,7 +82,7 @@ def sample_channels(run: str | Path | Run, config: SampleConfig | None = None, *
     max_tokens = config.max_answer_tokens or run.config.get("max_answer_tokens", 24)
     records = run.records
     starts = range(0, len(records), config.batch_size)
-    with tqdm(total=len(records), desc=f"sample {run.path.name}", disable=not progress, unit="item") as bar:
+    with tqdm(total=len(records), desc=f"sample {run.path.name}", disable=not config.progress, unit="item") as bar:
         for i, start in enumerate(starts):
             batch = records.iloc[start:start + config.batch_size]
             unit = f"batch-{i:05d}"

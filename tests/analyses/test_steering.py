@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+import workbench as wb
 from workbench.analyses.steering import SteerConfig, steer
 from workbench.analyses.steering.mechanics import SlotSteerer
 from workbench.backends import Patch, load_model
@@ -18,6 +19,7 @@ from workbench.collect import collect
 from workbench.errors import WorkbenchError
 from workbench.figures.steering import SteeringDoseDisplay
 from workbench.store import open_run
+from workbench.store.columns import undocumented
 from workbench.store.results import open_result
 
 FAST = dict(alphas=(-2.0, 0.0, 2.0), n_random=2, n_boot=50, batch_size=4)
@@ -108,6 +110,9 @@ def test_steer_result_tables_and_control(tiny, fresh):
     assert "seed study found no effect" in result.manifest["summary"]["headline"]
     fig = SteeringDoseDisplay.from_result(result).figure()
     assert len(fig.data) == 2 * 2 * 2 and [a.text for a in fig.layout.annotations][:2] == ["layer 1", "layer 2"]
+    assert undocumented("steering", result.tables) == []  # docs/api.md's tables cover every column
+    assert result.figure_names() == ["dose_response"]  # Result.figure() knows the steering figure
+    assert len(result.figure().data) == len(fig.data) and result.figure(paper=True).layout.font.size == 12
 
 
 def test_probe_direction_from_saved_weights(tiny, fresh):
@@ -165,13 +170,19 @@ def test_bad_input_is_one_clear_error_each(tiny, fresh, tmp_path):
             steer(fresh, backend=tiny, direction=direction, layers=(1,), probe_run=str(other.path))
 
 
-def test_cli_steers_and_writes_the_figure(fresh, capsys):
+def test_cli_steers_and_writes_the_figure(tiny, fresh, tiny_run, tmp_path, capsys):
     assert main(["steer", str(fresh.path), "--direction", "mean_diff", "--layers", "1,2", "--alphas=-1,0,1",
                  "--n-random", "1", "--boot", "20"]) == 0
     out = capsys.readouterr().out
     assert "layer 1 (blocks.1.hook_resid_pre): mean_diff slope" in out and "Seed: the seed study" in out
     page = open_result(fresh.path, "steering-mean_diff").path / "figures" / "dose_response.html"
     assert page.stat().st_size > 1000
+    shutil.copytree(tiny_run.path, tmp_path / "api")
+    by_api = wb.steer(tmp_path / "api", model=tiny, direction="mean_diff", layers=(1, -1), alphas=(-1, 0, 1),
+                      n_random=1, n_boot=20, progress=False)  # read-out -1 is the last one, 2
+    by_cli = open_result(fresh.path / "results" / "steering-mean_diff")
+    assert by_api.config == by_cli.config and by_api.manifest["config_hash"] == by_cli.manifest["config_hash"]
+    assert (by_api.path / "figures" / "dose_response.html").exists()
 
 
 def test_cli_reports_bad_input_without_traceback(fresh, capsys):

@@ -10,7 +10,7 @@ import pytest
 from workbench.cli import build_parser, main
 from workbench.cli_options import config_fields
 from workbench.configs import (BottleneckConfig, CalibrateConfig, CollectConfig, FinetuneConfig, FinetuneExperiment,
-                               PatchConfig, ProbeConfig)
+                               PatchConfig, ProbeConfig, SampleConfig, SteerConfig)
 from workbench.sweeps.config import SweepConfig
 
 
@@ -21,7 +21,8 @@ def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPa
 
 def test_every_flag_of_every_subcommand_has_help_and_shows_its_default():
     commands = subparsers(build_parser())
-    assert {"collect", "probe", "calibrate", "bottleneck", "patch", "finetune", "sweep", "demo", "figures"} <= set(commands)
+    assert {"collect", "probe", "calibrate", "bottleneck", "patch", "finetune", "sweep", "steer", "sample", "demo",
+            "figures"} <= set(commands)
     for name, parser in commands.items():
         for action in parser._actions:
             if isinstance(action, argparse._HelpAction):
@@ -35,7 +36,8 @@ def test_every_config_field_is_a_flag():
     commands = subparsers(build_parser())
     for command, configs, skip in (("collect", [CollectConfig], set()), ("probe", [ProbeConfig], set()),
                                    ("calibrate", [CalibrateConfig], set()), ("bottleneck", [BottleneckConfig], set()),
-                                   ("patch", [PatchConfig], set()),
+                                   ("patch", [PatchConfig], set()), ("steer", [SteerConfig], set()),
+                                   ("sample", [SampleConfig], set()),
                                    ("finetune", [FinetuneConfig, FinetuneExperiment], {"seed"}),
                                    ("sweep", [SweepConfig], set(SweepConfig.model_fields) -
                                     set(SweepConfig.execution_keys()))):
@@ -78,6 +80,13 @@ def test_existing_flag_spellings_give_the_python_config():
     assert FinetuneExperiment(**{k: v for k, v in fields.items() if k in FinetuneExperiment.model_fields}).eval == \
         {"heldout": "runs/h", "ood": "runs/ood"}
     assert parsed(["finetune", "r", "--out", "o", "--baselines"], FinetuneExperiment) == {"baselines": ()}
+    assert SteerConfig(**parsed(["steer", "r", "--direction", "mean_diff", "--layers", "1,-1", "--alphas=-1,0,1",
+                                 "--n-random", "1", "--boot", "20", "--limit", "4", "--no-figures"], SteerConfig)) == \
+        SteerConfig(direction="mean_diff", layers=(1, -1), alphas=(-1.0, 0.0, 1.0), n_random=1, n_boot=20, limit=4,
+                    figures=False)
+    assert SampleConfig(**parsed(["sample", "r", "--k", "3", "--temperature", "0.5", "--max-answer-tokens", "2",
+                                  "--no-p-true", "--batch-size", "2"], SampleConfig)) == \
+        SampleConfig(k=3, temperature=0.5, max_answer_tokens=2, p_true=False, batch_size=2)
     assert parsed(["sweep", "s.toml", "--workers", "3", "--no-progress", "--executor", "ray"], SweepConfig) == \
         {"workers": 3, "progress": False, "executor": "ray"}
 
@@ -94,6 +103,10 @@ def test_flags_not_given_are_not_passed_so_the_config_default_applies():
     (["patch", "RUN", "--site", "attn_ou"], "--site: must be one of resid_pre, resid_post, attn_out, mlp_out. Did you "
                                             "mean 'attn_out'?"),
     (["patch", "RUN", "--pairs", "cross-model"], "--source-run: pairs 'cross-model' needs source_run"),
+    (["steer", "RUN", "--alphas", "x"], "--alphas: must be comma-separated numbers such as -1,-0.5,0,0.5,1"),
+    (["steer", "RUN", "--alphas", ""], "--alphas: the alpha grid is empty"),
+    (["steer", "RUN", "--direction", "mean-diff"], "--direction: must be one of probe, mean_diff"),
+    (["sample", "RUN", "--k", "1"], "--k: must be an integer >= 2, got 1"),
     (["collect", "--out", "OUT", "--limit", "abc"], "--limit: must be an integer >= 1 or 'all', got 'abc'"),
     (["collect", "--out", "OUT", "--dataset", "capitols"], "--dataset: unknown dataset 'capitols'. Did you mean "
                                                             "'capitals'?"),

@@ -8,7 +8,7 @@ import pytest
 import tomli_w
 
 from workbench.configs import (STAGE_CONFIGS, BottleneckConfig, CalibrateConfig, CollectConfig, ConfigError,
-                               FinetuneConfig, FinetuneExperiment, PatchConfig, ProbeConfig)
+                               FinetuneConfig, FinetuneExperiment, PatchConfig, ProbeConfig, SampleConfig, SteerConfig)
 from workbench.errors import WorkbenchError
 from workbench.store import config_hash
 from workbench.sweeps import SweepConfig
@@ -87,6 +87,21 @@ def test_hashes_are_those_of_earlier_versions_and_ignore_execution_fields():
     assert ProbeConfig(allow_incomplete=True, overwrite=True).hash() == ProbeConfig().hash()
     assert CollectConfig(limit=5).hash() != CollectConfig().hash()
     assert set(CollectConfig.execution_keys()) == {"batch_size", "device", "progress", "fast"}
+
+
+def test_steer_and_sample_hash_as_the_dataclasses_they_replaced():
+    """sha256 values of ``content()`` of the earlier ``SteerConfig``/``SampleConfig`` dataclasses (main at 336c311),
+    so steering results and sampling tables stored before stay found."""
+    assert SteerConfig().hash() == "99b1666f83f2f4dd487363657392e299678e6b5cdc082f7d03f3a274b07af290"
+    assert SteerConfig(direction="mean_diff", layers=(1, 2), alphas=(-2, 0, 2), n_random=2, n_boot=50, limit=5,
+                       batch_size=2, rows_per_forward=4, device="cpu", figures=False).hash() == \
+        "ce17adf03a38ba009b1e785fb781ee7d4ecb5f50afae28b106ef650d21356ae4"
+    assert SampleConfig().hash() == "913c17c2d50f63786c83b7e50e5fd54050d45d51e07a5ad6985692ed659e6c4e"
+    assert SampleConfig(k=3, max_answer_tokens=3, p_true=False, temperature=0.5, batch_size=1, progress=False,
+                        overwrite=True).hash() == "f274981b43f8451977466725bf5f335fecf5797ba5ccdfebf6764205a95146cf"
+    assert set(SteerConfig.execution_keys()) == {"allow_incomplete", "overwrite", "batch_size", "rows_per_forward",
+                                                  "backend", "device", "figures", "progress"}
+    assert SteerConfig(alphas="-1,0.5") == SteerConfig(alphas=[np.int64(-1), 0.5])  # floats either way
 
 
 def test_numpy_scalars_and_lists_are_normalised_before_hashing():

@@ -12,14 +12,15 @@ from workbench import api
 from workbench.analyses.synthetic import make_run
 from workbench.cli import main
 from workbench.configs import (BottleneckConfig, CalibrateConfig, CollectConfig, ConfigError, FinetuneConfig,
-                               FinetuneExperiment, PatchConfig, ProbeConfig)
+                               FinetuneExperiment, PatchConfig, ProbeConfig, SampleConfig, SteerConfig)
 from workbench.store.results import read_result
 from workbench.sweeps.config import SweepConfig
 
 
 @pytest.mark.parametrize("verb, configs, skip", [
     (wb.collect, [CollectConfig], ()), (wb.probe, [ProbeConfig], ()), (wb.calibrate, [CalibrateConfig], ()),
-    (wb.bottleneck, [BottleneckConfig], ()), (wb.patch, [PatchConfig], ()),
+    (wb.bottleneck, [BottleneckConfig], ()), (wb.patch, [PatchConfig], ()), (wb.steer, [SteerConfig], ()),
+    (wb.sample, [SampleConfig], ()),
     (wb.finetune, [FinetuneConfig, FinetuneExperiment], ("seed",)),
     (wb.sweep, [SweepConfig], tuple(n for n in SweepConfig.model_fields if n not in SweepConfig.execution_keys())),
 ], ids=lambda v: getattr(v, "__name__", ""))
@@ -40,6 +41,10 @@ def test_verbs_refuse_bad_fields_before_reading_the_run(tmp_path):
         wb.probe(tmp_path / "no-run", folds=1)
     with pytest.raises(ConfigError, match="unknown key 'calibrate.bins'. Did you mean 'n_bins'?"):
         wb.calibrate(tmp_path / "no-run", bins=5)
+    with pytest.raises(ConfigError, match="steer.alphas: the alpha grid is empty"):
+        wb.steer(tmp_path / "no-run", alphas=())
+    with pytest.raises(ConfigError, match="sample.k: must be an integer >= 2"):
+        wb.sample(tmp_path / "no-run", k=1)
     with pytest.raises(ConfigError, match="sweep.workers: must be an integer >= 1, got 0"):
         wb.sweep({"sweep": {"models": ["smollm2-135m-instruct"], "datasets": ["capitals"]}}, tmp_path, workers=0)
 

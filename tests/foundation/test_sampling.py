@@ -84,13 +84,13 @@ def test_channels_read_the_sampling_table(tiny, fresh, capsys):
 
 
 def test_bad_input_is_one_clear_error_each(fresh, capsys):
-    with pytest.raises(WorkbenchError, match="k must be at least 2"):
+    with pytest.raises(WorkbenchError, match="sample.k: must be an integer >= 2, got 1"):
         SampleConfig(k=1)
     for temperature in (0.0, -1.0, float("nan")):
-        with pytest.raises(WorkbenchError, match="temperature must be a positive number"):
+        with pytest.raises(WorkbenchError, match="sample.temperature: must be a number > 0"):
             SampleConfig(temperature=temperature)
     assert main(["sample", str(fresh.path), "--k", "1"]) == 2
-    assert "k must be at least 2" in capsys.readouterr().err
+    assert "--k: must be an integer >= 2, got 1" in capsys.readouterr().err
     assert not (fresh.path / "sampling").exists()
 
 

@@ -170,8 +170,8 @@ def names(choices: Callable[[], Iterable[str]] | Sequence[str], *, empty: bool =
                 choices=choices if callable(choices) else (lambda: choices))
 
 
-def integers(low: int | None = None) -> Kind:
-    """A non-empty tuple of integers (each >= ``low``)."""
+def integers(low: int | None = None, *, optional: bool = False) -> Kind:
+    """A non-empty tuple of integers (each >= ``low``); ``optional``: or ``None``."""
     def check(v: Any) -> tuple[int, ...]:
         v = (v,) if _is_int(v) else v
         if isinstance(v, (list, tuple)):
@@ -179,7 +179,24 @@ def integers(low: int | None = None) -> Kind:
         if not isinstance(v, tuple) or not v or not all(_is_int(x) and (low is None or x >= low) for x in v):
             raise ValueError("must be a non-empty list of integers" + (f" >= {low}" if low is not None else ""))
         return v
-    return Kind(check, "N", int, many=True)
+    return Kind(check, "N", int, many=True, optional=optional)
+
+
+def numbers(*, optional: bool = False) -> Kind:
+    """A tuple of finite numbers as floats (a list, or comma-separated text such as ``-1,-0.5,0,0.5,1``); it may be
+    empty, so the config that holds it says what an empty grid means."""
+    def check(v: Any) -> tuple[float, ...]:
+        if isinstance(v, str):
+            try:
+                v = tuple(_parse_number(part.strip()) for part in v.split(",") if part.strip())
+            except ValueError:
+                raise ValueError("must be comma-separated numbers such as -1,-0.5,0,0.5,1") from None
+        if _number(plain(v)):
+            v = (v,)
+        if not isinstance(v, (list, tuple)) or not all(_number(plain(x)) for x in v):
+            raise ValueError("must be a list of finite numbers such as -1,-0.5,0,0.5,1")
+        return tuple(float(plain(x)) for x in v)
+    return Kind(check, "X,Y,...", optional=optional)
 
 
 def layers() -> Kind:

@@ -90,3 +90,8 @@ def baselines() -> list[str]:
 def executors() -> list[str]:
     from workbench.sweeps.executors import EXECUTORS
     return list(EXECUTORS)
+
+
+def directions() -> list[str]:
+    from workbench.analyses.steering.directions import DIRECTIONS
+    return list(DIRECTIONS)

@@ -192,6 +192,13 @@ def _finetune(result: Result, related: Mapping[str, Result] = NO_RELATED) -> dic
     return {re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_"): fig for name, fig in finetune_figures(result).items()}
 
 
+@register_figures("steering")
+def _steering(result: Result, related: Mapping[str, Result] = NO_RELATED) -> dict[str, go.Figure]:
+    from workbench.figures.steering import SteeringDoseDisplay
+
+    return {"dose_response": SteeringDoseDisplay.from_result(result).figure()}
+
+
 def builder_for(analysis: str) -> FigureBuilder | None:
     """The builder of an analysis (``patching-correct-to-incorrect-resid_pre`` -> ``patching``)."""
     return FIGURES.get(analysis) or FIGURES.get(analysis.split("-")[0])

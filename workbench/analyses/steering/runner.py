@@ -8,12 +8,12 @@ expected confidence (0-1), its shift from the unsteered read-out, the argmax, th
 whether that text is unchanged. The answer precedes the slot, so steering there cannot change it: "unchanged"
 is about the confidence the model says. Results go to ``RUN/results/steering-<direction>/<key>/`` (keyed by
 config, ``store.results``); finished batches of examples are kept under ``partial/`` so a killed run resumes.
+The config is ``workbench.configs.SteerConfig``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,85 +23,29 @@ import torch
 
 from workbench.analyses.inputs import require_complete
 from workbench.analyses.patching.metrics import expected
-from workbench.analyses.steering.directions import (DIRECTIONS, random_directions, residual_norm,
-                                                    steering_direction)
+from workbench.analyses.steering.directions import random_directions, residual_norm, steering_direction
 from workbench.analyses.steering.mechanics import SlotSteerer
 from workbench.analyses.steering.summary import dose_table, layer_table, summary_text
 from workbench.backends import Backend, load_model
+from workbench.configs import SteerConfig
 from workbench.errors import WorkbenchError
 from workbench.store import Run, config_hash, open_run
 from workbench.store.chunks import ChunkStore
 from workbench.store.results import Result, result_slot
 
 ANALYSIS = "steering"
-ALPHA_UNITS = ("residual_norm", "absolute")
-
-
-@dataclass(frozen=True, kw_only=True)
-class SteerConfig:
-    """Everything that decides a steering result (hashed), plus how it is executed (``execution_keys``)."""
-
-    direction: str = "probe"  # "probe" (saved probe weights) | "mean_diff" (difference of class means)
-    probe: str = "logistic"  # which saved probe gives the direction
-    probe_run: str | None = None  # the run whose probe / class means give the direction (default: this run)
-    layers: tuple[int, ...] | None = None  # stored layer indices; None: four evenly spaced
-    alphas: tuple[float, ...] = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0)
-    alpha_unit: str = "residual_norm"
-    n_random: int = 4
-    limit: int | None = None  # steer the first `limit` examples only
-    seed: int = 0
-    n_boot: int = 1000
-    batch_size: int = 8
-    rows_per_forward: int = 64  # (example, condition) rows per forward: memory for speed
-    execution_keys: tuple[str, ...] = field(default=("batch_size", "rows_per_forward"), repr=False)
-
-    def __post_init__(self) -> None:
-        if self.direction not in DIRECTIONS:
-            raise WorkbenchError(f"unknown steering direction {self.direction!r}: choose one of {', '.join(DIRECTIONS)}")
-        if not self.alphas:
-            raise WorkbenchError("the alpha grid is empty: give at least one non-zero alpha, e.g. -0.5,0,0.5")
-        if not all(np.isfinite(a) for a in self.alphas) or not any(a != 0 for a in self.alphas):
-            raise WorkbenchError(f"the alpha grid {list(self.alphas)} needs finite values, at least one of them "
-                                 "non-zero (alpha 0 is the unsteered read-out)")
-        if self.alpha_unit not in ALPHA_UNITS:
-            raise WorkbenchError(f"alpha_unit must be one of {', '.join(ALPHA_UNITS)}, got {self.alpha_unit!r}")
-        if self.n_random < 1:
-            raise WorkbenchError(f"n_random must be at least 1 (the random-direction control), got {self.n_random}")
-        if self.layers is not None and not self.layers:
-            raise WorkbenchError("give at least one layer to steer at, or leave layers unset for four evenly spaced")
-        for name in ("batch_size", "rows_per_forward", "n_boot", "limit"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise WorkbenchError(f"{name} must be at least 1, got {value}")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if k != "execution_keys"}
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SteerConfig":
-        data = dict(data)
-        for key in ("layers", "alphas"):
-            if data.get(key) is not None:
-                data[key] = tuple(data[key])
-        return cls(**data)
-
-    def content(self) -> dict[str, Any]:
-        return {k: v for k, v in self.to_dict().items() if k not in self.execution_keys}
-
-    @property
-    def name(self) -> str:
-        return f"{ANALYSIS}-{self.direction}"
 
 
 def resolve_steer_layers(layers: tuple[int, ...] | None, n_readouts: int) -> list[int]:
-    """Checked stored layer indices; None gives four evenly spaced ones after the embedding."""
+    """Checked stored read-out indices (negative counts from the end); None gives four evenly spaced ones after
+    the embedding."""
     if layers is None:
         return sorted({int(round(x)) for x in np.linspace(1, n_readouts - 1, 4)})
-    bad = [layer for layer in layers if not 0 <= layer < n_readouts]
+    bad = [layer for layer in layers if not -n_readouts <= layer < n_readouts]
     if bad:
-        raise WorkbenchError(f"steering layer(s) {bad} out of range: this run stored layers 0..{n_readouts - 1}")
-    return sorted(set(int(layer) for layer in layers))
+        raise WorkbenchError(f"steering layer(s) {bad} out of range: this run stored layers 0..{n_readouts - 1} "
+                             f"(or -{n_readouts}..-1 from the end)")
+    return sorted({int(layer) % n_readouts for layer in layers})
 
 
 def steering_plan(run: Run, config: SteerConfig):
@@ -156,26 +100,30 @@ def _steer_chunk(backend: Backend, run: Run, records: pd.DataFrame, plan, alphas
 
 
 def steer(run: str | Path | Run, config: SteerConfig | None = None, *, backend: Backend | None = None,
-          overwrite: bool = False, allow_incomplete: bool = False,
           progress: Callable[[str], None] | None = None, **overrides: Any) -> Result:
     """Steer (or resume steering) a stored run and return the stored ``steering-<direction>`` result.
 
-    ``overrides`` set config fields (``alphas=(-1, 0, 1)``, ``layers=(10, 20)``, ...); ``backend`` is the
-    run's model already loaded. Tables: ``effects`` (per example and condition), ``dose`` (per layer,
+    ``overrides`` set config fields (``alphas=(-1, 0, 1)``, ``layers=(10, 20)``, ``overwrite=True``, ...);
+    ``backend`` is the run's model already loaded (else it is loaded on ``config.device``); ``progress``
+    receives a line per batch. Tables: ``effects`` (per example and condition), ``dose`` (per layer,
     direction and alpha, means with bootstrap intervals over examples), ``layers`` (dose-response slope per
     layer: probe, random control and their difference) and ``directions``.
     """
-    config = SteerConfig.from_dict({**(config.to_dict() if config else {}), **overrides})
+    config = SteerConfig(**{**(dict(config) if config is not None else {}), **overrides})
     run = run if isinstance(run, Run) else open_run(run)
-    require_complete(run, allow_incomplete)
-    slot = result_slot(run.path, ANALYSIS, config.content(), run.manifest, overwrite=overwrite, name=config.name)
+    require_complete(run, config.allow_incomplete)
+    if config.layers is not None:  # stored as checked indices, so layers=(-1,) and the last index are one config
+        config = config.replace(layers=tuple(resolve_steer_layers(config.layers, len(run.readouts))))
+    slot = result_slot(run.path, ANALYSIS, config.content(), run.manifest, overwrite=config.overwrite,
+                       name=config.name)
     if slot.existing is not None:  # this config on this run is stored: returned, never replaced unasked
         return slot.existing
     path = slot.path
     digest = config_hash({**config.content(), "run": run.manifest.get("config_hash")})
     plan = steering_plan(run, config)
     if backend is None:
-        backend = load_model(run.config["model"], backend=run.config.get("backend", "transformer_lens"))
+        backend = load_model(run.config["model"], device=config.device,
+                             backend=config.backend or run.config.get("backend", "transformer_lens"))
     if backend.d_model != run.d_model:
         raise WorkbenchError(f"the loaded model has d_model {backend.d_model}, the run {run.d_model}: load the run's model")
     records = run.records if config.limit is None else run.records.iloc[:config.limit]
