@@ -1,4 +1,4 @@
-"""The demo's report: run probes, channels and the bottleneck on a run, store their results and figures,
+"""The demo's report: run probes, channels and the bottleneck on a run, store their results (the figures go to the one report page),
 and return the lines to print. Every stage that cannot run on these data says why instead of stopping.
 """
 
