@@ -1,5 +1,6 @@
-"""The demo's report: run probes, channels and the bottleneck on a run, store their results (the figures go to the one report page),
-and return the lines to print. Every stage that cannot run on these data says why instead of stopping.
+"""The demo's report: run probes, channels and the bottleneck on a run, store their results (their figures go
+to the run's one report page) and return the lines to print. Every stage that cannot run on these data says
+why instead of stopping.
 """
 
 from __future__ import annotations

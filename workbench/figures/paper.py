@@ -272,8 +272,9 @@ def regenerate_figures(results_root: str | Path, out_dir: str | Path = "figures"
 
     Files: ``out_dir/<model>_<dataset>_seed<seed>/<result>-<figure>.<format>`` (one folder per run, told apart
     by the run's id, so copies of a run or runs of one config never merge: the id is appended when two runs
-    would share a folder). Results of an incomplete run are refused unless ``allow_incomplete``. A result that cannot be read (another
-    format version) or drawn is listed in ``skipped`` with the reason; the others are still written."""
+    would share a folder). Results of an incomplete run are refused unless ``allow_incomplete``. A result that
+    cannot be read (another format version) or drawn is listed in ``skipped`` with the reason; the others are
+    still written."""
     formats = parse_formats(formats)
     check_output_dir(out_dir)
     root = Path(results_root)
