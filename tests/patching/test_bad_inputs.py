@@ -22,7 +22,7 @@ def test_layers_out_of_range(smollm2, pairs):
         patch_sweep(smollm2, pairs, "resid_pre", -31)
     with pytest.raises(WorkbenchError, match="layer True out of range"):
         patch_sweep(smollm2, pairs, "resid_pre", [True])
-    with pytest.raises(WorkbenchError, match="'all' or layer numbers"):
+    with pytest.raises(WorkbenchError, match="layers must be 'all', a layer index or a list of indices, got 'every'"):
         patch_sweep(smollm2, pairs, "resid_pre", "every")
 
 
