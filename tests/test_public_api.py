@@ -56,8 +56,6 @@ def test_readme_snippet_and_notebooks_use_wb_names_only():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not hasattr(wb, "probe"), reason="wb.probe comes with the config model (issue 14); "
-                    "run this test after merging it")
 def test_readme_snippet_runs_verbatim_on_smollm2(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}

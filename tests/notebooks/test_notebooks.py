@@ -10,7 +10,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import workbench as wb
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ("01_explore_layers", "02_patching", "03_paper_figures")
@@ -31,8 +30,6 @@ def test_notebooks_are_stored_without_outputs_and_match_their_script():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not all(hasattr(wb, verb) for verb in ("probe", "bottleneck", "patch")),
-                    reason="the notebooks call wb.probe/bottleneck/patch, which come with the config model (issue 14)")
 def test_notebooks_run_top_to_bottom_on_smollm2(tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
