@@ -30,21 +30,11 @@ def tiny(tiny_checkpoint):
     return load_model(str(tiny_checkpoint), backend="transformer_lens", device="cpu")
 
 
-def mark_correct(run, path, correct_ids):
-    """A copy of ``run`` with the chosen examples marked correct (a random model is never right)."""
-    shutil.copytree(run.path, path)
-    for shard in sorted((path / "records").glob("*.parquet")):
-        frame = pd.read_parquet(shard)
-        frame["correct"] = frame["example_id"].isin(correct_ids)
-        frame.to_parquet(shard, index=False)
-    return open_run(path)
-
-
 @pytest.fixture(scope="module")
-def tiny_run(tiny, tiny_checkpoint, tmp_path_factory):
+def tiny_run(tiny, tiny_checkpoint, tmp_path_factory, correct_copy):
     run = collect(out=tmp_path_factory.mktemp("steer") / "raw", loaded=tiny, model=str(tiny_checkpoint), limit=10,
                   max_answer_tokens=3, batch_size=5, progress=False)
-    return mark_correct(run, run.path.parent / "run", [0, 2, 3, 7, 8])
+    return correct_copy(run, run.path.parent / "run", [0, 2, 3, 7, 8])  # a random model is never right
 
 
 @pytest.fixture

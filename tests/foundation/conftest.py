@@ -4,26 +4,12 @@ fast fixtures for the public API (no pretrained weights are loaded, only SmolLM2
 from __future__ import annotations
 
 import pytest
-import torch
 
 
 @pytest.fixture(scope="session")
-def tiny_path(tmp_path_factory):
-    """A 2-block llama (d_model 64) with SmolLM2's tokenizer, saved as a local checkpoint."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from workbench.backends.loading import MODELS, converted_checkpoint
-
-    source, _ = converted_checkpoint(MODELS["smollm2-135m-instruct"])
-    tok = AutoTokenizer.from_pretrained(source)
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
-    path = tmp_path_factory.mktemp("tiny-api") / "tiny-llama"
-    LlamaForCausalLM(config).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+def tiny_path(tiny_checkpoint):
+    """A 2-block llama (d_model 64) with SmolLM2's tokenizer, saved as a local checkpoint (``tiny_checkpoint``)."""
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="session")
