@@ -81,15 +81,17 @@ def probe(run: RunLike, config: ProbeConfig | None = None, **fields: Any) -> Res
 
 
 def calibrate(run: RunLike, config: CalibrateConfig | None = None, *, probes: Result | None = None,
-              **fields: Any) -> Result:
+              sampling: Result | None = None, **fields: Any) -> Result:
     """Every channel (and, with ``prior_knowledge``, known vs unknown items); returns the ``channels`` result.
-    ``probes``: the probes result whose best probe becomes a channel (default: the run's, when stored)."""
+    ``probes``: the probes result whose best probe becomes a channel (default: the run's, when stored);
+    ``sampling``: the ``wb.sample`` result whose channels join (default: the run's latest, when stored)."""
     from workbench.analyses.channels import channels, stored_result
     from workbench.analyses.prior_knowledge import prior_knowledge
 
     config, run = _config(CalibrateConfig, config, fields), _open(run)
     probes = probes if probes is not None else stored_result(run, "probes")
-    options = dict(n_bins=config.n_bins, strategy=config.strategy, n_boot=config.n_boot, seed=config.seed)
+    options = dict(n_bins=config.n_bins, strategy=config.strategy, n_boot=config.n_boot, seed=config.seed,
+                   sampling=sampling)
     result = channels(run, probes=probes, thresholds=config.validity, **options, **_trust(channels, config))
     if config.prior_knowledge:
         prior_knowledge(run, probes=probes, threshold=config.known_threshold, **options,
@@ -153,11 +155,12 @@ def steer(run: RunLike, config: SteerConfig | None = None, *, model: Any = None,
     return result
 
 
-def sample(run: RunLike, config: SampleConfig | None = None, *, model: Any = None, **fields: Any):
+def sample(run: RunLike, config: SampleConfig | None = None, *, model: Any = None, **fields: Any) -> Result:
     """Sample the run's answers ``k`` times per example (self-consistency, semantic entropy) and P(True), stored
     beside the run and resumed (the run's model is loaded unless ``model`` is given). Opt-in and costly: about
-    ``k`` x collect's answer generation. Returns the sampling table (a DataFrame, one row per example);
-    ``wb.calibrate`` then reports the three channels beside the others."""
+    ``k`` x collect's answer generation. Returns the ``sampling`` result, keyed by its config like every result
+    (its table ``samples``: one row per example); ``wb.calibrate`` then reports the three channels beside the
+    others and names the sampling config they came from."""
     from workbench.sampling import sample_channels
 
     config = _config(SampleConfig, config, fields)

@@ -9,7 +9,6 @@ The config is ``workbench.configs.SampleConfig``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,10 @@ from workbench.elicit.sampling import consistency_row, p_true, sample_answers
 from workbench.errors import WorkbenchError
 from workbench.prompts import PromptTemplate
 from workbench.prompts.render import answer_prompt, encode
-from workbench.store import Run, config_hash, open_run, provenance, write_json_atomic
+from workbench.store import Run, config_hash, open_run
 from workbench.store.chunks import ChunkStore
-from workbench.store.sampled import read_sampling, sampling_dir
+from workbench.store.results import Result, result_slot
+from workbench.store.sampled import ANALYSIS, TABLE
 
 
 def _batch(backend: Backend, records: pd.DataFrame, config: SampleConfig, template: PromptTemplate,
@@ -50,28 +50,26 @@ def _batch(backend: Backend, records: pd.DataFrame, config: SampleConfig, templa
 
 
 def sample_channels(run: str | Path | Run, config: SampleConfig | None = None, *, loaded: Backend | None = None,
-                    **overrides: Any) -> pd.DataFrame:
-    """Sample (or resume sampling) every example of a run; return the table (one row per example).
+                    **overrides: Any) -> Result:
+    """Sample (or resume sampling) every example of a run; return the stored ``sampling`` result.
 
     ``overrides`` set config fields (``k=10``, ``overwrite=True``, ``progress=False``, ...); ``loaded`` is the
-    run's model already loaded (else it is loaded on ``config.device``).
+    run's model already loaded (else it is loaded on ``config.device``). A config already stored on this run
+    is returned as it is (``overwrite=True`` recomputes it); another config gets its own keyed folder.
 
-    Columns: example_id, samples, agree, clusters, n_clusters, self_consistency, semantic_entropy_nats,
-    semantic_entropy (as a confidence), and with ``p_true``: p_true_raw, p_false_raw, p_true. The channels
-    analysis adds ``self_consistency``, ``semantic_entropy`` and ``p_true`` when this table exists.
+    Its table ``samples`` (one row per example): example_id, samples, agree, clusters, n_clusters,
+    self_consistency, semantic_entropy_nats, semantic_entropy (as a confidence), and with ``p_true``:
+    p_true_raw, p_false_raw, p_true. The channels analysis adds ``self_consistency``, ``semantic_entropy`` and
+    ``p_true`` from the latest sampling result, and says which config they came from.
     """
     config = SampleConfig(**{**(dict(config) if config is not None else {}), **overrides})
     run = run if isinstance(run, Run) else open_run(run)
     require_complete(run, config.allow_incomplete)
-    folder = sampling_dir(run.path)
+    slot = result_slot(run.path, ANALYSIS, config.content(), run.manifest, overwrite=config.overwrite)
+    if slot.existing is not None:  # this config on this run is stored: returned, never replaced unasked
+        return slot.existing
     digest = config_hash({**config.content(), "run": run.manifest.get("config_hash")})
-    manifest_path = folder / "manifest.json"
-    if manifest_path.exists() and not config.overwrite:
-        if json.loads(manifest_path.read_text()).get("digest") == digest:
-            return read_sampling(run)
-        raise WorkbenchError(f"{folder} already holds sampling channels of another config; pass overwrite=True "
-                             "(--overwrite) to replace them")
-    chunks = ChunkStore(folder, digest, what="sampling table", overwrite=config.overwrite)
+    chunks = ChunkStore(slot.path / "partial", digest, what="sampling table")
     if loaded is None:
         loaded = load_model(run.config["model"], backend=run.config.get("backend", "transformer_lens"),
                             device=config.device, dtype=run.config.get("dtype", "float32"))
@@ -81,15 +79,16 @@ def sample_channels(run: str | Path | Run, config: SampleConfig | None = None, *
     template = PromptTemplate.from_dict(run.manifest["template"])
     max_tokens = config.max_answer_tokens or run.config.get("max_answer_tokens", 24)
     records = run.records
-    starts = range(0, len(records), config.batch_size)
-    with tqdm(total=len(records), desc=f"sample {run.path.name}", disable=not config.progress, unit="item") as bar:
-        for i, start in enumerate(starts):
-            batch = records.iloc[start:start + config.batch_size]
-            unit = f"batch-{i:05d}"
-            if unit not in chunks.done:
-                chunks.put(unit, _batch(loaded, batch, config, template, max_tokens))
+    done = {int(e) for frame in chunks.frames() for e in frame["example_id"]}  # resumed: any batch size
+    todo = records[~records["example_id"].isin(done)]
+    with tqdm(total=len(records), initial=len(records) - len(todo), desc=f"sample {run.path.name}",
+              disable=not config.progress, unit="item") as bar:
+        for start in range(0, len(todo), config.batch_size):
+            batch = todo.iloc[start:start + config.batch_size]
+            chunks.put(f"batch-{len(chunks.done):05d}", _batch(loaded, batch, config, template, max_tokens))
             bar.update(len(batch))
-    write_json_atomic(manifest_path, {**provenance(config.content(), run.manifest.get("model")), "digest": digest,
-                                      "run_config_hash": run.manifest.get("config_hash"), "chunks": chunks.done,
-                                      "execution": config.to_dict(), "n_examples": len(records), "complete": True})
-    return read_sampling(run)
+    table = pd.concat(chunks.frames(), ignore_index=True).sort_values("example_id", ignore_index=True)
+    result = slot.write({TABLE: table}, digest=digest, execution=config.to_dict(), n_examples=len(records),
+                        max_answer_tokens_used=max_tokens)
+    chunks.remove()
+    return result

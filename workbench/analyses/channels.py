@@ -7,7 +7,8 @@ Channels, each as a probability in [0, 1] that the answer is correct:
 - ``argmax``: value of the most probable confidence string / 100;
 - ``answer_prob``: probability of the greedy answer's tokens;
 - ``self_consistency``, ``semantic_entropy``, ``p_true``: the sampling channels, when ``workbench sample``
-  stored them beside the run (``workbench.store.sampled``);
+  stored them beside the run (``workbench.store.sampled``): the latest sampling result, or the one given;
+  its rows' note and the config (``sampling_result``, ``sampling``) say which sampling config they came from;
 - ``probe``: the probe's out-of-fold probability at its best (role, layer), from a ``probes`` result
   (the logistic probe when the result has one). The best layer is chosen on the same examples, so this
   channel is mildly optimistic; the layer's own interval in the ``probes`` result is the number to quote.
@@ -32,7 +33,7 @@ from workbench.analyses.validity import ValidityThresholds, get_thresholds, scre
 from workbench.errors import WorkbenchError
 from workbench.store import Run
 from workbench.store.results import Result, find_result, result_ref, store_result
-from workbench.store.sampled import SAMPLING_CHANNELS, read_sampling
+from workbench.store.sampled import SAMPLING_CHANNELS, TABLE, check_sampling, sampling_result, sampling_source
 
 ANALYSIS = "channels"
 # channel -> (records column, full scale of that column)
@@ -81,8 +82,9 @@ def probe_scores(run: Run, probes: Result, choice: dict) -> np.ndarray:
 
 
 def channel_scores(run: Run, *, probes: Result | None = None, role: str | None = None,
-                   layer: int | None = None) -> pd.DataFrame:
-    """Per-example scores in [0, 1], one column per channel (``probe`` only when a probes result is given).
+                   layer: int | None = None, sampling: Result | None = None) -> pd.DataFrame:
+    """Per-example scores in [0, 1], one column per channel (``probe`` only when a probes result is given;
+    the sampling channels from ``sampling``, default the run's latest sampling result, when there is one).
 
     Also carries example_id, item_id, family, question, correct and gold_prob (P(gold answer | prompt)).
     """
@@ -91,9 +93,12 @@ def channel_scores(run: Run, *, probes: Result | None = None, role: str | None =
     frame["gold_prob"] = np.exp(records["gold_logprob"].to_numpy(dtype=float))
     for channel, (column, scale) in RECORD_CHANNELS.items():
         frame[channel] = records[column].to_numpy(dtype=float) / scale
-    sampled = read_sampling(run)
-    if sampled is not None:
-        sampled = sampled.set_index("example_id").reindex(frame["example_id"])
+    if sampling is None:
+        sampling = sampling_result(run)
+    else:
+        check_sampling(sampling, run)
+    if sampling is not None:
+        sampled = sampling[TABLE].set_index("example_id").reindex(frame["example_id"])
         for channel, column in SAMPLING_CHANNELS.items():
             if column in sampled:
                 frame[channel] = sampled[column].to_numpy(dtype=float)
@@ -105,7 +110,7 @@ def channel_scores(run: Run, *, probes: Result | None = None, role: str | None =
 def channels(run: Run, *, probes: Result | None = None, n_bins: int = 10, strategy: str = "uniform",
              n_boot: int = 1000, level: float = 0.95, seed: int = 0,
              thresholds: str | ValidityThresholds = "default", recalibrate: bool = True, folds: int = 5,
-             allow_incomplete: bool = False, overwrite: bool = False) -> Result:
+             sampling: Result | None = None, allow_incomplete: bool = False, overwrite: bool = False) -> Result:
     """Write and return the ``channels`` result (kept beside earlier ones of other settings; see store.results).
 
     Tables: ``channels`` (one row per channel: n, n_missing, accuracy, mean_confidence, overconfidence,
@@ -113,10 +118,12 @@ def channels(run: Run, *, probes: Result | None = None, n_bins: int = 10, strate
     channel, on 0-100), ``reliability`` (bins per channel), ``smooth`` (smoothed reliability curve and density
     per channel), ``risk_coverage`` (the curve per channel) and ``scores`` (per-example channel scores).
     With ``recalibrate``, the recalibrated channels (cross-fitted over ``folds`` folds by question, fewer when
-    the run has fewer questions) follow the raw ones.
+    the run has fewer questions) follow the raw ones. ``sampling``: the sampling result whose channels join
+    (default: the run's latest); it is part of the config, so a new sampling gives a new result.
     """
     require_complete(run, allow_incomplete)
-    scores = channel_scores(run, probes=probes)
+    sampling = sampling if sampling is not None else sampling_result(run)
+    scores = channel_scores(run, probes=probes, sampling=sampling)
     raw = [c for c in CHANNELS if c in scores.columns]
     notes: dict[str, str] = {}
     if recalibrate:
@@ -145,6 +152,11 @@ def channels(run: Run, *, probes: Result | None = None, n_bins: int = 10, strate
                                  "note": "skipped: no probes result (run `workbench probe` first)"}])
         at = int((table["channel"].isin(raw)).sum())
         table = pd.concat([table.iloc[:at], skipped, table.iloc[at:]], ignore_index=True)
+    if sampling is not None:
+        source = sampling_source(sampling, run.path)
+        where = table["channel"].isin(SAMPLING_CHANNELS)
+        table.loc[where, "note"] = [f"{source}; {note}" if note else source
+                                    for note in table.loc[where, "note"].fillna("")]
     validity = screen_table(scores, raw, "correct", thresholds=thresholds, scale=1.0)  # screened on 0-100
     tables = {"channels": table, "validity": validity,
               "reliability": reliability_table(scores, present, "correct", n_bins=n_bins, strategy=strategy),
@@ -154,4 +166,6 @@ def channels(run: Run, *, probes: Result | None = None, n_bins: int = 10, strate
               "seed": seed, "thresholds": asdict(get_thresholds(thresholds)),
               "probes_result": result_ref(probes, run.path) if probes is not None else None,
               "recalibrate": recalibrate, "folds": folds if recalibrate else None}
+    if sampling is not None:  # (absent otherwise, so results of runs without sampling keep their keys)
+        config.update(sampling_result=result_ref(sampling, run.path), sampling=sampling.config)
     return store_result(run.path, ANALYSIS, tables, config, run.manifest, overwrite=overwrite, **extra)

@@ -29,7 +29,8 @@ from workbench.analyses.inputs import require_complete
 from workbench.analyses.tables import calibration_table, reliability_table, table_columns
 from workbench.errors import WorkbenchError
 from workbench.store import Run
-from workbench.store.results import Result, store_result
+from workbench.store.results import Result, result_ref, store_result
+from workbench.store.sampled import sampling_result
 
 ANALYSIS = "prior_knowledge"
 DEFAULT_THRESHOLD = 0.5
@@ -96,14 +97,19 @@ def prior_knowledge_tables(frame: pd.DataFrame, confidence: str | Sequence[str],
 
 def prior_knowledge(run: Run, *, probes: Result | None = None, threshold: float = DEFAULT_THRESHOLD,
                     n_bins: int = 10, strategy: str = "uniform", n_boot: int = 1000, level: float = 0.95,
-                    seed: int = 0, allow_incomplete: bool = False, overwrite: bool = False) -> Result:
-    """Write and return the ``prior_knowledge`` result for every channel of the run (see the module docstring)."""
+                    seed: int = 0, sampling: Result | None = None, allow_incomplete: bool = False,
+                    overwrite: bool = False) -> Result:
+    """Write and return the ``prior_knowledge`` result for every channel of the run (see the module docstring);
+    ``sampling``: the sampling result whose channels join (default: the run's latest), recorded in the config."""
     require_complete(run, allow_incomplete)
-    scores = channel_scores(run, probes=probes)
+    sampling = sampling if sampling is not None else sampling_result(run)
+    scores = channel_scores(run, probes=probes, sampling=sampling)
     present = [c for c in CHANNELS if c in scores.columns]
     tables = prior_knowledge_tables(scores, present, threshold=threshold, n_bins=n_bins, strategy=strategy,
                                     n_boot=n_boot, level=level, seed=seed)
     tables["scores"] = scores.assign(split=knowledge_split(scores["gold_prob"], threshold))
     config = {"threshold": threshold, "channels": present, "n_bins": n_bins, "strategy": strategy,
               "n_boot": n_boot, "level": level, "seed": seed}
+    if sampling is not None:  # (absent otherwise, so results of runs without sampling keep their keys)
+        config["sampling_result"] = result_ref(sampling, run.path)
     return store_result(run.path, ANALYSIS, tables, config, run.manifest, overwrite=overwrite)

@@ -25,9 +25,10 @@ def run(args: argparse.Namespace) -> int:
     from workbench import api
 
     config = SampleConfig(**config_fields(args, SampleConfig))  # bad flags fail before the run is read
-    table = api.sample(args.run, config)
+    result = api.sample(args.run, config)
+    table = result["samples"]
     columns = [c for c in ("self_consistency", "semantic_entropy", "p_true") if c in table]
     print(f"{len(table)} examples, k={config.k} at temperature {config.temperature}: mean "
           + ", ".join(f"{c} {table[c].mean():.3f}" for c in columns) + f"; {table['n_clusters'].mean():.2f} clusters")
-    print("run `workbench calibrate RUN` to see them beside the other channels")
+    print(f"stored in {result.path}; run `workbench calibrate RUN` to see them beside the other channels")
     return 0

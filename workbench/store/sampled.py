@@ -1,38 +1,53 @@
-"""Where the sampling channels of a run live: ``RUN/sampling/`` (per-example chunks + manifest), and reading them.
+"""Where the sampling channels of a run live, and reading them: a keyed result like every analysis's.
 
-The folder is written by ``workbench.sampling.sample_channels`` chunk by chunk (``ChunkStore``); its
-``manifest.json`` appears last, with provenance and ``complete``. Only a complete table of this run is read.
+``workbench.sampling.sample_channels`` stores ``RUN/results/sampling/<key>/`` (``store.results``): the key
+hashes the sampling config (k, temperature, seed, answer length, P(True)) with the run, so a re-run with
+another k sits beside the earlier table instead of mixing with or replacing it. Its table ``samples`` has one
+row per example; unfinished batches wait in ``<key>/partial/`` until the last one is done. The channels
+analysis reads the latest sampling result of the run (or the one it is given) and records which.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pandas as pd
-
 from workbench.errors import WorkbenchError
+from workbench.store.results import Result, find_result, result_dir, result_ref
 from workbench.store.run_store import Run
 
-SAMPLING_DIR = "sampling"
+ANALYSIS = "sampling"
+TABLE = "samples"
 # channel -> column of the sampling table (each a confidence in [0, 1])
 SAMPLING_CHANNELS: dict[str, str] = {"self_consistency": "self_consistency", "semantic_entropy": "semantic_entropy",
                                      "p_true": "p_true"}
 
 
 def sampling_dir(run_path: str | Path) -> Path:
-    return Path(run_path) / SAMPLING_DIR
+    """``RUN/results/sampling``: every keyed sampling result of the run, and ``latest.json``."""
+    return result_dir(run_path, ANALYSIS)
 
 
-def read_sampling(run: Run) -> pd.DataFrame | None:
-    """The run's complete sampling table (one row per example, example_id order), or None when there is none."""
-    folder = sampling_dir(run.path)
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.exists():
-        return None
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("run_config_hash") != run.manifest.get("config_hash"):
-        raise WorkbenchError(f"{folder} was sampled from another run (config hash differs); re-run `workbench sample`"
-                             " with --overwrite")
-    frame = pd.concat([pd.read_parquet(folder / f"{unit}.parquet") for unit in manifest["chunks"]], ignore_index=True)
-    return frame.sort_values("example_id", ignore_index=True)
+def sampling_result(run: Run) -> Result | None:
+    """The run's latest complete sampling result, or None when ``workbench sample`` has not been run on it."""
+    result = find_result(run.path, ANALYSIS)
+    if result is not None:
+        check_sampling(result, run)
+    return result
+
+
+def check_sampling(result: Result, run: Run) -> None:
+    """A clear error when ``result`` is not a sampling result of this run."""
+    if result.analysis != ANALYSIS:
+        raise WorkbenchError(f"{result.path} is a {result.analysis!r} result, not sampling channels; give the "
+                             f"result of `workbench sample` ({sampling_dir(run.path)})")
+    if result.manifest.get("run", {}).get("config_hash") != run.manifest.get("config_hash"):
+        raise WorkbenchError(f"{result.path} was sampled from another run (config hash differs); run "
+                             f"`workbench sample {run.path}`")
+
+
+def sampling_source(result: Result, root: str | Path) -> str:
+    """One line naming the sampling config a channel came from: ``k=5, T=1.0, seed=0 (results/sampling/<key>)``."""
+    c = result.config
+    return (f"sampled k={c['k']}, temperature={c['temperature']}, seed={c['seed']}"
+            f"{', answer <= ' + str(c['max_answer_tokens']) + ' tokens' if c.get('max_answer_tokens') else ''}"
+            f" ({result_ref(result, root)})")
