@@ -2,9 +2,15 @@
 
 from workbench.configs.base import ConfigError, StageConfig, option
 from workbench.configs.finetune import FinetuneConfig, FinetuneExperiment
-from workbench.configs.stages import (STAGE_CONFIGS, AnalysisConfig, BottleneckConfig, CalibrateConfig, CollectConfig,
-                                      PatchConfig, ProbeConfig)
+from workbench.configs.stages import (AnalysisConfig, BottleneckConfig, CalibrateConfig, CollectConfig, PatchConfig,
+                                      ProbeConfig)
 from workbench.configs.opt_in import SampleConfig, SteerConfig
+
+# every stage a sweep can run, in the order a unit's dependencies come first (sample before calibrate, which
+# reads it; probe before steer, whose direction it gives)
+STAGE_CONFIGS: dict[str, type[StageConfig]] = {"collect": CollectConfig, "probe": ProbeConfig, "sample": SampleConfig,
+                                               "calibrate": CalibrateConfig, "bottleneck": BottleneckConfig,
+                                               "patch": PatchConfig, "steer": SteerConfig}
 
 __all__ = ["ConfigError", "StageConfig", "option", "AnalysisConfig", "CollectConfig", "ProbeConfig", "CalibrateConfig",
            "BottleneckConfig", "PatchConfig", "FinetuneConfig", "FinetuneExperiment", "SteerConfig",

@@ -145,7 +145,3 @@ class PatchConfig(AnalysisConfig):
     def name(self) -> str:
         return f"patching-{self.pairs}-{self.site}"
 
-
-STAGE_CONFIGS: dict[str, type[StageConfig]] = {"collect": CollectConfig, "probe": ProbeConfig,
-                                               "calibrate": CalibrateConfig, "bottleneck": BottleneckConfig,
-                                               "patch": PatchConfig}

@@ -34,6 +34,7 @@ from workbench.configs import STAGE_CONFIGS, ConfigError, StageConfig, option
 from workbench.configs import kinds as k
 from workbench.configs import registries as reg
 from workbench.configs.checks import check_model_name
+from workbench.configs.opt_in import SampleConfig, SteerConfig
 from workbench.configs.stages import (BottleneckConfig, CalibrateConfig, CollectConfig, Flag, PatchConfig,
                                       ProbeConfig)
 from workbench.errors import WorkbenchError, did_you_mean
@@ -41,13 +42,17 @@ from workbench.errors import WorkbenchError, did_you_mean
 ANALYSES: tuple[str, ...] = tuple(STAGE_CONFIGS)
 # stage -> the stages it cannot run without (``uses`` in units.py adds those it reads when present)
 REQUIRES: dict[str, tuple[str, ...]] = {"collect": (), "probe": ("collect",), "calibrate": ("collect",),
-                                        "bottleneck": ("collect",), "patch": ("collect",)}
+                                        "bottleneck": ("collect",), "patch": ("collect",), "sample": ("collect",),
+                                        "steer": ("collect",)}
 # stage -> its fields that each unit sets from the sweep (so a section may not set them)
 SET_BY_SWEEP: dict[str, dict[str, str]] = {
     "collect": {"model": "sweep.models", "dataset": "sweep.datasets", "seed": "sweep.seeds",
                 "backend": "sweep.models[].backend", "dtype": "sweep.models[].dtype", "device": "sweep.models[].device"},
     "probe": {"seed": "sweep.seeds"}, "calibrate": {"seed": "sweep.seeds"}, "bottleneck": {"seed": "sweep.seeds"},
     "patch": {"seed": "sweep.seeds", "backend": "sweep.models[].backend", "device": "sweep.models[].device"},
+    "sample": {"seed": "sweep.seeds", "device": "sweep.models[].device"},
+    "steer": {"seed": "sweep.seeds", "backend": "sweep.models[].backend", "device": "sweep.models[].device",
+              "probe_run": "the sweep's probe unit of the same run"},
 }
 
 
@@ -156,6 +161,8 @@ class SweepConfig(StageConfig):
     calibrate: CalibrateConfig = option(CalibrateConfig(), "the [calibrate] section")
     bottleneck: BottleneckConfig = option(BottleneckConfig(), "the [bottleneck] section")
     patch: PatchConfig = option(PatchConfig(), "the [patch] section")
+    sample: SampleConfig = option(SampleConfig(), "the [sample] section (opt-in sampling channels)")
+    steer: SteerConfig = option(SteerConfig(), "the [steer] section (steering along the probe direction)")
 
     @model_validator(mode="after")
     def _consistent(self) -> "SweepConfig":
@@ -171,6 +178,15 @@ class SweepConfig(StageConfig):
                 if needed not in self.analyses:
                     raise ConfigError("sweep.analyses", f"{name!r} needs the {needed!r} stage, which is not in the "
                                       f"config; add \"{needed}\" to sweep.analyses", has_value=False)
+        if "steer" in self.analyses and self.steer.direction == "probe":
+            if "probe" not in self.analyses:
+                raise ConfigError("steer.direction", "\"probe\" steers along the sweep's probe weights: add \"probe\" "
+                                  "to sweep.analyses, or set direction = \"mean_diff\"", has_value=False)
+            if not self.probe.save_weights or "confidence_slot" not in (
+                    self.probe.roles if isinstance(self.probe.roles, tuple) else ("confidence_slot",)):
+                raise ConfigError("steer.direction", "\"probe\" needs the probe stage to save weights at the "
+                                  "confidence slot: keep probe.save_weights = true and \"confidence_slot\" in "
+                                  "probe.roles, or set direction = \"mean_diff\"", has_value=False)
         for section, fields in SET_BY_SWEEP.items():
             for key in set(fields) & getattr(self, section).model_fields_set:
                 raise ConfigError(f"{section}.{key}", f"is set by the sweep ({fields[key]}), not in [{section}]",

@@ -142,7 +142,8 @@ def _calibrate(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
     from workbench import api
 
     probes = inputs.dep_result("probe", "probes") if "probe" in unit.deps else None
-    result = api.calibrate(open_run(out), unit.params, probes=probes, seed=unit.seed)
+    sampling = inputs.dep_result("sample", "sampling") if "sample" in unit.deps else None
+    result = api.calibrate(open_run(out), unit.params, probes=probes, sampling=sampling, seed=unit.seed)
     table = result["channels"].set_index("channel")
     headline = {}
     for channel in ("verbal", "softmax_expected", "probe"):
@@ -176,6 +177,39 @@ def _patch(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
     return headline
 
 
+def _sample(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
+    """Resumable: its finished batches wait in ``out/results/sampling/<key>/partial/``."""
+    from workbench import api
+
+    result = api.sample(open_run(out), unit.params, model=inputs.model(), seed=unit.seed, device=unit.model.device,
+                        progress=inputs.progress)
+    table = result["samples"]
+    headline: dict[str, Any] = {"n": len(table), "k": int(result.config["k"]),
+                                "mean_n_clusters": float(table["n_clusters"].mean())}
+    for channel in ("self_consistency", "semantic_entropy", "p_true"):
+        if channel in table:
+            headline[f"mean_{channel}"] = float(table[channel].mean())
+    return headline
+
+
+def _steer(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
+    """Resumable: its finished batches wait in the result's ``partial/``. A probe direction comes from the probe
+    unit of the same run (its weights at the confidence slot)."""
+    from workbench import api
+
+    p = unit.params
+    probe_run = str((inputs.units_dir / unit.deps["probe"] / "run").resolve()) \
+        if p.direction == "probe" and "probe" in unit.deps else None
+    result = api.steer(open_run(out), p, model=inputs.model(), seed=unit.seed, probe_run=probe_run,
+                       backend=unit.model.backend, device=unit.model.device, progress=False)
+    layers = result["layers"]
+    best = layers.loc[layers["slope_minus_random"].abs().idxmax()]
+    return {"layers": [int(x) for x in layers["layer"]], "n_beyond_random": int(layers["beyond_random"].sum()),
+            "layer": int(best["layer"]), "slope_minus_random": float(best["slope_minus_random"]),
+            "slope_minus_random_low": float(best["slope_minus_random_low"]),
+            "slope_minus_random_high": float(best["slope_minus_random_high"])}
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -191,3 +225,9 @@ register_stage(Stage("bottleneck", _bottleneck, lambda m: (f"{m['verdict']} {m['
 register_stage(Stage("patch", _patch, lambda m: (f"{m['n_pairs']} pairs, rho {m['rho']:+.2f} [{m['rho_low']:+.2f}, "
                                                   f"{m['rho_high']:+.2f}]" if "rho" in m else f"{m['n_pairs']} pairs"),
                     resumable=True))
+register_stage(Stage("sample", _sample, lambda m: f"k={m['k']} " + " ".join(
+    f"{k.removeprefix('mean_')} {_fmt(v)}" for k, v in m.items() if k.startswith("mean_")), resumable=True))
+register_stage(Stage("steer", _steer, lambda m: (f"{m['n_beyond_random']}/{len(m['layers'])} layers beyond random; "
+                                                  f"L{m['layer']} slope - random {m['slope_minus_random']:+.3f} "
+                                                  f"[{m['slope_minus_random_low']:+.3f}, "
+                                                  f"{m['slope_minus_random_high']:+.3f}]"), resumable=True))

@@ -22,7 +22,7 @@ from workbench.sweeps.config import ANALYSES, REQUIRES, SET_BY_SWEEP, SweepConfi
 
 UNIT_FORMAT = 1
 # stage -> stages it reads when they are in the sweep (beyond the ones it requires)
-USES: dict[str, tuple[str, ...]] = {"calibrate": ("probe",)}
+USES: dict[str, tuple[str, ...]] = {"calibrate": ("probe", "sample"), "steer": ("probe",)}
 
 
 @dataclass(frozen=True, kw_only=True)
