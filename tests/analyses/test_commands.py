@@ -35,3 +35,30 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     run = make_run(tmp_path / "run", n=40, accuracy=0.4)
     assert main(["probe", str(run.path), "--layers", "9"]) == 2
     assert "layer 9 out of range" in capsys.readouterr().err
+
+
+def test_calibrate_prints_undefined_with_why_never_nan(tmp_path, capsys):
+    """One class, and a constant channel: every metric that does not exist reads "undefined" with its reason."""
+    import numpy as np
+    import pandas as pd
+
+    from workbench.analyses.synthetic import make_run
+
+    one_class = make_run(tmp_path / "one", n=40, correct=np.zeros(40, dtype=bool))
+    assert main(["calibrate", str(one_class.path), "--boot", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out.lower() and "undefined: all 40 answers are incorrect" in out
+    assert "r undefined: correctness has one class" in out
+    constant = make_run(tmp_path / "constant", n=40, accuracy=0.5)
+    for shard in sorted((constant.path / "records").glob("*.parquet")):
+        frame = pd.read_parquet(shard)
+        frame["verbal_confidence"] = 95.0
+        frame.to_parquet(shard, index=False)
+    assert main(["calibrate", str(constant.path), "--boot", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out.lower()
+    verbal = next(line for line in out.splitlines() if line.strip().startswith("verbal "))
+    assert "undefined: the confidence is constant (all 40 are 0.95)" in verbal
+    screen = out[out.index("validity screen"):].splitlines()
+    verbal_screen = next(line for line in screen if line.strip().startswith("verbal "))
+    assert "undefined" in verbal_screen and "r undefined: confidence is constant" in verbal_screen

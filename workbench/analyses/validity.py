@@ -115,11 +115,12 @@ def _tier(th: ValidityThresholds, ceiling: float, trin: float, r: float, conf, c
         invalid.append(f"TRIN={trin:.2f} {op} {th.invalid_trin}")
     if np.isfinite(r) and abs(r) < th.invalid_abs_r:
         invalid.append(f"|r|={abs(r):.3f} < {th.invalid_abs_r}")
+    undefined = "" if np.isfinite(r) else \
+        f"r undefined: {'correctness has one class' if corr.std() == 0 else 'confidence is constant'}"
     if invalid:
-        return {"tier": "Invalid", "reasons": "; ".join(invalid)}
-    if not np.isfinite(r):
-        why = "correctness has one class" if corr.std() == 0 else "confidence is constant"
-        return {"tier": "Undefined", "reasons": f"r undefined: {why}"}
+        return {"tier": "Invalid", "reasons": "; ".join([*invalid, *([undefined] if undefined else [])])}
+    if undefined:
+        return {"tier": "Undefined", "reasons": undefined}
     indeterminate = []
     if th.exceeds(ceiling, th.indeterminate_ceiling):
         indeterminate.append(f"L={ceiling:.2f} {op} {th.indeterminate_ceiling}")

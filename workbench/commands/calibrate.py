@@ -31,14 +31,14 @@ def run(args: argparse.Namespace) -> int:
     print(format_channels(result["channels"]))
     validity = result["validity"][["channel", "n", "ceiling_rate", "trin", "sparsity", "r", "tier", "reasons"]]
     print(f"validity screen ({config.validity}):")
-    print(validity.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(validity.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="undefined"))  # reasons say why
     paths = [str(result.path)]
     prior_path = target.path / "results" / "prior_knowledge"
     if config.prior_knowledge:
         prior = read_result(prior_path)
         print(f"prior knowledge (known: P(gold) > {prior.config['threshold']:g}):")
         with pd.option_context("display.width", 200):
-            print(prior["contrast"].to_string(index=False, float_format=lambda v: f"{v:+.3f}"))
+            print(prior["contrast"].to_string(index=False, float_format=lambda v: f"{v:+.3f}", na_rep="undefined"))
         paths.append(str(prior.path))
     print(f"results: {', '.join(paths)}\nreport: {write_report(target, allow_incomplete=config.allow_incomplete)}")
     return 0
