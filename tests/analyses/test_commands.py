@@ -62,3 +62,17 @@ def test_calibrate_prints_undefined_with_why_never_nan(tmp_path, capsys):
     screen = out[out.index("validity screen"):].splitlines()
     verbal_screen = next(line for line in screen if line.strip().startswith("verbal "))
     assert "undefined" in verbal_screen and "r undefined: confidence is constant" in verbal_screen
+
+
+def test_a_metric_without_its_interval_prints_no_nan():
+    import numpy as np
+    import pandas as pd
+
+    from workbench.analyses.summary import format_channels
+
+    row = {"channel": "x", "n": 5, "auroc": 0.7, "auroc_low": np.nan, "auroc_high": np.nan, "prr": np.nan,
+           "aurc": 0.1, "smece": 0.1, "smece_low": 0.0, "smece_high": 0.2, "ece": 0.1, "ece_mass": 0.1, "brier": 0.2,
+           "overconfidence": 0.1, "note": "why"}
+    text = format_channels(pd.DataFrame([row]))
+    assert "0.700 [no interval]" in text and "0.100 [0.000, 0.200]" in text and "undefined" in text
+    assert "nan" not in text.lower()

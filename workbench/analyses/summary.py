@@ -44,7 +44,10 @@ def format_channels(table: pd.DataFrame) -> str:
         if not np.isfinite(value):
             return "undefined"
         text = f"{value:.3f}"
-        return f"{text} [{row[metric + '_low']:.3f}, {row[metric + '_high']:.3f}]" if interval else text
+        if not interval:
+            return text
+        low, high = row.get(metric + "_low", np.nan), row.get(metric + "_high", np.nan)
+        return f"{text} [{low:.3f}, {high:.3f}]" if np.isfinite(low) and np.isfinite(high) else f"{text} [no interval]"
 
     rows = [{"channel": row["channel"], "n": int(row["n"]), "AUROC [95% CI]": number(row, "auroc", True),
              "PRR [95% CI]": number(row, "prr", True), "AURC": number(row, "aurc"),
