@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast check-tests benchmarks lock clean figures notebooks chromium models
+.PHONY: install demo test test-fast check-tests benchmarks lock clean figures notebooks chromium models lab
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ figures: $(STAMP) chromium
 
 notebooks: $(STAMP) chromium
 	$(BIN)/python scripts/make_notebooks.py --execute runs/notebooks
+
+# JupyterLab on the notebooks (the `lab` extra, installed into the venv the first time).
+lab: $(STAMP)
+	$(BIN)/jupyter-lab --version >/dev/null 2>&1 || $(BIN)/python -m pip install -q -c requirements.lock -e ".[dev,lab]"
+	$(BIN)/jupyter lab notebooks/
 
 # Refresh the pinned versions after changing dependencies (torch stays free: CPU or CUDA is the user's choice).
 lock: $(STAMP)
