@@ -18,6 +18,7 @@ from workbench.errors import WorkbenchError
 from workbench.sampling import SampleConfig, sample_channels
 from workbench.store import open_run
 from workbench.store.chunks import ChunkStore
+from workbench.store.columns import undocumented
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +77,7 @@ def test_samples_are_seeded_batch_independent_and_resumable(tiny, fresh, tiny_ru
     pd.testing.assert_frame_equal(table.iloc[4:], one.iloc[4:])  # the rest sampled now (batch size 1), equal
     assert resumed.manifest["model"]["checksum"] == fresh.manifest["model"]["checksum"]
     assert resumed.manifest["config"]["k"] == 3 and "versions" in resumed.manifest and resumed.manifest["config_hash"]
+    assert undocumented("sampling", resumed.tables) == []  # docs/api.md's tables cover every column
 
 
 def test_another_config_sits_beside_and_calibrate_says_which_it_read(tiny, fresh):

@@ -189,6 +189,18 @@ COLUMNS: dict[str, dict[str, dict[str, str]]] = {
                        "note": "a warning, e.g. a direction fitted on another model's run",
                        "cos_random_max": "largest |cosine| between the direction and a random control"},
     },
+    "sampling": {
+        "samples": {"example_id": "index of the example in the run", "samples": "the k sampled answers",
+                    "agree": "per sample: equivalent to the greedy answer under the grader's normalisation",
+                    "clusters": "per sample: its cluster id (clusters = grader equivalence)",
+                    "n_clusters": "number of answer clusters among the k samples",
+                    "self_consistency": "share of samples agreeing with the greedy answer (0-1)",
+                    "semantic_entropy_nats": "entropy (nats) of the cluster shares",
+                    "semantic_entropy": "1 - semantic_entropy_nats / log k, as a confidence (0-1)",
+                    "p_true_raw": "exact P(\" True\") as the model's verdict on its own answer",
+                    "p_false_raw": "exact P(\" False\") for the same question",
+                    "p_true": "p_true_raw / (p_true_raw + p_false_raw) (0.5 when both are 0)"},
+    },
 }
 
 
