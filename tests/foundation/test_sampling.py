@@ -99,6 +99,11 @@ def test_another_config_sits_beside_and_calibrate_says_which_it_read(tiny, fresh
     assert explicit.path == with_k2.path
     with pytest.raises(WorkbenchError, match="not sampling channels"):
         channel_scores(fresh, sampling=with_k3)
+    shutil.rmtree(fresh.path / "results" / "sampling")
+    (fresh.path / "sampling").mkdir()
+    (fresh.path / "sampling" / "manifest.json").write_text("{}")  # a table of the earlier, unkeyed layout
+    with pytest.raises(WorkbenchError, match="stored before they were keyed by config; re-run `workbench sample"):
+        channel_scores(fresh)
 
 
 def test_channels_read_the_sampling_table(tiny, fresh, capsys):

@@ -4,7 +4,8 @@
 hashes the sampling config (k, temperature, seed, answer length, P(True)) with the run, so a re-run with
 another k sits beside the earlier table instead of mixing with or replacing it. Its table ``samples`` has one
 row per example; unfinished batches wait in ``<key>/partial/`` until the last one is done. The channels
-analysis reads the latest sampling result of the run (or the one it is given) and records which.
+analysis reads the latest sampling result of the run (or the one it is given) and records which; calling
+``workbench sample`` again with a stored config returns it and makes it the latest again.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from workbench.store.run_store import Run
 
 ANALYSIS = "sampling"
 TABLE = "samples"
+LEGACY_DIR = "sampling"  # RUN/sampling/: where an earlier version kept one unkeyed table
 # channel -> column of the sampling table (each a confidence in [0, 1])
 SAMPLING_CHANNELS: dict[str, str] = {"self_consistency": "self_consistency", "semantic_entropy": "semantic_entropy",
                                      "p_true": "p_true"}
@@ -32,6 +34,10 @@ def sampling_result(run: Run) -> Result | None:
     result = find_result(run.path, ANALYSIS)
     if result is not None:
         check_sampling(result, run)
+    elif (run.path / LEGACY_DIR / "manifest.json").exists():
+        raise WorkbenchError(f"{run.path / LEGACY_DIR} holds sampling channels stored before they were keyed by "
+                             f"config; re-run `workbench sample {run.path}` with its settings (stored then in "
+                             f"{sampling_dir(run.path)}) and remove {run.path / LEGACY_DIR}")
     return result
 
 
