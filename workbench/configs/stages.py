@@ -1,4 +1,5 @@
-"""One config per stage — collect, probe, calibrate, bottleneck, patch — the single home of every default.
+"""One config per stage (collect, probe, calibrate, bottleneck, patch; sample and steer in ``opt_in``): the single
+home of every default.
 
 The Python verbs (``workbench.api``), the CLI (generated from these fields) and the sweep file (its
 ``[collect]``, ``[probe]``, ... sections) all build these classes. Fields marked ``execution=True`` say how a

@@ -1,5 +1,5 @@
-"""Sweeps: models x datasets x seeds x stages (collect, probe, calibrate, bottleneck, patch), each unit of
-work addressed by the hash of its config, so a re-run does only what is missing or changed.
+"""Sweeps: models x datasets x seeds x stages (collect, probe, sample, calibrate, bottleneck, patch, steer), each
+unit of work addressed by the hash of its config, so a re-run does only what is missing or changed.
 
 ```python
 from workbench.sweeps import SweepConfig, run_sweep
