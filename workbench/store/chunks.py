@@ -2,7 +2,7 @@
 
 ``ChunkStore(folder, digest)`` holds ``<unit>.parquet`` files and ``progress.json`` (the config digest and
 the finished units, in order), each written atomically; a folder holding chunks of another digest is refused
-unless the caller removes it first (``overwrite``). Used by steering and the sampling channels.
+unless the caller removes it first (``overwrite``). Used by patching, steering and the sampling channels.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class ChunkStore:
         self.done: list[str] = []
         if progress.exists():
             state = json.loads(progress.read_text())
-            if state.get("digest") != digest:
+            if state.get("digest", state.get("config_hash")) != digest:  # config_hash: older patching runs
                 raise WorkbenchError(f"{self.folder} holds an unfinished {what} of another config; pass "
                                      "overwrite=True (--overwrite) to replace it, or keep that config")
             self.done = list(state["done"])

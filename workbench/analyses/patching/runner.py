@@ -10,9 +10,6 @@ config and its hash), then figures.
 
 from __future__ import annotations
 
-import io
-import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,37 +29,11 @@ from workbench.backends import Backend, load_model
 from workbench.configs import PatchConfig
 from workbench.elicit.scoring import VocabularyTrie
 from workbench.errors import WorkbenchError
-from workbench.store import Run, config_hash, open_run, write_json_atomic
-from workbench.store.provenance import write_bytes_atomic
+from workbench.store import Run, config_hash, open_run
+from workbench.store.chunks import ChunkStore
 from workbench.store.results import Result, ResultSlot, result_slot
 
 ANALYSIS = "patching"
-
-
-class _Partial:
-    """Finished work units on disk: ``partial/<unit>.parquet`` and the list of them, both written atomically."""
-
-    def __init__(self, path: Path, digest: str):
-        self.path, self.digest = path / "partial", digest
-        progress = self.path / "progress.json"
-        self.done: list[str] = []
-        if progress.exists():
-            state = json.loads(progress.read_text())
-            if state.get("config_hash") != digest:
-                raise WorkbenchError(f"{path} holds an unfinished patching result of another config; pass "
-                                     "--overwrite to replace it, or change the pairs/site")
-            self.done = state["done"]
-
-    def get(self, unit: str) -> pd.DataFrame | None:
-        return pd.read_parquet(self.path / f"{unit}.parquet") if unit in self.done else None
-
-    def put(self, unit: str, frame: pd.DataFrame) -> pd.DataFrame:
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
-        write_bytes_atomic(self.path / f"{unit}.parquet", buffer.getvalue())
-        self.done.append(unit)
-        write_json_atomic(self.path / "progress.json", {"config_hash": self.digest, "done": self.done})
-        return frame
 
 
 def _attribution_chunk(model: Backend, pairs: PairSet, config: PatchConfig, spec: MetricSpec,
@@ -113,7 +84,7 @@ def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, ba
     spec = MetricSpec.resolve(config.metric, run.vocabulary, config.levels)
     for role in config.roles:
         pairs.positions(role)  # missing roles fail before any model work
-    partial = _Partial(path, digest)
+    partial = ChunkStore(path / "partial", digest, what="patching result")
     chunks = [pairs.subset(slice(lo, lo + config.chunk_pairs)) for lo in range(0, len(pairs), config.chunk_pairs)]
     kwargs = dict(site=config.site, layers=layers, metric=spec, method=config.method)
     tables: dict[str, list[pd.DataFrame]] = {"sweep": [], **{c: [] for c in config.controls}, "attribution": []}
@@ -168,7 +139,7 @@ def _finish(run: Run, pairs: PairSet, config: PatchConfig, digest: str, parts: d
     for name, frame in tables.items():
         frame.attrs = {}
     result = slot.write(tables, digest=digest, summary=summary)
-    shutil.rmtree(slot.path / "partial", ignore_errors=True)
+    ChunkStore(slot.path / "partial", digest).remove()
     if figures:
         from workbench.figures.patching import write_figures
 
