@@ -47,6 +47,8 @@ def test_grader_equivalence_and_clusters():
     shares = np.array([0.75, 0.25])
     assert np.isclose(row["semantic_entropy"], 1 + (shares * np.log(shares)).sum() / np.log(4))
     assert consistency_row("x", ["y", "y"])["semantic_entropy"] == 1.0  # all samples agree with each other
+    distinct = ["a", "b", "c", "d", "e"]  # k clusters of k samples: confidence 0, not -2e-16 (calibrate's [0, 1] check)
+    assert consistency_row("x", distinct)["semantic_entropy"] == 0.0
 
 
 def test_samples_are_seeded_batch_independent_and_resumable(tiny, fresh, tiny_run, tmp_path):

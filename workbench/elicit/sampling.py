@@ -101,7 +101,7 @@ def consistency_row(greedy: str, samples: Sequence[str]) -> dict:
     entropy = float(-(shares * np.log(shares)).sum())
     return {"samples": list(samples), "agree": agree, "clusters": ids, "n_clusters": int(max(ids) + 1),
             "self_consistency": float(np.mean(agree)), "semantic_entropy_nats": entropy,
-            "semantic_entropy": 1.0 - entropy / math.log(len(samples))}
+            "semantic_entropy": min(1.0, max(0.0, 1.0 - entropy / math.log(len(samples))))}  # (rounding: k clusters)
 
 
 def p_true(backend: Backend, questions: Sequence[str], answers: Sequence[str], pad_id: int) -> np.ndarray:
