@@ -9,10 +9,10 @@ Given a model's collected run (the training items) and its ``probes`` result, ``
 2. collects ``n_items`` held-out items with the base model: the dataset's items whose id and question are not
    among the training run's (``out/heldout.jsonl``), a seeded, family-stratified sample, the training run's
    collect settings otherwise (``out/heldout-base``);
-3. LoRA-tunes the model's verbal confidence toward that probe on the training items (``finetune_experiment``
-   with no baselines and no patching: ``steps`` optimiser steps, the other settings ``FinetuneConfig``'s
-   defaults), and collects the held-out items with the tuned model (``out/tuning``; its merged checkpoint is
-   deleted afterwards, the adapter kept);
+3. LoRA-tunes the model's verbal confidence toward that probe on the training items (``run_variant`` of
+   ``workbench finetune``'s experiment, without its baselines, comparison table and patching: ``steps``
+   optimiser steps, the other settings ``FinetuneConfig``'s defaults), and collects the held-out items with
+   the tuned model (``out/tuning``; its merged checkpoint is deleted afterwards, the adapter kept);
 4. stores the ``probe_recovery`` result (``out/results/probe_recovery``): table ``items``, one row per
    held-out item (``RECOVERY_COLUMNS``), with the wall time of the call that finished it as ``seconds``.
 
@@ -23,7 +23,6 @@ model's answer log-probs of the training items in memory), and one merge of the 
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -68,8 +67,7 @@ def probe_recovery(train_run: Run, probes: Result, out: str | Path, *, dataset: 
     from workbench.collect import collect
     from workbench.configs import CollectConfig, FinetuneConfig
     from workbench.finetune.data import check_classes, write_items
-    from workbench.finetune.runner import finetune_experiment
-    from workbench.store import open_run
+    from workbench.finetune.runner import run_variant
 
     started, out = time.perf_counter(), Path(out)
     config = {"train_run": train_run.manifest.get("config_hash"), "probes": probes.path.name, "dataset": dataset, "n_items": n_items, "steps": steps, "seed": seed,
@@ -94,12 +92,8 @@ def probe_recovery(train_run: Run, probes: Result, out: str | Path, *, dataset: 
         settings["batch_size"] = batch_size
     base = collect(CollectConfig.from_dict(settings), out / "heldout-base", progress=progress)
     tuning = FinetuneConfig(probe=str(probe_path), steps=steps, seed=seed, progress=progress)
-    tuned_result = finetune_experiment(train_run, tuning, out / "tuning",
-                                       eval_runs={"heldout": base}, baselines=(), seeds=(seed,), patch=False,
-                                       n_boot=n_boot, progress=progress)
-    comparison = tuned_result["comparison"]
-    tuned = open_run(comparison.loc[comparison["variant"] != "base", "run"].iloc[0])
-    shutil.rmtree(out / "tuning" / f"probe-seed{seed}" / "merged", ignore_errors=True)  # runs collected: not needed
+    tuned = run_variant(train_run, tuning, out / "tuning", {"heldout": base}, progress=progress,
+                        keep_merged=False)["heldout"]  # the merged weights are deleted once the run is collected
     items_table = recovery_items(base, tuned, probe_path)
     return slot.write({"items": items_table}, seconds=round(time.perf_counter() - started, 1), layer=layer,
                       probe_cv_auroc=float(row["auroc"]))
