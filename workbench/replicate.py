@@ -141,7 +141,8 @@ def finetune_evidence(sweep_dir: Path, seed: int):
     return None, "fine-tuning not run yet (re-run without --report-only)"
 
 
-def run_finetune(config: ReplicateConfig, model: str, sweep_dir: Path, views: Mapping[int, Mapping[str, Path]]) -> None:
+def run_finetune(config: ReplicateConfig, model: str, sweep_dir: Path, views: Mapping[int, Mapping[str, Path]],
+                 loaded: Any = None) -> None:
     """Claim 7's fine-tuning on each seed whose collect and probes are done; a reason that it could not run
     (too few correct training answers, too few held-out items) is stored for the claims table instead."""
     from workbench.finetune.recovery import probe_recovery
@@ -159,7 +160,7 @@ def run_finetune(config: ReplicateConfig, model: str, sweep_dir: Path, views: Ma
             probe_recovery(train_run, _results(stages["probe"])["probes"], folder,
                            dataset=train_run.config["dataset"], n_items=config.finetune_items,
                            steps=config.finetune_steps, seed=seed, n_boot=config.n_boot,
-                           batch_size=config.batch_size, progress=config.progress)
+                           batch_size=config.batch_size, progress=config.progress, loaded=loaded)
         except WorkbenchError as error:
             write_json_atomic(folder / FINETUNE_WHY, {"why": f"fine-tuning could not run: {error}"})
             if config.progress:
@@ -205,7 +206,7 @@ def replicate(config: ReplicateConfig, out: str | Path = "ladder", *, loaded: Ma
             run_sweep(sweep, sweep_dir, executor=config.executor, workers=config.workers, address=config.address,
                       progress=config.progress, loaded=loaded)
             if finetuned:
-                run_finetune(config, model, sweep_dir, model_evidence(sweep, sweep_dir)[1])
+                run_finetune(config, model, sweep_dir, model_evidence(sweep, sweep_dir)[1], (loaded or {}).get(model))
         found, views[model], times = model_evidence(sweep, sweep_dir, finetuned)
         evidence += found
         walls += times

@@ -223,3 +223,14 @@ def test_intervals_over_seeds_span_the_seeds_and_the_items():
     value, low, high = c.combine_seeds(stored)
     assert value == pytest.approx(0.7) and 0.5 < low < 0.65 and 0.75 < high < 0.9
     assert c.combine_seeds(agree[:1]) == (agree[0].value, agree[0].low, agree[0].high)  # one seed: its own interval
+
+
+def test_claims_table_over_three_seeds_keeps_its_verdict_rules(verdict_rules):
+    frame = records(softmax_signal=1.0, verbal=lambda ok, rng: np.full(len(ok), 95.0))
+    evidence = [Evidence("m", seed=s, records=records(softmax_signal=1.0, seed=s, verbal=lambda ok, rng: np.full(
+        len(ok), 95.0)), oof=oof(frame, signal_layer=2, seed=s), **patching(0.9, 0.7, 1.0)) for s in (0, 1, 2)]
+    table = claims_table(evidence)
+    verdict_rules(table)
+    decided = table.set_index("claim")
+    assert decided.loc["text_bottleneck", "verdict"] == "reproduced" and "3 seeds" in decided.loc["text_bottleneck", "why"]
+    assert decided.loc["verbal_ceiling", "verdict"] == "reproduced"

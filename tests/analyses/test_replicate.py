@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 
 import pandas as pd
 import pytest
@@ -68,21 +69,29 @@ def test_default_fine_tuning_is_the_two_smallest_models_and_must_be_in_the_study
 
 
 @pytest.mark.slow
-def test_small_real_ladder_writes_claims_report_and_table(smollm2, tmp_path):
+def test_small_real_ladder_writes_claims_report_and_table(smollm2, tmp_path, verdict_rules):
+    """One small model, 24 items, 6 layers, 4 pairs, one fine-tuning step: the real pipeline, kept cheap."""
     out = tmp_path / "ladder"
-    claims = replicate(["smollm2-135m-instruct"], limit=24, seeds=(0,), out=out, dataset="capitals", n_pairs=6,
-                       batch_size=12, n_boot=50, progress=False)
-    stored = pd.read_csv(out / "claims.csv")
-    assert list(stored.columns) == list(CLAIM_COLUMNS) and len(stored) == len(CLAIMS)  # alignment: no base model
-    assert set(stored["verdict"]) <= set(VERDICTS) and stored["why"].notna().all()
-    assert list(claims["claim"]) == list(stored["claim"])
-    assert "no base model" in stored.set_index("claim").loc["alignment", "why"]
+    study = dict(models=["smollm2-135m-instruct"], limit=24, seeds=(0,), dataset="capitals", n_pairs=4,
+                 layers="0,6,12,18,24,-1", batch_size=12, n_boot=50, finetune_items=20, finetune_steps=1,
+                 progress=False)
+    loaded = {"smollm2-135m-instruct": smollm2}
+    claims = wb.replicate(out, loaded=loaded, **study)
+    stored = pd.read_csv(out / "claims.csv", keep_default_na=False, na_values=[""])
+    assert list(stored.columns) == list(CLAIM_COLUMNS) and len(stored) == len(CLAIMS) - 1  # no alignment: no base
+    assert list(claims["claim"]) == list(stored["claim"]) and set(stored["verdict"]) <= set(VERDICTS)
+    verdict_rules(stored)
+    recovery = stored.set_index("claim").loc["probe_recovery", "why"]
+    assert "not run" not in recovery and "not asked" not in recovery  # the fine-tuning ran (and says what it found)
+    walls = pd.read_csv(out / "wall_times.csv")
+    assert set(walls["stage"]) == {"collect", "probe", "calibrate", "bottleneck", "patch", "finetune"}
+    assert (walls["seconds"] > 0).all()
     accuracy = pd.read_csv(out / "accuracy.csv")
     assert set(accuracy["family"]) == {"all", "capitals"} and (accuracy["n"] == 24).all()
     assert (out / "ladder.md").read_text().startswith("| claim | seed | smollm2-135m-instruct |")
     page = (out / "report.html").read_text()
     assert "probe_beats_verbal" in page and "smollm2-135m-instruct (seed 0)" in page and "plotly" in page
-    before = (out / "models" / "smollm2-135m-instruct" / "summary.csv").read_text()
-    replicate(["smollm2-135m-instruct"], limit=24, seeds=(0,), out=out, dataset="capitals", n_pairs=6, batch_size=12,
-              n_boot=50, progress=False)  # a re-run finds every unit done
-    assert "cached" in (out / "models" / "smollm2-135m-instruct" / "summary.csv").read_text() and before
+    assert json.loads((out / "study.json").read_text())["config_hash"] == ReplicateConfig(**study).hash()
+    again = wb.replicate(out, loaded=loaded, **{**study, "figures": False})  # a re-run finds every unit done
+    assert "cached" in (out / "models" / "smollm2-135m-instruct" / "summary.csv").read_text()
+    pd.testing.assert_frame_equal(again, claims)

@@ -60,8 +60,9 @@ def heldout_pool(train_run: Run, dataset: str) -> list:
 
 def probe_recovery(train_run: Run, probes: Result, out: str | Path, *, dataset: str, n_items: int = 100,
                    steps: int = 30, seed: int = 0, n_boot: int = 1000, batch_size: int | None = None,
-                   progress: bool = True) -> Result:
-    """Fine-tune toward the best probe and score it on held-out items (see the module docstring)."""
+                   progress: bool = True, loaded=None) -> Result:
+    """Fine-tune toward the best probe and score it on held-out items (see the module docstring); ``loaded``: the
+    training run's model, already loaded (for the held-out collect; training loads its own copy)."""
     from workbench.analyses.probe_layers import save_refit
     from workbench.analyses.probes import LogisticProbe
     from workbench.collect import collect
@@ -90,7 +91,7 @@ def probe_recovery(train_run: Run, probes: Result, out: str | Path, *, dataset: 
                 "limit": min(n_items, len(pool)), "seed": seed, "progress": progress}
     if batch_size is not None:
         settings["batch_size"] = batch_size
-    base = collect(CollectConfig.from_dict(settings), out / "heldout-base", progress=progress)
+    base = collect(CollectConfig.from_dict(settings), out / "heldout-base", progress=progress, loaded=loaded)
     tuning = FinetuneConfig(probe=str(probe_path), steps=steps, seed=seed, progress=progress)
     tuned = run_variant(train_run, tuning, out / "tuning", {"heldout": base}, progress=progress,
                         keep_merged=False)["heldout"]  # the merged weights are deleted once the run is collected
