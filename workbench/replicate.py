@@ -158,7 +158,7 @@ def run_finetune(config: ReplicateConfig, model: str, sweep_dir: Path, views: Ma
         train_run = open_run(stages["collect"])
         try:
             probe_recovery(train_run, _results(stages["probe"])["probes"], folder,
-                           dataset=train_run.config["dataset"], n_items=config.finetune_items,
+                           dataset=train_run.config.get("dataset", config.dataset), n_items=config.finetune_items,
                            steps=config.finetune_steps, seed=seed, n_boot=config.n_boot,
                            batch_size=config.batch_size, progress=config.progress, loaded=loaded)
         except WorkbenchError as error:

@@ -68,6 +68,19 @@ def test_default_fine_tuning_is_the_two_smallest_models_and_must_be_in_the_study
         ReplicateConfig(models=("smollm2-135m-instruct",), finetune=("gemma-3-270m",))
 
 
+def test_a_fine_tuning_that_cannot_run_leaves_its_reason_for_the_claim(synthetic_run, synthetic_probes, correct_copy,
+                                                                         tmp_path):
+    from workbench.replicate import finetune_evidence, run_finetune
+
+    few = correct_copy(synthetic_run, tmp_path / "few", [0, 1])  # 2 correct: too few to train toward a probe
+    views = {0: {"collect": few.path, "probe": synthetic_run.path}}  # the probes result lies beside synthetic_run
+    config = ReplicateConfig(models=("smollm2-135m-instruct",), progress=False)
+    run_finetune(config, "smollm2-135m-instruct", tmp_path / "sweep", views)
+    recovery, why = finetune_evidence(tmp_path / "sweep", 0)
+    assert recovery is None and why.startswith("fine-tuning could not run: too few correct answers in the training")
+    assert finetune_evidence(tmp_path / "sweep", 1) == (None, "fine-tuning not run yet (re-run without --report-only)")
+
+
 @pytest.mark.slow
 def test_small_real_ladder_writes_claims_report_and_table(smollm2, tmp_path, verdict_rules):
     """One small model, 24 items, 6 layers, 4 pairs, one fine-tuning step: the real pipeline, kept cheap."""
