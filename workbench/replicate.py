@@ -159,7 +159,7 @@ def run_finetune(config: ReplicateConfig, model: str, sweep_dir: Path, views: Ma
         try:
             probe_recovery(train_run, _results(stages["probe"])["probes"], folder,
                            dataset=train_run.config.get("dataset", config.dataset), n_items=config.finetune_items,
-                           steps=config.finetune_steps, seed=seed, n_boot=config.n_boot,
+                           steps=config.finetune_steps, seed=seed,
                            batch_size=config.batch_size, progress=config.progress, loaded=loaded)
         except WorkbenchError as error:
             write_json_atomic(folder / FINETUNE_WHY, {"why": f"fine-tuning could not run: {error}"})

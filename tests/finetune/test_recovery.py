@@ -30,7 +30,7 @@ def study_run(tiny_checkpoint, tmp_path_factory, correct_copy):
 def recovered(study_run, tmp_path_factory):
     run, probes = study_run
     out = tmp_path_factory.mktemp("recovered") / "finetune"
-    result = probe_recovery(run, probes, out, dataset="capitals", n_items=20, steps=2, seed=0, n_boot=50,
+    result = probe_recovery(run, probes, out, dataset="capitals", n_items=20, steps=2, seed=0,
                             progress=False)
     return out, result
 
@@ -58,7 +58,7 @@ def test_held_out_items_are_scored_before_and_after_and_stored(study_run, recove
 def test_a_second_call_reads_the_stored_result_back(study_run, recovered):
     run, probes = study_run
     out, first = recovered
-    again = probe_recovery(run, probes, out, dataset="capitals", n_items=20, steps=2, seed=0, n_boot=50,
+    again = probe_recovery(run, probes, out, dataset="capitals", n_items=20, steps=2, seed=0,
                            progress=False)
     assert again.path == first.path and again.manifest["seconds"] == first.manifest["seconds"]
     assert np.array_equal(again["items"]["probe_before"], first["items"]["probe_before"])

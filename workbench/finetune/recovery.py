@@ -59,7 +59,7 @@ def heldout_pool(train_run: Run, dataset: str) -> list:
 
 
 def probe_recovery(train_run: Run, probes: Result, out: str | Path, *, dataset: str, n_items: int = 100,
-                   steps: int = 30, seed: int = 0, n_boot: int = 1000, batch_size: int | None = None,
+                   steps: int = 30, seed: int = 0, batch_size: int | None = None,
                    progress: bool = True, loaded=None) -> Result:
     """Fine-tune toward the best probe and score it on held-out items (see the module docstring); ``loaded``: the
     training run's model, already loaded (for the held-out collect; training loads its own copy)."""
@@ -71,8 +71,8 @@ def probe_recovery(train_run: Run, probes: Result, out: str | Path, *, dataset: 
     from workbench.finetune.runner import run_variant
 
     started, out = time.perf_counter(), Path(out)
-    config = {"train_run": train_run.manifest.get("config_hash"), "probes": probes.path.name, "dataset": dataset, "n_items": n_items, "steps": steps, "seed": seed,
-              "n_boot": n_boot, "role": ROLE, "probe": PROBE}
+    config = {"train_run": train_run.manifest.get("config_hash"), "probes": probes.path.name, "dataset": dataset,
+              "n_items": n_items, "steps": steps, "seed": seed, "role": ROLE, "probe": PROBE}
     slot = result_slot(out, ANALYSIS, config, train_run.manifest)
     if slot.existing is not None:
         return slot.existing
