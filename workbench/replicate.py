@@ -4,7 +4,8 @@
 runs a sweep per model (collect -> probes -> channels and prior knowledge -> bottleneck -> patching;
 resumable, local or Ray) into ``out/models/<model>/``, one model at a time so progress and wall time are
 per model; then, for each model of ``config.finetuned`` and each seed, the probe-targeted fine-tuning of
-claim 7 (``workbench.finetune.recovery``, here in this process, into ``out/models/<model>/finetune/seed<S>/``);
+claim 7 (``workbench.finetune.recovery``, here in this process, into
+``out/models/<model>/finetune/seed<S>-<N>items-<K>steps/``);
 then it reads the stored results into ``Evidence`` and writes:
 
 - ``out/claims.csv``: one row per (claim, model), columns of ``workbench.analyses.claims.CLAIM_COLUMNS``;
@@ -76,11 +77,11 @@ def _results(run_dir: Path) -> dict[str, Any]:
     return found
 
 
-def model_evidence(config, sweep_dir: Path, finetuned: bool = False
+def model_evidence(config, sweep_dir: Path, study: ReplicateConfig | None = None
                    ) -> tuple[list[Evidence], dict[int, dict[str, Path]], list[dict]]:
-    """Evidence per seed from a model's sweep folder (and its fine-tuning, when ``finetuned``), the run view of
-    each finished stage (for figures), and each finished unit's wall time (model, seed, stage, seconds) as its
-    marker recorded it."""
+    """Evidence per seed from a model's sweep folder (and its fine-tuning, as ``study`` asked for one), the run
+    view of each finished stage (for figures), and each finished unit's wall time (model, seed, stage, seconds)
+    as its marker recorded it."""
     from workbench.backends.loading import MODELS
     from workbench.store import open_run
     from workbench.sweeps.ledger import read_marker, unit_dir
@@ -105,7 +106,7 @@ def model_evidence(config, sweep_dir: Path, finetuned: bool = False
                 found.update(_results(stages[stage]))
         patching = found.get("patching")
         tables = patching.tables if patching is not None else {}
-        recovery, why = finetune_evidence(sweep_dir, seed) if finetuned else (None, NOT_FINETUNED)
+        recovery, why = finetune_evidence(study, sweep_dir, seed) if study else (None, NOT_FINETUNED)
         if recovery is not None:
             times.append({"model": model, "seed": seed, "stage": "finetune",
                           "seconds": float(recovery.manifest["seconds"])})
@@ -123,17 +124,18 @@ def model_evidence(config, sweep_dir: Path, finetuned: bool = False
 NOT_FINETUNED = "fine-tuning not asked for this model (see --finetune)"
 
 
-def finetune_dir(sweep_dir: Path, seed: int) -> Path:
-    return sweep_dir / "finetune" / f"seed{seed}"
+def finetune_dir(config: ReplicateConfig, sweep_dir: Path, seed: int) -> Path:
+    """A fine-tuning's folder, named by what it was asked (so another size starts afresh beside it)."""
+    return sweep_dir / "finetune" / f"seed{seed}-{config.finetune_items}items-{config.finetune_steps}steps"
 
 
-def finetune_evidence(sweep_dir: Path, seed: int):
+def finetune_evidence(config: ReplicateConfig, sweep_dir: Path, seed: int):
     """(the stored ``probe_recovery`` result or None, why there is none)."""
     import json
 
     from workbench.store.results import latest_dir, read_result
 
-    folder = finetune_dir(sweep_dir, seed)
+    folder = finetune_dir(config, sweep_dir, seed)
     if latest_dir(folder / "results" / "probe_recovery") is not None:
         return read_result(folder / "results" / "probe_recovery"), None
     if (folder / FINETUNE_WHY).exists():
@@ -149,7 +151,7 @@ def run_finetune(config: ReplicateConfig, model: str, sweep_dir: Path, views: Ma
     from workbench.store import open_run
 
     for seed, stages in sorted(views.items()):
-        folder = finetune_dir(sweep_dir, seed)
+        folder = finetune_dir(config, sweep_dir, seed)
         if "collect" not in stages or "probe" not in stages:
             continue  # the claims say which stage is missing
         if config.progress:
@@ -207,7 +209,7 @@ def replicate(config: ReplicateConfig, out: str | Path = "ladder", *, loaded: Ma
                       progress=config.progress, loaded=loaded)
             if finetuned:
                 run_finetune(config, model, sweep_dir, model_evidence(sweep, sweep_dir)[1], (loaded or {}).get(model))
-        found, views[model], times = model_evidence(sweep, sweep_dir, finetuned)
+        found, views[model], times = model_evidence(sweep, sweep_dir, config if finetuned else None)
         evidence += found
         walls += times
     claims = claims_table(evidence)

@@ -76,9 +76,11 @@ def test_a_fine_tuning_that_cannot_run_leaves_its_reason_for_the_claim(synthetic
     views = {0: {"collect": few.path, "probe": synthetic_run.path}}  # the probes result lies beside synthetic_run
     config = ReplicateConfig(models=("smollm2-135m-instruct",), progress=False)
     run_finetune(config, "smollm2-135m-instruct", tmp_path / "sweep", views)
-    recovery, why = finetune_evidence(tmp_path / "sweep", 0)
+    recovery, why = finetune_evidence(config, tmp_path / "sweep", 0)
     assert recovery is None and why.startswith("fine-tuning could not run: too few correct answers in the training")
-    assert finetune_evidence(tmp_path / "sweep", 1) == (None, "fine-tuning not run yet (re-run without --report-only)")
+    assert (tmp_path / "sweep" / "finetune" / "seed0-100items-30steps" / "why.json").exists()
+    assert finetune_evidence(config, tmp_path / "sweep", 1) == (None, "fine-tuning not run yet (re-run without "
+                                                                      "--report-only)")
 
 
 @pytest.mark.slow
@@ -96,7 +98,8 @@ def test_small_real_ladder_writes_claims_report_and_table(smollm2, tmp_path, ver
     assert "no base model" in stored.set_index("claim").loc["alignment", "why"]
     assert list(claims["claim"]) == list(stored["claim"]) and set(stored["verdict"]) <= set(VERDICTS)
     verdict_rules(stored)
-    assert stored.set_index("claim").loc["probe_recovery", "why"] == "fine-tuning not asked for this model (see --finetune)"
+    assert stored.set_index("claim").loc["probe_recovery", "why"] == ("fine-tuning not asked for this model "
+                                                                     "(see --finetune)")
     walls = pd.read_csv(out / "wall_times.csv")
     assert set(walls["stage"]) == {"collect", "probe", "calibrate", "bottleneck", "patch"}
     assert (walls["seconds"] > 0).all()

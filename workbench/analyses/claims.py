@@ -80,7 +80,7 @@ class Measure:
     high: float = np.nan
     note: str = ""
     blocked: str | None = None  # why there is no verdict even with a number (e.g. a control failed)
-    samples: np.ndarray | None = field(default=None, repr=False, compare=False)  # [n_boot] bootstrap replicates over items
+    samples: np.ndarray | None = field(default=None, repr=False, compare=False)  # [n_boot] item bootstrap replicates
 
     @classmethod
     def undetermined(cls, why: str) -> "Measure":

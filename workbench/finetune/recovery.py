@@ -55,7 +55,8 @@ def heldout_pool(train_run: Run, dataset: str) -> list:
     records = train_run.records
     ids = set(records["item_id"].astype(str))
     questions = {str(q).strip().lower() for q in records["question"]}
-    return [it for it in load_dataset(dataset) if it.item_id not in ids and it.question.strip().lower() not in questions]
+    return [it for it in load_dataset(dataset)
+            if it.item_id not in ids and it.question.strip().lower() not in questions]
 
 
 def probe_recovery(train_run: Run, probes: Result, out: str | Path, *, dataset: str, n_items: int = 100,
