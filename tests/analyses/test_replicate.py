@@ -13,7 +13,7 @@ from workbench.analyses.claims import CLAIM_COLUMNS, CLAIMS, VERDICTS
 from workbench.cli import build_parser, main
 from workbench.configs import ConfigError, ReplicateConfig
 from workbench.errors import WorkbenchError
-from workbench.replicate import check_installed
+from workbench.replicate import check_installed, sweep_config
 
 
 def test_unknown_model_lists_the_known_ones(capsys, tmp_path):
@@ -53,6 +53,8 @@ def test_cli_options_are_the_config_fields_and_reach_the_verb_unchanged():
     config = ReplicateConfig(**config_fields(args, ReplicateConfig))
     assert config.models == ("smollm2-135m-instruct", "gemma-3-270m") and config.seeds == (3, 4)
     assert config.layers == (0, 5, -1) and config.finetuned == () and config.report_only and not config.progress
+    sweep = sweep_config("gemma-3-270m", config)
+    assert sweep.probe.layers == sweep.patch.layers == (0, 5, -1) and sweep.seeds == (3, 4)
     assert config.hash() == config.replace(report_only=False, progress=True, batch_size=4).hash()  # execution keys
     flags = {a.dest for a in parser._subparsers._group_actions[0].choices["replicate"]._actions}
     assert set(ReplicateConfig.model_fields) <= flags  # every field has its flag; nothing hand-written but --out
