@@ -22,7 +22,8 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 CONFIGS = {"CollectConfig": wb.CollectConfig, "ProbeConfig": wb.ProbeConfig, "CalibrateConfig": wb.CalibrateConfig,
            "BottleneckConfig": wb.BottleneckConfig, "PatchConfig": wb.PatchConfig,
            "FinetuneConfig": wb.FinetuneConfig, "FinetuneExperiment": FinetuneExperiment,
-           "SteerConfig": wb.SteerConfig, "SampleConfig": wb.SampleConfig, "SweepConfig": wb.SweepConfig}
+           "SteerConfig": wb.SteerConfig, "SampleConfig": wb.SampleConfig, "SweepConfig": wb.SweepConfig,
+           "ReplicateConfig": wb.ReplicateConfig}
 
 
 def markers(name: str) -> tuple[str, str]:

@@ -2,8 +2,8 @@
 
 ``import workbench as wb`` is the whole public surface: load a model, collect a run, open runs and
 results, read exact confidences of live or patched forwards, and the analysis verbs. The verbs
-(``collect``, ``probe``, ``calibrate``, ``bottleneck``, ``patch``, ``finetune``, ``sweep``, ``steer``, ``sample``)
-take their stage's config fields as keyword arguments (``workbench.configs``), with the CLI's names and defaults;
+(``collect``, ``probe``, ``calibrate``, ``bottleneck``, ``patch``, ``finetune``, ``sweep``, ``steer``, ``sample``,
+``replicate``) take their stage's config fields as keyword arguments (``workbench.configs``), with the CLI's names and defaults;
 ``report`` writes a run's one offline page. docs/api.md lists every name with its parameters, shapes and result
 columns.
 """
@@ -11,11 +11,13 @@ columns.
 # The submodules named like two verbs load first, so the verbs (bound below) keep their names afterwards.
 import workbench.collect  # noqa: F401
 import workbench.finetune  # noqa: F401
-from workbench.api import bottleneck, calibrate, collect, finetune, patch, probe, report, sample, steer, sweep
+import workbench.replicate  # noqa: F401
+from workbench.api import (bottleneck, calibrate, collect, finetune, patch, probe, replicate, report, sample, steer,
+                           sweep)
 from workbench.backends import SITES, Backend, Patch, hook_name, load_model
 from workbench.backends import list_models as models
 from workbench.configs import (BottleneckConfig, CalibrateConfig, CollectConfig, FinetuneConfig, PatchConfig,
-                               ProbeConfig, SampleConfig, SteerConfig)
+                               ProbeConfig, ReplicateConfig, SampleConfig, SteerConfig)
 from workbench.datasets import QAItem, load_dataset
 from workbench.elicit.confidence import Confidence
 from workbench.errors import WorkbenchError
@@ -26,6 +28,7 @@ from workbench.store.summaries import BottleneckSummary, CalibrateSummary, Patch
 from workbench.sweeps.config import SweepConfig
 
 __all__ = ["collect", "probe", "calibrate", "bottleneck", "patch", "finetune", "sweep", "steer", "sample", "report",
+           "replicate", "ReplicateConfig",
            "Backend", "Patch", "SITES", "hook_name", "load_model", "models", "CollectConfig", "ProbeConfig",
            "CalibrateConfig", "BottleneckConfig", "PatchConfig", "FinetuneConfig", "SteerConfig", "SampleConfig",
            "SweepConfig", "QAItem", "load_dataset", "Confidence", "WorkbenchError", "Example", "Run", "open_run",

@@ -1,6 +1,6 @@
 """The verbs: ``wb.collect``, ``wb.probe``, ``wb.calibrate``, ``wb.bottleneck``, ``wb.patch``, ``wb.finetune``,
-``wb.sweep``, the two opt-in stages ``wb.steer`` and ``wb.sample``, and ``wb.report`` (the run's one offline
-page).
+``wb.sweep``, the two opt-in stages ``wb.steer`` and ``wb.sample``, ``wb.report`` (the run's one offline
+page) and ``wb.replicate`` (the seed study's claims across a ladder of models).
 
 Each takes its stage's config fields (``workbench.configs``) as keyword arguments, with the names and
 defaults of the CLI, which calls these verbs; or a whole ``config=``, with fields overriding it. An
@@ -17,6 +17,7 @@ from typing import Any
 
 from workbench.configs import (BottleneckConfig, CalibrateConfig, CollectConfig, FinetuneConfig, FinetuneExperiment,
                                PatchConfig, ProbeConfig, SampleConfig, StageConfig, SteerConfig)
+from workbench.configs.replicate import ReplicateConfig
 from workbench.store import Run, open_run
 from workbench.store.results import Result
 from workbench.sweeps.config import SweepConfig
@@ -225,6 +226,17 @@ def report(run: RunLike, path: str | Path | None = None, *, allow_incomplete: bo
     return write_report(_open(run), path, allow_incomplete=allow_incomplete)
 
 
+def replicate(out: str | Path = "ladder", config: ReplicateConfig | None = None, *,
+              loaded: Mapping[str, Any] | None = None, **fields: Any):
+    """Run (or resume) the seed study on each model of ``models`` into ``out`` and write ``claims.csv``,
+    ``accuracy.csv``, ``wall_times.csv``, ``ladder.md`` and ``report.html`` there; returns the claims table (one
+    row per claim and model: value, 95% interval over items and seeds, verdict, why). ``loaded``: models
+    already loaded, by name. See ``workbench.replicate``."""
+    from workbench.replicate import replicate as run_study
+
+    return run_study(_config(ReplicateConfig, config, fields), out, loaded=loaded)
+
+
 def load_sweep(config: Any, out: str | Path | None = None):
     """The ``SweepConfig`` and the sweep folder for ``config`` (an object, a file or a dict)."""
     if isinstance(config, (str, Path)):
@@ -245,3 +257,4 @@ _signature(steer, SteerConfig)
 _signature(sample, SampleConfig)
 _signature(finetune, FinetuneConfig, FinetuneExperiment, skip=("seed",))
 _signature(sweep, SweepConfig, skip=tuple(n for n in SweepConfig.model_fields if n not in SweepConfig.execution_keys()))
+_signature(replicate, ReplicateConfig)

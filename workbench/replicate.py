@@ -1,14 +1,19 @@
 """The seed study's claims across a ladder of models, as one resumable command.
 
-``replicate(models, limit=, seeds=, out=)`` runs a sweep per model (collect -> probes -> channels and prior
-knowledge -> bottleneck -> patching; resumable, local or Ray) into ``out/models/<model>/``, one model at a
-time so progress and wall time are per model, then reads the stored results into ``Evidence`` and writes:
+``replicate(config, out)`` (``wb.replicate``, ``workbench replicate``; ``ReplicateConfig`` holds every field)
+runs a sweep per model (collect -> probes -> channels and prior knowledge -> bottleneck -> patching;
+resumable, local or Ray) into ``out/models/<model>/``, one model at a time so progress and wall time are
+per model; then, for each model of ``config.finetuned`` and each seed, the probe-targeted fine-tuning of
+claim 7 (``workbench.finetune.recovery``, here in this process, into
+``out/models/<model>/finetune/seed<S>-<N>items-<K>steps/``);
+then it reads the stored results into ``Evidence`` and writes:
 
 - ``out/claims.csv``: one row per (claim, model), columns of ``workbench.analyses.claims.CLAIM_COLUMNS``;
 - ``out/accuracy.csv``: accuracy per model, seed and family (with n), and ``out/wall_times.csv``: each
-  finished stage's wall time (model, seed, stage, seconds);
+  finished stage's wall time (model, seed, stage, seconds; fine-tuning as stage ``finetune``);
 - ``out/ladder.md``: the claims as a markdown table for the README;
-- ``out/report.html``: the claims table and each model's figures (probes, channels, bottleneck, patching).
+- ``out/report.html``: the claims table and each model's figures (probes, channels, bottleneck, patching);
+- ``out/study.json``: the study's config, its hash and the library versions.
 
 A re-run does only what is missing; the tables are rewritten from the stored results each time.
 """
@@ -16,59 +21,47 @@ A re-run does only what is missing; the tables are rewritten from the stored res
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from workbench.analyses.claims import Evidence, claims_table, markdown_table
-from workbench.errors import WorkbenchError, did_you_mean
-from workbench.store.provenance import write_bytes_atomic
+from workbench.configs.replicate import DEFAULT_LADDER, ReplicateConfig
+from workbench.errors import WorkbenchError
+from workbench.store.provenance import provenance, write_bytes_atomic, write_json_atomic
 
-DEFAULT_LADDER = ("smollm2-135m-instruct", "gemma-3-270m", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
+__all__ = ["DEFAULT_LADDER", "ReplicateConfig", "check_installed", "replicate", "sweep_config"]
 STAGES = ("collect", "probe", "calibrate", "bottleneck", "patch")
+FINETUNE_WHY = "why.json"  # beside a fine-tuning that could not run: the reason, for the claims table
 
 
-def check_models(models: Sequence[str]) -> None:
-    """Every model is a registry model whose weight packages are installed; one clear error otherwise."""
+def check_installed(models: Sequence[str]) -> None:
+    """Every registry model's weight packages are installed; one clear error naming the install command otherwise."""
     from workbench.backends.loading import MODELS, is_installed
 
-    if not models:
-        raise WorkbenchError(f"no models given; the default ladder is {' '.join(DEFAULT_LADDER)}")
     for name in models:
-        if name not in MODELS:
-            raise WorkbenchError(f"unknown model {name!r} in --models.{did_you_mean(name, MODELS)} "
-                                 f"Known: {', '.join(MODELS)}")
         if not is_installed(MODELS[name]):
             raise WorkbenchError(f"model {name!r} is not installed; install it with:\n    {MODELS[name].install}\n"
                                  "(or every model at once: make models)")
 
 
-def check_limit(dataset: str, limit: int) -> None:
-    from workbench.datasets import load_dataset
-
-    size = len(load_dataset(dataset, limit=None))
-    if limit < 1:
-        raise WorkbenchError(f"--limit must be a positive number of items, got {limit}")
-    if limit > size:
-        raise WorkbenchError(f"--limit {limit} is larger than the dataset {dataset!r} ({size} items); "
-                             f"pass --limit {size} or less")
-
-
-def sweep_config(model: str, *, dataset: str, limit: int, seeds: Sequence[int], n_pairs: int, batch_size: int,
-                 n_boot: int):
+def sweep_config(model: str, config: ReplicateConfig):
     """The sweep of one model: every stage of the study, patching measured as the normalised shift."""
     from workbench.configs import BottleneckConfig, CalibrateConfig, CollectConfig, PatchConfig, ProbeConfig
     from workbench.sweeps.config import SweepConfig, SweepModel
 
+    n_boot = config.n_boot
     return SweepConfig(
-        models=(SweepModel(name=model),), datasets=(dataset,), seeds=tuple(seeds), analyses=STAGES,
-        collect=CollectConfig(limit=limit, batch_size=batch_size),
-        probe=ProbeConfig(n_boot=n_boot, seeds=1, save_weights=False),
+        models=(SweepModel(name=model),), datasets=(config.dataset,), seeds=config.seeds, analyses=STAGES,
+        collect=CollectConfig(limit=config.limit, batch_size=config.batch_size),
+        probe=ProbeConfig(n_boot=n_boot, seeds=1, save_weights=False, layers=config.layers),
         calibrate=CalibrateConfig(n_boot=n_boot, prior_knowledge=True),
         bottleneck=BottleneckConfig(n_boot=n_boot, logit_lens=False),
-        patch=PatchConfig(metric="normalised_shift", n_pairs=n_pairs, attribution=False, n_boot=n_boot),
+        patch=PatchConfig(metric="normalised_shift", n_pairs=config.n_pairs, attribution=False, n_boot=n_boot,
+                          layers=config.layers),
+        executor=config.executor, workers=config.workers, address=config.address, progress=config.progress,
     )
 
 
@@ -84,9 +77,11 @@ def _results(run_dir: Path) -> dict[str, Any]:
     return found
 
 
-def model_evidence(config, sweep_dir: Path) -> tuple[list[Evidence], dict[int, dict[str, Path]], list[dict]]:
-    """Evidence per seed from a model's sweep folder, the run view of each finished stage (for figures), and
-    each finished unit's wall time (model, seed, stage, seconds) as its marker recorded it."""
+def model_evidence(config, sweep_dir: Path, study: ReplicateConfig | None = None
+                   ) -> tuple[list[Evidence], dict[int, dict[str, Path]], list[dict]]:
+    """Evidence per seed from a model's sweep folder (and its fine-tuning, as ``study`` asked for one), the run
+    view of each finished stage (for figures), and each finished unit's wall time (model, seed, stage, seconds)
+    as its marker recorded it."""
     from workbench.backends.loading import MODELS
     from workbench.store import open_run
     from workbench.sweeps.ledger import read_marker, unit_dir
@@ -111,14 +106,69 @@ def model_evidence(config, sweep_dir: Path) -> tuple[list[Evidence], dict[int, d
                 found.update(_results(stages[stage]))
         patching = found.get("patching")
         tables = patching.tables if patching is not None else {}
+        recovery, why = finetune_evidence(study, sweep_dir, seed) if study else (None, NOT_FINETUNED)
+        if recovery is not None:
+            times.append({"model": model, "seed": seed, "stage": "finetune",
+                          "seconds": float(recovery.manifest["seconds"])})
         evidence.append(Evidence(
             model=model, seed=seed, records=records,
             oof=found["probes"]["oof"] if "probes" in found else None,
             effects=patching["effects"] if "effects" in tables else None,
             controls=patching["controls_summary"] if "controls_summary" in tables else None,
             gradient=patching["gradient_summary"] if "gradient_summary" in tables else None,
+            finetune=recovery["items"] if recovery is not None else None, finetune_why=why,
             instruct=MODELS[model].instruct if model in MODELS else True))
     return evidence, views, times
+
+
+NOT_FINETUNED = "fine-tuning not asked for this model (see --finetune)"
+
+
+def finetune_dir(config: ReplicateConfig, sweep_dir: Path, seed: int) -> Path:
+    """A fine-tuning's folder, named by what it was asked (so another size starts afresh beside it)."""
+    return sweep_dir / "finetune" / f"seed{seed}-{config.finetune_items}items-{config.finetune_steps}steps"
+
+
+def finetune_evidence(config: ReplicateConfig, sweep_dir: Path, seed: int):
+    """(the stored ``probe_recovery`` result or None, why there is none)."""
+    import json
+
+    from workbench.store.results import latest_dir, read_result
+
+    folder = finetune_dir(config, sweep_dir, seed)
+    if latest_dir(folder / "results" / "probe_recovery") is not None:
+        return read_result(folder / "results" / "probe_recovery"), None
+    if (folder / FINETUNE_WHY).exists():
+        return None, json.loads((folder / FINETUNE_WHY).read_text())["why"]
+    return None, "fine-tuning not run yet (re-run without --report-only)"
+
+
+def run_finetune(config: ReplicateConfig, model: str, sweep_dir: Path, views: Mapping[int, Mapping[str, Path]],
+                 loaded: Any = None) -> None:
+    """Claim 7's fine-tuning on each seed whose collect and probes are done; a reason that it could not run
+    (too few correct training answers, too few held-out items) is stored for the claims table instead."""
+    from workbench.finetune.recovery import probe_recovery
+    from workbench.store import open_run
+
+    for seed, stages in sorted(views.items()):
+        folder = finetune_dir(config, sweep_dir, seed)
+        if "collect" not in stages or "probe" not in stages:
+            continue  # the claims say which stage is missing
+        if config.progress:
+            print(f"replicate: {model} seed {seed}: probe-targeted fine-tuning ({config.finetune_steps} steps, "
+                  f"{config.finetune_items} held-out items)", flush=True)
+        train_run = open_run(stages["collect"])
+        try:
+            probe_recovery(train_run, _results(stages["probe"])["probes"], folder,
+                           dataset=train_run.config.get("dataset", config.dataset), n_items=config.finetune_items,
+                           steps=config.finetune_steps, seed=seed,
+                           batch_size=config.batch_size, progress=config.progress, loaded=loaded)
+        except WorkbenchError as error:
+            write_json_atomic(folder / FINETUNE_WHY, {"why": f"fine-tuning could not run: {error}"})
+            if config.progress:
+                print(f"replicate: {model} seed {seed}: fine-tuning could not run: {error}", flush=True)
+        else:
+            (folder / FINETUNE_WHY).unlink(missing_ok=True)
 
 
 def accuracy_table(evidence: Sequence[Evidence]) -> pd.DataFrame:
@@ -132,32 +182,34 @@ def accuracy_table(evidence: Sequence[Evidence]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "seed", "family", "n", "accuracy"])
 
 
-def replicate(models: Sequence[str] = DEFAULT_LADDER, *, limit: int = 300, seeds: Sequence[int] = (0, 1, 2),
-              out: str | Path = "ladder", dataset: str = "all", n_pairs: int = 24, batch_size: int = 16,
-              n_boot: int = 1000, executor: str = "local", workers: int = 1, address: str | None = None,
-              progress: bool = True, figures: bool = True, run: bool = True) -> pd.DataFrame:
+def replicate(config: ReplicateConfig, out: str | Path = "ladder", *, loaded: Mapping[str, Any] | None = None
+              ) -> pd.DataFrame:
     """Run (or resume) the study on each model and write the claims; returns the claims table.
 
-    ``run=False`` runs nothing: the claims are written from what is stored so far (units not done give
-    ``inconclusive`` claims), e.g. while a long ladder is still running.
+    ``config.report_only`` runs nothing: the claims are written from what is stored so far (units not done give
+    ``inconclusive`` claims), e.g. while a long ladder is still running. ``loaded``: models already loaded,
+    by name (the sweep uses them instead of loading its own).
     """
     from workbench.sweeps import run_sweep
 
-    check_models(models)
-    check_limit(dataset, limit)
-    if not seeds:
-        raise WorkbenchError("--seeds needs at least one seed")
+    if not config.report_only:
+        check_installed(config.models)
     out = Path(out)
+    write_json_atomic(out / "study.json", {**provenance(config.content()), "execution": config.to_dict()})
     evidence, views, walls = [], {}, []
-    for model in models:
-        config = sweep_config(model, dataset=dataset, limit=limit, seeds=seeds, n_pairs=n_pairs,
-                              batch_size=batch_size, n_boot=n_boot)
+    for model in config.models:
+        sweep = sweep_config(model, config)
         sweep_dir = out / "models" / model
-        if progress:
-            print(f"replicate: {model} ({len(seeds)} seed(s), {limit} items of {dataset!r})", flush=True)
-        if run:
-            run_sweep(config, sweep_dir, executor=executor, workers=workers, address=address, progress=progress)
-        found, views[model], times = model_evidence(config, sweep_dir)
+        finetuned = model in config.finetuned
+        if config.progress:
+            print(f"replicate: {model} ({len(config.seeds)} seed(s), {config.limit} items of {config.dataset!r}"
+                  f"{', fine-tuned' if finetuned else ''})", flush=True)
+        if not config.report_only:
+            run_sweep(sweep, sweep_dir, executor=config.executor, workers=config.workers, address=config.address,
+                      progress=config.progress, loaded=loaded)
+            if finetuned:
+                run_finetune(config, model, sweep_dir, model_evidence(sweep, sweep_dir)[1], (loaded or {}).get(model))
+        found, views[model], times = model_evidence(sweep, sweep_dir, config if finetuned else None)
         evidence += found
         walls += times
     claims = claims_table(evidence)
@@ -169,7 +221,7 @@ def replicate(models: Sequence[str] = DEFAULT_LADDER, *, limit: int = 300, seeds
     write_bytes_atomic(out / "wall_times.csv", pd.DataFrame(walls, columns=["model", "seed", "stage", "seconds"])
                        .to_csv(index=False).encode())
     write_bytes_atomic(out / "ladder.md", (markdown_table(claims, overall) + "\n").encode())
-    if figures:
+    if config.figures:
         write_report(out / "report.html", claims, accuracy, views)
     return claims
 

@@ -26,3 +26,27 @@ def synthetic_probes(synthetic_run):
     from workbench.analyses.probe_layers import probe_layers
 
     return probe_layers(synthetic_run, ["confidence_slot", "answer_last"], seeds=(0, 1), n_boot=300)
+
+
+def check_verdict_rules(claims) -> None:
+    """Each row of a claims table follows the verdict rule of ``workbench.analyses.claims``: reproduced iff the
+    interval lies above the claim's threshold, refuted iff below, otherwise inconclusive with a reason."""
+    from workbench.analyses.claims import CLAIMS
+
+    thresholds = {claim.name: claim.threshold for claim in CLAIMS}
+    for row in claims.itertuples():
+        t = thresholds[row.claim]
+        if row.verdict == "reproduced":
+            assert row.low > t and row.why.startswith(f"interval above {t:g}"), row
+        elif row.verdict == "refuted":
+            assert row.high < t and row.why.startswith(f"interval below {t:g}"), row
+        elif row.why.startswith("interval holds"):
+            assert row.verdict == "inconclusive" and row.low <= t <= row.high, row
+        else:  # blocked: a reason instead of a decision
+            assert row.verdict == "inconclusive" and len(row.why) > 5, row
+
+
+@pytest.fixture(scope="session")
+def verdict_rules():
+    """``check_verdict_rules``: assert that every row of a claims table follows the verdict rule."""
+    return check_verdict_rules

@@ -131,13 +131,39 @@ def test_prior_knowledge_verdicts():
                                                 0.0)[4]
 
 
-def test_probe_recovery_and_alignment_verdicts():
-    ft = {"probe_auroc_before": 0.8, "verbal_auroc_after": 0.8, "verbal_auroc_after_low": 0.76,
-          "verbal_auroc_after_high": 0.84}
-    assert decide(c.probe_recovery, Evidence("m", finetune=ft), threshold=0.9) == "reproduced"
-    low = {**ft, "verbal_auroc_after": 0.55, "verbal_auroc_after_low": 0.5, "verbal_auroc_after_high": 0.6}
-    assert decide(c.probe_recovery, Evidence("m", finetune=low), threshold=0.9) == "refuted"
+def recovery(n=120, *, verbal_signal=1.0, probe_signal=1.0, accuracy=0.4, parsed=1.0, seed=0):
+    """Held-out items of a fine-tuning: the probe before and the verbal confidence after separate the classes
+    with the given strengths (0: noise)."""
+    rng = np.random.default_rng(seed)
+    correct = np.zeros(n, dtype=bool)
+    correct[rng.permutation(n)[: int(round(accuracy * n))]] = True
+    verbal = np.clip(50 + 40 * verbal_signal * (correct - 0.5) + rng.normal(0, 15, n), 0, 100).round()
+    verbal[rng.permutation(n)[: int(round((1 - parsed) * n))]] = np.nan
+    probe = np.clip(0.5 + 0.4 * probe_signal * (correct - 0.5) + rng.normal(0, 0.15, n), 0, 1)
+    return pd.DataFrame({"item_id": [f"i{i}" for i in range(n)], "correct_before": correct, "probe_before": probe,
+                         "correct_after": correct, "verbal_after": verbal})
+
+
+def test_probe_recovery_verdicts_and_why():
+    assert decide(c.probe_recovery, Evidence("m", finetune=recovery()), threshold=0.9) == "reproduced"
+    assert decide(c.probe_recovery, Evidence("m", finetune=recovery(verbal_signal=0.0)), threshold=0.9) == "refuted"
+    few = recovery(n=40, verbal_signal=0.6)
+    assert decide(c.probe_recovery, Evidence("m", finetune=few), threshold=0.9) == "inconclusive"
+    measure = c.probe_recovery(Evidence("m", finetune=recovery()))
+    assert measure.low < measure.value < measure.high and len(measure.samples) == c.N_BOOT
+    assert "held-out items" in measure.note
     assert "fine-tuning not run" in verdict([c.probe_recovery(Evidence("m"))], 0.9)[4]
+    why = "fine-tuning could not run: too few correct answers in the training run"
+    assert verdict([c.probe_recovery(Evidence("m", finetune_why=why))], 0.9)[3:] == ("inconclusive", why)
+    one_class = recovery(accuracy=0.0)
+    assert "before fine-tuning: all 120 answers are incorrect: one class" in verdict(
+        [c.probe_recovery(Evidence("m", finetune=one_class))], 0.9)[4]
+    unparsed = recovery(parsed=0.05)
+    assert "6 of 120 held-out verbal confidences parsed" in verdict(
+        [c.probe_recovery(Evidence("m", finetune=unparsed))], 0.9)[4]
+
+
+def test_alignment_verdicts():
     calibrated = Evidence("base", records=records(verbal=lambda ok, rng: np.where(ok, 100.0, 0.0)), instruct=False)
     over = Evidence("inst", records=records(verbal=lambda ok, rng: np.full(len(ok), 95.0)))
     assert decide(c.alignment_calibration, over, calibrated) == "reproduced"
@@ -167,5 +193,45 @@ def test_claims_table_columns_seeds_and_markdown():
 def test_one_seed_without_a_number_makes_the_claim_inconclusive():
     good = c.Measure(0.3, 0.1, 0.5, "ok")
     assert verdict([good, c.Measure.undetermined("9 correct answers: too few")], 0.0)[3:] == (
-        "inconclusive", "9 correct answers: too few (ok)")
-    assert verdict([good, c.Measure(0.2, 0.05, 0.4)], 0.0)[:4] == (0.25, 0.05, 0.5, "reproduced")
+        "inconclusive", "9 correct answers: too few (2 seeds; ok)")
+
+
+def bootstrapped(value, sd, seed):
+    """A measure whose bootstrap replicates over items are normal around ``value`` with spread ``sd``."""
+    samples = value + sd * np.random.default_rng(seed).standard_normal(c.N_BOOT)
+    low, high = np.percentile(samples, [2.5, 97.5])
+    return c.Measure(value, low, high, samples=samples)
+
+
+def test_intervals_over_seeds_span_the_seeds_and_the_items():
+    # seeds that agree, each with item noise: the interval is about the items' (narrower than one seed's,
+    # since the mean of three seeds' replicates varies less), and it holds every seed's value
+    agree = [bootstrapped(0.30, 0.05, s) for s in range(3)]
+    value, low, high = c.combine_seeds(agree)
+    assert value == pytest.approx(0.30) and low < 0.30 < high and 0.05 < high - low < agree[0].high - agree[0].low
+    # seeds that disagree, each precise: the interval spans the seeds' values (not only one seed's items)
+    apart = [bootstrapped(v, 0.005, s) for s, v in enumerate((0.05, 0.30, 0.55))]
+    value, low, high = c.combine_seeds(apart)
+    assert value == pytest.approx(0.30) and low < 0.15 and high > 0.45
+    assert all(high - low > 10 * (m.high - m.low) for m in apart)
+    # so a claim whose seeds disagree in sign is not reproduced, though each seed alone is decided
+    split = [bootstrapped(v, 0.01, s) for s, v in enumerate((-0.3, 0.2, 0.4))]
+    assert {verdict([m], 0.0)[3] for m in split} == {"reproduced", "refuted"}
+    assert verdict(split, 0.0)[3] == "inconclusive"
+    # a measure known only by its interval (the layer gradient) contributes draws of that width
+    stored = [c.Measure(0.8, 0.7, 0.9), c.Measure(0.6, 0.5, 0.7)]
+    value, low, high = c.combine_seeds(stored)
+    assert value == pytest.approx(0.7) and 0.5 < low < 0.65 and 0.75 < high < 0.9
+    assert c.combine_seeds(agree[:1]) == (agree[0].value, agree[0].low, agree[0].high)  # one seed: its own interval
+
+
+def test_claims_table_over_three_seeds_keeps_its_verdict_rules(verdict_rules):
+    frame = records(softmax_signal=1.0, verbal=lambda ok, rng: np.full(len(ok), 95.0))
+    evidence = [Evidence("m", seed=s, records=records(softmax_signal=1.0, seed=s, verbal=lambda ok, rng: np.full(
+        len(ok), 95.0)), oof=oof(frame, signal_layer=2, seed=s), **patching(0.9, 0.7, 1.0)) for s in (0, 1, 2)]
+    table = claims_table(evidence)
+    verdict_rules(table)
+    decided = table.set_index("claim")
+    bottleneck = decided.loc["text_bottleneck"]
+    assert bottleneck["verdict"] == "reproduced" and "3 seeds" in bottleneck["why"]
+    assert decided.loc["verbal_ceiling", "verdict"] == "reproduced"

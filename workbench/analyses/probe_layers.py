@@ -156,7 +156,7 @@ def probe_layers(run: Run, role: str | Sequence[str] = "confidence_slot", layers
                                              "example_id": example_ids, "score": scores})
                                for seed, scores in zip(seeds, per_seed)]
                 if save_weights:
-                    _save_refit(run, out_dir, estimator, name, X, correct, groups, role_name, layer, rows[-1])
+                    save_refit(run, out_dir, estimator, name, X, correct, groups, role_name, layer, rows[-1])
     table = pd.DataFrame(rows)
     if not (table["status"] == "ok").any():
         raise WorkbenchError("no layer could be probed: every selected layer has NaN/inf activations")
@@ -164,20 +164,22 @@ def probe_layers(run: Run, role: str | Sequence[str] = "confidence_slot", layers
     return slot.write(tables, best=best_layers(table))
 
 
-def _save_refit(run: Run, out_dir: Path, estimator: BaseEstimator, name: str, X: np.ndarray, correct: np.ndarray,
-                groups: np.ndarray, role: str, layer: int, row: dict[str, Any]) -> None:
-    """Refit on every example (logistic: at the folds' median C, no inner search) and save the linear read-out."""
+def save_refit(run: Run, out_dir: Path, estimator: BaseEstimator, name: str, X: np.ndarray, correct: np.ndarray,
+               groups: np.ndarray, role: str, layer: int, row: dict[str, Any]) -> Path | None:
+    """Refit on every example (logistic: at the folds' median C, no inner search) and save the linear read-out
+    as ``out_dir/weights/<role>/<name>-layer<L>.safetensors``; returns that path (None: not a linear probe)."""
     if isinstance(estimator, LogisticProbe) and np.isfinite(row["C_median"]):
         estimator = clone(estimator).set_params(Cs=(row["C_median"],))
     final = fit_probe(estimator, X, correct, groups)
     if np.shape(getattr(final, "coef_", None)) != (1, X.shape[1]):
-        return  # not a linear read-out (a custom estimator): nothing to save
+        return None  # not a linear read-out (a custom estimator): nothing to save
     meta = {"model_checksum": run.manifest["model"].get("checksum"), "model_name": run.model_name,
             "hook": run.readouts[layer], "layer": layer, "role": role, "n_readouts": len(run.readouts), "d_model": run.d_model,
             "probe": name, "estimator": repr(final), "C": getattr(final, "C_", None),
             "cv_auroc": row["auroc"], "cv_low": row["low"], "cv_high": row["high"], "n_train": len(correct),
             "n_correct": int(correct.sum()), "run_config_hash": run.manifest.get("config_hash")}
-    save_probe(out_dir / "weights" / role / f"{name}-layer{layer:02d}", final.coef_[0], float(final.intercept_[0]), meta)
+    return save_probe(out_dir / "weights" / role / f"{name}-layer{layer:02d}", final.coef_[0],
+                      float(final.intercept_[0]), meta)
 
 
 def best_layers(table: pd.DataFrame) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from workbench.configs.finetune import FinetuneConfig, FinetuneExperiment
 from workbench.configs.stages import (AnalysisConfig, BottleneckConfig, CalibrateConfig, CollectConfig, PatchConfig,
                                       ProbeConfig)
 from workbench.configs.opt_in import SampleConfig, SteerConfig
+from workbench.configs.replicate import ReplicateConfig
 
 # every stage a sweep can run, in the order a unit's dependencies come first (sample before calibrate, which
 # reads it; probe before steer, whose direction it gives)
@@ -14,4 +15,4 @@ STAGE_CONFIGS: dict[str, type[StageConfig]] = {"collect": CollectConfig, "probe"
 
 __all__ = ["ConfigError", "StageConfig", "option", "AnalysisConfig", "CollectConfig", "ProbeConfig", "CalibrateConfig",
            "BottleneckConfig", "PatchConfig", "FinetuneConfig", "FinetuneExperiment", "SteerConfig",
-           "SampleConfig", "STAGE_CONFIGS"]
+           "SampleConfig", "ReplicateConfig", "STAGE_CONFIGS"]

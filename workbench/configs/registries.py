@@ -95,3 +95,8 @@ def executors() -> list[str]:
 def directions() -> list[str]:
     from workbench.analyses.steering.directions import DIRECTIONS
     return list(DIRECTIONS)
+
+
+def models() -> list[str]:
+    from workbench.backends.loading import MODELS
+    return list(MODELS)

@@ -1,0 +1,115 @@
+"""The study's config: ``ReplicateConfig``, the seed study's claims across a ladder of registry models.
+
+``wb.replicate`` and ``workbench replicate`` are generated from these fields, like every stage's. What each
+model's sweep computes (items, seeds, pairs, layers, bootstrap) is hashed; how it runs (executor, workers,
+batch size, progress, figures, ``report_only``) is not. A bad value is one ``ConfigError`` naming the key
+(the CLI names the flag): an unknown model lists the known ones, ``limit`` above the dataset's size says
+the size, a fine-tuned model must be one of ``models``. Whether a model's weights are installed is checked
+when the study runs (``workbench.replicate.check_installed``), so the stored claims of a model no longer
+installed can still be written with ``report_only``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+
+from pydantic import model_validator
+
+from workbench.configs import kinds as k
+from workbench.configs import registries as reg
+from workbench.configs.base import ConfigError, StageConfig, option
+from workbench.configs.stages import Boot, Flag
+from workbench.errors import did_you_mean
+
+DEFAULT_LADDER = ("smollm2-135m-instruct", "gemma-3-270m", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
+N_FINETUNED = 2  # default: fine-tune the two smallest models of the study
+
+
+def registry_models(path: str, *, empty: bool = False) -> k.Kind:
+    """Registry model names (``workbench models``) of the field at ``path``; ``empty``: none allowed (the text
+    ``none``). An unknown name is one error that lists the known ones."""
+    def check(v: Any) -> tuple[str, ...]:
+        if empty and v == "none":
+            return ()
+        if isinstance(v, str):
+            v = tuple(part.strip() for part in v.split(",") if part.strip())
+        if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+            raise ValueError("must be a list of registry model names")
+        known = reg.models()
+        for name in v:
+            if name not in known:
+                raise ConfigError(path, f"unknown model {name!r}.{did_you_mean(name, known)} Known: {', '.join(known)}",
+                                  has_value=False)
+        if duplicated := [x for i, x in enumerate(v) if x in v[:i]]:
+            raise ConfigError(path, f"{duplicated[0]!r} is listed twice", has_value=False)
+        if not v and not empty:
+            raise ValueError("must name at least one model; the default ladder is " + " ".join(DEFAULT_LADDER))
+        return tuple(v)
+    return k.Kind(check, "MODEL", many=True, empty=empty, words=("none",) if empty else (), optional=empty,
+                  choices=reg.models)
+
+
+def parameter_count(name: str) -> float:
+    """A registry model's size from its card ("135M", "1.5B") as a number of parameters."""
+    from workbench.backends.loading import MODELS
+
+    text = MODELS[name].parameters.strip().upper()
+    scale = {"M": 1e6, "B": 1e9}.get(text[-1:], 1.0)
+    return float(text.rstrip("MB") or "inf") * scale
+
+
+class ReplicateConfig(StageConfig):
+    """The ladder study (``workbench.replicate``): per model a sweep of every stage, then the claims."""
+
+    SECTION: ClassVar[str] = "replicate"
+    models: Annotated[tuple[str, ...], registry_models("replicate.models")] = option(
+        DEFAULT_LADDER, "registry models, smallest first (see `workbench models`)")
+    dataset: Annotated[str, k.dataset_name()] = option(
+        "all", "built-in family, part of one (elements/symbol) or a file")
+    limit: Annotated[int, k.integer(1)] = option(300, "items per model and seed (seeded, family-stratified)")
+    seeds: Annotated[tuple[int, ...], k.integers(0)] = option(
+        (0, 1, 2), "seeds of each model's collect (the item sample) and analyses; intervals span items and seeds")
+    n_pairs: Annotated[int, k.integer(1)] = option(24, "patching pairs per model and seed")
+    layers: Annotated[str | tuple[int, ...], k.layers()] = option(
+        "all", "layers probed and patched: 'all' or indices such as 0,8,-1 or 10-20")
+    n_boot: Boot = option(1000, "bootstrap resamples for the intervals")
+    finetune: Annotated[tuple[str, ...] | None, registry_models("replicate.finetune", empty=True)] = option(
+        None, "models whose probe-targeted LoRA fine-tuning tests claim 7, or 'none' (default: the two smallest "
+              "of --models)")
+    finetune_steps: Annotated[int, k.integer(1)] = option(
+        30, "optimiser steps of each fine-tuning (batch 8, LoRA rank 8 on q_proj/v_proj)")
+    finetune_items: Annotated[int, k.integer(20)] = option(
+        100, "held-out items (not among the study's) on which fine-tuning is evaluated, collected before and after")
+    batch_size: Annotated[int, k.integer(1)] = option(16, "prompts per forward", execution=True)
+    executor: Annotated[str, k.name(reg.executors)] = option(
+        "local", "where the sweep's units run: local, or ray (fine-tuning runs here)", execution=True)
+    workers: Annotated[int, k.integer(1)] = option(1, "units at once", execution=True)
+    address: Annotated[str | None, k.text(optional=True)] = option(None, "Ray cluster address", execution=True)
+    progress: Flag = option(True, "show progress", execution=True)
+    figures: Flag = option(True, "draw each model's figures into report.html", execution=True)
+    report_only: Flag = option(False, "run nothing: write the claims and report from what is stored so far",
+                               execution=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ReplicateConfig":
+        from workbench.datasets import load_dataset
+
+        if not self.seeds:
+            raise ConfigError("replicate.seeds", "needs at least one seed", has_value=False)
+        size = len(load_dataset(self.dataset, limit=None))
+        if self.limit > size:
+            raise ConfigError("replicate.limit", f"{self.limit} is larger than the dataset {self.dataset!r} "
+                              f"({size} items); give {size} or less", has_value=False)
+        for name in self.finetune or ():
+            if name not in self.models:
+                raise ConfigError("replicate.finetune", f"{name!r} is not one of the study's models "
+                                  f"({', '.join(self.models)})", has_value=False)
+        return self
+
+    @property
+    def finetuned(self) -> tuple[str, ...]:
+        """The models fine-tuned: ``finetune``, or by default the ``N_FINETUNED`` smallest of ``models``."""
+        if self.finetune is not None:
+            return self.finetune
+        smallest = sorted(self.models, key=parameter_count)[:N_FINETUNED]
+        return tuple(m for m in self.models if m in smallest)
