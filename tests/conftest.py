@@ -8,8 +8,10 @@ load no real model, and nobody has to remember a marker.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -102,3 +104,19 @@ def with_correct(run, path: Path, correct_ids: list[int]):
 def correct_copy():
     """``with_correct``: a copy of a run with chosen correct examples."""
     return with_correct
+
+
+@pytest.fixture(scope="session")
+def script():
+    """``script("make_api_docs")``: a module of scripts/ loaded in this process, so a test calls its ``main(argv)``
+    without starting another Python (each start imports torch and the package again: seconds)."""
+    root = Path(__file__).resolve().parents[1] / "scripts"
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"scripts_{name}", root / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up while being defined
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -36,10 +34,8 @@ def test_every_public_name_has_a_docstring_and_a_section_in_docs_api():
             assert doc and not doc.startswith(f"{name}("), f"wb.{name} has no docstring of its own"
 
 
-def test_docs_api_column_tables_are_generated_from_the_column_docs():
-    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_api_docs.py"), "--check"],
-                           capture_output=True, text=True, cwd=ROOT)
-    assert check.returncode == 0, check.stderr
+def test_docs_api_column_tables_are_generated_from_the_column_docs(script, capsys):
+    assert script("make_api_docs").main(["--check"]) == 0, capsys.readouterr().err
     assert "| `argmax_confidence` |" in (ROOT / "docs" / "api.md").read_text()
 
 

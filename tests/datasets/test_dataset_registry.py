@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -113,13 +111,17 @@ def test_empty_data_dir_says_how_to_build(tmp_path: Path, monkeypatch: pytest.Mo
         load_dataset("all")
 
 
-def test_data_dir_defaults_to_the_repo_and_follows_the_environment(tmp_path: Path, repo: Path) -> None:
+def test_data_dir_defaults_to_the_repo_and_follows_the_environment(tmp_path: Path, repo: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     def data_dir(**env: str) -> str:
-        code = "from workbench.datasets import registry; print(registry.DATA_DIR)"
-        base = {k: v for k, v in os.environ.items() if k != "WORKBENCH_DATA_DIR"}
-        run = subprocess.run([sys.executable, "-c", code], cwd=repo, env={**base, **env},
-                             capture_output=True, text=True, check=True)
-        return run.stdout.strip()
+        """DATA_DIR as a fresh import of the registry module reads it (the session's copy is patched)."""
+        monkeypatch.delenv("WORKBENCH_DATA_DIR", raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        spec = importlib.util.spec_from_file_location("fresh_registry", registry.__file__)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return str(module.DATA_DIR)
 
     assert data_dir() == str(repo / "data")
     assert data_dir(WORKBENCH_DATA_DIR=str(tmp_path)) == str(tmp_path)

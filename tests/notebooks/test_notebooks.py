@@ -3,7 +3,6 @@ headless (nbclient) on SmolLM2 at small sizes, their own assertions included."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,14 +18,12 @@ def read(name: str) -> nbformat.NotebookNode:
     return nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
 
 
-def test_notebooks_are_stored_without_outputs_and_match_their_script():
+def test_notebooks_are_stored_without_outputs_and_match_their_script(script, capsys):
     for name in NOTEBOOKS:
         for cell in read(name).cells:
             if cell.cell_type == "code":
                 assert cell.outputs == [] and cell.execution_count is None, f"{name}: outputs not stripped"
-    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_notebooks.py"), "--check"],
-                           capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
+    assert script("make_notebooks").main(["--check"]) == 0, capsys.readouterr().err
 
 
 @pytest.mark.slow
