@@ -19,11 +19,19 @@ from workbench.store.results import latest_dir
 MAGIC = {".svg": b"<svg", ".pdf": b"%PDF", ".png": b"\x89PNG"}
 
 
-def chromium_or_skip() -> None:
+@pytest.fixture(scope="module")
+def kaleido_browser():
+    """One kaleido browser for this module's static exports: each export call would otherwise start Chromium
+    and load plotly.js again (seconds on a busy machine). Skips where no Chromium is installed."""
+    import kaleido
+
     try:
         find_chromium()
     except WorkbenchError as error:
         pytest.skip(str(error))
+    kaleido.start_sync_server(silence_warnings=True)
+    yield
+    kaleido.stop_sync_server(silence_warnings=True)
 
 
 def test_paper_style_draws_intervals_as_bands_in_the_palette_without_touching_the_input():
@@ -57,8 +65,7 @@ def test_missing_chromium_says_how_to_install_it(monkeypatch, tmp_path):
     assert (tmp_path / "fig.html").exists()
 
 
-def test_static_export_writes_every_format_at_the_figure_size(tmp_path):
-    chromium_or_skip()
+def test_static_export_writes_every_format_at_the_figure_size(kaleido_browser, tmp_path):
     fig = paper_style(go.Figure(go.Scatter(x=[0, 1], y=[1, 0])), width=500, height=300)
     paths = export_figure(fig, tmp_path / "line", ("svg", "pdf", "png"))
     assert [p.name for p in paths] == ["line.svg", "line.pdf", "line.png"]
@@ -74,8 +81,8 @@ def test_every_analysis_of_the_report_pages_has_a_paper_figure_builder():
     assert builder_for("patching-correct-to-incorrect-resid_pre") is FIGURES["patching"]
 
 
-def test_regenerate_every_figure_from_stored_results_and_skip_what_cannot_be_read(stored, tmp_path, capsys):
-    chromium_or_skip()
+def test_regenerate_every_figure_from_stored_results_and_skip_what_cannot_be_read(stored, kaleido_browser, tmp_path,
+                                                                                   capsys):
     root = tmp_path / "results"
     shutil.copytree(stored["run"].path, root / "run", symlinks=True)
     found = {p.name for p in find_results(root)}
