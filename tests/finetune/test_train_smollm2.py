@@ -1,9 +1,12 @@
 """Fine-tuning on the real SmolLM2, kept tiny: 6 items, 3 steps, rank 2.
 
-One uninterrupted training and one killed after 2 steps then resumed; the checks read both.
+One uninterrupted training (the CLI experiment's) and one killed after 2 steps then resumed; the checks read both.
 """
 
 from __future__ import annotations
+
+import contextlib
+import io
 
 import numpy as np
 import pytest
@@ -30,12 +33,36 @@ def run6(smollm2_run, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained(run6, tmp_path_factory):
+def experiment(run6, smollm2, tmp_path_factory):
+    """``workbench finetune --eval`` on CONFIG's fields (checkpoint_every aside, which is not hashed): held-out
+    items collected with the base model, the adapter trained, merged, evaluated and patched across models. Its
+    adapter is the uninterrupted training the other tests read."""
+    from workbench.cli import main
+    from workbench.collect import collect
+    from workbench.datasets import load_dataset
+    from workbench.finetune.data import write_items
+
+    root = tmp_path_factory.mktemp("experiment")
+    trained_on = set(run6.records["item_id"])
+    heldout = [it for it in load_dataset("capitals") if it.item_id not in trained_on][:4]
+    base = collect(out=root / "heldout", loaded=smollm2, dataset=str(write_items(heldout, root / "h.jsonl")),
+                   limit=None, batch_size=4, progress=False)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["finetune", str(run6.path), "--target", "correctness", "--rank", "2", "--steps", "3",
+                     "--batch-size", "6", "--lr", "3e-3", "--min-per-class", "0", "--baselines", "--patch-pairs",
+                     "3", "--eval", f"heldout={base.path}", "--out", str(root / "ft")])
+    return {"code": code, "printed": printed.getvalue(), "out": root / "ft"}
+
+
+@pytest.fixture(scope="module")
+def trained(run6, experiment, tmp_path_factory):
     root = tmp_path_factory.mktemp("trained")
-    straight = train(run6, CONFIG, root / "straight", progress=False)
+    straight_dir = experiment["out"] / "correctness-seed0"  # the CLI's training: returned, not trained again
+    straight = train(run6, CONFIG, straight_dir, progress=False)
     killed = train(run6, CONFIG, root / "resumed", stop_after=2, progress=False)
     resumed = train(run6, CONFIG, root / "resumed", progress=False)
-    return {"straight": straight, "killed": killed, "resumed": resumed, "root": root}
+    return {"straight": straight, "killed": killed, "resumed": resumed, "straight_dir": straight_dir}
 
 
 @pytest.fixture(scope="module")
@@ -120,11 +147,11 @@ def test_resume_continues_from_the_checkpoint_and_equals_an_uninterrupted_run(tr
 
 
 def test_a_finished_run_is_returned_not_retrained_and_another_config_is_refused(run6, trained):
-    again = train(run6, CONFIG, trained["root"] / "straight", progress=False)
+    again = train(run6, CONFIG, trained["straight_dir"], progress=False)
     assert again.history == trained["straight"].history
     with pytest.raises(WorkbenchError, match="another config"):
         train(run6, FinetuneConfig(**{**CONFIG.to_dict(), "target_modules": ("q_proj",), "lr": 1e-3}),
-              trained["root"] / "straight", progress=False)
+              trained["straight_dir"], progress=False)
 
 
 def test_adapter_for_another_base_model_is_refused(trained, tiny_checkpoint, tmp_path):
@@ -147,29 +174,18 @@ def test_examples_reproduce_the_run_prompt_and_gold(run6, before_after):
     assert np.isfinite([len(e.input_ids) for e in examples]).all()
 
 
-def test_the_cli_experiment_trains_merges_evaluates_and_patches_across_models(run6, smollm2, tmp_path, capsys):
+def test_the_cli_experiment_trains_merges_evaluates_and_patches_across_models(experiment, smollm2):
     """``workbench finetune --eval``: the adapter is merged, the held-out items are collected again with it,
     compared with the base model's run, and the fine-tuned residuals are patched into the base model."""
-    from workbench.cli import main
-    from workbench.collect import collect
-    from workbench.datasets import load_dataset
-    from workbench.finetune.data import write_items
     from workbench.store.results import read_result
 
-    trained_on = set(run6.records["item_id"])
-    heldout = [it for it in load_dataset("capitals") if it.item_id not in trained_on][:4]
-    base = collect(out=tmp_path / "heldout", loaded=smollm2, dataset=str(write_items(heldout, tmp_path / "h.jsonl")),
-                   limit=None, batch_size=4, progress=False)
-    code = main(["finetune", str(run6.path), "--target", "correctness", "--rank", "2", "--steps", "3",
-                 "--batch-size", "6", "--lr", "3e-3", "--min-per-class", "0", "--baselines", "--patch-pairs", "3",
-                 "--eval", f"heldout={base.path}", "--out", str(tmp_path / "ft")])
-    printed = capsys.readouterr().out
-    assert code == 0 and "verbal AUROC" in printed and "rho" in printed
-    result = read_result(tmp_path / "ft" / "results" / "finetune")
+    printed = experiment["printed"]
+    assert experiment["code"] == 0 and "verbal AUROC" in printed and "rho" in printed
+    result = read_result(experiment["out"] / "results" / "finetune")
     table = result["comparison"].set_index("variant")
     assert list(table.index) == ["base", "correctness"] and (table["n"] == 4).all()
     assert table.loc["base", "accuracy_change"] == 0
-    tuned = tmp_path / "ft" / "correctness-seed0"  # its held-out run was collected from the merged checkpoint
+    tuned = experiment["out"] / "correctness-seed0"  # its held-out run was collected from the merged checkpoint
     assert (tuned / "runs" / "heldout" / "manifest.json").exists() and (tuned / "merged").exists()
     assert result["history"]["step"].max() == 3
     gradient = result["patch_gradient"].iloc[0]
