@@ -14,9 +14,6 @@ import pytest
 import workbench as wb
 from workbench.analyses.bottleneck import bottleneck
 from workbench.analyses.channels import channels
-from workbench.analyses.prior_knowledge import prior_knowledge
-from workbench.analyses.probe_layers import probe_layers
-from workbench.analyses.replication import replication
 from workbench.analyses.synthetic import make_run
 from workbench.cli import main
 from workbench.errors import WorkbenchError
@@ -38,15 +35,10 @@ document.body.appendChild(out); }, 200); });</script>"""
 
 
 @pytest.fixture(scope="module")
-def analysed_run(tmp_path_factory):
-    """A synthetic run with probes (two seeds, so replication), channels, prior knowledge and the bottleneck."""
-    run = make_run(tmp_path_factory.mktemp("report") / "run", n=80)
-    probes = probe_layers(run, ["confidence_slot", "answer_last"], seeds=(0, 1), n_boot=50)
-    replication(run, probes)
-    channels(run, probes=probes, n_boot=50)
-    prior_knowledge(run, probes=probes, n_boot=50)
-    bottleneck(run, n_boot=50, logit_lens=False)
-    return run
+def analysed_run(stored):
+    """The figure tests' synthetic run (tests/figures/conftest.py): probes (two seeds, so replication), channels,
+    prior knowledge and the bottleneck stored."""
+    return stored["run"]
 
 
 def chromium(*args: str, user_data: Path) -> subprocess.CompletedProcess:
