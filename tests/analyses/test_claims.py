@@ -235,3 +235,11 @@ def test_claims_table_over_three_seeds_keeps_its_verdict_rules(verdict_rules):
     bottleneck = decided.loc["text_bottleneck"]
     assert bottleneck["verdict"] == "reproduced" and "3 seeds" in bottleneck["why"]
     assert decided.loc["verbal_ceiling", "verdict"] == "reproduced"
+
+
+def test_a_claim_without_a_value_prints_no_number():
+    from workbench.analyses.claims import value_text
+
+    assert value_text(float("nan"), float("nan"), float("nan")) == ""
+    assert value_text(0.5, float("nan"), float("nan")) == "+0.50 [no interval]"
+    assert value_text(0.5, 0.25, 0.75, 3) == "+0.500 [+0.250, +0.750]"

@@ -86,7 +86,7 @@ def test_a_fine_tuning_that_cannot_run_leaves_its_reason_for_the_claim(synthetic
 
 
 @pytest.mark.slow
-def test_small_real_ladder_writes_claims_report_and_table(smollm2, tmp_path, verdict_rules):
+def test_small_real_ladder_writes_claims_report_and_table(smollm2, tmp_path, verdict_rules, capsys):
     """One small model, 24 items, 6 layers, 4 pairs: the real pipeline, kept cheap (the fine-tuning step runs end
     to end in tests/finetune/test_recovery.py, on a tiny model; here it is switched off)."""
     out = tmp_path / "ladder"
@@ -114,3 +114,9 @@ def test_small_real_ladder_writes_claims_report_and_table(smollm2, tmp_path, ver
     again = wb.replicate(out, loaded=loaded, **{**study, "figures": False})  # a re-run finds every unit done
     assert "cached" in (out / "models" / "smollm2-135m-instruct" / "summary.csv").read_text()
     pd.testing.assert_frame_equal(again, claims)
+    assert main(["replicate", "--models", "smollm2-135m-instruct", "--limit", "24", "--seeds", "0", "--dataset",
+                 "capitals", "--n-pairs", "4", "--layers", "0,6,12,18,24,-1", "--n-boot", "50", "--finetune", "none",
+                 "--report-only", "--no-progress", "--no-figures", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    line = next(t for t in printed.splitlines() if t.startswith("alignment"))  # no value: nothing printed for it
+    assert "nan" not in printed.lower() and "inconclusive" in line and "[" not in line

@@ -414,6 +414,15 @@ def claims_table(evidence: Sequence[Evidence], *, base_model: str | None = "gemm
     return pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
 
 
+def value_text(value: float, low: float, high: float, digits: int = 2) -> str:
+    """A claim's value and interval as text; empty when the claim has no value (inconclusive with a reason: never
+    NaN printed as a number)."""
+    if not np.isfinite(value):
+        return ""
+    interval = f"[{low:+.{digits}f}, {high:+.{digits}f}]" if np.isfinite(low) and np.isfinite(high) else "[no interval]"
+    return f"{value:+.{digits}f} {interval}"
+
+
 def markdown_table(claims: pd.DataFrame, accuracy: pd.DataFrame | None = None) -> str:
     """The claims as a markdown table (claim rows x model columns: verdict and value [low, high])."""
     models = list(dict.fromkeys(claims["model"]))
@@ -426,8 +435,7 @@ def markdown_table(claims: pd.DataFrame, accuracy: pd.DataFrame | None = None) -
                 row.append("—")
                 continue
             c = cells.loc[model]
-            number = f"{c['value']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}]" if np.isfinite(c["value"]) else ""
-            row.append(f"{c['verdict']} {number}".strip())
+            row.append(f"{c['verdict']} {value_text(c['value'], c['low'], c['high'])}".strip())
         lines.append("| " + " | ".join(row) + " |")
     if accuracy is not None and not accuracy.empty:
         acc = accuracy.set_index("model")

@@ -19,10 +19,11 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from workbench import api
+    from workbench.analyses.claims import value_text
 
     claims = api.replicate(args.out, **config_fields(args, ReplicateConfig))
     for row in claims.itertuples():
-        print(f"{row.claim:<20} {row.model:<30} {row.verdict:<13} {row.value:+.3f} [{row.low:+.3f}, {row.high:+.3f}]"
+        print(f"{row.claim:<20} {row.model:<30} {row.verdict:<13} {value_text(row.value, row.low, row.high, 3):<24}"
               f"  {row.why}")
     print(f"claims: {args.out}/claims.csv  report: {args.out}/report.html  README table: {args.out}/ladder.md")
     return 0
