@@ -77,13 +77,9 @@ def _results(run_dir: Path) -> dict[str, Any]:
     return found
 
 
-def model_evidence(config, sweep_dir: Path, study: ReplicateConfig | None = None
-                   ) -> tuple[list[Evidence], dict[int, dict[str, Path]], list[dict]]:
-    """Evidence per seed from a model's sweep folder (and its fine-tuning, as ``study`` asked for one), the run
-    view of each finished stage (for figures), and each finished unit's wall time (model, seed, stage, seconds)
-    as its marker recorded it."""
-    from workbench.backends.loading import MODELS
-    from workbench.store import open_run
+def stage_views(config, sweep_dir: Path) -> tuple[dict[int, dict[str, Path]], list[dict]]:
+    """The run view of each finished stage of a model's sweep, by seed, and each finished unit's wall time
+    (model, seed, stage, seconds) as its marker recorded it."""
     from workbench.sweeps.ledger import read_marker, unit_dir
     from workbench.sweeps.units import plan_units
 
@@ -94,6 +90,16 @@ def model_evidence(config, sweep_dir: Path, study: ReplicateConfig | None = None
             views.setdefault(unit.seed, {})[unit.analysis] = unit_dir(sweep_dir, unit.hash) / "run"
             times.append({"model": unit.model.name, "seed": unit.seed, "stage": unit.analysis,
                           "seconds": round(float(marker["seconds"]), 1)})
+    return views, times
+
+
+def model_evidence(config, sweep_dir: Path, views: Mapping[int, Mapping[str, Path]], times: list[dict],
+                   study: ReplicateConfig | None = None) -> list[Evidence]:
+    """Evidence per seed from a model's finished stages (``stage_views``) and its fine-tuning, as ``study``
+    asked for one; the fine-tuning's wall time is added to ``times``."""
+    from workbench.backends.loading import MODELS
+    from workbench.store import open_run
+
     evidence = []
     model = config.models[0].name
     for seed, stages in sorted(views.items()):
@@ -118,7 +124,7 @@ def model_evidence(config, sweep_dir: Path, study: ReplicateConfig | None = None
             gradient=patching["gradient_summary"] if "gradient_summary" in tables else None,
             finetune=recovery["items"] if recovery is not None else None, finetune_why=why,
             instruct=MODELS[model].instruct if model in MODELS else True))
-    return evidence, views, times
+    return evidence
 
 
 NOT_FINETUNED = "fine-tuning not asked for this model (see --finetune)"
@@ -133,11 +139,12 @@ def finetune_evidence(config: ReplicateConfig, sweep_dir: Path, seed: int):
     """(the stored ``probe_recovery`` result or None, why there is none)."""
     import json
 
-    from workbench.store.results import latest_dir, read_result
+    from workbench.finetune.recovery import ANALYSIS
+    from workbench.store.results import find_result
 
     folder = finetune_dir(config, sweep_dir, seed)
-    if latest_dir(folder / "results" / "probe_recovery") is not None:
-        return read_result(folder / "results" / "probe_recovery"), None
+    if (result := find_result(folder, ANALYSIS)) is not None:
+        return result, None
     if (folder / FINETUNE_WHY).exists():
         return None, json.loads((folder / FINETUNE_WHY).read_text())["why"]
     return None, "fine-tuning not run yet (re-run without --report-only)"
@@ -207,10 +214,10 @@ def replicate(config: ReplicateConfig, out: str | Path = "ladder", *, loaded: Ma
         if not config.report_only:
             run_sweep(sweep, sweep_dir, executor=config.executor, workers=config.workers, address=config.address,
                       progress=config.progress, loaded=loaded)
-            if finetuned:
-                run_finetune(config, model, sweep_dir, model_evidence(sweep, sweep_dir)[1], (loaded or {}).get(model))
-        found, views[model], times = model_evidence(sweep, sweep_dir, config if finetuned else None)
-        evidence += found
+        views[model], times = stage_views(sweep, sweep_dir)
+        if finetuned and not config.report_only:
+            run_finetune(config, model, sweep_dir, views[model], (loaded or {}).get(model))
+        evidence += model_evidence(sweep, sweep_dir, views[model], times, config if finetuned else None)
         walls += times
     claims = claims_table(evidence)
     accuracy = accuracy_table(evidence)
