@@ -86,6 +86,13 @@ class Measure:
     def undetermined(cls, why: str) -> "Measure":
         return cls(blocked=why)
 
+    @classmethod
+    def bootstrapped(cls, value: float, samples: np.ndarray, note: str = "") -> "Measure":
+        """A value with its 95% percentile interval from its item bootstrap replicates ``samples`` [n_boot] (kept,
+        so several seeds can be combined)."""
+        low, high = percentile_interval(samples)
+        return cls(float(value), low, high, note, samples=samples)
+
     @property
     def determined(self) -> bool:
         return self.blocked is None and np.isfinite([self.value, self.low, self.high]).all()
@@ -119,9 +126,8 @@ def paired_auroc_difference(a: np.ndarray, b: np.ndarray, correct: np.ndarray, s
     """AUROC(a) - AUROC(b) on the same items, with a stratified paired bootstrap interval."""
     idx = bootstrap_indices(correct, n_boot=N_BOOT, seed=seed)  # [n_boot, n]
     diffs = auroc_rows(a[idx], correct[idx]) - auroc_rows(b[idx], correct[idx])
-    low, high = percentile_interval(diffs)
-    return Measure(auroc(a, correct) - auroc(b, correct), low, high,
-                   f"AUROC {auroc(a, correct):.3f} vs {auroc(b, correct):.3f}", samples=diffs)
+    return Measure.bootstrapped(auroc(a, correct) - auroc(b, correct), diffs,
+                                f"AUROC {auroc(a, correct):.3f} vs {auroc(b, correct):.3f}")
 
 
 def nested_layer_scores(oof: pd.DataFrame, correct: pd.Series, groups: pd.Series, *, folds: int = 5,
@@ -187,9 +193,8 @@ def verbal_ceiling(ev: Evidence) -> Measure:
     at_ceiling = (parsed >= 95).astype(float)
     rng = np.random.default_rng(ev.seed)
     samples = at_ceiling[rng.integers(0, len(parsed), size=(N_BOOT, len(parsed)))].mean(axis=1)
-    low, high = percentile_interval(samples)
     tier = screen(verbal, ev.correct.astype(int))["tier"]
-    return Measure(float(at_ceiling.mean()), low, high, f"tier {tier}; {len(parsed)} parsed", samples=samples)
+    return Measure.bootstrapped(at_ceiling.mean(), samples, f"tier {tier}; {len(parsed)} parsed")
 
 
 def text_bottleneck(ev: Evidence) -> Measure:
@@ -253,9 +258,7 @@ def late_effect(ev: Evidence) -> Measure:
         return Measure.undetermined(f"{len(per_pair)} pairs with a defined normalised shift: too few")
     rng = np.random.default_rng(ev.seed)
     samples = per_pair[rng.integers(0, len(per_pair), size=(N_BOOT, len(per_pair)))].mean(1)
-    low, high = percentile_interval(samples)
-    return Measure(float(per_pair.mean()), low, high, f"layers {int(late[0])}..{int(late[-1])}, {len(per_pair)} pairs",
-                   samples=samples)
+    return Measure.bootstrapped(per_pair.mean(), samples, f"layers {int(late[0])}..{int(late[-1])}, {len(per_pair)} pairs")
 
 
 def prior_knowledge_overconfidence(ev: Evidence) -> Measure:
@@ -277,8 +280,7 @@ def prior_knowledge_overconfidence(ev: Evidence) -> Measure:
     rng = np.random.default_rng(ev.seed)
     k, u = parts["known"], parts["unknown"]
     samples = contrast(k[rng.integers(0, len(k), (N_BOOT, len(k)))], u[rng.integers(0, len(u), (N_BOOT, len(u)))])
-    low, high = percentile_interval(samples)
-    return Measure(float(contrast(k, u)), low, high, f"{len(k)} known, {len(u)} unknown", samples=samples)
+    return Measure.bootstrapped(contrast(k, u), samples, f"{len(k)} known, {len(u)} unknown")
 
 
 def probe_recovery(ev: Evidence) -> Measure:
@@ -302,10 +304,9 @@ def probe_recovery(ev: Evidence) -> Measure:
     idx = np.random.default_rng(ev.seed).integers(0, len(f), size=(N_BOOT, len(f)))  # [n_boot, n]
     with np.errstate(divide="ignore", invalid="ignore"):  # a resample with one class gives NaN, then ignored
         samples = auroc_rows(verbal[idx], after[idx]) / auroc_rows(probe[idx], before[idx])
-    low, high = percentile_interval(samples)
     probe_auroc, verbal_auroc = auroc(probe, before), auroc(verbal, after)
-    return Measure(verbal_auroc / probe_auroc, low, high, f"verbal AUROC after {verbal_auroc:.3f} / probe AUROC "
-                   f"before {probe_auroc:.3f} on {len(f)} held-out items", samples=samples)
+    return Measure.bootstrapped(verbal_auroc / probe_auroc, samples, f"verbal AUROC after {verbal_auroc:.3f} / probe "
+                                f"AUROC before {probe_auroc:.3f} on {len(f)} held-out items")
 
 
 def alignment_calibration(instruct: Evidence, base: Evidence | None) -> Measure:
@@ -325,9 +326,8 @@ def alignment_calibration(instruct: Evidence, base: Evidence | None) -> Measure:
         idx = rng.integers(0, len(conf), size=(N_BOOT, len(conf)))
         values.append(ece(conf, corr))
         samples.append(np.array([ece(conf[j], corr[j]) for j in idx]))
-    low, high = percentile_interval(samples[0] - samples[1])
-    return Measure(values[0] - values[1], low, high, f"ECE {values[0]:.3f} vs {base.model} {values[1]:.3f}",
-                   samples=samples[0] - samples[1])
+    return Measure.bootstrapped(values[0] - values[1], samples[0] - samples[1],
+                                f"ECE {values[0]:.3f} vs {base.model} {values[1]:.3f}")
 
 
 CLAIMS: tuple[Claim, ...] = (
