@@ -3,8 +3,8 @@
 Opt-in and costly: per example, k sampled answers (about k times collect's answer generation, one prompt
 forward shared by the k samples) and one forward for P(True). Seeded per (example, sample), so the numbers
 do not depend on batching. Resumable like collect: each finished batch of examples is written atomically to
-``RUN/sampling/`` before the next starts; the manifest (config, hash, versions, model checksum) comes last.
-The config is ``workbench.configs.SampleConfig``.
+``RUN/results/sampling/<key>/partial/`` before the next starts; the result (its table, then the manifest with
+config, hash, versions and model checksum) comes last. The config is ``workbench.configs.SampleConfig``.
 """
 
 from __future__ import annotations
