@@ -35,6 +35,24 @@ def test_part_of_a_family_loads_by_its_id_prefix() -> None:
         load_dataset("elements/symbl")
 
 
+def test_a_mix_joins_built_in_parts_and_names_a_part_it_does_not_know() -> None:
+    from workbench.configs.checks import check_dataset
+    from workbench.sweeps.units import dataset_label, dataset_sha256
+
+    mix = load_dataset("capitals+elements/symbol")
+    assert mix == load_dataset("capitals") + load_dataset("elements/symbol")
+    assert len(load_dataset("capitals+all")) == len(load_dataset("all"))  # an item in two parts counts once
+    sample = load_dataset("capitals+elements/symbol", limit=300, seed=1)
+    assert len(sample) == 300 and {item.family for item in sample} == {"capitals", "elements"}
+    check_dataset("capitals+elements/symbol")
+    assert dataset_label("capitals+elements/symbol") == "capitals+elements_symbol"
+    assert dataset_sha256("capitals+elements/symbol") != dataset_sha256("capitals")
+    with pytest.raises(WorkbenchError, match="'capitols' in the dataset mix 'capitols\\+elements' is not a built-in"):
+        load_dataset("capitols+elements")
+    with pytest.raises(ValueError, match="'elements/symbl'"):
+        check_dataset("capitals+elements/symbl")
+
+
 def test_unknown_name_lists_the_known_names_and_suggests_one() -> None:
     with pytest.raises(WorkbenchError) as error:
         load_dataset("capitols")

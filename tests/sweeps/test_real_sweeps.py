@@ -90,13 +90,22 @@ def assert_same_results(out: Path, reference: Path) -> None:
 
 
 def progress_state(out: Path) -> list[tuple[str, int]]:
-    """What the sweep has written under units/ (files and links), bar each attempt's own unit.json."""
+    """What the sweep has written under units/ (files and links), bar each attempt's own unit.json.
+
+    The sweep is running while this walks: an atomic write's temporary file can be renamed away between
+    the listing and its stat, so a file that vanishes is left out (the rename shows up on the next look).
+    """
     state = []
     for root, dirs, files in os.walk(out / "units"):
         for name in [*files, *dirs]:
             path = Path(root) / name
-            if name != "unit.json":
-                state.append((str(path.relative_to(out)), path.lstat().st_size if not path.is_dir() else 0))
+            if name == "unit.json":
+                continue
+            try:
+                size = path.lstat().st_size if not path.is_dir() else 0
+            except FileNotFoundError:
+                continue
+            state.append((str(path.relative_to(out)), size))
     return sorted(state)
 
 

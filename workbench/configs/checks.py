@@ -31,15 +31,16 @@ def check_model_name(name: object) -> None:
 
 
 def check_dataset(name: object) -> None:
-    """A built-in name (or part of a family, ``elements/symbol``), ``hf:NAME``, or a file that exists."""
-    from workbench.datasets.registry import builtin_family, list_datasets, load_dataset
+    """A built-in name (or part of a family, ``elements/symbol``, or a mix, ``capitals+elements/symbol``),
+    ``hf:NAME``, or a file that exists."""
+    from workbench.datasets.registry import MIX, builtin_family, list_datasets, load_dataset
 
     if not isinstance(name, str) or not name:
         raise ValueError("must be a dataset name or file")
     known = list_datasets()
     if name in known or name.startswith("hf:") or Path(name).expanduser().is_file():
         return
-    if builtin_family(name):  # part of a built-in family: an unknown part fails here, naming the parts there are
+    if builtin_family(name) or MIX in name:  # part of a built-in family: an unknown part fails here, naming the parts there are
         try:
             load_dataset(name)
         except WorkbenchError as error:

@@ -17,6 +17,7 @@ from workbench.errors import WorkbenchError, did_you_mean
 
 DATA_DIR: Path = Path(os.environ.get("WORKBENCH_DATA_DIR") or Path(__file__).resolve().parents[2] / "data")
 ALL_NAMES: tuple[str, ...] = ("all", "builtin")  # every built-in family, mixed
+MIX = "+"  # joins built-in names into one dataset: capitals+elements/symbol
 
 
 def list_datasets() -> list[str]:
@@ -34,6 +35,22 @@ def builtin_family(name: str) -> str | None:
     (``all``, an existing file, anything else)."""
     family = name.split("/")[0]
     return family if family in builtin_families() and not Path(name).exists() else None
+
+
+def mix_parts(name: str) -> list[str] | None:
+    """The built-in names a mix such as ``capitals+elements/symbol`` joins, or None for any other name.
+
+    A mix is how a study gets more items than one family part holds while staying on parts the models can
+    answer. Each part is a family, a part of one, or ``all``; an unknown part is an error that names it.
+    """
+    if MIX not in name or name.startswith("hf:") or Path(name).exists():
+        return None
+    parts = [part.strip() for part in name.split(MIX)]
+    for part in parts:
+        if not part or not (part in ALL_NAMES or builtin_family(part)):
+            raise WorkbenchError(f"{part!r} in the dataset mix {name!r} is not a built-in dataset; each part of "
+                                 f"a mix is one of {', '.join(list_datasets())} or a part such as elements/symbol")
+    return parts
 
 
 def load_dataset(
@@ -76,6 +93,11 @@ def _load(name_or_path: str | Path, *, split: str | None, format: str | None) ->
         return load_hub(name.removeprefix("hf:"), split=split)
     if split is not None:
         raise WorkbenchError(f"split= is for hub datasets ('hf:...'); {name!r} has one split, drop split=")
+    if isinstance(name_or_path, str) and (parts := mix_parts(name)):
+        if format is not None:
+            raise WorkbenchError(f"format= is for local files; {name!r} is a mix of built-in datasets, drop it")
+        items = {item.item_id: item for part in parts for item in _load(part, split=None, format=None)}
+        return list(items.values())  # an item in two parts (all+capitals) counts once
     families = builtin_families()
     if isinstance(name_or_path, str) and (name in families or name in ALL_NAMES):
         if format is not None:

@@ -68,17 +68,23 @@ class Unit:
 
 
 def dataset_label(dataset: str) -> str:
-    return Path(dataset).stem if ("/" in dataset and not dataset.startswith("hf:")) else dataset.replace("/", "_")
+    from workbench.datasets.registry import MIX
+
+    is_file = "/" in dataset and MIX not in dataset and not dataset.startswith("hf:")
+    return Path(dataset).stem if is_file else dataset.replace("/", "_")
 
 
 def dataset_sha256(dataset: str) -> str | None:
     """sha256 of the file(s) a dataset reads (built-in families included); None for hub datasets."""
-    from workbench.datasets.registry import ALL_NAMES, DATA_DIR, builtin_families, builtin_family
+    from workbench.datasets.registry import ALL_NAMES, DATA_DIR, builtin_families, builtin_family, mix_parts
 
     if dataset.startswith("hf:"):
         return None
     if dataset in ALL_NAMES:
         paths = [DATA_DIR / f"{family}.jsonl" for family in builtin_families()]
+    elif parts := mix_parts(dataset):  # the files of every part, each once
+        paths = sorted({DATA_DIR / f"{family}.jsonl" for part in parts
+                        for family in (builtin_families() if part in ALL_NAMES else [builtin_family(part)])})
     elif family := builtin_family(dataset):  # a family or part of one
         paths = [DATA_DIR / f"{family}.jsonl"]
     else:
