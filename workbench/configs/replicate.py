@@ -65,7 +65,7 @@ class ReplicateConfig(StageConfig):
     models: Annotated[tuple[str, ...], registry_models("replicate.models")] = option(
         DEFAULT_LADDER, "registry models, smallest first (see `workbench models`)")
     dataset: Annotated[str, k.dataset_name()] = option(
-        "all", "built-in family, part of one (elements/symbol) or a file")
+        "all", "built-in family, part of one (elements/symbol), a mix (capitals+elements/symbol) or a file")
     limit: Annotated[int, k.integer(1)] = option(300, "items per model and seed (seeded, family-stratified)")
     seeds: Annotated[tuple[int, ...], k.integers(0)] = option(
         (0, 1, 2), "seeds of each model's collect (the item sample) and analyses; intervals span items and seeds")

@@ -39,7 +39,8 @@ class CollectConfig(StageConfig):
 
     SECTION: ClassVar[str] = "collect"
     model: Annotated[str, k.model_name()] = option(DEFAULT_MODEL, "registry name, Hugging Face id or checkpoint dir")
-    dataset: Annotated[str, k.dataset_name()] = option("all", "built-in family, 'all', or a file in a known format")
+    dataset: Annotated[str, k.dataset_name()] = option(
+        "all", "built-in family, 'all', a part (elements/symbol), a mix (capitals+elements/symbol), or a file")
     limit: Annotated[int | None, k.integer(1, none_word="all")] = option(
         200, "number of items (seeded, family-stratified); 'all' for every item")
     seed: Seed = option(0, "seed of the item sample")
