@@ -306,7 +306,8 @@ def probe_recovery(ev: Evidence) -> Measure:
         samples = auroc_rows(verbal[idx], after[idx]) / auroc_rows(probe[idx], before[idx])
     probe_auroc, verbal_auroc = auroc(probe, before), auroc(verbal, after)
     return Measure.bootstrapped(verbal_auroc / probe_auroc, samples, f"verbal AUROC after {verbal_auroc:.3f} / probe "
-                                f"AUROC before {probe_auroc:.3f} on {len(f)} held-out items")
+                                f"AUROC before {probe_auroc:.3f} on the {len(f)} of {len(ev.finetune)} held-out items "
+                                "whose verbal confidence parsed after fine-tuning")
 
 
 def alignment_calibration(instruct: Evidence, base: Evidence | None) -> Measure:
