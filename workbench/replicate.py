@@ -235,6 +235,7 @@ def replicate(config: ReplicateConfig, out: str | Path = "ladder", *, loaded: Ma
 
 def write_report(path: Path, claims: pd.DataFrame, accuracy: pd.DataFrame, views: dict[str, dict[int, dict[str, Path]]]):
     """The offline page: the claims table, accuracy per family, then each model's figures (first seed)."""
+    from workbench.analyses.claims import value_text
     from workbench.figures.patching import ControlsDisplay, LayerGradientDisplay
     from workbench.figures.report import page_figures
     from workbench.store import open_run
@@ -245,7 +246,7 @@ def write_report(path: Path, claims: pd.DataFrame, accuracy: pd.DataFrame, views
              "<h1>Seed-study claims across the ladder</h1>"]
     rows = "".join(
         f"<tr><td>{html.escape(r.claim)}</td><td>{html.escape(r.model)}</td><td>{html.escape(r.statement)}</td>"
-        f"<td>{html.escape(str(r.seed_value))}</td><td>{r.value:+.3f} [{r.low:+.3f}, {r.high:+.3f}]</td>"
+        f"<td>{html.escape(str(r.seed_value))}</td><td>{value_text(r.value, r.low, r.high, 3)}</td>"
         f"<td class='{r.verdict}'>{r.verdict}</td><td>{html.escape(r.why)}</td></tr>" for r in claims.itertuples())
     parts.append("<table><tr><th>claim</th><th>model</th><th>statement</th><th>seed</th><th>value [95% CI]</th>"
                  f"<th>verdict</th><th>why</th></tr>{rows}</table>")
