@@ -89,7 +89,7 @@ def stage_views(config, sweep_dir: Path) -> tuple[dict[int, dict[str, Path]], li
         if (marker := read_marker(sweep_dir, unit.hash)) is not None:
             views.setdefault(unit.seed, {})[unit.analysis] = unit_dir(sweep_dir, unit.hash) / "run"
             times.append({"model": unit.model.name, "seed": unit.seed, "stage": unit.analysis,
-                          "seconds": round(float(marker["seconds"]), 1)})
+                          "seconds": round(float(marker["seconds"]), 3)})
     return views, times
 
 
