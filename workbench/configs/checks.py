@@ -40,7 +40,7 @@ def check_dataset(name: object) -> None:
     known = list_datasets()
     if name in known or name.startswith("hf:") or Path(name).expanduser().is_file():
         return
-    if builtin_family(name) or MIX in name:  # part of a built-in family: an unknown part fails here, naming the parts there are
+    if builtin_family(name) or MIX in name:  # a part or a mix: an unknown part fails here, naming the parts there are
         try:
             load_dataset(name)
         except WorkbenchError as error:

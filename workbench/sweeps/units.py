@@ -74,23 +74,26 @@ def dataset_label(dataset: str) -> str:
     return Path(dataset).stem if is_file else dataset.replace("/", "_")
 
 
-def dataset_sha256(dataset: str) -> str | None:
-    """sha256 of the file(s) a dataset reads (built-in families included); None for hub datasets."""
+def dataset_files(dataset: str) -> list[Path]:
+    """The file(s) a local dataset reads: its built-in family's, every family's for ``all``, each part's once
+    for a mix, or the file itself."""
     from workbench.datasets.registry import ALL_NAMES, DATA_DIR, builtin_families, builtin_family, mix_parts
 
+    if dataset in ALL_NAMES:
+        return [DATA_DIR / f"{family}.jsonl" for family in builtin_families()]
+    if parts := mix_parts(dataset):
+        return sorted({path for part in parts for path in dataset_files(part)})
+    if family := builtin_family(dataset):  # a family or part of one
+        return [DATA_DIR / f"{family}.jsonl"]
+    return [Path(dataset)]
+
+
+def dataset_sha256(dataset: str) -> str | None:
+    """sha256 of the file(s) a dataset reads (built-in families included); None for hub datasets."""
     if dataset.startswith("hf:"):
         return None
-    if dataset in ALL_NAMES:
-        paths = [DATA_DIR / f"{family}.jsonl" for family in builtin_families()]
-    elif parts := mix_parts(dataset):  # the files of every part, each once
-        paths = sorted({DATA_DIR / f"{family}.jsonl" for part in parts
-                        for family in (builtin_families() if part in ALL_NAMES else [builtin_family(part)])})
-    elif family := builtin_family(dataset):  # a family or part of one
-        paths = [DATA_DIR / f"{family}.jsonl"]
-    else:
-        paths = [Path(dataset)]
     digest = hashlib.sha256()
-    for path in paths:
+    for path in dataset_files(dataset):
         digest.update(path.name.encode())
         with open(path, "rb") as handle:
             while block := handle.read(1 << 20):
