@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from workbench.analyses.patching import patch_sweep, random_pairs
 from workbench.analyses.patching.pairs import PairSet
+from workbench.errors import WorkbenchError
 
 LAYERS = (0, 13, 29)  # first, middle, last block: the reference is one full forward per (pair, layer)
 TOL = 1e-4
@@ -48,6 +50,27 @@ def test_answer_role_patches_can_change_the_answer_and_both_paths_agree(smollm2,
     fast = patch_sweep(smollm2, pairs, "resid_pre", (8, 20), ("pre_answer",), method="fast")
     ref = patch_sweep(smollm2, pairs, "resid_pre", (8, 20), ("pre_answer",), method="reference")
     assert_same(fast, ref)  # the suffix here spans the answer; answer_unchanged is computed, not assumed
+
+
+@pytest.mark.parametrize("role", ["pre_answer", "mid_prompt"])
+def test_reading_at_pre_answer_fast_equals_reference(smollm2, pairs, role):
+    """The seed study reads the confidence at the last prompt token: the target is cut there, both paths agree,
+    and the read-out is the distribution after the prompt, not after the confidence slot."""
+    fast = patch_sweep(smollm2, pairs, "resid_post", LAYERS, (role,), method="fast", read="pre_answer")
+    ref = patch_sweep(smollm2, pairs, "resid_post", LAYERS, (role,), method="reference", read="pre_answer")
+    assert_same(fast, ref)
+    assert (fast["read"] == "pre_answer").all()
+    slot = patch_sweep(smollm2, pairs, "resid_post", LAYERS, (role,), method="fast")
+    assert np.abs(slot["target_expected"].to_numpy() - fast["target_expected"].to_numpy()).max() > 1e-3
+    prompt = [smollm2_ids[: pos + 1] for smollm2_ids, pos in zip(pairs.target.records.set_index("example_id").loc[
+        pairs.table["target_id"], "input_ids"], pairs.positions("pre_answer")[1])]
+    clean = smollm2.confidence(torch.tensor([prompt[0]])).expected[0] / 100
+    assert abs(fast["target_expected"].iloc[0] - clean) <= TOL
+
+
+def test_a_patch_after_the_read_position_is_refused(smollm2, pairs):
+    with pytest.raises(WorkbenchError, match="after the read position"):
+        patch_sweep(smollm2, pairs, "resid_pre", LAYERS, ("confidence_slot",), read="pre_answer")
 
 
 def test_patching_a_run_into_itself_changes_nothing(smollm2, smollm2_run):

@@ -20,7 +20,7 @@ import pandas as pd
 from workbench.analyses.patching import fast, reference
 from workbench.analyses.patching.job import PATCH_SITES, PatchJob, PatchOutcome
 from workbench.analyses.patching.metrics import MetricSpec, compute
-from workbench.analyses.patching.pairs import PairSet
+from workbench.analyses.patching.pairs import PairSet, role_positions
 from workbench.analyses.patching.sources import from_store, source_activations
 from workbench.architectures import architecture
 from workbench.backends.base import Backend
@@ -78,17 +78,45 @@ def choose_method(backend: Backend, method: str) -> tuple[str, str]:
     return ("fast" if method == "auto" else method), ""
 
 
-def make_job(pairs: PairSet, site: str, layers: tuple[int, ...], role: str, values, trie: VocabularyTrie) -> PatchJob:
-    """The job of one role: each distinct target once, its patched position and answer span."""
+def make_job(pairs: PairSet, site: str, layers: tuple[int, ...], role: str, values, trie: VocabularyTrie,
+             read: str = "confidence_slot") -> PatchJob:
+    """The job of one role: each distinct target once, cut after its ``read`` position (where the confidence
+    is read), its patched position and its answer span (the part of it inside the cut sequence)."""
     _, target_pos = pairs.positions(role)
     target_ids = pairs.table["target_id"].to_numpy()
     unique, first, inverse = np.unique(target_ids, return_index=True, return_inverse=True)
     records = pairs.target.records.set_index("example_id").loc[unique]
-    return PatchJob(site=site, layers=layers, targets=tuple(tuple(int(x) for x in ids) for ids in records["input_ids"]),
+    ends = role_positions(pairs.target, unique, read, "target") + 1  # [n_targets] tokens up to the read position
+    too_late = target_pos[first] >= ends
+    if too_late.any():
+        raise WorkbenchError(f"role {role!r} lies after the read position {read!r} in {int(too_late.sum())} target(s): "
+                             "a patch there cannot reach the read-out; read at a later role")
+    return PatchJob(site=site, layers=layers,
+                    targets=tuple(tuple(int(x) for x in ids[:end]) for ids, end in zip(records["input_ids"], ends)),
                     positions=tuple(int(p) for p in target_pos[first]),
-                    answer_spans=tuple((int(a), int(b)) for a, b in zip(records["pos_pre_answer"],
-                                                                         records["pos_answer_last"])),
+                    answer_spans=tuple((min(int(a), int(end)), min(int(b), int(end))) for a, b, end
+                                       in zip(records["pos_pre_answer"], records["pos_answer_last"], ends)),
                     target_of_pair=tuple(int(i) for i in inverse), values=values, trie=trie)
+
+
+def source_readout(pairs: PairSet, read: str, backend: Backend | None, vocabulary) -> np.ndarray:
+    """[n_pairs, V] each pair's source read-out at ``read``: the source run's stored one at ``confidence_slot``,
+    else one exact forward of each distinct source cut after its ``read`` position (``backend`` is the source's
+    model)."""
+    from workbench.elicit.confidence import confidence_of
+
+    records = pairs.source.records.set_index("example_id")
+    source_ids = pairs.table["source_id"].to_numpy()
+    if read == "confidence_slot":
+        return np.stack(records.loc[source_ids, "confidence_probs"].to_numpy())
+    if backend is None:
+        raise WorkbenchError(f"cross-model pairs read at {read!r} need the source model (its read-out there is "
+                             "not stored): pass source_model")
+    unique, inverse = np.unique(source_ids, return_inverse=True)
+    ends = role_positions(pairs.source, unique, read, "source") + 1
+    probs = [confidence_of(backend, [list(records.loc[e, "input_ids"][:end])], vocabulary=vocabulary).probs[0]
+             for e, end in zip(unique, ends)]
+    return np.stack(probs)[inverse]
 
 
 def run_job(backend: Backend, job: PatchJob, method: str,
@@ -99,12 +127,14 @@ def run_job(backend: Backend, job: PatchJob, method: str,
 def patch_sweep(model: Backend, pairs: PairSet, site: str = "resid_pre", layers: str | int | Iterable[int] = "all",
                 roles: Sequence[str] = ("confidence_slot",), metric: str | MetricSpec = "shift", *,
                 levels: tuple[str, str] | None = None, method: str = "auto", source_model: Backend | None = None,
-                progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+                read: str = "confidence_slot", progress: Callable[[int], None] | None = None) -> pd.DataFrame:
     """Effects of patching each pair's source activation into its target, per layer and role, at one site.
 
     ``model`` runs the targets; ``source_model`` the sources of cross-model pairs when their activations are
-    not in the source run's store (defaults to ``model`` for pairs within one run). ``progress`` is called
-    with the number of (pair, layer) runs finished.
+    not in the source run's store (defaults to ``model`` for pairs within one run). ``read``: the role whose
+    next-token distribution is the confidence read-out (the target is cut after it; the seed study reads at
+    ``pre_answer``); the patched role must not lie after it. The source's read-out is its stored one, which is
+    at ``confidence_slot``. ``progress`` is called with the number of (pair, layer) runs finished.
     """
     site = check_site(site)
     chosen = resolve_layers(layers, model.n_layers)
@@ -120,8 +150,8 @@ def patch_sweep(model: Backend, pairs: PairSet, site: str = "resid_pre", layers:
     spec = MetricSpec.resolve(metric, vocabulary, levels)
     run_method, note = choose_method(model, method)
     trie = VocabularyTrie.build(model.tokenizer, vocabulary)
-    source_probs = pairs.source.records.set_index("example_id").loc[pairs.table["source_id"], "confidence_probs"]
-    source_probs = np.stack(source_probs.to_numpy())  # [n_pairs, V], the source model's own read-out
+    source_backend = source_model if pairs.cross_model else model
+    source_probs = source_readout(pairs, read, source_backend, vocabulary)  # [n_pairs, V]
     for role in roles:  # every input problem fails here, before any forward pass
         pairs.positions(role)
         if pairs.cross_model and source_model is None and not from_store(pairs, site, chosen, role):
@@ -130,7 +160,7 @@ def patch_sweep(model: Backend, pairs: PairSet, site: str = "resid_pre", layers:
     frames = []
     for role in roles:
         values, origin = source_activations(pairs, site, chosen, role, source_model or model)
-        job = make_job(pairs, site, chosen, role, values, trie)
+        job = make_job(pairs, site, chosen, role, values, trie, read)
         outcome = run_job(model, job, run_method, progress)
         target_probs = outcome.clean[list(job.target_of_pair)]  # [n_pairs, V]
         stats = compute(outcome.patched, target_probs[:, None], source_probs[:, None], vocabulary, spec)
@@ -141,7 +171,7 @@ def patch_sweep(model: Backend, pairs: PairSet, site: str = "resid_pre", layers:
             "target_id": np.repeat(pairs.table["target_id"].to_numpy(), n_layers),
             "source_item": np.repeat(pairs.table["source_item"].to_numpy(), n_layers),
             "target_item": np.repeat(pairs.table["target_item"].to_numpy(), n_layers),
-            "layer": np.tile(np.asarray(chosen), len(pairs)), "role": role, "site": site,
+            "layer": np.tile(np.asarray(chosen), len(pairs)), "role": role, "site": site, "read": read,
             **{k: np.asarray(v).reshape(-1) for k, v in stats.items()},
             "answer_unchanged": outcome.answer_unchanged.reshape(-1),
             "method": outcome.method, "source_from": origin,
