@@ -12,6 +12,7 @@ from workbench.backends import load_model
 from workbench.collect import collect
 from workbench.errors import WorkbenchError
 from workbench.finetune.recovery import RECOVERY_COLUMNS, probe_recovery
+from workbench.finetune.seed_crossmodel import POSITIONS, control_block, crossmodel_stage
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_held_out_items_are_scored_before_and_after_and_stored(study_run, recove
     assert result.manifest["model"]["checksum"] == run.manifest["model"]["checksum"]
     assert (out / "weights" / "confidence_slot" / f"logistic-layer{result.manifest['layer']:02d}.safetensors").exists()
     adapter = out / "tuning"
-    assert (adapter / "finetune.json").exists() and not (adapter / "merged").exists()  # merged weights removed
+    assert (adapter / "finetune.json").exists() and (adapter / "merged").exists()  # kept for cross-model patching
     # the random model says no parseable confidence: the claim says so instead of giving a number
     assert items["verbal_after"].isna().all() and not items["correct_before"].any()
     measure = c.probe_recovery(c.Evidence("tiny", finetune=items))
@@ -70,3 +71,22 @@ def test_too_few_correct_training_answers_is_refused_before_any_collect(study_ru
     with pytest.raises(WorkbenchError, match="too few correct answers in the training run"):
         probe_recovery(few, probes, tmp_path / "ft", dataset="capitals", n_items=20, steps=2, progress=False)
     assert not (tmp_path / "ft" / "heldout-base").exists()
+
+
+def test_the_seeds_cross_model_patching_runs_on_the_tuned_model_and_deletes_its_merged_weights(recovered):
+    out, _ = recovered
+    result = crossmodel_stage(out, progress=False)
+    effects, controls = result["crossmodel_effects"], result["crossmodel_controls"]
+    assert not (out / "tuning" / "merged").exists()  # deleted once stored
+    n_blocks = int(effects["layer"].max()) + 1
+    assert len(effects) == 20 * n_blocks * len(POSITIONS) and set(effects["position"]) == set(POSITIONS)
+    assert len(controls) == 20 * 2 * len(POSITIONS) and set(controls["layer"]) == {control_block(n_blocks)}
+    for position, rows in effects.groupby("position"):
+        last = rows[rows["layer"] == n_blocks - 1]  # the last block's output replaced: the tuned read-out itself
+        assert np.allclose(last["patched"], last["tuned"], atol=1e-5), position
+        assert not np.allclose(rows["base"], rows["tuned"])  # two steps of training moved the read-out
+    pre = effects[effects["position"] == "pre_answer"]["next_token_unchanged"]
+    assert pre.isin([0.0, 1.0]).all()  # the seed's answer check applies at the last prompt token only
+    assert effects[effects["position"] == "confidence_slot"]["next_token_unchanged"].isna().all()
+    again = crossmodel_stage(out, progress=False)  # read back, not recomputed (the merged weights stay deleted)
+    assert again.path == result.path and not (out / "tuning" / "merged").exists()

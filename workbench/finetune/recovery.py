@@ -12,7 +12,8 @@ Given a model's collected run (the training items) and its ``probes`` result, ``
 3. LoRA-tunes the model's verbal confidence toward that probe on the training items (``run_variant`` of
    ``workbench finetune``'s experiment, without its baselines, comparison table and patching: ``steps``
    optimiser steps, the other settings ``FinetuneConfig``'s defaults), and collects the held-out items with
-   the tuned model (``out/tuning``; its merged checkpoint is deleted afterwards, the adapter kept);
+   the tuned model (``out/tuning``; its merged checkpoint is kept for the seed's cross-model patching,
+   ``workbench.finetune.seed_crossmodel``, which deletes it; the adapter is kept);
 4. stores the ``probe_recovery`` result (``out/results/probe_recovery``): table ``items``, one row per
    held-out item (``RECOVERY_COLUMNS``), with the wall time of the call that finished it as ``seconds``.
 
@@ -95,7 +96,7 @@ def probe_recovery(train_run: Run, probes: Result, out: str | Path, *, dataset: 
     base = collect(CollectConfig.from_dict(settings), out / "heldout-base", progress=progress, loaded=loaded)
     tuning = FinetuneConfig(probe=str(probe_path), steps=steps, seed=seed, progress=progress)
     tuned = run_variant(train_run, tuning, out / "tuning", {"heldout": base}, progress=progress,
-                        keep_merged=False)["heldout"]  # the merged weights are deleted once the run is collected
+                        keep_merged=True)["heldout"]  # merged weights kept for the cross-model stage, which deletes them
     items_table = recovery_items(base, tuned, probe_path)
     return slot.write({"items": items_table}, seconds=round(time.perf_counter() - started, 1), layer=layer,
                       probe_cv_auroc=float(row["auroc"]))

@@ -53,12 +53,21 @@ def source_activations(pairs: PairSet, site: str, layers: tuple[int, ...], role:
     unique, inverse = np.unique(source_ids, return_inverse=True)
     pos_of = dict(zip(source_ids.tolist(), positions.tolist()))
     records = pairs.source.records.set_index("example_id")
+    acts = activations_at(backend, [records.loc[e, "input_ids"] for e in unique], [pos_of[e] for e in unique],
+                          site, layers)
+    return acts[torch.from_numpy(inverse)], "forward"
+
+
+def activations_at(backend: Backend, sequences: list, positions: list[int], site: str,
+                   layers: tuple[int, ...]) -> Tensor:
+    """[n_sequences, n_layers_selected, d_model] float32 activations at ``blocks.{layer}.hook_{site}``, at one
+    position of each sequence, from forwards of ``FORWARD_BATCH`` sequences."""
     hooks = [hook_name(layer, site) for layer in layers]
     acts = []
-    for lo in range(0, len(unique), FORWARD_BATCH):
-        batch = unique[lo:lo + FORWARD_BATCH]
+    for lo in range(0, len(sequences), FORWARD_BATCH):
         # Right-padded: real tokens never see the padding, so no mask is needed and positions are exact.
-        ids, _ = pad_rows([records.loc[e, "input_ids"] for e in batch], pad_id=0, left=False)
-        out = backend.run(ids, cache=hooks, cache_positions=torch.tensor([[pos_of[e]] for e in batch]))
+        ids, _ = pad_rows(list(sequences[lo:lo + FORWARD_BATCH]), pad_id=0, left=False)
+        at = torch.tensor([[p] for p in positions[lo:lo + FORWARD_BATCH]])
+        out = backend.run(ids, cache=hooks, cache_positions=at)
         acts.append(torch.stack([out.activations[h][:, 0].float().cpu() for h in hooks], dim=1))
-    return torch.cat(acts)[torch.from_numpy(inverse)], "forward"
+    return torch.cat(acts)
