@@ -4,18 +4,22 @@
 runs a sweep per model (collect -> probes -> channels and prior knowledge -> bottleneck -> patching;
 resumable, local or Ray) into ``out/models/<model>/``, one model at a time so progress and wall time are
 per model; then, for each model of ``config.finetuned`` and each seed, the probe-targeted fine-tuning of
-claim 7 (``workbench.finetune.recovery``, here in this process, into
-``out/models/<model>/finetune/seed<S>-<N>items-<K>steps/``);
-then it reads the stored results into ``Evidence`` and writes:
+claim 7 (``workbench.finetune.recovery``, into ``out/models/<model>/finetune/seed<S>-<N>items-<K>steps/``) and
+the seed's cross-model patching of claims 4 and 5 on its held-out items (``workbench.finetune.seed_crossmodel``,
+while the tuned weights are still there). Then it exports each (model, seed)'s per-item tables to the evidence
+folder (``workbench.analyses.evidence``; ``--evidence``, by default ``out/evidence``) and computes the claims
+from the evidence folder alone, over every seed it holds, so seeds run on other machines combine:
 
-- ``out/claims.csv``: one row per (claim, model), columns of ``workbench.analyses.claims.CLAIM_COLUMNS``;
+- ``out/claims.csv``: one row per (claim, definition, position, model), columns of
+  ``workbench.analyses.claims.CLAIM_COLUMNS``;
 - ``out/accuracy.csv``: accuracy per model, seed and family (with n), and ``out/wall_times.csv``: each
-  finished stage's wall time (model, seed, stage, seconds; fine-tuning as stage ``finetune``);
+  finished stage's wall time (model, seed, stage, seconds; ``finetune`` and ``crossmodel`` included);
 - ``out/ladder.md``: the claims as a markdown table for the README;
-- ``out/report.html``: the claims table and each model's figures (probes, channels, bottleneck, patching);
+- ``out/report.html``: the claims table and each model's figures drawn from the evidence;
 - ``out/study.json``: the study's config, its hash and the library versions.
 
-A re-run does only what is missing; the tables are rewritten from the stored results each time.
+``--from-evidence DIR`` runs no model and writes the same files from ``DIR`` alone. A re-run does only what is
+missing; evidence already written is never replaced without ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -94,9 +98,9 @@ def stage_views(config, sweep_dir: Path) -> tuple[dict[int, dict[str, Path]], li
 
 
 def model_evidence(config, sweep_dir: Path, views: Mapping[int, Mapping[str, Path]], times: list[dict],
-                   study: ReplicateConfig | None = None) -> list[Evidence]:
-    """Evidence per seed from a model's finished stages (``stage_views``) and its fine-tuning, as ``study``
-    asked for one; the fine-tuning's wall time is added to ``times``."""
+                   study: ReplicateConfig | None = None) -> list[tuple[Evidence, str | None]]:
+    """(Evidence, the model's weight checksum) per seed from a model's finished stages (``stage_views``) and its
+    fine-tuning and cross-model patching, as ``study`` asked for one; their wall times are added to ``times``."""
     from workbench.backends.loading import MODELS
     from workbench.store import open_run
 
@@ -105,25 +109,27 @@ def model_evidence(config, sweep_dir: Path, views: Mapping[int, Mapping[str, Pat
     for seed, stages in sorted(views.items()):
         if "collect" not in stages:
             continue
-        records = open_run(stages["collect"]).records
+        run = open_run(stages["collect"])
+        records = run.records
         found: dict[str, Any] = {}
         for stage in ("probe", "patch"):
             if stage in stages:
                 found.update(_results(stages[stage]))
         patching = found.get("patching")
         tables = patching.tables if patching is not None else {}
-        recovery, why = finetune_evidence(study, sweep_dir, seed) if study else (None, NOT_FINETUNED)
-        if recovery is not None:
-            times.append({"model": model, "seed": seed, "stage": "finetune",
-                          "seconds": float(recovery.manifest["seconds"])})
-        evidence.append(Evidence(
+        recovery, crossmodel, why = finetune_evidence(study, sweep_dir, seed) if study else (None, None, NOT_FINETUNED)
+        for stage, result in (("finetune", recovery), ("crossmodel", crossmodel)):
+            if result is not None:
+                times.append({"model": model, "seed": seed, "stage": stage, "seconds": float(result.manifest["seconds"])})
+        evidence.append((Evidence(
             model=model, seed=seed, records=records,
             oof=found["probes"]["oof"] if "probes" in found else None,
             effects=patching["effects"] if "effects" in tables else None,
-            controls=patching["controls_summary"] if "controls_summary" in tables else None,
-            gradient=patching["gradient_summary"] if "gradient_summary" in tables else None,
+            patch_controls=patching["controls"] if "controls" in tables else None,
             finetune=recovery["items"] if recovery is not None else None, finetune_why=why,
-            instruct=MODELS[model].instruct if model in MODELS else True))
+            crossmodel=crossmodel["crossmodel_effects"] if crossmodel is not None else None,
+            crossmodel_controls=crossmodel["crossmodel_controls"] if crossmodel is not None else None,
+            instruct=MODELS[model].instruct if model in MODELS else True), run.manifest.get("model", {}).get("checksum")))
     return evidence
 
 
@@ -136,25 +142,29 @@ def finetune_dir(config: ReplicateConfig, sweep_dir: Path, seed: int) -> Path:
 
 
 def finetune_evidence(config: ReplicateConfig, sweep_dir: Path, seed: int):
-    """(the stored ``probe_recovery`` result or None, why there is none)."""
+    """(the stored ``probe_recovery`` result or None, the cross-model patching result or None, why one is
+    missing)."""
     import json
 
-    from workbench.finetune.recovery import ANALYSIS
+    from workbench.finetune import recovery, seed_crossmodel
     from workbench.store.results import find_result
 
     folder = finetune_dir(config, sweep_dir, seed)
-    if (result := find_result(folder, ANALYSIS)) is not None:
-        return result, None
+    found = find_result(folder, recovery.ANALYSIS), find_result(folder, seed_crossmodel.ANALYSIS)
     if (folder / FINETUNE_WHY).exists():
-        return None, json.loads((folder / FINETUNE_WHY).read_text())["why"]
-    return None, "fine-tuning not run yet (re-run without --report-only)"
+        return *found, json.loads((folder / FINETUNE_WHY).read_text())["why"]
+    if None in found:
+        return *found, "fine-tuning not run yet (re-run without --report-only)"
+    return *found, None
 
 
 def run_finetune(config: ReplicateConfig, model: str, sweep_dir: Path, views: Mapping[int, Mapping[str, Path]],
                  loaded: Any = None) -> None:
-    """Claim 7's fine-tuning on each seed whose collect and probes are done; a reason that it could not run
+    """Claim 7's fine-tuning and then the seed's cross-model patching (claims 4 and 5) on each seed whose collect
+    and probes are done; a reason that it could not run
     (too few correct training answers, too few held-out items) is stored for the claims table instead."""
     from workbench.finetune.recovery import probe_recovery
+    from workbench.finetune.seed_crossmodel import crossmodel_stage
     from workbench.store import open_run
 
     for seed, stages in sorted(views.items()):
@@ -170,6 +180,7 @@ def run_finetune(config: ReplicateConfig, model: str, sweep_dir: Path, views: Ma
                            dataset=train_run.config.get("dataset", config.dataset), n_items=config.finetune_items,
                            steps=config.finetune_steps, seed=seed,
                            batch_size=config.batch_size, progress=config.progress, loaded=loaded)
+            crossmodel_stage(folder, loaded=loaded, progress=config.progress)
         except WorkbenchError as error:
             write_json_atomic(folder / FINETUNE_WHY, {"why": f"fine-tuning could not run: {error}"})
             if config.progress:
@@ -191,19 +202,23 @@ def accuracy_table(evidence: Sequence[Evidence]) -> pd.DataFrame:
 
 def replicate(config: ReplicateConfig, out: str | Path = "ladder", *, loaded: Mapping[str, Any] | None = None
               ) -> pd.DataFrame:
-    """Run (or resume) the study on each model and write the claims; returns the claims table.
+    """Run (or resume) the study on each model, export its evidence and write the claims; returns the claims.
 
-    ``config.report_only`` runs nothing: the claims are written from what is stored so far (units not done give
-    ``inconclusive`` claims), e.g. while a long ladder is still running. ``loaded``: models already loaded,
-    by name (the sweep uses them instead of loading its own).
+    ``config.report_only`` runs nothing: the evidence is exported from what is stored so far (units not done
+    give ``inconclusive`` claims), e.g. while a long ladder is still running. ``config.from_evidence`` runs
+    nothing and reads nothing but that evidence folder. ``loaded``: models already loaded, by name.
     """
+    from workbench.analyses.evidence import read_evidence
+
+    out = Path(out)
+    if config.from_evidence:
+        _, evidence, units = read_evidence(config.from_evidence)
+        return write_outputs(config, out, evidence, units)
     from workbench.sweeps import run_sweep
 
     if not config.report_only:
         check_installed(config.models)
-    out = Path(out)
-    write_json_atomic(out / "study.json", {**provenance(config.content()), "execution": config.to_dict()})
-    evidence, views, walls = [], {}, []
+    evidence_root = Path(config.evidence) if config.evidence else out / "evidence"
     for model in config.models:
         sweep = sweep_config(model, config)
         sweep_dir = out / "models" / model
@@ -214,60 +229,76 @@ def replicate(config: ReplicateConfig, out: str | Path = "ladder", *, loaded: Ma
         if not config.report_only:
             run_sweep(sweep, sweep_dir, executor=config.executor, workers=config.workers, address=config.address,
                       progress=config.progress, loaded=loaded)
-        views[model], times = stage_views(sweep, sweep_dir)
+        views, times = stage_views(sweep, sweep_dir)
         if finetuned and not config.report_only:
-            run_finetune(config, model, sweep_dir, views[model], (loaded or {}).get(model))
-        evidence += model_evidence(sweep, sweep_dir, views[model], times, config if finetuned else None)
-        walls += times
+            run_finetune(config, model, sweep_dir, views, (loaded or {}).get(model))
+        export_evidence(config, evidence_root, model_evidence(sweep, sweep_dir, views, times,
+                                                              config if finetuned else None), times)
+    _, evidence, units = read_evidence(evidence_root)
+    order = {m: i for i, m in enumerate(config.models)}
+    chosen = sorted((i for i, ev in enumerate(evidence) if ev.model in order), key=lambda i: order[evidence[i].model])
+    return write_outputs(config, out, [evidence[i] for i in chosen], [units[i] for i in chosen])
+
+
+def export_evidence(config: ReplicateConfig, root: Path, evidence: Sequence[tuple[Evidence, str | None]],
+                    times: list[dict]) -> None:
+    """Each (model, seed)'s tables into the evidence folder, with its stages' wall times and the model checksum."""
+    from workbench.analyses.evidence import write_unit
+
+    for ev, checksum in evidence:
+        meta = {"wall_times": [t for t in times if t["seed"] == ev.seed], "model_checksum": checksum}
+        differ = write_unit(root, config.evidence_config(), ev, meta, overwrite=config.overwrite)
+        if differ and config.progress:
+            print(f"replicate: {ev.model} seed {ev.seed}: evidence {', '.join(differ)} already written and kept "
+                  "(it differs from the run store's; --overwrite replaces it)", flush=True)
+
+
+def write_outputs(config: ReplicateConfig, out: Path, evidence: Sequence[Evidence], units: Sequence[dict]
+                  ) -> pd.DataFrame:
+    """claims.csv, accuracy.csv, wall_times.csv, ladder.md, report.html and study.json from the evidence."""
     claims = claims_table(evidence)
     accuracy = accuracy_table(evidence)
     overall = accuracy[accuracy["family"] == "all"].groupby("model", sort=False).agg(accuracy=("accuracy", "mean"),
                                                                                       n=("n", "sum")).reset_index()
+    walls = [{"model": u["model"], "seed": u["seed"], "stage": t["stage"], "seconds": t["seconds"]}
+             for u in units for t in u.get("wall_times", [])]
+    write_json_atomic(out / "study.json", {**provenance(config.content()), "execution": config.to_dict()})
     write_bytes_atomic(out / "claims.csv", claims.to_csv(index=False).encode())
     write_bytes_atomic(out / "accuracy.csv", accuracy.to_csv(index=False).encode())
     write_bytes_atomic(out / "wall_times.csv", pd.DataFrame(walls, columns=["model", "seed", "stage", "seconds"])
                        .to_csv(index=False).encode())
     write_bytes_atomic(out / "ladder.md", (markdown_table(claims, overall) + "\n").encode())
     if config.figures:
-        write_report(out / "report.html", claims, accuracy, views)
+        write_report(out / "report.html", claims, accuracy, evidence)
     return claims
 
 
-def write_report(path: Path, claims: pd.DataFrame, accuracy: pd.DataFrame, views: dict[str, dict[int, dict[str, Path]]]):
-    """The offline page: the claims table, accuracy per family, then each model's figures (first seed)."""
+def write_report(path: Path, claims: pd.DataFrame, accuracy: pd.DataFrame, evidence: Sequence[Evidence]):
+    """The offline page: the claims table, accuracy per family, then each model's figures drawn from its evidence
+    (first seed): probe AUROC per layer, the seed's cross-model shift per layer, the within-model gradient."""
     from workbench.analyses.claims import value_text
-    from workbench.figures.patching import ControlsDisplay, LayerGradientDisplay
-    from workbench.figures.report import page_figures
-    from workbench.store import open_run
+    from workbench.figures.ladder import evidence_figures
 
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>Seed-study claims across the ladder</title>"
              "<style>body{font-family:Helvetica,Arial,sans-serif} td,th{padding:2px 8px;text-align:left}"
              ".reproduced{color:#1a7f37}.refuted{color:#b42318}.inconclusive{color:#6e7781}</style></head><body>",
              "<h1>Seed-study claims across the ladder</h1>"]
     rows = "".join(
-        f"<tr><td>{html.escape(r.claim)}</td><td>{html.escape(r.model)}</td><td>{html.escape(r.statement)}</td>"
+        f"<tr><td>{html.escape(r.claim)}</td><td>{html.escape(r.definition)}</td><td>{html.escape(str(r.position))}"
+        f"</td><td>{html.escape(r.model)}</td><td>{html.escape(r.statement)}</td>"
         f"<td>{html.escape(str(r.seed_value))}</td><td>{value_text(r.value, r.low, r.high, 3)}</td>"
-        f"<td class='{r.verdict}'>{r.verdict}</td><td>{html.escape(r.why)}</td></tr>" for r in claims.itertuples())
-    parts.append("<table><tr><th>claim</th><th>model</th><th>statement</th><th>seed</th><th>value [95% CI]</th>"
-                 f"<th>verdict</th><th>why</th></tr>{rows}</table>")
+        f"<td class='{r.verdict}'>{r.verdict}</td><td>{html.escape(r.why)}</td></tr>"
+        for r in claims.fillna({"position": ""}).itertuples())
+    parts.append("<table><tr><th>claim</th><th>definition</th><th>read at</th><th>model</th><th>statement</th>"
+                 f"<th>seed</th><th>value [95% CI]</th><th>verdict</th><th>why</th></tr>{rows}</table>")
     parts.append("<h2>Accuracy per model and family</h2>" + accuracy.to_html(index=False, float_format="%.3f"))
-    first = True
-    for model, seeds in views.items():
-        if not seeds:
+    first, shown = True, set()
+    for ev in evidence:
+        if ev.model in shown:
             continue
-        stages = seeds[min(seeds)]
-        figures = {}
-        for page, stage in (("probe", "probe"), ("calibrate", "calibrate"), ("bottleneck", "bottleneck")):
-            if stage in stages:
-                figures.update(page_figures(open_run(stages[stage]), page))
-        result = _results(stages["patch"]).get("patching") if "patch" in stages else None
-        if result is not None:
-            if "gradient" in result.tables:
-                figures["Layer gradient"] = LayerGradientDisplay.from_result(result).figure()
-            if "controls_summary" in result.tables:
-                figures["Patching controls"] = ControlsDisplay.from_result(result).figure()
-        parts.append(f"<h2>{html.escape(model)} (seed {min(seeds)})</h2>")
-        for heading, fig in figures.items():
+        shown.add(ev.model)
+        parts.append(f"<h2>{html.escape(ev.model)} (seed {ev.seed})</h2>")
+        for heading, fig in evidence_figures(ev).items():
             parts.append(f"<h3>{html.escape(heading)}</h3>")
             parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if first else False))
             first = False

@@ -18,7 +18,8 @@ def records(n=120, accuracy=0.4, *, verbal=None, softmax_signal=0.0, seed=0, gol
     verbal_values = verbal(correct, rng) if verbal else rng.integers(0, 101, n).astype(float)
     softmax = np.clip(50 + softmax_signal * (correct - 0.5) * 60 + rng.normal(0, 10, n), 0, 100)
     known = gold_known(correct, rng) if gold_known else rng.random(n) < 0.5
-    return pd.DataFrame({"example_id": np.arange(n), "question": [f"q{i}" for i in range(n)], "correct": correct,
+    return pd.DataFrame({"example_id": np.arange(n), "question": [f"q{i}" for i in range(n)], "family": "capitals",
+                         "correct": correct,
                          "verbal_confidence": verbal_values, "softmax_expected": softmax,
                          "argmax_confidence": np.full(n, 95.0), "gold_logprob": np.where(known, -0.1, -3.0)})
 
@@ -88,34 +89,26 @@ def test_text_bottleneck_verdicts():
     assert decide(c.text_bottleneck, Evidence("m", records=records(softmax_signal=0.0, n=40))) == "inconclusive"
 
 
-def patching(rho, rho_low, rho_high, rho8=0.9, reverse=0.3, off=0.01, random=0.02, late=0.8, n_pairs=30):
-    effects = pd.DataFrame([{"pair_id": p, "layer": layer, "effect": late * layer / 5 + 0.05 * np.sin(p + layer)}
-                            for p in range(n_pairs) for layer in range(6)])
-    controls = pd.DataFrame([{"control": "sweep", "mean_effect": 0.4, "mean_abs_effect": 0.4},
-                             {"control": "reverse", "mean_effect": reverse, "mean_abs_effect": abs(reverse)},
-                             {"control": "off_position", "mean_effect": off, "mean_abs_effect": abs(off)},
-                             {"control": "random", "mean_effect": random, "mean_abs_effect": abs(random)}])
-    gradient = pd.DataFrame([{"rho": rho, "rho_low": rho_low, "rho_high": rho_high, "rho8": rho8,
-                              "rho8_low": rho8 - 0.1, "rho8_high": rho8 + 0.05}])
-    return dict(effects=effects, controls=controls, gradient=gradient)
+def patching(late=0.8, n_pairs=30, reverse=0.3, off=0.01, random=0.02, noise=0.05):
+    """Within-model patching effects (one per pair and block, growing with depth by ``late`` per block / 5) and
+    control rows whose effects sit near the given means."""
+    rng = np.random.default_rng(0)
+    effects = pd.DataFrame([{"pair_id": p, "layer": layer, "role": "confidence_slot",
+                             "effect": late * layer / 5 + noise * rng.standard_normal(), "answer_unchanged": True,
+                             "argmax_unchanged": True} for p in range(n_pairs) for layer in range(6)])
+    controls = pd.concat([effects.assign(control=name, effect=mean + noise * rng.standard_normal(len(effects)))
+                          for name, mean in (("reverse", reverse), ("off_position", off), ("random", random))])
+    return dict(effects=effects, patch_controls=controls)
 
 
-def test_layer_gradient_verdicts_and_controls():
-    assert decide(c.layer_gradient, Evidence("m", **patching(0.9, 0.7, 1.0))) == "reproduced"
-    assert decide(c.layer_gradient, Evidence("m", **patching(-0.6, -0.9, -0.2))) == "refuted"
-    assert decide(c.layer_gradient, Evidence("m", **patching(0.1, -0.3, 0.5))) == "inconclusive"
-    failing = verdict([c.layer_gradient(Evidence("m", **patching(0.9, 0.7, 1.0, off=0.9)))], 0.0)
+def test_answer_selective_gradient_recomputes_rho_and_its_controls_from_the_effects():
+    assert decide(c.answer_selective_gradient, Evidence("m", **patching(0.8))) == "reproduced"
+    assert decide(c.answer_selective_gradient, Evidence("m", **patching(-0.8))) == "refuted"
+    assert decide(c.answer_selective_gradient, Evidence("m", **patching(0.0, noise=0.3))) == "inconclusive"
+    failing = verdict([c.answer_selective_gradient(Evidence("m", **patching(0.8, off=3.0)))], 0.0)
     assert failing[3] == "inconclusive" and "not position-specific" in failing[4]
-    missing = verdict([c.layer_gradient(Evidence("m"))], 0.0)
-    assert missing[3] == "inconclusive" and "no patching result" in missing[4]
-
-
-def test_late_effect_verdicts():
-    assert decide(c.late_effect, Evidence("m", **patching(0.9, 0.7, 1.0, late=1.0)), threshold=0.5) == "reproduced"
-    assert decide(c.late_effect, Evidence("m", **patching(0.9, 0.7, 1.0, late=0.2)), threshold=0.5) == "refuted"
-    assert decide(c.late_effect, Evidence("m", **patching(0.9, 0.7, 1.0, late=0.55)), threshold=0.5) == "inconclusive"
-    few = verdict([c.late_effect(Evidence("m", **patching(0.9, 0.7, 1.0, n_pairs=4)))], 0.5)
-    assert few[3] == "inconclusive" and "4 pairs" in few[4]
+    missing = verdict([c.answer_selective_gradient(Evidence("m"))], 0.0)
+    assert missing[3] == "inconclusive" and "no within-model patching effects" in missing[4]
 
 
 def test_prior_knowledge_verdicts():
@@ -145,10 +138,10 @@ def recovery(n=120, *, verbal_signal=1.0, probe_signal=1.0, accuracy=0.4, parsed
 
 
 def test_probe_recovery_verdicts_and_why():
-    assert decide(c.probe_recovery, Evidence("m", finetune=recovery()), threshold=0.9) == "reproduced"
-    assert decide(c.probe_recovery, Evidence("m", finetune=recovery(verbal_signal=0.0)), threshold=0.9) == "refuted"
-    few = recovery(n=40, verbal_signal=0.6)
-    assert decide(c.probe_recovery, Evidence("m", finetune=few), threshold=0.9) == "inconclusive"
+    assert decide(c.probe_recovery, Evidence("m", finetune=recovery(verbal_signal=1.5)), threshold=0.91) == "reproduced"
+    assert decide(c.probe_recovery, Evidence("m", finetune=recovery(verbal_signal=0.0)), threshold=0.91) == "refuted"
+    few = recovery(n=40, verbal_signal=0.8)
+    assert decide(c.probe_recovery, Evidence("m", finetune=few), threshold=0.91) == "inconclusive"
     measure = c.probe_recovery(Evidence("m", finetune=recovery()))
     assert measure.low < measure.value < measure.high and len(measure.samples) == c.N_BOOT
     assert "held-out items" in measure.note
@@ -175,7 +168,7 @@ def test_alignment_verdicts():
 
 def test_claims_table_columns_seeds_and_markdown():
     frame = records(softmax_signal=1.0, verbal=lambda ok, rng: np.full(len(ok), 95.0))
-    evidence = [Evidence("inst", seed=s, records=frame, oof=oof(frame, signal_layer=2, seed=s), **patching(0.9, 0.7, 1.0))
+    evidence = [Evidence("inst", seed=s, records=frame, oof=oof(frame, signal_layer=2, seed=s), **patching())
                 for s in (0, 1)]
     evidence += [Evidence("gemma-3-270m", seed=s, records=records(verbal=lambda ok, rng: np.where(ok, 100.0, 0.0)),
                           instruct=False) for s in (0, 1)]
@@ -187,7 +180,9 @@ def test_claims_table_columns_seeds_and_markdown():
     assert inst.loc["text_bottleneck", "verdict"] == "reproduced" and inst.loc["alignment", "verdict"] == "reproduced"
     assert inst.loc["probe_recovery", "verdict"] == "inconclusive"
     md = markdown_table(table, pd.DataFrame({"model": ["inst"], "accuracy": [0.4], "n": [120]}))
-    assert md.splitlines()[0] == "| claim | seed | inst | gemma-3-270m |" and "0.40 (n=120)" in md
+    assert md.splitlines()[0] == "| claim | definition | read at | seed's value | inst | gemma-3-270m | reading |"
+    assert "0.40 (n=120)" in md and "| layer_gradient | seed | pre_answer | rho 0.976 on 8 layers |" in md
+    assert set(table["definition"]) == {"seed", "workbench"}
 
 
 def test_one_seed_without_a_number_makes_the_claim_inconclusive():
@@ -228,7 +223,7 @@ def test_intervals_over_seeds_span_the_seeds_and_the_items():
 def test_claims_table_over_three_seeds_keeps_its_verdict_rules(verdict_rules):
     frame = records(softmax_signal=1.0, verbal=lambda ok, rng: np.full(len(ok), 95.0))
     evidence = [Evidence("m", seed=s, records=records(softmax_signal=1.0, seed=s, verbal=lambda ok, rng: np.full(
-        len(ok), 95.0)), oof=oof(frame, signal_layer=2, seed=s), **patching(0.9, 0.7, 1.0)) for s in (0, 1, 2)]
+        len(ok), 95.0)), oof=oof(frame, signal_layer=2, seed=s), **patching()) for s in (0, 1, 2)]
     table = claims_table(evidence)
     verdict_rules(table)
     decided = table.set_index("claim")

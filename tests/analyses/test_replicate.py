@@ -79,11 +79,12 @@ def test_a_fine_tuning_that_cannot_run_leaves_its_reason_for_the_claim(synthetic
     views = {0: {"collect": few.path, "probe": synthetic_run.path}}  # the probes result lies beside synthetic_run
     config = ReplicateConfig(models=("smollm2-135m-instruct",), progress=False)
     run_finetune(config, "smollm2-135m-instruct", tmp_path / "sweep", views)
-    recovery, why = finetune_evidence(config, tmp_path / "sweep", 0)
-    assert recovery is None and why.startswith("fine-tuning could not run: too few correct answers in the training")
+    recovery, crossmodel, why = finetune_evidence(config, tmp_path / "sweep", 0)
+    assert recovery is None and crossmodel is None
+    assert why.startswith("fine-tuning could not run: too few correct answers in the training")
     assert (tmp_path / "sweep" / "finetune" / "seed0-100items-30steps" / "why.json").exists()
-    assert finetune_evidence(config, tmp_path / "sweep", 1) == (None, "fine-tuning not run yet (re-run without "
-                                                                      "--report-only)")
+    assert finetune_evidence(config, tmp_path / "sweep", 1) == (None, None, "fine-tuning not run yet (re-run without "
+                                                                            "--report-only)")
 
 
 @pytest.mark.slow
@@ -108,7 +109,11 @@ def test_small_real_ladder_writes_claims_report_and_table(smollm2, tmp_path, ver
     assert (walls["seconds"] > 0).all()
     accuracy = pd.read_csv(out / "accuracy.csv")
     assert set(accuracy["family"]) == {"all", "capitals"} and (accuracy["n"] == 24).all()
-    assert (out / "ladder.md").read_text().startswith("| claim | seed | smollm2-135m-instruct |")
+    assert (out / "ladder.md").read_text().startswith("| claim | definition | read at | seed's value | "
+                                                      "smollm2-135m-instruct | reading |")
+    recomputed = wb.replicate(tmp_path / "recomputed", from_evidence=str(out / "evidence"), progress=False)
+    assert (tmp_path / "recomputed" / "claims.csv").read_bytes() == (out / "claims.csv").read_bytes()
+    pd.testing.assert_frame_equal(recomputed, claims)
     page = (out / "report.html").read_text()
     assert "probe_beats_verbal" in page and "smollm2-135m-instruct (seed 0)" in page and "plotly" in page
     table = page.split("<h2>")[0]  # the claims table: a claim without a value shows none, never "nan"

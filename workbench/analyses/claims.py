@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from workbench.analyses import seed_patching as sp
 from workbench.analyses.calibration import auroc, auroc_rows, bootstrap_indices, ece, percentile_interval
 from workbench.analyses.validity import screen
 
@@ -35,7 +36,8 @@ MIN_CLASS = 10  # fewer correct (or incorrect) answers than this: discrimination
 MIN_SPLIT = 10  # fewer items in a split (known/unknown, parsed verbal): inconclusive
 N_BOOT = 1000
 VERDICTS = ("reproduced", "refuted", "inconclusive")
-CLAIM_COLUMNS = ("claim", "model", "statement", "seed_value", "value", "low", "high", "verdict", "why")
+CLAIM_COLUMNS = ("claim", "definition", "position", "model", "statement", "seed_value", "value", "low", "high",
+                 "verdict", "why")
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,13 @@ class Evidence:
 
     ``records``: the run's records (correct, question, verbal_confidence, softmax_expected, argmax or
     argmax_confidence, gold_logprob). ``oof``: the probes result's out-of-fold scores (role, layer, probe,
-    example_id, score), ``effects``/``controls``/``gradient``: the patching result's ``effects``,
-    ``controls_summary`` and ``gradient_summary`` tables (effects are normalised shifts), ``finetune``: one
-    row per held-out item of a probe-targeted fine-tuning (``workbench.finetune.recovery.RECOVERY_COLUMNS``:
-    correct_before, probe_before, correct_after, verbal_after), when one ran; ``finetune_why``: why it did not.
+    example_id, score). ``effects``/``patch_controls``: the within-model patching result's ``effects`` and
+    ``controls`` (one row per pair and layer; effects are normalised shifts; controls carry a ``control``
+    column). ``finetune``: one row per held-out item of a probe-targeted fine-tuning
+    (``workbench.finetune.recovery.RECOVERY_COLUMNS``: correct_before, probe_before, correct_after,
+    verbal_after), when one ran; ``finetune_why``: why it did not. ``crossmodel``/``crossmodel_controls``: the
+    seed's cross-model patching of that fine-tuning (``workbench.finetune.seed_crossmodel``: base, tuned and
+    patched expected confidence per item, position and block; the reverse and position controls).
     """
 
     model: str
@@ -55,10 +60,11 @@ class Evidence:
     records: pd.DataFrame = field(default_factory=pd.DataFrame)
     oof: pd.DataFrame | None = None
     effects: pd.DataFrame | None = None
-    controls: pd.DataFrame | None = None
-    gradient: pd.DataFrame | None = None
+    patch_controls: pd.DataFrame | None = None
     finetune: pd.DataFrame | None = None
     finetune_why: str | None = None
+    crossmodel: pd.DataFrame | None = None
+    crossmodel_controls: pd.DataFrame | None = None
     instruct: bool = True
 
     @property
@@ -80,6 +86,7 @@ class Measure:
     high: float = np.nan
     note: str = ""
     blocked: str | None = None  # why there is no verdict even with a number (e.g. a control failed)
+    decided: str | None = None  # a verdict by the claim's own rule (a test's p-value), not by an interval
     samples: np.ndarray | None = field(default=None, repr=False, compare=False)  # [n_boot] item bootstrap replicates
 
     @classmethod
@@ -106,6 +113,9 @@ class Claim:
     threshold: float
     measure: Callable[..., Measure]
     cross_model: bool = False  # measure(instruct, base) instead of measure(evidence)
+    pooled: bool = False  # measure(every seed's evidence) once, instead of once per seed
+    definition: str = "workbench"  # "seed": computed as the seed study's code computes it (the docstring cites it)
+    position: str = ""  # where the confidence is read, for the patching claims
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -209,7 +219,7 @@ def text_bottleneck(ev: Evidence) -> Measure:
 
 
 def _control_failures(controls: pd.DataFrame) -> list[str]:
-    """Which of the seed's controls fail, from the patching result's ``controls_summary``."""
+    """Which of the workbench's within-model controls fail, from ``summarise``'s table."""
     table = controls.set_index("control")
     sweep = table.loc["sweep"]
     failures = []
@@ -225,40 +235,135 @@ def _control_failures(controls: pd.DataFrame) -> list[str]:
     return failures
 
 
-def layer_gradient(ev: Evidence) -> Measure:
-    """Claim 4: rho(layer, effect) > 0 over all layers, and > 0 on the seed's 8 evenly spaced layers.
+def answer_selective_gradient(ev: Evidence) -> Measure:
+    """The workbench's own layer gradient (not the seed's): within one model, a correct answer's state at the
+    confidence slot written into an incorrect answer's run, block by block (``resid_pre``); rho(layer, normalised
+    shift) over every block with a bootstrap over pairs (``workbench.analyses.patching.gradient``), recomputed
+    from the per-pair effects. Threshold 0. Inconclusive when rho on the 8 evenly spaced blocks is not positive or
+    a control fails: reverse pairs must move toward their own source, and patching mid-prompt and random pairs
+    must move the confidence less than the sweep."""
+    from workbench.analyses.patching.controls import summarise
+    from workbench.analyses.patching.gradient import layer_gradient
 
-    Threshold 0 on rho over all layers (pairs bootstrap). Inconclusive, with the reason, when rho over the 8
-    layers is not positive or a control fails: the reverse pairs must move toward their own source
-    (bidirectional), and patching mid-prompt (position-specific) and random pairs (answer-selective) must
-    move the confidence less than the sweep does.
-    """
-    if ev.gradient is None or ev.gradient.empty or ev.controls is None:
-        return Measure.undetermined("no patching result with a layer gradient")
-    g = ev.gradient.iloc[0]
-    failures = _control_failures(ev.controls)
-    if not g["rho8"] > 0:
-        failures.insert(0, f"rho on 8 layers {g['rho8']:+.2f}")
-    note = f"8 layers: {g['rho8']:+.2f} [{g['rho8_low']:+.2f}, {g['rho8_high']:+.2f}]"
-    if failures and g["rho_low"] > 0:  # a positive gradient that the controls do not back
-        return Measure(float(g["rho"]), float(g["rho_low"]), float(g["rho_high"]), note, "; ".join(failures))
+    if ev.effects is None or ev.effects.empty or ev.effects["layer"].nunique() < 3:
+        return Measure.undetermined("no within-model patching effects over 3 or more blocks")
+    g = layer_gradient(ev.effects, n_boot=N_BOOT, seed=ev.seed)
+    controls = ev.patch_controls if ev.patch_controls is not None else pd.DataFrame(columns=["control"])
+    failures = _control_failures(summarise(ev.effects, dict(tuple(controls.groupby("control", sort=False)))))
+    if not g.rho8 > 0:
+        failures.insert(0, f"rho on 8 layers {g.rho8:+.2f}")
+    note = f"8 layers: {g.rho8:+.2f} [{g.rho8_low:+.2f}, {g.rho8_high:+.2f}]; {g.n_pairs} pairs"
+    if failures and g.rho_low > 0:  # a positive gradient that the controls do not back
+        return Measure(g.rho, g.rho_low, g.rho_high, note, "; ".join(failures))
     note += f"; {'; '.join(failures)}" if failures else "; controls pass"
-    return Measure(float(g["rho"]), float(g["rho_low"]), float(g["rho_high"]), note)
+    return Measure(g.rho, g.rho_low, g.rho_high, note)
 
 
-def late_effect(ev: Evidence) -> Measure:
-    """Claim 5: patching at late layers restores most of the gap: mean normalised shift over the last third
-    of the swept layers (per pair, then over pairs; bootstrap over pairs). Threshold 0.5 (half the gap)."""
-    if ev.effects is None or ev.effects.empty:
-        return Measure.undetermined("no patching effects")
-    layers = np.sort(ev.effects["layer"].unique())
-    late = layers[len(layers) - max(1, len(layers) // 3):]
-    per_pair = ev.effects[ev.effects["layer"].isin(late)].groupby("pair_id")["effect"].mean().dropna().to_numpy()
-    if len(per_pair) < MIN_SPLIT:
-        return Measure.undetermined(f"{len(per_pair)} pairs with a defined normalised shift: too few")
-    rng = np.random.default_rng(ev.seed)
-    samples = per_pair[rng.integers(0, len(per_pair), size=(N_BOOT, len(per_pair)))].mean(1)
-    return Measure.bootstrapped(per_pair.mean(), samples, f"layers {int(late[0])}..{int(late[-1])}, {len(per_pair)} pairs")
+def _shift_matrix(ev: Evidence, position: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame] | str:
+    """([items, blocks] seed shifts, the blocks, the position's effect rows), or why there are none."""
+    if ev.crossmodel is None or ev.crossmodel.empty:
+        return ev.finetune_why or "no cross-model patching (the model was not fine-tuned; see --finetune)"
+    rows = ev.crossmodel[ev.crossmodel["position"] == position]
+    if rows.empty:
+        return f"no cross-model patching read at {position!r}"
+    rows = rows.assign(shift=sp.seed_shift(rows["patched"], rows["base"], rows["tuned"]))
+    wide = rows.pivot_table(index="item_id", columns="layer", values="shift", aggfunc="first", dropna=False)
+    return wide.to_numpy(dtype=float), wide.columns.to_numpy(), rows
+
+
+def seed_layer_gradient(ev: Evidence, position: str = "pre_answer") -> Measure:
+    """Claim 4, the seed's headline (rho 0.976): cross-model patching, the tuned model's output of block L written
+    into the base model at the read position; shift = (patched - base) / (tuned - base) per item, None where
+    |tuned - base| <= 0.01, clipped to [-5, 5]; rho = Spearman's rho between the layer and the mean shift on the
+    seed's layers ``range(0, n, max(1, n // 8))`` (``phase1/scripts/activation_patching.py`` and
+    ``parse_patching_results.py``; formulas in ``workbench.analyses.seed_patching``). The interval resamples
+    items (1000 draws); rho over every block is in the note. Threshold 0. The seed's controls at block n - 4
+    (``patching_controls.py``) must pass by its rules, else inconclusive with which failed: reverse mean > 0.2
+    with share > 0 above 0.6; the mean shift at the read position > 2 x the mean |shift| at the middle token;
+    and, at ``pre_answer``, next token unchanged for > 80% of items with |patched - base| > 0.02 for > 30%.
+    Inconclusive when fewer than ``MIN_SPLIT`` items have |tuned - base| > 0.01."""
+    found = _shift_matrix(ev, position)
+    if isinstance(found, str):
+        return Measure.undetermined(found)
+    matrix, blocks, rows = found
+    usable = np.isfinite(matrix).any(axis=1)
+    if usable.sum() < MIN_SPLIT:
+        return Measure.undetermined(f"{int(usable.sum())} of {len(matrix)} items have |tuned - base| > "
+                                    f"{sp.MIN_GAP}: too few for a shift (the seed drops the others)")
+    matrix = matrix[usable]
+    layers = np.array(sp.seed_layers(int(blocks.max()) + 1))
+    cols = np.searchsorted(blocks, layers)
+    rho = sp.gradient_rho(layers, sp.layer_means(matrix[:, cols]))
+    idx = np.random.default_rng(ev.seed).integers(0, len(matrix), size=(N_BOOT, len(matrix)))  # [n_boot, n]
+    means = sp.layer_means(matrix[idx][:, :, cols])  # [n_boot, n_layers]
+    samples = np.array([sp.gradient_rho(layers, m) for m in means])
+    rho_all = sp.gradient_rho(blocks, sp.layer_means(matrix))
+    controls = _seed_controls(ev, rows, position)
+    failed = [f"{name} control fails ({text})" for name, (ok, text) in controls.items() if not ok]
+    note = (f"{len(layers)} layers {layers[0]}..{layers[-1]}, {len(matrix)} of {len(usable)} items with a shift; "
+            f"rho over all {len(blocks)} blocks {rho_all:+.2f}; controls: "
+            + "; ".join(f"{name} {'passes' if ok else 'fails'} ({text})" for name, (ok, text) in controls.items()))
+    m = Measure.bootstrapped(rho, samples, note)
+    return replace(m, blocked="; ".join(failed)) if failed and m.low > 0 else m
+
+
+def _seed_controls(ev: Evidence, rows: pd.DataFrame, position: str) -> dict[str, tuple[bool, str]]:
+    """The seed's controls at block n - 4 (``patching_controls.py``): name -> (passes, numbers)."""
+    table = ev.crossmodel_controls
+    if table is None or table.empty:
+        return {"all": (False, "no control runs stored")}
+    table = table[table["position"] == position]
+    block = int(table["layer"].iloc[0])
+    at_block = rows[rows["layer"] == block].set_index("item_id")
+    out = {}
+    rev = table[table["control"] == "reverse"]
+    r = sp.reverse_control(rev["base"], rev["tuned"], rev["patched"])
+    out["reverse"] = (r["passes"], f"mean {r['mean']:+.3f}, share > 0 {r['share_positive']:.2f}, n {r['n']}")
+    mid = table[table["control"] == "position"].set_index("item_id")
+    read = at_block.loc[mid.index]
+    q = sp.position_control(mid["base"], mid["tuned"], read["patched"], mid["patched"])
+    out["position"] = (q["passes"], f"read {q['mean_read']:+.3f} vs middle |{q['mean_abs_middle']:.3f}|")
+    if position == "pre_answer":
+        a = sp.answer_control(at_block["base"], at_block["patched"], at_block["next_token_unchanged"])
+        out["answer"] = (a["passes"], f"next token unchanged {a['share_unchanged']:.2f}, "
+                                      f"|shift| > 0.02 {a['share_shifted']:.2f}")
+    return out
+
+
+def seed_late_effect(evs: Sequence[Evidence], position: str = "pre_answer") -> Measure:
+    """Claim 5: late layers move the confidence more than early ones. The seed's test
+    (``phase1/scripts/parse_patching_results.py``): a one-sided Mann-Whitney U of the pooled item shifts (clipped)
+    of layers >= 3 * max / 4 against those of layers <= max / 4, on the seed's layers of the cross-model sweep,
+    pooled over seeds. Reproduced when p < 0.05 and the late median is the larger; refuted when the opposite
+    one-sided test has p < 0.05 and the early median is the larger; inconclusive otherwise. The value is the
+    size, U / (n_late x n_early): the chance that a late shift exceeds an early one (0.5: none)."""
+    early, late, why = [], [], []
+    for ev in evs:
+        found = _shift_matrix(ev, position)
+        if isinstance(found, str):
+            why.append(found)
+            continue
+        matrix, blocks, _ = found
+        layers = np.array(sp.seed_layers(int(blocks.max()) + 1))
+        e, l_ = sp.early_late(layers, matrix[:, np.searchsorted(blocks, layers)])
+        early.append(e)
+        late.append(l_)
+    if why:
+        return Measure.undetermined(why[0])
+    early, late = np.concatenate(early), np.concatenate(late)
+    if min(len(early), len(late)) < MIN_SPLIT:
+        return Measure.undetermined(f"{len(early)} early and {len(late)} late shifts: too few")
+    t = sp.late_vs_early(early, late)
+    if t["p"] < 0.05 and t["median_late"] > t["median_early"]:
+        decided = "reproduced"
+    elif t["p_reverse"] < 0.05 and t["median_early"] > t["median_late"]:
+        decided = "refuted"
+    else:
+        decided = "inconclusive"
+    note = (f"Mann-Whitney U {t['u']:.0f}, p {t['p']:.3g} (reverse {t['p_reverse']:.3g}); median late "
+            f"{t['median_late']:+.3f} vs early {t['median_early']:+.3f}; {len(late)} late, {len(early)} early shifts"
+            f" over {len(evs)} seed(s)")
+    return Measure(t["size"], note=note, decided=decided)
 
 
 def prior_knowledge_overconfidence(ev: Evidence) -> Measure:
@@ -284,12 +389,13 @@ def prior_knowledge_overconfidence(ev: Evidence) -> Measure:
 
 
 def probe_recovery(ev: Evidence) -> Measure:
-    """Claim 7: probe-targeted fine-tuning recovers the probe's discrimination in verbal confidence ("probe
-    recovery"): AUROC(verbal confidence after fine-tuning) / AUROC(the targeted probe before), both on the
-    same held-out items (never trained on, and the probe's layer was chosen on the training items), with a
-    paired bootstrap over those items. Only items whose verbal confidence parsed after fine-tuning count.
-    Threshold 0.9 (the seed's lowest, 91%). Inconclusive when no fine-tuning ran (with why), or with fewer
-    than ``MIN_CLASS`` items of a class before or after, or ``MIN_SPLIT`` parsed confidences."""
+    """Claim 7: probe-targeted fine-tuning recovers the probe's discrimination in verbal confidence. The seed's
+    recovery (``phase1/scripts/rescore_all_models.py``: ``(auroc2 - 0.5) / (probe_auc - 0.5)``):
+    (AUROC(verbal confidence after fine-tuning) - 0.5) / (AUROC(the targeted probe before) - 0.5), both on the
+    same held-out items (never trained on; the probe's layer chosen on the training items), with a paired
+    bootstrap over those items. Only items whose verbal confidence parsed after fine-tuning count. Threshold
+    0.91 (the seed's lowest, 91%). Inconclusive when no fine-tuning ran (with why), or with fewer than
+    ``MIN_CLASS`` items of a class before or after, or ``MIN_SPLIT`` parsed confidences."""
     if ev.finetune is None or ev.finetune.empty:
         return Measure.undetermined(ev.finetune_why or "fine-tuning not run for this model")
     f = ev.finetune[np.isfinite(ev.finetune["verbal_after"].to_numpy(dtype=float))]
@@ -303,10 +409,11 @@ def probe_recovery(ev: Evidence) -> Measure:
     probe, verbal = f["probe_before"].to_numpy(dtype=float), f["verbal_after"].to_numpy(dtype=float)
     idx = np.random.default_rng(ev.seed).integers(0, len(f), size=(N_BOOT, len(f)))  # [n_boot, n]
     with np.errstate(divide="ignore", invalid="ignore"):  # a resample with one class gives NaN, then ignored
-        samples = auroc_rows(verbal[idx], after[idx]) / auroc_rows(probe[idx], before[idx])
+        samples = (auroc_rows(verbal[idx], after[idx]) - 0.5) / (auroc_rows(probe[idx], before[idx]) - 0.5)
     probe_auroc, verbal_auroc = auroc(probe, before), auroc(verbal, after)
-    return Measure.bootstrapped(verbal_auroc / probe_auroc, samples, f"verbal AUROC after {verbal_auroc:.3f} / probe "
-                                f"AUROC before {probe_auroc:.3f} on the {len(f)} of {len(ev.finetune)} held-out items "
+    return Measure.bootstrapped((verbal_auroc - 0.5) / (probe_auroc - 0.5), samples,
+                                f"(verbal AUROC after {verbal_auroc:.3f} - 0.5) / (probe AUROC before "
+                                f"{probe_auroc:.3f} - 0.5) on the {len(f)} of {len(ev.finetune)} held-out items "
                                 "whose verbal confidence parsed after fine-tuning")
 
 
@@ -331,22 +438,87 @@ def alignment_calibration(instruct: Evidence, base: Evidence | None) -> Measure:
                                 f"ECE {values[0]:.3f} vs {base.model} {values[1]:.3f}")
 
 
+def seed_replication(evs: Sequence[Evidence]) -> Measure:
+    """Claim 9, from the seed's summary: "seed-level replication: discrimination stable, confidence distribution
+    shape seed-sensitive" (the seed reports verbal AUROC over fine-tuning seeds as mean +- SD, e.g. 0.836 +-
+    0.011 over 6 seeds, ``phase1/scripts/rescore_multiseed.py``). Across the fine-tuning seeds of one model, on
+    the held-out items' verbal confidence after fine-tuning (parsed ones):
+
+    - stable discrimination: the SD of verbal AUROC across seeds is at most its reference, the mean over seeds
+      of one seed's item-bootstrap SD (what item sampling alone gives);
+    - seed-sensitive shape: the mean Wasserstein-1 distance between two seeds' confidence histograms (0-100)
+      exceeds its reference, the mean W1 between two random halves of one seed's items (200 splits a seed).
+
+    The value is the W1 ratio (between seeds / between halves). Reproduced when both hold, refuted when neither
+    does, inconclusive otherwise or with fewer than 2 seeds."""
+    from scipy.stats import wasserstein_distance
+
+    parts = []
+    for ev in evs:
+        if ev.finetune is None or ev.finetune.empty:
+            continue
+        f = ev.finetune[np.isfinite(ev.finetune["verbal_after"].to_numpy(dtype=float))]
+        if len(f) >= MIN_SPLIT and class_problem(f["correct_after"].to_numpy(dtype=bool)) is None:
+            parts.append((ev.seed, f["verbal_after"].to_numpy(dtype=float), f["correct_after"].to_numpy(dtype=bool)))
+    if len(parts) < 2:
+        return Measure.undetermined(f"{len(parts)} fine-tuning seed(s) with a verbal AUROC after fine-tuning: needs 2")
+    rng = np.random.default_rng(0)
+    aurocs, boot_sd, halves = [], [], []
+    for _, verbal, correct in parts:
+        aurocs.append(auroc(verbal, correct))
+        idx = bootstrap_indices(correct, n_boot=N_BOOT, seed=0)
+        boot_sd.append(float(np.nanstd(auroc_rows(verbal[idx], correct[idx]))))
+        for _ in range(200):
+            order = rng.permutation(len(verbal))
+            halves.append(wasserstein_distance(verbal[order[: len(order) // 2]], verbal[order[len(order) // 2:]]))
+    between = [wasserstein_distance(a[1], b[1]) for i, a in enumerate(parts) for b in parts[i + 1:]]
+    sd, sd_ref = float(np.std(aurocs, ddof=1)), float(np.mean(boot_sd))
+    w1, w1_ref = float(np.mean(between)), float(np.mean(halves))
+    stable, sensitive = sd <= sd_ref, w1 > w1_ref
+    decided = "reproduced" if stable and sensitive else "refuted" if not (stable or sensitive) else "inconclusive"
+    note = (f"{len(parts)} seeds; verbal AUROC {np.mean(aurocs):.3f} +- {sd:.3f} (SD across seeds; item-bootstrap "
+            f"SD {sd_ref:.3f}: {'stable' if stable else 'not stable'}); W1 between seeds {w1:.2f} vs halves "
+            f"{w1_ref:.2f} ({'seed-sensitive' if sensitive else 'not seed-sensitive'})")
+    return Measure(w1 / w1_ref if w1_ref > 0 else np.nan, note=note, decided=decided)
+
+
+def _at(fn: Callable[..., Measure], position: str) -> Callable[..., Measure]:
+    def measure(ev):
+        return fn(ev, position)
+    return measure
+
+
+_GRADIENT = ("patching effect grows with depth (cross-model: the tuned model's state into the base model; "
+             "rho(layer, normalised shift) on the seed's layers, with its controls)")
+_LATE = "late layers move the confidence more than early ones (one-sided Mann-Whitney U; value: its size)"
 CLAIMS: tuple[Claim, ...] = (
     Claim("probe_beats_verbal", "a linear probe discriminates correct from incorrect better than verbal confidence "
           "(AUROC difference, layer by nested CV)", "probe 0.76-0.88 vs verbal ~0.5-0.7", 0.0, probe_beats_verbal),
     Claim("verbal_ceiling", "verbal confidence is at ceiling (share >= 95)", "L 0.99, Invalid", 0.70, verbal_ceiling),
     Claim("text_bottleneck", "the confidence distribution discriminates better than its argmax text "
           "(AUROC softmax - argmax)", "> 0", 0.0, text_bottleneck),
-    Claim("layer_gradient", "patching effect grows with depth: rho(layer, normalised shift), with controls",
-          "rho 0.976 on 8 layers", 0.0, layer_gradient),
-    Claim("late_effect", "late-layer patching restores most of the confidence gap (mean normalised shift)",
-          "large late-layer shift", 0.5, late_effect),
+    Claim("layer_gradient", _GRADIENT, "rho 0.976 on 8 layers", 0.0, _at(seed_layer_gradient, "pre_answer"),
+          definition="seed", position="pre_answer"),
+    Claim("layer_gradient", _GRADIENT, "rho 0.976 on 8 layers", 0.0, _at(seed_layer_gradient, "confidence_slot"),
+          position="confidence_slot"),
+    Claim("answer_selective_gradient", "within one model, a correct answer's state written into an incorrect one "
+          "moves the confidence more at later blocks (rho, with reverse, off-position and random-pair controls)",
+          "not in the seed", 0.0, answer_selective_gradient, position="confidence_slot"),
+    Claim("late_effect", _LATE, "late > early, p < 0.05", 0.5, _at(seed_late_effect, "pre_answer"), pooled=True,
+          definition="seed", position="pre_answer"),
+    Claim("late_effect", _LATE, "late > early, p < 0.05", 0.5, _at(seed_late_effect, "confidence_slot"),
+          pooled=True, position="confidence_slot"),
     Claim("prior_knowledge", "known items draw more overconfidence than unknown ones (known - unknown)",
           "004: known items overconfident", 0.0, prior_knowledge_overconfidence),
     Claim("probe_recovery", "probe-targeted fine-tuning recovers the probe's discrimination in verbal confidence "
-          "(verbal AUROC after / probe AUROC before)", "91-113%", 0.9, probe_recovery),
+          "((verbal AUROC after - 0.5) / (probe AUROC before - 0.5))", "91-113%", 0.91, probe_recovery,
+          definition="seed"),
     Claim("alignment", "instruct models are worse calibrated than a base model (ECE instruct - base; "
           "cross-family, not controlled)", "instruct worse calibrated", 0.0, alignment_calibration, cross_model=True),
+    Claim("seed_replication", "across fine-tuning seeds, discrimination is stable and the confidence distribution's "
+          "shape is seed-sensitive (value: W1 between seeds / between halves of one seed)",
+          "AUROC 0.836 +- 0.011 (6 seeds); shape seed-sensitive", 1.0, seed_replication, pooled=True,
+          definition="seed"),
 )
 
 
@@ -375,7 +547,11 @@ def combine_seeds(measures: Sequence[Measure], seed: int = 0) -> tuple[float, fl
 
 
 def verdict(measures: Sequence[Measure], threshold: float) -> tuple[float, float, float, str, str]:
-    """(value, low, high, verdict, why) over the seeds' measures (``combine_seeds``)."""
+    """(value, low, high, verdict, why) over the seeds' measures (``combine_seeds``); a measure that decided its
+    own verdict (a test's rule, one measure over every seed) keeps it."""
+    if len(measures) == 1 and measures[0].decided and measures[0].blocked is None:
+        m = measures[0]
+        return m.value, m.low, m.high, m.decided, m.note
     blocked = [m.blocked for m in measures if not m.determined]
     finite = [m for m in measures if np.isfinite([m.value, m.low, m.high]).all()]
     value, low, high = combine_seeds(finite) if finite else (np.nan, np.nan, np.nan)
@@ -406,10 +582,13 @@ def claims_table(evidence: Sequence[Evidence], *, base_model: str | None = "gemm
                 if not evs[0].instruct:
                     continue
                 measures = [claim.measure(ev, base.get(ev.seed)) for ev in evs]
+            elif claim.pooled:
+                measures = [claim.measure(evs)]
             else:
                 measures = [claim.measure(ev) for ev in evs]
             value, low, high, decided, why = verdict(measures, claim.threshold)
-            rows.append({"claim": claim.name, "model": model, "statement": claim.statement,
+            rows.append({"claim": claim.name, "definition": claim.definition, "position": claim.position,
+                         "model": model, "statement": claim.statement,
                          "seed_value": claim.seed_value, "value": value, "low": low, "high": high,
                          "verdict": decided, "why": why})
     return pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
@@ -424,22 +603,33 @@ def value_text(value: float, low: float, high: float, digits: int = 2) -> str:
     return f"{value:+.{digits}f} {interval}"
 
 
+def reading(part: pd.DataFrame) -> str:
+    """A claim row's plain-words reading: how many models reproduce or refute it."""
+    counts = part["verdict"].value_counts()
+    n = len(part)
+    said = [f"{counts[v]} of {n} {'models' if n > 1 else 'model'} {v}" for v in VERDICTS if counts.get(v, 0)]
+    return "; ".join(said)
+
+
 def markdown_table(claims: pd.DataFrame, accuracy: pd.DataFrame | None = None) -> str:
-    """The claims as a markdown table (claim rows x model columns: verdict and value [low, high])."""
+    """The claims as a markdown table: one row per claim, definition and read position; the seed's value, then
+    each model's verdict and value [low, high], then a plain-words reading."""
     models = list(dict.fromkeys(claims["model"]))
-    lines = ["| claim | seed | " + " | ".join(models) + " |", "|---|---|" + "---|" * len(models)]
-    for claim, part in claims.groupby("claim", sort=False):
+    lines = ["| claim | definition | read at | seed's value | " + " | ".join(models) + " | reading |",
+             "|---|---|---|---|" + "---|" * len(models) + "---|"]
+    keys = ["claim", "definition", "position"]
+    for (claim, definition, position), part in claims.fillna({"position": ""}).groupby(keys, sort=False):
         cells = part.set_index("model")
-        row = [claim, str(part["seed_value"].iloc[0])]
+        row = [claim, definition, position or "—", str(part["seed_value"].iloc[0])]
         for model in models:
             if model not in cells.index:
                 row.append("—")
                 continue
             c = cells.loc[model]
             row.append(f"{c['verdict']} {value_text(c['value'], c['low'], c['high'])}".strip())
-        lines.append("| " + " | ".join(row) + " |")
+        lines.append("| " + " | ".join([*row, reading(part)]) + " |")
     if accuracy is not None and not accuracy.empty:
         acc = accuracy.set_index("model")
-        lines.append("| accuracy | | " + " | ".join(f"{acc.loc[m, 'accuracy']:.2f} (n={int(acc.loc[m, 'n'])})"
-                                                   if m in acc.index else "—" for m in models) + " |")
+        lines.append("| accuracy | | | | " + " | ".join(f"{acc.loc[m, 'accuracy']:.2f} (n={int(acc.loc[m, 'n'])})"
+                                                       if m in acc.index else "—" for m in models) + " | |")
     return "\n".join(lines)

@@ -10,7 +10,7 @@ from workbench.configs.replicate import ReplicateConfig
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("replicate", help="test the seed study's 8 claims on each model of a ladder")
+    parser = subparsers.add_parser("replicate", help="test the seed study's claims on each model of a ladder")
     add_config_options(parser, ReplicateConfig)
     parser.add_argument("--out", default="ladder", help="study folder (resumed when it holds the same study) "
                                                          "(default: ladder)")
@@ -22,8 +22,9 @@ def run(args: argparse.Namespace) -> int:
     from workbench.analyses.claims import value_text
 
     claims = api.replicate(args.out, **config_fields(args, ReplicateConfig))
-    for row in claims.itertuples():
-        print(f"{row.claim:<20} {row.model:<30} {row.verdict:<13} {value_text(row.value, row.low, row.high, 3):<24}"
-              f"  {row.why}")
+    for row in claims.fillna({"position": ""}).itertuples():
+        where = f"{row.definition}{'@' + row.position if row.position else ''}"
+        print(f"{row.claim:<26} {where:<26} {row.model:<28} {row.verdict:<13} "
+              f"{value_text(row.value, row.low, row.high, 3):<24}  {row.why}")
     print(f"claims: {args.out}/claims.csv  report: {args.out}/report.html  README table: {args.out}/ladder.md")
     return 0

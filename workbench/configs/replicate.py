@@ -89,6 +89,13 @@ class ReplicateConfig(StageConfig):
     figures: Flag = option(True, "draw each model's figures into report.html", execution=True)
     report_only: Flag = option(False, "run nothing: write the claims and report from what is stored so far",
                                execution=True)
+    evidence: Annotated[str | None, k.text(optional=True)] = option(
+        None, "folder of the per-item evidence tables the claims read (default: OUT/evidence); a unit's tables are "
+              "added, never replaced without --overwrite", execution=True)
+    from_evidence: Annotated[str | None, k.text(optional=True)] = option(
+        None, "run no model: recompute claims.csv, ladder.md and report.html from this evidence folder alone",
+        execution=True)
+    overwrite: Flag = option(False, "replace evidence tables already written", execution=True)
 
     @model_validator(mode="after")
     def _consistent(self) -> "ReplicateConfig":
@@ -105,6 +112,13 @@ class ReplicateConfig(StageConfig):
                 raise ConfigError("replicate.finetune", f"{name!r} is not one of the study's models "
                                   f"({', '.join(self.models)})", has_value=False)
         return self
+
+    def evidence_config(self) -> dict[str, Any]:
+        """What every (model, seed) unit of the study computes: units of equal evidence config combine, whatever
+        models and seeds each run named."""
+        content = self.content()
+        return {key: content[key] for key in ("dataset", "limit", "n_pairs", "layers", "n_boot", "finetune_steps",
+                                              "finetune_items")}
 
     @property
     def finetuned(self) -> tuple[str, ...]:
