@@ -62,10 +62,11 @@ def test_cli_options_are_the_config_fields_and_reach_the_verb_unchanged():
     assert list(inspect.signature(wb.replicate).parameters)[3:] == list(ReplicateConfig.model_fields)
 
 
-def test_default_fine_tuning_is_the_two_smallest_models_and_must_be_in_the_study():
-    assert ReplicateConfig().finetuned == ("smollm2-135m-instruct", "gemma-3-270m")
-    ladder = ReplicateConfig(models=("qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct", "gemma-3-270m"))
-    assert ladder.finetuned == ("qwen2.5-coder-0.5b-instruct", "gemma-3-270m")  # in the order of --models
+def test_default_fine_tuning_is_the_three_smallest_models_and_must_be_in_the_study():
+    assert ReplicateConfig().finetuned == ("smollm2-135m-instruct", "gemma-3-270m", "qwen2.5-coder-0.5b-instruct")
+    ladder = ReplicateConfig(models=("qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct", "gemma-3-270m",
+                                     "smollm2-135m-instruct"))
+    assert ladder.finetuned == ("qwen2.5-coder-0.5b-instruct", "gemma-3-270m", "smollm2-135m-instruct")  # --models order
     assert ReplicateConfig(finetune=("gemma-3-270m",)).finetuned == ("gemma-3-270m",)
     with pytest.raises(ConfigError, match=r"replicate\.finetune: 'gemma-3-270m' is not one of the study's models"):
         ReplicateConfig(models=("smollm2-135m-instruct",), finetune=("gemma-3-270m",))

@@ -1,4 +1,4 @@
-"""The seed study's eight claims, each tested on one model's stored results: a number, an interval, a verdict.
+"""The seed study's claims, each tested on one model's stored evidence: a number, an interval, a verdict.
 
 Each claim is a small function from a model's ``Evidence`` (the records of a run and the stored tables of
 its analyses) to a ``Measure``: value, 95% interval, and a note. Its docstring states its rule. A claim that
@@ -6,7 +6,11 @@ cannot be computed (too few correct or incorrect answers, one class, an analysis
 ``Measure.undetermined(why)``: verdict ``inconclusive`` with the reason, never a number from nothing.
 
 Verdicts, from the interval and the claim's threshold t: ``reproduced`` when low > t, ``refuted`` when
-high < t, ``inconclusive`` otherwise (the interval holds t).
+high < t, ``inconclusive`` otherwise (the interval holds t). A claim the seed decides by a test (claim 5's
+Mann-Whitney U) or by reference values (claim 9) reads every seed at once (``Claim.pooled``) and carries its
+own verdict (``Measure.decided``). Each claim row says whose definition it follows (``definition``: ``seed``,
+computed as the seed's code computes it, the file cited in its docstring; or ``workbench``, a question of our
+own) and, for the patching claims, where the confidence is read (``position``).
 
 Over S > 1 seeds (each seed is its own item sample, fold split and pairing), the value is the mean of the
 seeds' values and the interval a two-level bootstrap over seeds and items (``combine_seeds``): draw S

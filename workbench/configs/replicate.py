@@ -22,7 +22,8 @@ from workbench.configs.stages import Boot, Flag
 from workbench.errors import did_you_mean
 
 DEFAULT_LADDER = ("smollm2-135m-instruct", "gemma-3-270m", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
-N_FINETUNED = 2  # default: fine-tune the two smallest models of the study
+N_FINETUNED = 3  # default: fine-tune the three smallest models of the study (the seed tunes instruct models; the
+# ladder's three smallest are SmolLM2 and Qwen 0.5B, both instruct, and gemma-3-270m, the base-model contrast)
 
 
 def registry_models(path: str, *, empty: bool = False) -> k.Kind:
@@ -74,8 +75,8 @@ class ReplicateConfig(StageConfig):
         "all", "layers probed and patched: 'all' or indices such as 0,8,-1 or 10-20")
     n_boot: Boot = option(1000, "bootstrap resamples for the intervals")
     finetune: Annotated[tuple[str, ...] | None, registry_models("replicate.finetune", empty=True)] = option(
-        None, "models whose probe-targeted LoRA fine-tuning tests claim 7, or 'none' (default: the two smallest "
-              "of --models)")
+        None, "models whose probe-targeted LoRA fine-tuning tests claims 7 and 9, then the seed's cross-model "
+              "patching of claims 4 and 5, or 'none' (default: the three smallest of --models)")
     finetune_steps: Annotated[int, k.integer(1)] = option(
         30, "optimiser steps of each fine-tuning (batch 8, LoRA rank 8 on q_proj/v_proj)")
     finetune_items: Annotated[int, k.integer(20)] = option(
