@@ -19,6 +19,7 @@ import torch
 
 from workbench.datasets import QAItem
 from workbench.elicit import Elicitor, ElicitSettings, residual_hooks
+from workbench.elicit.confidence import confidence_of
 from workbench.elicit.decoding import DecodeState, pad_rows
 from workbench.prompts.templates import PromptTemplate
 from workbench.prompts.vocabulary import ConfidenceVocabulary
@@ -98,3 +99,13 @@ def test_collect_batch_equals_one_item_at_a_time(row, backend_name, template, ro
         probs = np.array([r["confidence_probs"] for r in records])
         assert np.abs(probs - np.array([a[0][0]["confidence_probs"] for a in alone])).max() <= FP32_REL, shortcut
         assert relative(resid, np.concatenate([a[1] for a in alone])) <= FP32_REL, shortcut
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+@pytest.mark.parametrize("row", ROWS)
+def test_confidence_of_left_padded_equals_each_row_alone(row, backend_name, row_backends):
+    backend = row_backends(row)[backend_name]
+    ids, real = pad_rows(SEQUENCES, 0, left=True)
+    batched = confidence_of(backend, ids, vocabulary=VOCABULARY, attention_mask=real).probs
+    alone = np.concatenate([confidence_of(backend, [s], vocabulary=VOCABULARY).probs for s in SEQUENCES])
+    assert np.abs(batched - alone).max() <= FP32_REL
