@@ -17,10 +17,14 @@ import numpy as np
 import pytest
 import torch
 
+from workbench.analyses.patching import fast
+from workbench.analyses.patching.job import PatchJob
+from workbench.backends.base import hook_name
 from workbench.datasets import QAItem
 from workbench.elicit import Elicitor, ElicitSettings, residual_hooks
 from workbench.elicit.confidence import confidence_of
 from workbench.elicit.decoding import DecodeState, pad_rows
+from workbench.elicit.scoring import VocabularyTrie
 from workbench.prompts.templates import PromptTemplate
 from workbench.prompts.vocabulary import ConfidenceVocabulary
 
@@ -109,3 +113,43 @@ def test_confidence_of_left_padded_equals_each_row_alone(row, backend_name, row_
     batched = confidence_of(backend, ids, vocabulary=VOCABULARY, attention_mask=real).probs
     alone = np.concatenate([confidence_of(backend, [s], vocabulary=VOCABULARY).probs for s in SEQUENCES])
     assert np.abs(batched - alone).max() <= FP32_REL
+
+
+TRIE = VocabularyTrie(token_ids=((50,), (51,), (51, 52), (53, 54)), nodes=((51,), (53,)), parents=(-1, -1))
+
+
+def patch_job(backend) -> PatchJob:
+    """Four pairs on the four sequences as targets (one target twice), patched at the slot or before it (a longer
+    suffix, across the sliding window), with another sequence's resid_pre at its slot, at every layer."""
+    layers = tuple(range(backend.n_layers))
+    positions = (9, 4, 9, 6)
+    target_of_pair, source_of_pair = (0, 1, 2, 2, 3), (1, 2, 3, 0, 0)
+    hooks = [hook_name(layer, "resid_pre") for layer in layers]
+    slots = {s: backend.run(torch.tensor([SEQUENCES[s]]), cache=hooks).activations for s in set(source_of_pair)}
+    values = torch.stack([torch.stack([slots[s][h][0, -1] for h in hooks]) for s in source_of_pair]).float()
+    spans = ((3, 5), (3, 4), (3, 6), (6, 7))
+    return PatchJob(site="resid_pre", layers=layers, targets=SEQUENCES, positions=positions, answer_spans=spans,
+                    target_of_pair=target_of_pair, values=values, trie=TRIE)
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+@pytest.mark.parametrize("row", ROWS)
+def test_fast_patching_batched_equals_one_target_at_a_time(row, backend_name, row_backends, monkeypatch):
+    """Targets of different lengths in one clean forward (then in clean groups of two) and in one patch step, as
+    each pair alone (its target alone in the job)."""
+    backend = row_backends(row)[backend_name]
+    job = patch_job(backend)
+    alone = []
+    for i, t in enumerate(job.target_of_pair):
+        one = PatchJob(site=job.site, layers=job.layers, targets=(job.targets[t],), positions=(job.positions[t],),
+                       answer_spans=(job.answer_spans[t],), target_of_pair=(0,), values=job.values[i:i + 1],
+                       trie=job.trie)
+        alone.append(fast.run_fast(backend, one))
+    for group in (fast.CLEAN_BATCH, 2):
+        monkeypatch.setattr(fast, "CLEAN_BATCH", group)
+        batched = fast.run_fast(backend, job)
+        assert np.abs(batched.patched - np.concatenate([a.patched for a in alone])).max() <= FP32_REL, group
+        clean = np.concatenate([a.clean for a in alone])
+        assert np.abs(batched.clean[list(job.target_of_pair)] - clean).max() <= FP32_REL, group
+        assert (batched.answer_unchanged == np.concatenate([a.answer_unchanged for a in alone])).all(), group
+    assert np.abs(batched.patched - clean[:, None]).max() > 1e-3  # the patches move the read-out
