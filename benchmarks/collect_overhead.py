@@ -4,10 +4,11 @@ shared template prefix, logits at every position), measured in one run; then pea
 and 4N examples.
 
     python benchmarks/collect_overhead.py [--model qwen2.5-coder-0.5b-instruct] [--n 48] [--batch-size 16]
-                                          [--backend transformer_lens] [--no-memory]
+                                          [--backend transformer_lens] [--no-memory] [--smoke]
 
 Goals: overhead = collect / plain - 1 <= 0.5; speed-up = collect(fast=False) / collect >= 2; peak memory
-flat in N (each size runs in its own process). Ends with one JSON line.
+flat in N (each size runs in its own process). Ends with one JSON line. ``--smoke``: the same code path on 2
+examples (explicit options still win), for the test suite (tests/benchmarks), whose numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import time
 from pathlib import Path
 
 import torch
+
+SMOKE = {"n": 2, "batch_size": 2}
 
 
 def plain_generation_seconds(model_name: str, n: int, batch_size: int, seed: int) -> float:
@@ -65,7 +68,7 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024}))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m-instruct", help="registry name or checkpoint directory")
     parser.add_argument("--n", type=int, default=48)
@@ -74,7 +77,11 @@ def main() -> None:
     parser.add_argument("--backend", default="transformer_lens", choices=("transformer_lens", "nnsight"))
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory runs")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help=f"a tiny size for the test suite: {SMOKE}")
+    args = parser.parse_args(argv)
+    if args.smoke:  # smoke sizes as defaults, so an explicit option still wins
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args(argv)
     if args.child:
         return child(args)
     torch.set_num_threads(torch.get_num_threads())

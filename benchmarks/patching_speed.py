@@ -3,7 +3,7 @@ and attribution beside TransformerLens's attribution patching.
 
     python benchmarks/patching_speed.py --model {smollm2-135m-instruct,gemma-3-270m,qwen2.5-coder-0.5b-instruct}
         [--n-pairs 16] [--sources-per-target 1] [--layers all] [--run DIR] [--site resid_pre] [--threads N]
-        [--skip tl,reference]
+        [--skip tl,reference] [--smoke]
 
 All layers (or --layers), one patch per (pair, layer) at the confidence slot. ``--sources-per-target K``
 patches K sources into each of ``--n-pairs`` targets (pairs = targets x K; each target's prefix is computed
@@ -27,6 +27,8 @@ once by the fast path). Times:
    ``tools.analysis.attribution_patching.attribution_patch`` on those pairs (``seconds_tl_attribution``).
 
 Ends with one JSON line. Without --run a run is collected first (not timed). Run it alone on a quiet machine.
+``--smoke``: the same code path at a tiny size (2 pairs, 3 layers, 6 items; explicit options still win), for the
+test suite (tests/benchmarks), whose numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import pandas as pd
 import torch
 
 MODELS = ("smollm2-135m-instruct", "gemma-3-270m", "qwen2.5-coder-0.5b-instruct")
+SMOKE = {"n_pairs": 2, "layers": "0,1,-1", "items": 6, "tl_exact_runs": 2}
 
 
 def build_pairs(run, n_targets: int, per_target: int, seed: int):
@@ -167,7 +170,7 @@ def time_tl_attribution(backend, run, pairs, metric) -> tuple[float | None, int]
     return time.perf_counter() - start, len(aligned)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     from workbench.analyses.patching import attribution, fast, reference
     from workbench.analyses.patching.metrics import MetricSpec, expected
     from workbench.analyses.patching.sources import source_activations
@@ -193,7 +196,13 @@ def main() -> None:
                         help="runs on which TransformerLens with the exact metric is timed (its rate x all runs)")
     parser.add_argument("--skip", default="",
                         help="comma-separated parts not to time: tl, tl_first_token, reference, tl_attribution")
-    args = parser.parse_args()
+    parser.add_argument("--items", type=int, default=None,
+                        help="items collected without --run (default: max(24, pairs + sources + 8))")
+    parser.add_argument("--smoke", action="store_true", help=f"a tiny size for the test suite: {SMOKE}")
+    args = parser.parse_args(argv)
+    if args.smoke:  # smoke sizes as defaults, so an explicit option still wins
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -201,9 +210,9 @@ def main() -> None:
     backend = load_model(args.model, backend="transformer_lens", device="cpu")
     tmp = tempfile.TemporaryDirectory()
     if args.run is None:
-        n_items = max(24, args.n_pairs + args.sources_per_target + 8)
-        run = collect(out=Path(tmp.name) / "run", loaded=backend, limit=n_items, seed=args.seed, batch_size=8,
-                      vocabulary=args.vocabulary, progress=False)
+        n_items = args.items or max(24, args.n_pairs + args.sources_per_target + 8)
+        run = collect(out=Path(tmp.name) / "run", loaded=backend, model=args.model, backend=backend.name,
+                      limit=n_items, seed=args.seed, batch_size=8, vocabulary=args.vocabulary, progress=False)
     else:
         run = open_run(args.run)
     pairs = build_pairs(run, args.n_pairs, args.sources_per_target, args.seed)

@@ -106,17 +106,27 @@ def correct_copy():
     return with_correct
 
 
-@pytest.fixture(scope="session")
-def script():
-    """``script("make_api_docs")``: a module of scripts/ loaded in this process, so a test calls its ``main(argv)``
-    without starting another Python (each start imports torch and the package again: seconds)."""
-    root = Path(__file__).resolve().parents[1] / "scripts"
+def _module_loader(folder: str):
+    root = Path(__file__).resolve().parents[1] / folder
 
     def load(name: str):
-        spec = importlib.util.spec_from_file_location(f"scripts_{name}", root / f"{name}.py")
+        spec = importlib.util.spec_from_file_location(f"{folder}_{name}", root / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # dataclasses look their module up while being defined
         spec.loader.exec_module(module)
         return module
 
     return load
+
+
+@pytest.fixture(scope="session")
+def script():
+    """``script("make_api_docs")``: a module of scripts/ loaded in this process, so a test calls its ``main(argv)``
+    without starting another Python (each start imports torch and the package again: seconds)."""
+    return _module_loader("scripts")
+
+
+@pytest.fixture(scope="session")
+def bench_script():
+    """``bench_script("patching_speed")``: a module of benchmarks/ loaded in this process, as ``script`` does."""
+    return _module_loader("benchmarks")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from transformers import DynamicCache
 
 from workbench.elicit.decoding import DecodeState
 from workbench.elicit.scoring import VocabularyTrie, score_vocabulary
@@ -97,8 +98,9 @@ def confidence_of(backend: Any, input_ids: Any, *, vocabulary: str | ConfidenceV
     ids = _as_batch(input_ids)
     trie = VocabularyTrie.build(backend.tokenizer, vocab)
     state = DecodeState(backend, pad_id=0)
+    full = DynamicCache()  # full-length layers: a sliding-window model's own cache drops what the trie attends to
     if attention_mask is None:  # one plain forward, as the reference patching path runs it
-        out = backend.run(ids, patches=patches)
+        out = backend.run(ids, patches=patches, past_key_values=full)
         state.cache, state.mask = out.past_key_values, torch.ones_like(ids)
     else:
         real = torch.as_tensor(attention_mask).long()
@@ -109,6 +111,6 @@ def confidence_of(backend: Any, input_ids: Any, *, vocabulary: str | ConfidenceV
                                  "(attention_mask must be 1 in the last column)")
         position_ids = (real.cumsum(1) - 1).clamp(min=0)
         out = backend.run(ids, attention_mask=real.to(backend.device), position_ids=position_ids.to(backend.device),
-                          patches=patches)
+                          patches=patches, past_key_values=full)
         state.cache, state.mask = out.past_key_values, real
     return Confidence(score_vocabulary(state, trie, out.logits[:, -1]), vocab)

@@ -1,7 +1,9 @@
 """Batched incremental decoding over a backend: a left-padded batch that grows one chunk at a time.
 
 Rows are left-padded, tokens a row does not use are masked out (holes), and each row's rotary position
-counts only its own real tokens, so a batch gives the same numbers as one row at a time.
+counts only its own real tokens, so a batch gives the same numbers as one row at a time. The attention mask is
+built here from those positions, not left to transformers: its sliding windows count cache slots, holes
+included, so a row with a hole (a finished answer, the padding after a shared prefix) would see fewer tokens.
 
 Two exact shortcuts (``fast=True``, the default; ``fast=False`` runs the plain path they are tested against):
 the token prefix that every row of a batch shares (the few-shot template) is run once and its keys/values
@@ -77,12 +79,18 @@ class DecodeState:
         ``last_logits_only``: the caller reads ``logits[:, -1]`` only, so with ``fast`` only it is unembedded.
         ``patches`` index positions within the appended ids; what they change stays in the cache.
         """
+        if self.cache is None:  # full-length layers, also for sliding-window models (their masks keep the window)
+            self.cache, self.mask = DynamicCache(), torch.zeros(len(ids), 0, dtype=torch.long)
         real = real.long()
         position_ids = (self.mask.sum(1, keepdim=True) + real.cumsum(1) - 1).clamp(min=0)
         mask = torch.cat([self.mask, real], dim=1)
-        if self.cache is None:  # full-length layers, also for sliding-window models (their masks keep the window)
-            self.cache = DynamicCache()
-        out = self.backend.run(ids, attention_mask=mask.to(self.backend.device),
+        n, past = ids.shape[1], self.length
+        # Query j sees the real keys up to itself, and itself (a padding query then stays finite, and unread).
+        causal = torch.ones(n, past + n, dtype=torch.bool).tril(past)
+        itself = torch.cat([torch.zeros(n, past, dtype=torch.bool), torch.eye(n, dtype=torch.bool)], dim=1)
+        allowed = (causal & mask.bool()[:, None, :]) | itself
+        key_pos = (mask.cumsum(1) - 1).clamp(min=0)  # holes take their neighbour's position (masked)
+        out = self.backend.run(ids, attention_mask=self._additive(allowed, position_ids, key_pos),
                                position_ids=position_ids.to(self.backend.device), past_key_values=self.cache,
                                cache=cache, cache_positions=cache_positions, patches=patches,
                                logits_to_keep=1 if self.fast and last_logits_only else None)
@@ -120,15 +128,19 @@ class DecodeState:
         # Key positions: each row's real cached tokens count from 0 (holes take their neighbour's; masked).
         key_pos = torch.cat([(self.mask.cumsum(1) - 1).clamp(min=0), self.mask.sum(1, keepdim=True) + depth], 1)
         query_pos = self.mask.sum(1, keepdim=True) + depth  # [batch, n_nodes]
-        hf = self.backend.hf_model
-        additive = architecture(hf).forward_mask(hf.config, keys, query_pos, key_pos, self.backend.dtype)
-        additive = additive.to(self.backend.device) if isinstance(additive, Tensor) else {
-            kind: m.to(self.backend.device) for kind, m in additive.items()}
-        out = self.backend.run(tokens, attention_mask=additive, position_ids=query_pos.to(self.backend.device),
-                               past_key_values=self.cache)
+        out = self.backend.run(tokens, attention_mask=self._additive(keys, query_pos, key_pos),
+                               position_ids=query_pos.to(self.backend.device), past_key_values=self.cache)
         self.cache = out.past_key_values
         self.cache.crop(-n_nodes)
         return out.logits.float().log_softmax(-1)
+
+    def _additive(self, allowed: Tensor, query_pos: Tensor, key_pos: Tensor) -> Tensor | dict[str, Tensor]:
+        """The model's attention mask from allowed [batch, query, key] and positions (sliding windows by position)."""
+        hf = self.backend.hf_model
+        additive = architecture(hf).forward_mask(hf.config, allowed, query_pos, key_pos, self.backend.dtype)
+        if isinstance(additive, Tensor):
+            return additive.to(self.backend.device)
+        return {kind: m.to(self.backend.device) for kind, m in additive.items()}
 
 
 def shared_prefix_length(rows: Sequence[Sequence[int]], positions: Sequence[Sequence[int]] | None = None,
