@@ -1,71 +1,63 @@
-"""Where the names a config may hold come from: each a function, so a registry loads only when it is asked."""
+"""The names a config field may hold, as data: each list imports nothing, so configs stand below what they name.
+
+Each implementation keeps its own registry (prompt templates, probe estimators, patch metrics, model specs, ...);
+``tests/config/test_choice_lists.py`` checks that it holds exactly these names, in this order. Each list is a
+function (``configs.kinds.name`` takes one).
+"""
 
 from __future__ import annotations
 
 
 def templates() -> list[str]:
-    from workbench.prompts import TEMPLATES
-    return list(TEMPLATES)
+    return ["answer_then_confidence", "confidence_only"]
 
 
 def vocabularies() -> list[str]:
-    from workbench.prompts import VOCABULARIES
-    return list(VOCABULARIES)
+    return ["percent", "digits", "letters"]
 
 
 def roles() -> list[str]:
-    from workbench.prompts import ROLES
-    return list(ROLES)
+    return ["pre_answer", "answer_last", "post_answer", "confidence_slot"]
 
 
 def probes() -> list[str]:
-    from workbench.analyses.probes import ESTIMATORS
-    return list(ESTIMATORS)
+    return ["logistic", "diffmeans"]
 
 
 def validity_presets() -> list[str]:
-    from workbench.analyses.validity import PRESETS
-    return list(PRESETS)
+    return ["default", "strict"]
 
 
 def pair_kinds() -> list[str]:
-    from workbench.analyses.patching.pairs import PAIR_KINDS
-    return [*PAIR_KINDS, "cross-model"]  # cross-model pairs two runs, so it is not one of the one-run kinds
+    return ["correct-to-incorrect", "incorrect-to-correct", "random", "cross-model"]  # cross-model pairs two runs
 
 
 def sites() -> list[str]:
-    from workbench.analyses.patching.job import PATCH_SITES
-    return list(PATCH_SITES)
+    return ["resid_pre", "resid_post", "attn_out", "mlp_out"]
 
 
 def controls() -> list[str]:
-    from workbench.analyses.patching.controls import CONTROLS
-    return list(CONTROLS)
+    return ["reverse", "off_position", "random"]
 
 
 def metrics() -> list[str]:
-    from workbench.analyses.patching.metrics import METRICS
-    return list(METRICS)
+    return ["shift", "normalised_shift", "logit_diff", "kl", "expected"]
 
 
 def methods() -> list[str]:
-    from workbench.analyses.patching.sweep import METHODS
-    return list(METHODS)
+    return ["auto", "fast", "reference"]
 
 
 def backends() -> list[str]:
-    from workbench.backends.loading import BACKENDS
-    return list(BACKENDS)
+    return ["transformer_lens", "nnsight"]
 
 
 def dtypes() -> list[str]:
-    from workbench.backends.loading import DTYPES
-    return list(DTYPES)
+    return ["float32", "float16", "bfloat16"]
 
 
 def gradings() -> list[str]:
-    from workbench.datasets.grading import GRADINGS
-    return list(GRADINGS)
+    return ["exact", "flex"]
 
 
 def store_dtypes() -> list[str]:
@@ -73,30 +65,24 @@ def store_dtypes() -> list[str]:
 
 
 def objectives() -> list[str]:
-    from workbench.finetune.train import OBJECTIVES
-    return list(OBJECTIVES)
+    return ["confidence", "answer"]
 
 
 def targets() -> list[str]:
-    from workbench.finetune.targets import TARGETS
-    return list(TARGETS)
+    return ["probe", "correctness", "constant"]
 
 
 def baselines() -> list[str]:
-    from workbench.finetune.runner import BASELINES
-    return list(BASELINES)
+    return ["correctness", "constant", "standard"]
 
 
 def executors() -> list[str]:
-    from workbench.sweeps.executors import EXECUTORS
-    return list(EXECUTORS)
+    return ["local", "ray"]
 
 
 def directions() -> list[str]:
-    from workbench.analyses.steering.directions import DIRECTIONS
-    return list(DIRECTIONS)
+    return ["probe", "mean_diff"]
 
 
 def models() -> list[str]:
-    from workbench.backends.loading import MODELS
-    return list(MODELS)
+    return ["smollm2-135m-instruct", "gemma-3-270m", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"]
