@@ -134,8 +134,13 @@ def patch(run: RunLike, model: Any = None, config: PatchConfig | None = None, *,
         source_model = load_model(source.config["model"], device=config.device,
                                   backend=config.backend or source.config.get("backend", "transformer_lens"))
     say = say or (lambda message: print(f"  {message}", flush=True))
-    return run_patching(run, config, backend=model, source_backend=source_model,
-                        progress=say if config.progress else None)
+    result = run_patching(run, config, backend=model, source_backend=source_model,
+                          progress=say if config.progress else None)
+    if config.figures:
+        from workbench.figures.patching import write_figures
+
+        write_figures(result, result.path / "figures")
+    return result
 
 
 def steer(run: RunLike, config: SteerConfig | None = None, *, model: Any = None,
