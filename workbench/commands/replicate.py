@@ -18,10 +18,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench import api
+    from workbench import studies
     from workbench.analyses.claims import value_text
 
-    claims = api.replicate(args.out, **config_fields(args, ReplicateConfig))
+    claims = studies.replicate(args.out, **config_fields(args, ReplicateConfig))
     for row in claims.itertuples():
         print(f"{row.claim:<20} {row.model:<30} {row.verdict:<13} {value_text(row.value, row.low, row.high, 3):<24}"
               f"  {row.why}")
