@@ -9,31 +9,31 @@ import pytest
 
 from workbench.configs import registries as reg
 
-IMPLEMENTATIONS = [  # choice list, module, registry (a tuple of names, or a dict keyed by name)
-    (reg.templates, "workbench.prompts", "TEMPLATES"),
-    (reg.vocabularies, "workbench.prompts", "VOCABULARIES"),
-    (reg.roles, "workbench.prompts", "ROLES"),
-    (reg.probes, "workbench.analyses.probes", "ESTIMATORS"),
-    (reg.validity_presets, "workbench.analyses.validity", "PRESETS"),
-    (reg.sites, "workbench.analyses.patching.job", "PATCH_SITES"),
-    (reg.controls, "workbench.analyses.patching.controls", "CONTROLS"),
-    (reg.metrics, "workbench.analyses.patching.metrics", "METRICS"),
-    (reg.methods, "workbench.analyses.patching.sweep", "METHODS"),
-    (reg.backends, "workbench.backends.loading", "BACKENDS"),
-    (reg.dtypes, "workbench.backends.loading", "DTYPES"),
-    (reg.models, "workbench.backends.loading", "MODELS"),
-    (reg.gradings, "workbench.datasets.grading", "GRADINGS"),
-    (reg.objectives, "workbench.finetune.train", "OBJECTIVES"),
-    (reg.targets, "workbench.finetune.targets", "TARGETS"),
-    (reg.baselines, "workbench.finetune.runner", "BASELINES"),
-    (reg.executors, "workbench.sweeps.executors", "EXECUTORS"),
-    (reg.directions, "workbench.analyses.steering.directions", "DIRECTIONS"),
+IMPLEMENTATIONS = [  # choice list, module, its registry (a tuple of names, or a dict keyed by name)
+    ("templates", "workbench.prompts", "TEMPLATES"),
+    ("vocabularies", "workbench.prompts", "VOCABULARIES"),
+    ("roles", "workbench.prompts", "ROLES"),
+    ("probes", "workbench.analyses.probes", "ESTIMATORS"),
+    ("validity_presets", "workbench.analyses.validity", "PRESETS"),
+    ("sites", "workbench.analyses.patching.job", "PATCH_SITES"),
+    ("controls", "workbench.analyses.patching.controls", "CONTROLS"),
+    ("metrics", "workbench.analyses.patching.metrics", "METRICS"),
+    ("methods", "workbench.analyses.patching.sweep", "METHODS"),
+    ("backends", "workbench.backends.loading", "BACKENDS"),
+    ("dtypes", "workbench.backends.loading", "DTYPES"),
+    ("models", "workbench.backends.loading", "MODELS"),
+    ("gradings", "workbench.datasets.grading", "GRADINGS"),
+    ("objectives", "workbench.finetune.train", "OBJECTIVES"),
+    ("targets", "workbench.finetune.targets", "TARGETS"),
+    ("baselines", "workbench.finetune.runner", "BASELINES"),
+    ("executors", "workbench.sweeps.executors", "EXECUTORS"),
+    ("directions", "workbench.analyses.steering.directions", "DIRECTIONS"),
 ]
 
 
-@pytest.mark.parametrize("choices, module, registry", IMPLEMENTATIONS, ids=[c.__name__ for c, _, _ in IMPLEMENTATIONS])
+@pytest.mark.parametrize("choices, module, registry", IMPLEMENTATIONS, ids=[c for c, _, _ in IMPLEMENTATIONS])
 def test_each_implementation_covers_its_choice_list(choices, module, registry):
-    assert list(getattr(importlib.import_module(module), registry)) == choices()
+    assert list(getattr(importlib.import_module(module), registry)) == getattr(reg, choices)()
 
 
 def test_pair_kinds_are_the_one_run_kinds_and_cross_model():
@@ -43,6 +43,7 @@ def test_pair_kinds_are_the_one_run_kinds_and_cross_model():
 
 
 def test_every_choice_list_is_covered_or_named_here():
-    lists = {name for name, value in vars(reg).items() if callable(value) and not name.startswith("_")}
-    covered = {choices.__name__ for choices, _, _ in IMPLEMENTATIONS} | {"pair_kinds"}
+    lists = {name for name, value in vars(reg).items()
+             if callable(value) and value.__module__ == reg.__name__ and not name.startswith("_")}
+    covered = {choices for choices, _, _ in IMPLEMENTATIONS} | {"pair_kinds"}
     assert lists - covered == {"store_dtypes"}  # the run store writes either dtype; it keeps no registry of them

@@ -2,87 +2,35 @@
 
 Each implementation keeps its own registry (prompt templates, probe estimators, patch metrics, model specs, ...);
 ``tests/config/test_choice_lists.py`` checks that it holds exactly these names, in this order. Each list is a
-function (``configs.kinds.name`` takes one).
+function returning the names (``configs.kinds.name`` takes one).
 """
 
 from __future__ import annotations
 
-
-def templates() -> list[str]:
-    return ["answer_then_confidence", "confidence_only"]
+from collections.abc import Callable
 
 
-def vocabularies() -> list[str]:
-    return ["percent", "digits", "letters"]
+def _listed(*names: str) -> Callable[[], list[str]]:
+    return lambda: list(names)
 
 
-def roles() -> list[str]:
-    return ["pre_answer", "answer_last", "post_answer", "confidence_slot"]
-
-
-def probes() -> list[str]:
-    return ["logistic", "diffmeans"]
-
-
-def validity_presets() -> list[str]:
-    return ["default", "strict"]
-
-
-def pair_kinds() -> list[str]:
-    return ["correct-to-incorrect", "incorrect-to-correct", "random", "cross-model"]  # cross-model pairs two runs
-
-
-def sites() -> list[str]:
-    return ["resid_pre", "resid_post", "attn_out", "mlp_out"]
-
-
-def controls() -> list[str]:
-    return ["reverse", "off_position", "random"]
-
-
-def metrics() -> list[str]:
-    return ["shift", "normalised_shift", "logit_diff", "kl", "expected"]
-
-
-def methods() -> list[str]:
-    return ["auto", "fast", "reference"]
-
-
-def backends() -> list[str]:
-    return ["transformer_lens", "nnsight"]
-
-
-def dtypes() -> list[str]:
-    return ["float32", "float16", "bfloat16"]
-
-
-def gradings() -> list[str]:
-    return ["exact", "flex"]
-
-
-def store_dtypes() -> list[str]:
-    return ["float32", "float16"]
-
-
-def objectives() -> list[str]:
-    return ["confidence", "answer"]
-
-
-def targets() -> list[str]:
-    return ["probe", "correctness", "constant"]
-
-
-def baselines() -> list[str]:
-    return ["correctness", "constant", "standard"]
-
-
-def executors() -> list[str]:
-    return ["local", "ray"]
-
-
-def directions() -> list[str]:
-    return ["probe", "mean_diff"]
-
-
-def models() -> list[str]:
-    return ["smollm2-135m-instruct", "gemma-3-270m", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"]
+templates = _listed("answer_then_confidence", "confidence_only")
+vocabularies = _listed("percent", "digits", "letters")
+roles = _listed("pre_answer", "answer_last", "post_answer", "confidence_slot")
+probes = _listed("logistic", "diffmeans")
+validity_presets = _listed("default", "strict")
+pair_kinds = _listed("correct-to-incorrect", "incorrect-to-correct", "random", "cross-model")  # cross-model: two runs
+sites = _listed("resid_pre", "resid_post", "attn_out", "mlp_out")
+controls = _listed("reverse", "off_position", "random")
+metrics = _listed("shift", "normalised_shift", "logit_diff", "kl", "expected")
+methods = _listed("auto", "fast", "reference")
+backends = _listed("transformer_lens", "nnsight")
+dtypes = _listed("float32", "float16", "bfloat16")
+gradings = _listed("exact", "flex")
+store_dtypes = _listed("float32", "float16")
+objectives = _listed("confidence", "answer")
+targets = _listed("probe", "correctness", "constant")
+baselines = _listed("correctness", "constant", "standard")
+executors = _listed("local", "ray")
+directions = _listed("probe", "mean_diff")
+models = _listed("smollm2-135m-instruct", "gemma-3-270m", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
