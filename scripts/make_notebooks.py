@@ -60,7 +60,7 @@ assert len(run.readouts) == model.n_layers + 1  # stored: resid_pre of every blo
 probes = wb.probe(run, roles=["confidence_slot"], layers="all", folds="auto", probes=["logistic"], n_boot=200)
 best = probes.summary  # a wb.ProbeSummary, read from the stored tables
 print(best)
-probes.figure("auroc_per_layer")'''),
+wb.figure(probes, "auroc_per_layer")'''),
     new_code_cell('''per_layer = probes["layers"]
 ok = per_layer[per_layer["status"] == "ok"]
 assert len(ok) == len(run.readouts)
@@ -72,11 +72,11 @@ assert best.auroc == ok["auroc"].max() and best.hook == run.readouts[best.best_l
     new_code_cell('''lens_result = wb.bottleneck(run, model=model, n_boot=200)
 lens = lens_result["lens"]
 print(lens_result.summary)  # a wb.BottleneckSummary: verdict, AUROC softmax - argmax with its interval
-lens_result.figure("logit_lens")  # beside the probe stored in the same run'''),
+wb.figure(lens_result, "logit_lens")  # beside the probe stored in the same run'''),
     new_code_cell('''assert len(lens) == len(run.readouts)
 finite = lens[lens["status"] == "ok"]
 assert finite["auroc"].between(0, 1).all() and finite["first_token_mass"].between(0, 1 + 1e-6).all()
-lens_result.figure("softmax_vs_argmax")'''),
+wb.figure(lens_result, "softmax_vs_argmax")'''),
     new_markdown_cell("## One example, layer by layer\nThe residual norm at each position role through the layers, "
                       "and the confidence distribution the model read out at the confidence slot. Pick another "
                       "example from the menu."),
@@ -134,14 +134,14 @@ effects = result["effects"]
 effects[["pair_id", "layer", "role", "site", "effect", "answer_unchanged"]].head()'''),
     new_code_cell('''assert isinstance(result.summary, wb.PatchSummary)
 assert sorted(effects["layer"].unique()) == (layers if layers != "all" else list(range(model.n_layers)))
-result.figure("heatmap")'''),
+wb.figure(result, "heatmap")'''),
     new_code_cell('''s = result.summary
 print(f"rho = {s.rho:+.2f} [{s.rho_low:+.2f}, {s.rho_high:+.2f}] over {s.n_layers_patched} layers, {s.n_pairs} pairs")
-result.figure("gradient")'''),
+wb.figure(result, "gradient")'''),
     new_code_cell('''assert -1 <= s.rho <= 1 and s.rho_low <= s.rho_high
 mean = effects.groupby("layer")["effect"].mean()
 assert abs(result["gradient"].set_index("layer")["mean"] - mean).max() < 1e-9
-result.figure("controls")'''),
+wb.figure(result, "controls")'''),
     new_markdown_cell("## One patch by hand\nThe first row of the sweep again: the source's stored residual written "
                       "into the target at the confidence slot, and the exact confidence of that patched forward."),
     new_code_cell('''row = effects.iloc[0]
@@ -169,10 +169,10 @@ found = wb.find_results(RESULTS)
 print(f"{len(found)} stored results:", ", ".join(sorted({r.path.name for r in found})))'''),
     new_code_cell('''assert found, f"no stored results under {RESULTS}: run notebooks 01 and 02 first"
 for result in found:
-    names = result.figure_names()
+    names = wb.figure_names(result)
     assert names, result.path
     for name in names:
-        result.figure(name, paper=True).show()'''),
+        wb.figure(result, name, paper=True).show()'''),
     new_code_cell('''done = wb.export_figures(RESULTS, OUT / "figures", "svg,png")
 print(f"{len(done.paths)} files in {OUT / 'figures'}")
 assert not done.skipped, done.skipped

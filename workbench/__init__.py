@@ -12,8 +12,7 @@ columns.
 import workbench.collect  # noqa: F401
 import workbench.finetune  # noqa: F401
 import workbench.replicate  # noqa: F401
-from workbench.api import (bottleneck, calibrate, collect, finetune, patch, probe, replicate, report, sample, steer,
-                           sweep)
+from workbench.api import bottleneck, calibrate, collect, finetune, patch, probe, report, sample, steer
 from workbench.backends import SITES, Backend, Patch, hook_name, load_model
 from workbench.backends import list_models as models
 from workbench.configs import (BottleneckConfig, CalibrateConfig, CollectConfig, FinetuneConfig, PatchConfig,
@@ -21,10 +20,11 @@ from workbench.configs import (BottleneckConfig, CalibrateConfig, CollectConfig,
 from workbench.datasets import QAItem, load_dataset
 from workbench.elicit.confidence import Confidence
 from workbench.errors import WorkbenchError
-from workbench.figures.api import export_figures, find_results
+from workbench.figures.api import export_figures, figure, figure_names, find_results
 from workbench.store import Example, Run, open_run
 from workbench.store.results import Result, open_result
 from workbench.store.summaries import BottleneckSummary, CalibrateSummary, PatchSummary, ProbeSummary, ResultSummary
+from workbench.studies import replicate, sweep
 from workbench.sweeps.config import SweepConfig
 
 __all__ = ["collect", "probe", "calibrate", "bottleneck", "patch", "finetune", "sweep", "steer", "sample", "report",
@@ -32,6 +32,6 @@ __all__ = ["collect", "probe", "calibrate", "bottleneck", "patch", "finetune", "
            "Backend", "Patch", "SITES", "hook_name", "load_model", "models", "CollectConfig", "ProbeConfig",
            "CalibrateConfig", "BottleneckConfig", "PatchConfig", "FinetuneConfig", "SteerConfig", "SampleConfig",
            "SweepConfig", "QAItem", "load_dataset", "Confidence", "WorkbenchError", "Example", "Run", "open_run",
-           "Result", "open_result", "find_results", "export_figures", "ProbeSummary", "CalibrateSummary",
-           "BottleneckSummary", "PatchSummary", "ResultSummary"]
+           "Result", "open_result", "figure", "figure_names", "find_results", "export_figures", "ProbeSummary",
+           "CalibrateSummary", "BottleneckSummary", "PatchSummary", "ResultSummary"]
 __version__ = "0.1.0"

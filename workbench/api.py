@@ -1,6 +1,6 @@
 """The verbs: ``wb.collect``, ``wb.probe``, ``wb.calibrate``, ``wb.bottleneck``, ``wb.patch``, ``wb.finetune``,
-``wb.sweep``, the two opt-in stages ``wb.steer`` and ``wb.sample``, ``wb.report`` (the run's one offline
-page) and ``wb.replicate`` (the seed study's claims across a ladder of models).
+the two opt-in stages ``wb.steer`` and ``wb.sample``, and ``wb.report`` (the run's one offline page). The
+verbs that run these, ``wb.sweep`` and ``wb.replicate``, stand above them in ``workbench.studies``.
 
 Each takes its stage's config fields (``workbench.configs``) as keyword arguments, with the names and
 defaults of the CLI, which calls these verbs; or a whole ``config=``, with fields overriding it. An
@@ -17,10 +17,8 @@ from typing import Any
 
 from workbench.configs import (BottleneckConfig, CalibrateConfig, CollectConfig, FinetuneConfig, FinetuneExperiment,
                                PatchConfig, ProbeConfig, SampleConfig, StageConfig, SteerConfig)
-from workbench.configs.replicate import ReplicateConfig
 from workbench.store import Run, open_run
 from workbench.store.results import Result
-from workbench.sweeps.config import SweepConfig
 
 RunLike = str | Path | Run
 TRUST_KEYS = ("allow_incomplete", "overwrite")
@@ -134,8 +132,13 @@ def patch(run: RunLike, model: Any = None, config: PatchConfig | None = None, *,
         source_model = load_model(source.config["model"], device=config.device,
                                   backend=config.backend or source.config.get("backend", "transformer_lens"))
     say = say or (lambda message: print(f"  {message}", flush=True))
-    return run_patching(run, config, backend=model, source_backend=source_model,
-                        progress=say if config.progress else None)
+    result = run_patching(run, config, backend=model, source_backend=source_model,
+                          progress=say if config.progress else None)
+    if config.figures:
+        from workbench.figures.patching import write_figures
+
+        write_figures(result, result.path / "figures")
+    return result
 
 
 def steer(run: RunLike, config: SteerConfig | None = None, *, model: Any = None,
@@ -205,47 +208,12 @@ def finetune(run: RunLike, out: str | Path, *, config: FinetuneConfig | None = N
                         train_run.manifest, overwrite=plan.overwrite)
 
 
-def sweep(config: Any, out: str | Path | None = None, *, loaded: Mapping[str, Any] | None = None,
-          task_options: Mapping[str, Any] | None = None, **fields: Any):
-    """Run a sweep (a ``SweepConfig``, a file, or its parsed dict) into ``out`` (default ``sweeps/<file name>``);
-    ``fields`` override its execution keys (``executor``, ``workers``, ``address``, ``progress``). Returns the
-    summary table (one row per unit)."""
-    from workbench.sweeps import run_sweep
-
-    config, out = load_sweep(config, out)
-    config = config.replace(**fields) if fields else config
-    return run_sweep(config, out, executor=config.executor, workers=config.workers, address=config.address,
-                     progress=config.progress, loaded=loaded, task_options=task_options)
-
-
 def report(run: RunLike, path: str | Path | None = None, *, allow_incomplete: bool = False) -> Path:
     """Write the run's one offline report page (every figure and table; default ``RUN/report.html``) and
     return its path; see ``workbench.figures.run_report``."""
     from workbench.figures.run_report import write_report
 
     return write_report(_open(run), path, allow_incomplete=allow_incomplete)
-
-
-def replicate(out: str | Path = "ladder", config: ReplicateConfig | None = None, *,
-              loaded: Mapping[str, Any] | None = None, **fields: Any):
-    """Run (or resume) the seed study on each model of ``models`` into ``out`` and write ``claims.csv``,
-    ``accuracy.csv``, ``wall_times.csv``, ``ladder.md`` and ``report.html`` there; returns the claims table (one
-    row per claim and model: value, 95% interval over items and seeds, verdict, why). ``loaded``: models
-    already loaded, by name. See ``workbench.replicate``."""
-    from workbench.replicate import replicate as run_study
-
-    return run_study(_config(ReplicateConfig, config, fields), out, loaded=loaded)
-
-
-def load_sweep(config: Any, out: str | Path | None = None):
-    """The ``SweepConfig`` and the sweep folder for ``config`` (an object, a file or a dict)."""
-    if isinstance(config, (str, Path)):
-        default_out = Path("sweeps") / Path(config).stem
-        config = SweepConfig.from_file(config)
-    else:
-        default_out = Path("sweeps") / "sweep"
-        config = config if isinstance(config, SweepConfig) else SweepConfig.from_dict(config)
-    return config, Path(out) if out is not None else default_out
 
 
 _signature(collect, CollectConfig)
@@ -256,5 +224,3 @@ _signature(patch, PatchConfig)
 _signature(steer, SteerConfig)
 _signature(sample, SampleConfig)
 _signature(finetune, FinetuneConfig, FinetuneExperiment, skip=("seed",))
-_signature(sweep, SweepConfig, skip=tuple(n for n in SweepConfig.model_fields if n not in SweepConfig.execution_keys()))
-_signature(replicate, ReplicateConfig)

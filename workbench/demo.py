@@ -28,12 +28,13 @@ def run_demo(config: CollectConfig, out: str | Path) -> str:
     from workbench.analyses.patching.summary import demo_report as patching_report
     from workbench.analyses.summary import demo_report as analyses_report
     from workbench.backends import load_model
+    from workbench.figures.patching import write_figures
     from workbench.figures.run_report import write_report
 
     check_output_dir(out)
     model = load_model(config.model, backend=config.backend, device=config.device, dtype=config.dtype)
     run = collect(config, out, loaded=model)
     sections = [collection_summary(run), analyses_report(run, seed=config.seed, loaded=model),
-                patching_report(run, model, seed=config.seed),
+                patching_report(run, model, seed=config.seed, draw=lambda r: write_figures(r, r.path / "figures")),
                 f"report (every figure and table, one offline page): {write_report(run)}"]
     return "\n\n".join(sections)

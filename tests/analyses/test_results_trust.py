@@ -149,7 +149,7 @@ def test_the_public_readers_follow_latest_json_to_keyed_results(tmp_path):
     assert sorted(r.path for r in wb.find_results(run.path)) == sorted([probes.path, scores.path])
     assert {name: r.path for name, r in stored_by_analysis(run.path).items()} == {"probes": probes.path,
                                                                                  "channels": scores.path}
-    assert probes.figure_names() == ["auroc_per_layer"]
+    assert wb.figure_names(probes) == ["auroc_per_layer"]
 
 
 def test_cheap_analyses_are_keyed_too(tmp_path):

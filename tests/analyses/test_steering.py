@@ -101,8 +101,8 @@ def test_steer_result_tables_and_control(tiny, fresh):
     fig = SteeringDoseDisplay.from_result(result).figure()
     assert len(fig.data) == 2 * 2 * 2 and [a.text for a in fig.layout.annotations][:2] == ["layer 1", "layer 2"]
     assert undocumented("steering", result.tables) == []  # docs/api.md's tables cover every column
-    assert result.figure_names() == ["dose_response"]  # Result.figure() knows the steering figure
-    assert len(result.figure().data) == len(fig.data) and result.figure(paper=True).layout.font.size == 12
+    assert wb.figure_names(result) == ["dose_response"]  # wb.figure() knows the steering figure
+    assert len(wb.figure(result).data) == len(fig.data) and wb.figure(result, paper=True).layout.font.size == 12
 
 
 def test_probe_direction_from_saved_weights(tiny, fresh):

@@ -8,7 +8,7 @@ import inspect
 import pytest
 
 import workbench as wb
-from workbench import api
+from workbench import api, studies
 from workbench.analyses.synthetic import make_run
 from workbench.cli import main
 from workbench.configs import (BottleneckConfig, CalibrateConfig, CollectConfig, ConfigError, FinetuneConfig,
@@ -34,7 +34,7 @@ def test_each_verb_takes_its_config_fields_with_their_defaults(verb, configs, sk
                 continue
             assert params[name].kind is inspect.Parameter.KEYWORD_ONLY, (verb.__name__, name)
             assert params[name].default == info.default, (verb.__name__, name)
-    assert verb is getattr(api, verb.__name__)
+    assert verb is getattr(studies if verb in (wb.sweep, wb.replicate) else api, verb.__name__)
 
 
 def test_verbs_refuse_bad_fields_before_reading_the_run(tmp_path):

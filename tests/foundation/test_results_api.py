@@ -57,15 +57,15 @@ def test_calibrate_and_bottleneck_summaries_read_their_tables(results):
 
 def test_figures_are_drawn_from_the_stored_tables(results):
     _, r = results
-    assert r["probes"].figure_names() == ["auroc_per_layer"]
-    fig = r["probes"].figure()
+    assert wb.figure_names(r["probes"]) == ["auroc_per_layer"]
+    fig = wb.figure(r["probes"])
     assert isinstance(fig, go.Figure)
     # the probe figure shows the other channels stored beside it as reference lines
     assert any("softmax_expected" in (a.text or "") for a in fig.layout.annotations)
-    assert r["bottleneck"].figure_names() == ["softmax_vs_argmax"]
-    assert isinstance(r["channels"].figure("reliability"), go.Figure)
+    assert wb.figure_names(r["bottleneck"]) == ["softmax_vs_argmax"]
+    assert isinstance(wb.figure(r["channels"], "reliability"), go.Figure)
     with pytest.raises(WorkbenchError, match="has no figure 'reliabilty'. Did you mean 'reliability'"):
-        r["channels"].figure("reliabilty")
+        wb.figure(r["channels"], "reliabilty")
 
 
 def test_open_result_reads_back_the_same_result_and_reprs_show_headlines(results):

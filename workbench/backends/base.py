@@ -163,8 +163,6 @@ class Patch:
         ``target_run.prompt_ids(target_example)`` (one row), e.g. ``model.confidence(ids, patches=[patch])``.
         ``layer`` counts blocks, Python style (``-1`` is the last block).
         """
-        from workbench.backends.stored import stored_activation
-
         n_blocks = source_run.n_blocks
         layer = layer_index(layer, n_blocks, "layer", "blocks")
         if target_run.n_blocks != n_blocks or target_run.d_model != source_run.d_model:
@@ -174,6 +172,29 @@ class Patch:
         value = stored_activation(source_run, source_example, layer=layer, role=role, site=site, model=model)
         position = target_run.example(target_example).positions[role]
         return cls(hook_name(layer, site), positions=torch.tensor([position]), values=value[None], mode=mode)
+
+
+def stored_activation(run: Any, example: int, *, layer: int, role: str, site: str,
+                      model: "Backend | None" = None) -> Tensor:
+    """[d_model] float32 activation of ``example`` at ``role`` and ``blocks.{layer}.hook_{site}``: from the run store
+    when it holds it, else one forward of the example's stored ids through ``model``.
+
+    The store keeps ``resid_pre`` of every block and the last block's ``resid_post`` (read-out ``L`` is
+    ``blocks.L.hook_resid_pre``; ``resid_post`` of block L is read-out L + 1); other sites (``attn_out``,
+    ``resid_mid``, ``mlp_out``) need the model.
+    """
+    hook = hook_name(layer, site, run.n_blocks)
+    readout = layer if site == "resid_pre" else layer + 1 if site == "resid_post" else None
+    if readout is not None and role in run.roles:
+        row = run.example(example).row
+        return torch.from_numpy(run.residuals(readout, role)[row])
+    if model is None:
+        raise WorkbenchError(f"the run store holds no {site!r} activations (it keeps resid_pre and the last "
+                             f"resid_post); pass model= to compute {hook} with one forward pass")
+    ex = run.example(example)
+    position = ex.positions[role]
+    out = model.run(torch.tensor([ex.input_ids]), cache=[hook], cache_positions=torch.tensor([[position]]))
+    return out.activations[hook][0, 0].float().cpu()
 
 
 @dataclass

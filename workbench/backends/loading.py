@@ -24,7 +24,7 @@ import torch
 
 from workbench.backends.base import Backend
 from workbench.errors import WorkbenchError, did_you_mean
-from workbench.store.provenance import honour_umask
+from workbench.files import honour_umask
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench import api
+    from workbench import studies
     from workbench.analyses.claims import value_text
 
-    claims = api.replicate(args.out, **config_fields(args, ReplicateConfig))
+    claims = studies.replicate(args.out, **config_fields(args, ReplicateConfig))
     for row in claims.fillna({"position": ""}).itertuples():
         where = f"{row.definition}{'@' + row.position if row.position else ''}"
         print(f"{row.claim:<26} {where:<26} {row.model:<28} {row.verdict:<13} "

@@ -25,11 +25,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench import api
+    from workbench import studies
     from workbench.sweeps import format_summary, plan_units, preflight, sweep_failed
     from workbench.sweeps.ledger import read_marker
 
-    config, out = api.load_sweep(args.config, args.out)
+    config, out = studies.load_sweep(args.config, args.out)
     fields = config_fields(args, SweepConfig)
     if args.dry_run:
         config = config.replace(**fields) if fields else config
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{unit.hash[:12]}  {state:>6}  {unit.label}")
         print(f"{len(units)} units; config valid")
         return 0
-    summary = api.sweep(config, out, **fields)
+    summary = studies.sweep(config, out, **fields)
     print(format_summary(summary))
     print(f"sweep folder: {out}")
     return 1 if sweep_failed(summary) else 0

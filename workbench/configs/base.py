@@ -12,6 +12,8 @@ A bad value raises one ``ConfigError`` (a ``WorkbenchError``) naming the key pat
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -20,7 +22,15 @@ from pydantic.fields import FieldInfo
 
 from workbench.configs.kinds import Kind
 from workbench.errors import WorkbenchError, did_you_mean
-from workbench.store.provenance import config_hash
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """sha256 of the config's canonical JSON: equal configs, equal hashes."""
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()
 
 
 class ConfigError(WorkbenchError):

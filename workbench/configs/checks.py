@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from workbench.configs.registries import models
 from workbench.errors import WorkbenchError, did_you_mean
 
 
 def check_model_name(name: object) -> None:
     """A registry name, a local checkpoint directory, or a Hugging Face id (org/name)."""
-    from workbench.backends.loading import MODELS
-
+    known = models()
     if not isinstance(name, str) or not name:
         raise ValueError("must be a model name")
-    if name in MODELS:
+    if name in known:
         return
     path = Path(name).expanduser()
     if path.is_dir():
@@ -26,7 +26,7 @@ def check_model_name(name: object) -> None:
         return
     if name.count("/") == 1 and not name.startswith((".", "/", "~")) and not path.exists():
         return  # a hub id; whether it can be fetched is known only when it loads
-    raise ValueError(f"unknown model {name!r}.{did_you_mean(name, MODELS)} Known: {', '.join(MODELS)}; or a "
+    raise ValueError(f"unknown model {name!r}.{did_you_mean(name, known)} Known: {', '.join(known)}; or a "
                      "checkpoint directory that exists, or a Hugging Face id (org/name)")
 
 

@@ -1,102 +1,36 @@
-"""Where the names a config may hold come from: each a function, so a registry loads only when it is asked."""
+"""The names a config field may hold, as data: each list imports nothing, so configs stand below what they name.
+
+Each implementation keeps its own registry (prompt templates, probe estimators, patch metrics, model specs, ...);
+``tests/config/test_choice_lists.py`` checks that it holds exactly these names, in this order. Each list is a
+function returning the names (``configs.kinds.name`` takes one).
+"""
 
 from __future__ import annotations
 
-
-def templates() -> list[str]:
-    from workbench.prompts import TEMPLATES
-    return list(TEMPLATES)
+from collections.abc import Callable
 
 
-def vocabularies() -> list[str]:
-    from workbench.prompts import VOCABULARIES
-    return list(VOCABULARIES)
+def _listed(*names: str) -> Callable[[], list[str]]:
+    return lambda: list(names)
 
 
-def roles() -> list[str]:
-    from workbench.prompts import ROLES
-    return list(ROLES)
-
-
-def probes() -> list[str]:
-    from workbench.analyses.probes import ESTIMATORS
-    return list(ESTIMATORS)
-
-
-def validity_presets() -> list[str]:
-    from workbench.analyses.validity import PRESETS
-    return list(PRESETS)
-
-
-def pair_kinds() -> list[str]:
-    from workbench.analyses.patching.pairs import PAIR_KINDS
-    return [*PAIR_KINDS, "cross-model"]  # cross-model pairs two runs, so it is not one of the one-run kinds
-
-
-def sites() -> list[str]:
-    from workbench.analyses.patching.job import PATCH_SITES
-    return list(PATCH_SITES)
-
-
-def controls() -> list[str]:
-    from workbench.analyses.patching.controls import CONTROLS
-    return list(CONTROLS)
-
-
-def metrics() -> list[str]:
-    from workbench.analyses.patching.metrics import METRICS
-    return list(METRICS)
-
-
-def methods() -> list[str]:
-    from workbench.analyses.patching.sweep import METHODS
-    return list(METHODS)
-
-
-def backends() -> list[str]:
-    from workbench.backends.loading import BACKENDS
-    return list(BACKENDS)
-
-
-def dtypes() -> list[str]:
-    from workbench.backends.loading import DTYPES
-    return list(DTYPES)
-
-
-def gradings() -> list[str]:
-    from workbench.datasets.grading import GRADINGS
-    return list(GRADINGS)
-
-
-def store_dtypes() -> list[str]:
-    return ["float32", "float16"]
-
-
-def objectives() -> list[str]:
-    from workbench.finetune.train import OBJECTIVES
-    return list(OBJECTIVES)
-
-
-def targets() -> list[str]:
-    from workbench.finetune.targets import TARGETS
-    return list(TARGETS)
-
-
-def baselines() -> list[str]:
-    from workbench.finetune.runner import BASELINES
-    return list(BASELINES)
-
-
-def executors() -> list[str]:
-    from workbench.sweeps.executors import EXECUTORS
-    return list(EXECUTORS)
-
-
-def directions() -> list[str]:
-    from workbench.analyses.steering.directions import DIRECTIONS
-    return list(DIRECTIONS)
-
-
-def models() -> list[str]:
-    from workbench.backends.loading import MODELS
-    return list(MODELS)
+templates = _listed("answer_then_confidence", "confidence_only")
+vocabularies = _listed("percent", "digits", "letters")
+roles = _listed("pre_answer", "answer_last", "post_answer", "confidence_slot")
+probes = _listed("logistic", "diffmeans")
+validity_presets = _listed("default", "strict")
+pair_kinds = _listed("correct-to-incorrect", "incorrect-to-correct", "random", "cross-model")  # cross-model: two runs
+sites = _listed("resid_pre", "resid_post", "attn_out", "mlp_out")
+controls = _listed("reverse", "off_position", "random")
+metrics = _listed("shift", "normalised_shift", "logit_diff", "kl", "expected")
+methods = _listed("auto", "fast", "reference")
+backends = _listed("transformer_lens", "nnsight")
+dtypes = _listed("float32", "float16", "bfloat16")
+gradings = _listed("exact", "flex")
+store_dtypes = _listed("float32", "float16")
+objectives = _listed("confidence", "answer")
+targets = _listed("probe", "correctness", "constant")
+baselines = _listed("correctness", "constant", "standard")
+executors = _listed("local", "ray")
+directions = _listed("probe", "mean_diff")
+models = _listed("smollm2-135m-instruct", "gemma-3-270m", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")

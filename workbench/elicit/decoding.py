@@ -14,6 +14,7 @@ position (on a 152k vocabulary the unembedding of a 100-token prompt costs ~14 G
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -21,7 +22,6 @@ from torch import Tensor
 from transformers import DynamicCache
 
 from workbench.architectures import architecture
-from workbench.backends.base import Backend, Patch, RunOutput
 
 
 def pad_rows(rows: Sequence[Sequence[int]], pad_id: int, left: bool) -> tuple[Tensor, Tensor]:
@@ -37,9 +37,10 @@ def pad_rows(rows: Sequence[Sequence[int]], pad_id: int, left: bool) -> tuple[Te
 
 
 class DecodeState:
-    """The key/value cache of a batch and its mask of real (not padding, not hole) cached tokens."""
+    """The key/value cache of a batch and its mask of real (not padding, not hole) cached tokens; ``backend`` is a
+    ``Backend`` (not imported here: ``Backend.confidence`` runs on this module)."""
 
-    def __init__(self, backend: Backend, pad_id: int, *, fast: bool = True):
+    def __init__(self, backend: Any, pad_id: int, *, fast: bool = True):
         self.backend = backend
         self.pad_id = pad_id
         self.fast = fast
@@ -51,7 +52,7 @@ class DecodeState:
         return self.mask.shape[1]
 
     def prefill(self, rows: Sequence[Sequence[int]], *, cache: Sequence[str] = (),
-                positions: Sequence[Sequence[int]] | None = None) -> RunOutput:
+                positions: Sequence[Sequence[int]] | None = None) -> Any:
         """Start from ``rows``; ``cache`` hook points are read at ``positions`` (indices in each row).
 
         Only the last position's logits are kept when ``fast`` (callers read ``logits[:, -1]``).
@@ -73,7 +74,7 @@ class DecodeState:
 
     def extend(self, ids: Tensor, real: Tensor, *, cache: Sequence[str] = (),
                cache_positions: Tensor | None = None, last_logits_only: bool = False,
-               patches: Sequence[Patch] = ()) -> RunOutput:
+               patches: Sequence[Any] = ()) -> Any:
         """Append ids [batch, n] whose ``real`` [batch, n] entries are 1 (0 = hole, masked for later tokens).
 
         ``last_logits_only``: the caller reads ``logits[:, -1]`` only, so with ``fast`` only it is unembedded.

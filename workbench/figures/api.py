@@ -1,4 +1,5 @@
-"""The figure verbs of the public API: find stored results and export all their figures in the paper style.
+"""The figure verbs of the public API: draw a stored result's figures, find stored results and export all their
+figures in the paper style.
 
 Thin callers of ``figures.paper`` (imported when called, so ``import workbench`` stays light).
 """
@@ -9,7 +10,37 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from workbench.store.results import Result, read_result
+from workbench.errors import WorkbenchError, did_you_mean
+from workbench.store.results import Result, analysis_folder, read_result
+
+
+def figure(result: Result, name: str | None = None, *, paper: bool = False) -> Any:
+    """One figure of a stored result as a plotly ``go.Figure``, drawn from its tables and the results stored beside it
+    (the first of ``figure_names(result)`` when ``name`` is None); ``paper=True`` draws it in the paper style (one
+    font, colour-blind-safe palette, bands)."""
+    from workbench.figures.paper import paper_style
+
+    figures = _figures(result)
+    name = next(iter(figures)) if name is None else name
+    if name not in figures:
+        raise WorkbenchError(f"result {result.path.name} has no figure {name!r}.{did_you_mean(name, figures)} "
+                             f"Figures: {', '.join(figures)}")
+    return paper_style(figures[name]) if paper else figures[name]
+
+
+def figure_names(result: Result) -> list[str]:
+    """The names ``figure(result, name)`` accepts, the default first."""
+    return list(_figures(result))
+
+
+def _figures(result: Result) -> dict[str, Any]:
+    """Every figure of ``result`` by name, drawn by the builder registered for its analysis (``figures.paper``)."""
+    from workbench.figures.paper import builder_for
+
+    builder = builder_for(analysis_folder(result.path).name) or builder_for(result.analysis)
+    if builder is None:
+        raise WorkbenchError(f"analysis {result.analysis!r} has no figures")
+    return builder(result, result.related())
 
 
 def find_results(root: str | Path) -> list[Result]:

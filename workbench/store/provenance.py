@@ -3,11 +3,11 @@ atomic writers every stored file goes through.
 
 Atomic writes go through a temporary file (``mkstemp``: mode 0600) or directory (``mkdtemp``: 0700) that is
 renamed into place; ``honour_umask`` gives what is published the mode a plain ``open``/``mkdir`` would have
-(0644/0755 under umask 022), so runs, results and the model cache can be shared."""
+(0644/0755 under umask 022), so runs, results and the model cache can be shared. The config hash is
+``configs.base.config_hash``."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -17,17 +17,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from workbench.configs.base import config_hash
+from workbench.files import current_umask, honour_umask  # noqa: F401 (honour_umask: for what the store publishes)
+
 PACKAGES = ("confidence-workbench", "torch", "transformers", "transformer-lens", "nnsight", "numpy", "scikit-learn",
             "safetensors", "pandas", "peft")
-
-
-def canonical_json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def config_hash(config: dict[str, Any]) -> str:
-    """sha256 of the config's canonical JSON: equal configs, equal hashes."""
-    return hashlib.sha256(canonical_json(config).encode()).hexdigest()
 
 
 def library_versions() -> dict[str, str | None]:
@@ -58,28 +52,6 @@ def provenance(config: dict[str, Any], model_info: dict[str, Any] | None = None)
     """The block stored beside every result."""
     return {"config": config, "config_hash": config_hash(config), "versions": library_versions(),
             "git": git_commit(), "model": model_info or {}}
-
-
-def current_umask() -> int:
-    """The process umask, read without changing it where the system says it (Linux), else set and restored."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def honour_umask(path: str | Path) -> None:
-    """Give ``path`` (a file, or a directory and everything in it) the umask's default modes."""
-    mask = current_umask()
-    path = Path(path)
-    for item in [path, *path.rglob("*")] if path.is_dir() else [path]:
-        if not item.is_symlink():
-            os.chmod(item, (0o777 if item.is_dir() else 0o666) & ~mask)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.errors import WorkbenchError, did_you_mean
+from workbench.errors import WorkbenchError
 from workbench.store.provenance import config_hash, provenance, write_bytes_atomic, write_json_atomic
 
 RESULT_FORMAT = 1
@@ -37,8 +37,8 @@ class Result:
 
     ``tables`` maps a name to a DataFrame (``describe(name)`` documents its columns); ``summary`` is a
     frozen dataclass of the headline numbers (``ProbeSummary``, ``CalibrateSummary``, ``BottleneckSummary``,
-    ``PatchSummary``), built from the tables; ``config`` is the analysis config that was hashed;
-    ``figure(name)`` draws a stored figure as a plotly ``go.Figure`` (``figure_names()`` lists them).
+    ``PatchSummary``), built from the tables; ``config`` is the analysis config that was hashed. Its figures are
+    drawn above the store: ``wb.figure(result, name)`` (``wb.figure_names(result)`` lists them).
     """
 
     path: Path
@@ -86,34 +86,6 @@ class Result:
                 if other.manifest.get("run", {}).get("config_hash") == self.manifest.get("run", {}).get("config_hash"):
                     out.setdefault(other.analysis, other)
         return out
-
-    def figures(self) -> dict[str, Any]:
-        """Every figure of this result by name (plotly ``go.Figure``), drawn from the stored tables."""
-        from workbench.figures.paper import builder_for  # figures are imported only when drawn
-
-        builder = builder_for(analysis_folder(self.path).name) or builder_for(self.analysis)
-        if builder is None:
-            raise WorkbenchError(f"analysis {self.analysis!r} has no figures")
-        return builder(self, self.related())
-
-    def figure_names(self) -> list[str]:
-        """Names ``figure(name)`` accepts, the default first."""
-        return list(self.figures())
-
-    def figure(self, name: str | None = None, *, paper: bool = False) -> Any:
-        """One figure as a plotly ``go.Figure`` (the first of ``figure_names()`` when ``name`` is None);
-        ``paper=True`` draws it in the paper style (one font, colour-blind-safe palette, bands)."""
-        figures = self.figures()
-        if name is None:
-            name = next(iter(figures))
-        if name not in figures:
-            raise WorkbenchError(f"result {self.path.name} has no figure {name!r}.{did_you_mean(name, figures)} "
-                                 f"Figures: {', '.join(figures)}")
-        if paper:
-            from workbench.figures.paper import paper_style
-
-            return paper_style(figures[name])
-        return figures[name]
 
     def __repr__(self) -> str:
         return f"Result({self.analysis!r}, {str(self.path)!r}): {self.summary}"

@@ -5,7 +5,7 @@ at the latest; the same config again returns the stored result unless ``overwrit
 (the sweep and each control, in chunks of pairs; attribution per chunk); each finished unit is written
 atomically under ``partial/`` and listed in ``partial/progress.json`` with the config hash, so a killed run
 resumes after its last unit. The final tables are written with ``ResultSlot.write`` (manifest last, with the
-config and its hash), then figures.
+config and its hash). The runner stores; its caller draws (``wb.patch`` writes ``figures/patching.html``).
 """
 
 from __future__ import annotations
@@ -58,10 +58,10 @@ def _attribution_chunk(model: Backend, pairs: PairSet, config: PatchConfig, spec
 
 def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, backend: Backend | None = None,
                  source_backend: Backend | None = None, overwrite: bool = False, allow_incomplete: bool = False,
-                 figures: bool = True, progress: Callable[[str], None] | None = None, **overrides: Any) -> Result:
+                 progress: Callable[[str], None] | None = None, **overrides: Any) -> Result:
     """Run (or resume) a patching analysis on a stored run and return the stored result."""
     config = PatchConfig.from_dict({**(config.to_dict() if config else {}), **overrides})
-    overwrite, figures = overwrite or config.overwrite, figures and config.figures
+    overwrite = overwrite or config.overwrite
     run = run if isinstance(run, Run) else open_run(run)
     require_complete(run, allow_incomplete or config.allow_incomplete)
     slot = result_slot(run.path, ANALYSIS, config.content(), run.manifest, overwrite=overwrite, name=config.name)
@@ -112,11 +112,11 @@ def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, ba
                 say(f"{unit}: attribution")
                 frame = partial.put(unit, _attribution_chunk(backend, chunk, config, spec, sweep, source_backend))
             tables["attribution"].append(frame)
-    return _finish(run, pairs, config, digest, tables, slot, figures=figures, notes=[fallback, *notes])
+    return _finish(run, pairs, config, digest, tables, slot, notes=[fallback, *notes])
 
 
 def _finish(run: Run, pairs: PairSet, config: PatchConfig, digest: str, parts: dict[str, list[pd.DataFrame]],
-            slot: ResultSlot, *, figures: bool, notes: list[str]) -> Result:
+            slot: ResultSlot, *, notes: list[str]) -> Result:
     effects = pd.concat(parts["sweep"], ignore_index=True)
     controls = {c: pd.concat(parts[c], ignore_index=True) for c in config.controls}
     tables = {"effects": effects, "pairs": pairs.describe(), "controls_summary": summarise(effects, controls),
@@ -140,8 +140,4 @@ def _finish(run: Run, pairs: PairSet, config: PatchConfig, digest: str, parts: d
         frame.attrs = {}
     result = slot.write(tables, digest=digest, summary=summary)
     ChunkStore(slot.path / "partial", digest).remove()
-    if figures:
-        from workbench.figures.patching import write_figures
-
-        write_figures(result, slot.path / "figures")
     return result

@@ -6,16 +6,22 @@ layers, every control, attribution), so the demo's numbers are a stored, resumab
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from workbench.analyses.patching.runner import PatchConfig, run_patching
 from workbench.backends.base import Backend
 from workbench.store import Run
 
 
-def demo_report(run: Run, backend: Backend, *, n_pairs: int = 24, seed: int = 0) -> str:
-    """Patch correct runs into incorrect ones (random pairs when a class is missing); report rho and controls."""
+def demo_report(run: Run, backend: Backend, *, n_pairs: int = 24, seed: int = 0,
+                draw: Callable[..., object] | None = None) -> str:
+    """Patch correct runs into incorrect ones (random pairs when a class is missing); report rho and controls.
+    ``draw(result)``, when given, draws the stored result (the demo writes its figures)."""
     correct = run.records["correct"]
     kind = "correct-to-incorrect" if 0 < correct.sum() < len(correct) else "random"
     result = run_patching(run, PatchConfig(pairs=kind, n_pairs=n_pairs, seed=seed), backend=backend)
+    if draw is not None:
+        draw(result)
     summary = result.manifest["summary"]
     lines = ["patching (resid_pre at the confidence slot, all layers):", f"  {summary['pairs_note']}"]
     if kind == "random":
