@@ -50,15 +50,6 @@ def registry_models(path: str, *, empty: bool = False) -> k.Kind:
                   choices=reg.models)
 
 
-def parameter_count(name: str) -> float:
-    """A registry model's size from its card ("135M", "1.5B") as a number of parameters."""
-    from workbench.backends.loading import MODELS
-
-    text = MODELS[name].parameters.strip().upper()
-    scale = {"M": 1e6, "B": 1e9}.get(text[-1:], 1.0)
-    return float(text.rstrip("MB") or "inf") * scale
-
-
 class ReplicateConfig(StageConfig):
     """The ladder study (``workbench.replicate``): per model a sweep of every stage, then the claims."""
 
@@ -126,5 +117,5 @@ class ReplicateConfig(StageConfig):
         """The models fine-tuned: ``finetune``, or by default the ``N_FINETUNED`` smallest of ``models``."""
         if self.finetune is not None:
             return self.finetune
-        smallest = sorted(self.models, key=parameter_count)[:N_FINETUNED]
+        smallest = [m for m in reg.models() if m in self.models][:N_FINETUNED]  # the registry: smallest first
         return tuple(m for m in self.models if m in smallest)
