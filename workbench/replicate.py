@@ -258,8 +258,8 @@ def write_outputs(config: ReplicateConfig, out: Path, evidence: Sequence[Evidenc
     """claims.csv, accuracy.csv, wall_times.csv, ladder.md, report.html and study.json from the evidence."""
     claims = claims_table(evidence)
     accuracy = accuracy_table(evidence)
-    overall = accuracy[accuracy["family"] == "all"].groupby("model", sort=False).agg(accuracy=("accuracy", "mean"),
-                                                                                      n=("n", "sum")).reset_index()
+    overall = accuracy[accuracy["family"] == "all"].groupby("model", sort=False).agg(
+        accuracy=("accuracy", "mean"), n=("n", "sum"), seeds=("seed", "nunique")).reset_index()
     walls = [{"model": u["model"], "seed": u["seed"], "stage": t["stage"], "seconds": t["seconds"]}
              for u in units for t in u.get("wall_times", [])]
     write_json_atomic(out / "study.json", {**provenance(config.content()), "execution": config.to_dict()})

@@ -181,7 +181,7 @@ def test_claims_table_columns_seeds_and_markdown():
     assert inst.loc["probe_recovery", "verdict"] == "inconclusive"
     md = markdown_table(table, pd.DataFrame({"model": ["inst"], "accuracy": [0.4], "n": [120]}))
     assert md.splitlines()[0] == "| claim | definition | read at | seed's value | inst | gemma-3-270m | reading |"
-    assert "0.40 (n=120)" in md and "| layer_gradient | seed | pre_answer | rho 0.976 on 8 layers |" in md
+    assert "0.40 (n=120, 1 seed)" in md and "| layer_gradient | seed | pre_answer | rho 0.976 on 8 layers |" in md
     assert set(table["definition"]) == {"seed", "workbench"}
 
 

@@ -634,6 +634,8 @@ def markdown_table(claims: pd.DataFrame, accuracy: pd.DataFrame | None = None) -
         lines.append("| " + " | ".join([*row, reading(part)]) + " |")
     if accuracy is not None and not accuracy.empty:
         acc = accuracy.set_index("model")
-        lines.append("| accuracy | | | | " + " | ".join(f"{acc.loc[m, 'accuracy']:.2f} (n={int(acc.loc[m, 'n'])})"
-                                                       if m in acc.index else "—" for m in models) + " | |")
+        def cell(m: str) -> str:
+            seeds = int(acc.loc[m, "seeds"]) if "seeds" in acc.columns else 1
+            return f"{acc.loc[m, 'accuracy']:.2f} (n={int(acc.loc[m, 'n'])}, {seeds} seed{'s' if seeds > 1 else ''})"
+        lines.append("| accuracy | | | | " + " | ".join(cell(m) if m in acc.index else "—" for m in models) + " | |")
     return "\n".join(lines)
