@@ -37,7 +37,7 @@ class Result:
 
     ``tables`` maps a name to a DataFrame (``describe(name)`` documents its columns); ``summary`` is a
     frozen dataclass of the headline numbers (``ProbeSummary``, ``CalibrateSummary``, ``BottleneckSummary``,
-    ``PatchSummary``), built from the tables; ``config`` is the analysis config that was hashed. Its figures are
+    ``PatchSummary``, ``SteerSummary``), built from the tables; ``config`` is the analysis config that was hashed. Its figures are
     drawn above the store: ``wb.figure(result, name)`` (``wb.figure_names(result)`` lists them).
     """
 

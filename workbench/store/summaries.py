@@ -141,6 +141,37 @@ class PatchSummary:
                 f"{self.role}, {self.n_pairs} pairs x {self.n_layers_patched} layers); 8 layers {self.rho8:+.3f}")
 
 
+@dataclass(frozen=True)
+class SteerSummary:
+    """The dose-response slopes of a ``steering-<direction>`` result, per steered read-out (``layers``).
+
+    Mappings are read-out -> value: ``slope`` of the direction, ``random_slope`` of the random control and their
+    paired difference ``slope_minus_random``, in expected confidence (0-1) per unit alpha, with bootstrap
+    intervals over ``n`` examples; ``beyond_random`` lists the read-outs where the direction moved confidence
+    beyond random (the difference's interval excludes 0 and its slope beats every single random direction).
+    """
+
+    direction: str
+    n: int
+    layers: tuple[int, ...]
+    slope: Mapping[int, float]
+    slope_low: Mapping[int, float]
+    slope_high: Mapping[int, float]
+    random_slope: Mapping[int, float]
+    slope_minus_random: Mapping[int, float]
+    slope_minus_random_low: Mapping[int, float]
+    slope_minus_random_high: Mapping[int, float]
+    beyond_random: tuple[int, ...]
+
+    def __str__(self) -> str:
+        slopes = ", ".join(f"layer {layer} {100 * self.slope[layer]:+.2f} [{100 * self.slope_low[layer]:+.2f}, "
+                           f"{100 * self.slope_high[layer]:+.2f}] (random {100 * self.random_slope[layer]:+.2f})"
+                           for layer in self.layers)
+        beyond = ", ".join(map(str, self.beyond_random)) or "none"
+        return (f"{self.direction} slope, confidence points per alpha: {slopes}; beyond random at layer(s) {beyond}; "
+                f"n={self.n}")
+
+
 def _probes(result: Any) -> ProbeSummary:
     table = result["layers"]
     ok = table[table["status"] == "ok"]
@@ -204,8 +235,23 @@ def _patching(result: Any) -> PatchSummary:
         attribution_spearman=_f(attribution.get("spearman_profile")) if len(attribution) else math.nan)
 
 
+def _steering(result: Any) -> SteerSummary:
+    table = result["layers"].sort_values("layer")
+    layers = tuple(int(layer) for layer in table["layer"])
+
+    def column(name: str) -> Mapping[int, float]:
+        return MappingProxyType({layer: _f(value) for layer, value in zip(layers, table[name])})
+
+    return SteerSummary(direction=str(result.config.get("direction", "")), n=int(table["n"].max()), layers=layers,
+                        slope=column("slope"), slope_low=column("slope_low"), slope_high=column("slope_high"),
+                        random_slope=column("random_slope"), slope_minus_random=column("slope_minus_random"),
+                        slope_minus_random_low=column("slope_minus_random_low"),
+                        slope_minus_random_high=column("slope_minus_random_high"),
+                        beyond_random=tuple(layer for layer, yes in zip(layers, table["beyond_random"]) if yes))
+
+
 SUMMARIES: dict[str, Callable[[Any], Any]] = {"probes": _probes, "channels": _channels, "bottleneck": _bottleneck,
-                                              "patching": _patching}
+                                              "patching": _patching, "steering": _steering}
 
 
 def summarise(result: Any) -> Any:
