@@ -7,28 +7,24 @@ the problem and the fix. Nothing here computes a metric.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from workbench.errors import WorkbenchError, did_you_mean
+from workbench.configs import CollectConfig
+from workbench.errors import WorkbenchError, command_line, did_you_mean
 from workbench.layer_selection import select_layers as choose_layers
 from workbench.store import Run
 
 
-# Left out of the resume command: execution settings (a resumed run may change them), and a setting that
-# has no flag while it keeps its default.
-COLLECT_FLAGS_SKIPPED = {"batch_size": None, "device": None, "max_answer_tokens": 24}
-
-
 def resume_command(run: Run) -> str:
-    """The ``workbench collect`` command that resumes ``run`` (its stored config, the same ``--out``)."""
+    """The ``workbench collect`` command that resumes ``run``: every field its config hashes, with the flags the
+    CLI parses (``CollectConfig.cli_args``), and the same ``--out``. Execution settings (batch size, device,
+    progress, fast) are left out: a resumed run may change them."""
     config = run.manifest.get("execution") or run.config
-    skipped = {key for key, default in COLLECT_FLAGS_SKIPPED.items() if default is None or config.get(key) == default}
-    flags = [f"--{key.replace('_', '-')} {shlex.quote(str(value))}" for key, value in config.items()
-             if value is not None and key not in skipped]
-    return " ".join(["workbench collect", *flags, f"--out {shlex.quote(str(run.path))}"])
+    execution = CollectConfig.execution_keys()
+    decides = {key: value for key, value in config.items() if key not in execution}
+    return command_line("workbench", "collect", *CollectConfig.cli_args(decides), "--out", run.path)
 
 
 def require_complete(run: Run, allow_incomplete: bool = False) -> None:
