@@ -7,12 +7,13 @@ the problem and the fix. Nothing here computes a metric.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from workbench.configs import CollectConfig
-from workbench.errors import WorkbenchError, command_line, did_you_mean
+from workbench.errors import WorkbenchError, WorkbenchWarning, command_line, did_you_mean
 from workbench.layer_selection import select_layers as choose_layers
 from workbench.store import Run
 
@@ -30,12 +31,17 @@ def resume_command(run: Run) -> str:
 def require_complete(run: Run, allow_incomplete: bool = False) -> None:
     """Refuse a run whose collect did not finish (``"complete": false``) unless ``allow_incomplete``.
 
-    The error names the command that resumes the run; an analysis allowed to read an incomplete run
-    records it in its result (``manifest["run"]["complete"]`` is false)."""
-    if run.complete or allow_incomplete:
+    The error names the command that resumes the run. An analysis allowed to read an incomplete run says so
+    (a ``WorkbenchWarning``: the CLI prints it as one line) and records it in its result
+    (``manifest["run"]["complete"]`` is false; the summary's ``incomplete`` says n of N items)."""
+    if run.complete:
         return
     expected = run.manifest.get("n_items")
     of = f" of {expected}" if expected is not None else ""
+    if allow_incomplete:
+        warnings.warn(WorkbenchWarning(f"{run.path} is an incomplete run: analysing the {run.n_examples}{of} items "
+                                       "stored (--allow-incomplete); the result says so"), stacklevel=3)
+        return
     raise WorkbenchError(f"{run.path} is an incomplete run: its collect stopped after {run.n_examples}{of} items. "
                          f"Resume it with `{resume_command(run)}`, or pass allow_incomplete=True "
                          f"(--allow-incomplete) to analyse the {run.n_examples} items stored")

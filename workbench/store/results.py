@@ -173,7 +173,7 @@ def write_result(path: str | Path, analysis: str, tables: dict[str, pd.DataFrame
         "analysis": analysis, "format": RESULT_FORMAT, "tables": sorted(tables),
         "run": {"config_hash": run_manifest.get("config_hash"), "config": run_manifest.get("config"),
                 "run_id": run_manifest.get("run_id"), "n_examples": run_manifest.get("n_examples"),
-                "complete": run_manifest.get("complete", True)},
+                "n_items": run_manifest.get("n_items"), "complete": run_manifest.get("complete", True)},
         "grading": (run_manifest.get("config") or {}).get("grading", "exact"),  # runs before the field: exact
         **extra,
     }
