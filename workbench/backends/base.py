@@ -269,11 +269,10 @@ class Backend(ABC):
         if ids.ndim not in (1, 2):
             raise WorkbenchError(f"input_ids must be one sequence [pos] or a batch [batch, pos], got shape "
                                  f"{tuple(ids.shape)}")
-        low, high = int(ids.min()), int(ids.max())
-        if low < 0 or high >= self.d_vocab:
-            bad = low if low < 0 else high
-            raise WorkbenchError(f"input_ids holds token id {bad}, outside this model's vocabulary of {self.d_vocab} "
-                                 f"(ids 0..{self.d_vocab - 1}); tokenize with this model's tokenizer")
+        outside = (ids < 0) | (ids >= self.d_vocab)
+        if bool(outside.any()):  # one device sync per forward
+            raise WorkbenchError(f"input_ids holds token id {int(ids[outside][0])}, outside this model's vocabulary of "
+                                 f"{self.d_vocab} (ids 0..{self.d_vocab - 1}); tokenize with this model's tokenizer")
         return (ids[None] if ids.ndim == 1 else ids).long()
 
     def run(
