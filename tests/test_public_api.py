@@ -39,6 +39,19 @@ def test_docs_api_column_tables_are_generated_from_the_column_docs(script, capsy
     assert "| `argmax_confidence` |" in (ROOT / "docs" / "api.md").read_text()
 
 
+def test_docs_api_says_where_probe_weights_are_stored(tmp_path):
+    from workbench.analyses.synthetic import make_run
+
+    docs = (ROOT / "docs" / "api.md").read_text()
+    pattern = re.search(r"`RUN/results/probes/<key>/weights/[^`]+`", docs).group(0).strip("`")
+    assert "RUN/probes/" not in docs
+    run = make_run(tmp_path / "run", n=40)
+    result = wb.probe(run, layers=(1,), seeds=1, folds=2, probes=("logistic",), n_boot=20)
+    documented = (pattern.replace("RUN", str(run.path)).replace("<key>", result.path.name)
+                  .replace("<role>", "confidence_slot").replace("<probe>", "logistic").replace("NN", "01"))
+    assert Path(documented).is_file()
+
+
 def test_readme_snippet_and_notebooks_use_wb_names_only():
     snippet = readme_snippet()
     assert "import workbench as wb" in snippet

@@ -23,7 +23,8 @@ from workbench.errors import WorkbenchError
 from workbench.figures.api import export_figures, figure, figure_names, find_results
 from workbench.store import Example, Run, open_run
 from workbench.store.results import Result, open_result
-from workbench.store.summaries import BottleneckSummary, CalibrateSummary, PatchSummary, ProbeSummary, ResultSummary
+from workbench.store.summaries import (BottleneckSummary, CalibrateSummary, PatchSummary, ProbeSummary, ResultSummary,
+                                      SteerSummary)
 from workbench.studies import replicate, sweep
 from workbench.sweeps.config import SweepConfig
 
@@ -33,5 +34,5 @@ __all__ = ["collect", "probe", "calibrate", "bottleneck", "patch", "finetune", "
            "CalibrateConfig", "BottleneckConfig", "PatchConfig", "FinetuneConfig", "SteerConfig", "SampleConfig",
            "SweepConfig", "QAItem", "load_dataset", "Confidence", "WorkbenchError", "Example", "Run", "open_run",
            "Result", "open_result", "figure", "figure_names", "find_results", "export_figures", "ProbeSummary",
-           "CalibrateSummary", "BottleneckSummary", "PatchSummary", "ResultSummary"]
+           "CalibrateSummary", "BottleneckSummary", "PatchSummary", "SteerSummary", "ResultSummary"]
 __version__ = "0.1.0"

@@ -44,14 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 @contextlib.contextmanager
 def one_line_warnings(command: str) -> Iterator[None]:
-    """Inside: every ``WorkbenchWarning`` is shown, as one line on stderr; other warnings as usual."""
+    """Inside: every ``WorkbenchWarning`` is shown, once, as one line on stderr; other warnings as usual."""
     with warnings.catch_warnings():
         warnings.simplefilter("always", WorkbenchWarning)
-        shown = warnings.showwarning
+        shown, said = warnings.showwarning, set()
 
         def show(message, category, *rest, **kwargs):
             if issubclass(category, WorkbenchWarning):
-                print(f"workbench {command}: warning: {message}", file=sys.stderr)
+                if str(message) not in said:  # a command's stages may each warn of the same thing
+                    said.add(str(message))
+                    print(f"workbench {command}: warning: {message}", file=sys.stderr)
             else:
                 shown(message, category, *rest, **kwargs)
 

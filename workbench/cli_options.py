@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from workbench.configs.base import ConfigError, StageConfig, extra, kind_of
+from workbench.configs.base import ConfigError, StageConfig, extra, flags_of, kind_of
 
 RUN_HELP = "run directory (from `workbench collect`)"
 
@@ -37,25 +37,22 @@ def add_config_options(parser: argparse.ArgumentParser, *configs: type[StageConf
                        overrides: Mapping[str, Any] | None = None) -> None:
     """One option per field of ``configs`` (the first config's field wins a shared name)."""
     overrides = dict(overrides or {})
-    flags_of: dict[str, str] = dict(parser.get_default("_flags") or {})
+    flag_of_field: dict[str, str] = dict(parser.get_default("_flags") or {})
     for cls in configs:
         for name, info in cls.model_fields.items():
-            if name in skip or name in flags_of or not extra(info, "cli", True):
+            if name in skip or name in flag_of_field or not extra(info, "cli", True):
                 continue
             kind = kind_of(info)
             default = overrides.get(name, info.default)
             given_default = overrides[name] if name in overrides else argparse.SUPPRESS
-            dash = name.replace("_", "-")
-            flags = list(extra(info, "flags", ()) or ())
+            flags = flags_of(name, info)
             help_text = info.description or name
             if isinstance(info.default, bool):
-                flags = flags or [f"--no-{dash}" if info.default else f"--{dash}"]
                 state = "on" if default else "off"
                 what = f"turns off: {help_text}" if info.default else help_text
                 parser.add_argument(*flags, dest=name, action="store_const", const=not info.default,
                                     default=given_default, help=f"{what} (default: {state})")
             else:
-                flags = flags or [f"--{dash}"]
                 choices = kind.choices() if kind is not None and kind.choices is not None else None
                 listed = f"; one of: {', '.join(choices)}" if choices else ""
                 many = dict(nargs="*" if kind.empty else "+", action="extend") if kind is not None and kind.many else {}
@@ -65,8 +62,8 @@ def add_config_options(parser: argparse.ArgumentParser, *configs: type[StageConf
                     help_text, said = help_text.rstrip(), f"(default: {rest}"
                 parser.add_argument(*flags, dest=name, default=given_default, metavar=kind.metavar if kind else None,
                                     help=f"{help_text}{listed} {said}", **many)
-            flags_of[name] = flags[0]
-    parser.set_defaults(_flags=flags_of)
+            flag_of_field[name] = flags[0]
+    parser.set_defaults(_flags=flag_of_field)
 
 
 def config_fields(args: argparse.Namespace, *configs: type[StageConfig]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import shlex
 from collections.abc import Iterable
 
 
@@ -28,3 +29,9 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     close = [k for k in known if min(len(k), len(name)) >= MIN_PREFIX and (k.startswith(name) or name.startswith(k))]
     close = close or difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def command_line(*words: object) -> str:
+    """A command for a message, as a shell reads it: each word quoted where it needs it (a path with spaces stays
+    one argument), e.g. ``command_line("workbench", "probe", run.path)``."""
+    return shlex.join(str(word) for word in words)

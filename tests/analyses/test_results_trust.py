@@ -18,13 +18,14 @@ from workbench.analyses.replication import replication
 from workbench.analyses.steering import steer
 from workbench.analyses.synthetic import make_run
 from workbench.cli import main
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, WorkbenchWarning
 from workbench.figures.paper import regenerate_figures
 from workbench.finetune.runner import finetune_experiment
 from workbench.finetune.train import FinetuneConfig
 from workbench.replicate import _results as stored_by_analysis
 from workbench.store import open_run, write_json_atomic
 from workbench.store.results import LATEST, latest_dir, read_result, stored_results
+from workbench.store.summaries import Incomplete
 
 EXECUTION = {"model": "smollm2-135m", "dataset": "capitals", "limit": 24, "seed": 3, "template": "answer_then_confidence",
              "vocabulary": "percent", "backend": "transformer_lens", "dtype": "float32", "store_dtype": "float32",
@@ -45,8 +46,8 @@ def test_the_resume_command_repeats_the_stored_config_and_the_folder(incomplete_
     assert command.startswith("workbench collect ")
     for flag in ("--model smollm2-135m", "--dataset capitals", "--limit 24", "--seed 3", "--vocabulary percent"):
         assert f" {flag} " in command
-    assert command.endswith(f"--out {incomplete_run.path}")
-    assert "--batch-size" not in command and "--device" not in command and "--max-answer-tokens" not in command
+    assert command.endswith(f"--out {incomplete_run.path}") and " --max-answer-tokens 24 " in command
+    assert "--batch-size" not in command and "--device" not in command  # execution settings: a resume may change them
 
 
 ANALYSES = {
@@ -67,10 +68,26 @@ def test_an_incomplete_run_is_refused_with_the_command_that_resumes_it(incomplet
 
 
 @pytest.mark.parametrize("name", sorted(ANALYSES))
-def test_allow_incomplete_runs_and_the_result_records_it(incomplete_run, name):
-    result = ANALYSES[name](incomplete_run, allow_incomplete=True)
+def test_allow_incomplete_runs_and_the_result_says_so_with_n_of_n_items(incomplete_run, name):
+    with pytest.warns(WorkbenchWarning, match=r"is an incomplete run: analysing the 60 of 100 items stored "
+                                              r"\(--allow-incomplete\); the result says so"):
+        result = ANALYSES[name](incomplete_run, allow_incomplete=True)
     assert result.manifest["run"]["complete"] is False
-    assert result.manifest["run"]["n_examples"] == 60
+    assert (result.manifest["run"]["n_examples"], result.manifest["run"]["n_items"]) == (60, 100)
+    summary = read_result(result.path).summary
+    assert summary.incomplete == Incomplete(n=60, of=100)
+    assert str(summary).endswith("; computed on 60 of 100 items: the run's collect did not finish "
+                                 "(--allow-incomplete)")
+    complete = ANALYSES[name](make_run(incomplete_run.path.parent / "complete", n=60))
+    assert complete.summary.incomplete is None and "--allow-incomplete" not in str(complete.summary)
+
+
+def test_the_cli_says_once_that_a_result_comes_from_an_incomplete_run(incomplete_run, capsys):
+    assert main(["probe", str(incomplete_run.path), "--allow-incomplete", "--layers", "1", "--seeds", "2",
+                 "--boot", "50"]) == 0  # probes, replication and the report page each read the run
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"workbench probe: warning: {incomplete_run.path} is an incomplete run: analysing "
+                                "the 60 of 100 items stored (--allow-incomplete); the result says so"]
 
 
 def test_patch_replication_and_finetune_refuse_an_incomplete_run_before_loading_any_model(incomplete_run, tmp_path):

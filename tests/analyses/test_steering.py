@@ -98,6 +98,15 @@ def test_steer_result_tables_and_control(tiny, fresh):
     layers = result["layers"]
     assert list(layers["layer"]) == [1, 2] and layers["slope_minus_random"].notna().all()
     assert "seed study found no effect" in result.manifest["summary"]["headline"]
+    summary = result.summary  # the slopes the CLI prints, typed
+    assert isinstance(summary, wb.SteerSummary) and summary == open_result(fresh.path, "steering").summary
+    assert (summary.direction, summary.n, summary.layers) == ("mean_diff", n, (1, 2))
+    for row in layers.itertuples():
+        assert (summary.slope[row.layer], summary.slope_low[row.layer], summary.random_slope[row.layer],
+                summary.slope_minus_random_high[row.layer]) == (row.slope, row.slope_low, row.random_slope,
+                                                                row.slope_minus_random_high)
+    assert summary.beyond_random == tuple(layers.loc[layers["beyond_random"], "layer"])
+    assert str(summary).startswith(f"mean_diff slope, confidence points per alpha: layer 1 {100 * summary.slope[1]:+.2f}")
     fig = SteeringDoseDisplay.from_result(result).figure()
     assert len(fig.data) == 2 * 2 * 2 and [a.text for a in fig.layout.annotations][:2] == ["layer 1", "layer 2"]
     assert undocumented("steering", result.tables) == []  # docs/api.md's tables cover every column
@@ -199,3 +208,12 @@ def test_steer_smollm2_along_its_class_means_with_the_random_control(smollm2, sm
     assert list(layers["layer"]) == [10, 20]
     assert np.isfinite(layers[["slope_low", "slope_high", "random_slope_low", "random_slope_high"]].to_numpy()).all()
     assert "seed study found no effect" in result.manifest["summary"]["headline"]
+    summary = result.summary  # the slopes the CLI prints, typed
+    assert isinstance(summary, wb.SteerSummary) and summary == open_result(fresh.path, "steering").summary
+    assert (summary.direction, summary.n, summary.layers) == ("mean_diff", n, (1, 2))
+    for row in layers.itertuples():
+        assert (summary.slope[row.layer], summary.slope_low[row.layer], summary.random_slope[row.layer],
+                summary.slope_minus_random_high[row.layer]) == (row.slope, row.slope_low, row.random_slope,
+                                                                row.slope_minus_random_high)
+    assert summary.beyond_random == tuple(layers.loc[layers["beyond_random"], "layer"])
+    assert str(summary).startswith(f"mean_diff slope, confidence points per alpha: layer 1 {100 * summary.slope[1]:+.2f}")

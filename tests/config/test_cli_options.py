@@ -125,3 +125,20 @@ def test_sweep_execution_flags_are_validated_by_the_sweep_config_even_in_a_dry_r
     assert "--workers: must be an integer >= 1, got 0" in capsys.readouterr().err
     assert main(["sweep", str(path), "--dry-run", "--out", str(tmp_path / "out")]) == 0
     assert "1 units; config valid" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command, config", [
+    (["collect", "--out", "o"], CollectConfig(limit=None, seed=3, vocabulary="digits", device="cpu", progress=False,
+                                              fast=False)),
+    (["probe", "r"], ProbeConfig(roles=("confidence_slot", "answer_last"), layers=(0, -1), folds=3, seeds=2,
+                                 probes=("diffmeans",), n_boot=50, save_weights=False, allow_incomplete=True)),
+    (["probe", "r"], ProbeConfig(roles="all", layers="all")),
+    (["patch", "r"], PatchConfig(pairs="random", layers=(10, 11), levels=("90", "10"), n_pairs=None, controls=(),
+                                 attribution=False)),
+    (["steer", "r"], SteerConfig(direction="mean_diff", layers=(1, -1), alphas=(-1.0, 0.0, 0.5), limit=None)),
+    (["finetune", "r", "--out", "o"], FinetuneExperiment(seeds=(0, 1), eval={"heldout": "runs/h"}, baselines=())),
+])
+def test_cli_args_give_the_config_back_through_the_parser(command, config):
+    """``cli_args`` (what printed commands are built from) writes each field as the CLI parses it."""
+    cls = type(config)
+    assert cls(**parsed([*command, *cls.cli_args(config.to_dict())], cls)) == config

@@ -1,4 +1,5 @@
-"""``model.confidence``: the run's own read-outs recomputed from its ids, batched = one row at a time, patched."""
+"""``model.confidence``: the run's own read-outs recomputed from its ids, batched = one row at a time, patched; the
+ids ``model.run`` and ``model.confidence`` take (lists, 1-d, 2-d) and refuse (one clear error each); the model's repr."""
 
 from __future__ import annotations
 
@@ -65,3 +66,36 @@ def test_a_patch_moves_the_confidence_and_a_no_op_patch_does_not(tiny_model, tin
 def test_bad_confidence_input_is_one_clear_error(tiny_model, kwargs, message):
     with pytest.raises(WorkbenchError, match=message):
         tiny_model.confidence(**kwargs)
+
+
+def test_run_and_confidence_take_prompt_ids_as_a_list_1d_or_2d(tiny_model, tiny_run):
+    ids = tiny_run.prompt_ids(2)  # a list of ints
+    assert isinstance(ids, list)
+    as_batch = tiny_model.run(torch.tensor([ids])).logits
+    for given in (ids, [ids], torch.tensor(ids), torch.tensor([ids]), np.asarray(ids)):
+        assert torch.equal(tiny_model.run(given).logits, as_batch)
+        assert np.array_equal(tiny_model.confidence(given).probs, tiny_model.confidence(torch.tensor([ids])).probs)
+    patch = wb.Patch.from_run(tiny_run, 0, tiny_run, 2, layer=1)
+    assert torch.equal(tiny_model.run(ids, patches=[patch]).logits, tiny_model.run([ids], patches=[patch]).logits)
+
+
+@pytest.mark.parametrize(("input_ids", "message"), [
+    ([[1, 2], [3]], r"must be token ids of one shape: .* pad shorter rows on the left and pass attention_mask"),
+    ([], r"input_ids holds no tokens \(shape \(0,\)\); pass at least one token id"),
+    ([[]], r"input_ids holds no tokens \(shape \(1, 0\)\)"),
+    (torch.ones(1, 2, 3, dtype=torch.long), r"must be one sequence \[pos\] or a batch \[batch, pos\], got shape \(1, 2, 3\)"),
+    (torch.tensor(5), r"must be one sequence \[pos\] or a batch \[batch, pos\], got shape \(\)"),
+    ([1.0, 2.0], "input_ids must be integer token ids, got dtype torch.float32"),
+    ([1, 10**6], r"token id 1000000, outside this model's vocabulary of \d+ \(ids 0\.\.\d+\); tokenize with"),
+    ([-1, 2], r"token id -1, outside this model's vocabulary"),
+])
+@pytest.mark.parametrize("verb", ["run", "confidence"])
+def test_bad_ids_are_one_clear_error_in_run_and_confidence(tiny_model, verb, input_ids, message):
+    with pytest.raises(WorkbenchError, match=message):
+        getattr(tiny_model, verb)(input_ids)
+
+
+def test_a_models_repr_names_model_backend_dtype_device_and_blocks(tiny_model, tiny_path):
+    assert repr(tiny_model) == (f"Backend({tiny_path.name!r}, backend='transformer_lens', dtype='float32', "
+                                "device='cpu', blocks=2, d_model=64)")
+    assert str(tiny_model) == repr(tiny_model)

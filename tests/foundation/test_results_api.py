@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
@@ -14,6 +15,7 @@ from workbench.analyses.probe_layers import probe_layers
 from workbench.analyses.synthetic import make_run
 from workbench.errors import WorkbenchError
 from workbench.store.columns import RECORDS, undocumented
+from workbench.store.results import result_slot
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +80,43 @@ def test_open_result_reads_back_the_same_result_and_reprs_show_headlines(results
     assert f"{again.summary.auroc:.3f}" in text and "layer 2" in text
     html = again._repr_html_()
     assert "ProbeSummary" in html and "layers" in html and f"{again.summary.auroc:.3f}" in html
-    with pytest.raises(WorkbenchError, match="holds no analysis result"):
+    with pytest.raises(WorkbenchError, match="holds no 'patching' result"):
         wb.open_result(run.path, "patching")
+
+
+def stored_patching(run, site: str):
+    """A small patching result stored as ``wb.patch`` stores one: analysis ``patching``, in the folder
+    ``patching-correct-to-incorrect-<site>``."""
+    effects = pd.DataFrame({"pair_id": [0, 0, 1, 1], "layer": [0, 1, 0, 1], "role": "confidence_slot", "site": site,
+                            "effect": [0.1, 0.2, 0.0, 0.3], "answer_unchanged": True})
+    slot = result_slot(run.path, "patching", {"pairs": "correct-to-incorrect", "site": site, "metric": "shift"},
+                       run.manifest, name=f"patching-correct-to-incorrect-{site}")
+    return slot.write({"effects": effects})
+
+
+def test_results_open_by_analysis_name_or_by_folder_and_their_repr_names_both(tmp_path):
+    run = make_run(tmp_path / "run", n=40)
+    probes = probe_layers(run, layers=[1], seeds=(0,), probes=["logistic"], n_boot=50)
+    patching = stored_patching(run, "resid_pre")
+    assert wb.open_result(run.path, "patching").path == patching.path  # by the analysis name
+    assert wb.open_result(run.path, "patching-correct-to-incorrect-resid_pre").path == patching.path  # by folder
+    assert wb.open_result(run.path, "probes").path == probes.path
+    assert repr(patching).startswith("Result(analysis='patching', folder='patching-correct-to-incorrect-resid_pre', "
+                                     f"path={str(patching.path)!r}): rho = ")
+    assert repr(probes).startswith(f"Result(analysis='probes', path={str(probes.path)!r}): probe AUROC")
+    assert "patching in patching-correct-to-incorrect-resid_pre" in patching._repr_html_()
+    with pytest.raises(WorkbenchError) as error:
+        wb.open_result(run.path, "patchin")
+    assert str(error.value) == (f"{run.path} holds no 'patchin' result. Did you mean 'patching'? Stored: "
+                                "patching-correct-to-incorrect-resid_pre (patching), probes; open one by its folder "
+                                "or analysis name")
+    stored_patching(run, "attn_out")  # two folders of one analysis: the name no longer says which
+    with pytest.raises(WorkbenchError, match=r"holds 2 'patching' results: patching-correct-to-incorrect-attn_out, "
+                                             r"patching-correct-to-incorrect-resid_pre; name the folder"):
+        wb.open_result(run.path, "patching")
+    assert wb.open_result(run.path, "patching-correct-to-incorrect-resid_pre").path == patching.path
+    with pytest.raises(WorkbenchError, match="holds no results yet; run the analysis first"):
+        wb.open_result(make_run(tmp_path / "empty", n=40).path, "probes")
 
 
 def test_every_stored_column_is_documented(results):

@@ -13,8 +13,8 @@ from workbench.store import RunWriter, open_run
 ROLES = ["pre_answer", "confidence_slot"]
 
 
-def header(config_hash: str = "abc", dtype: str = "float32") -> dict:
-    return {"config": {"k": 1}, "config_hash": config_hash, "model": {"name": "m"}, "roles": ROLES,
+def header(config_hash: str = "abc", dtype: str = "float32", config: dict | None = None) -> dict:
+    return {"config": config or {"k": 1}, "config_hash": config_hash, "model": {"name": "m"}, "roles": ROLES,
             "layers": ["blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre", "blocks.1.hook_resid_post"],
             "d_model": 4, "dtype": dtype, "vocabulary": {"name": "v", "strings": ["0", "1"], "values": [0.0, 100.0]}}
 
@@ -57,9 +57,20 @@ def test_reopening_resumes_and_other_config_is_refused(tmp_path):
     assert resumed.n_done == 3
     resumed.append(*shard(3, 1))
     assert open_run(tmp_path / "run").n_examples == 4
-    with pytest.raises(WorkbenchError, match="different config"):
-        RunWriter(tmp_path / "run", header(config_hash="other"))
+    with pytest.raises(WorkbenchError, match=r"different config \(hash abc there, other here\)"):
+        RunWriter(tmp_path / "run", header(config_hash="other"))  # no field differs: the hashes say it
     assert open_run(tmp_path / "run").n_examples == 4  # nothing damaged
+
+
+def test_a_refused_collect_names_each_differing_field_with_both_values(tmp_path):
+    RunWriter(tmp_path / "run", header(config={"dataset": "capitals", "limit": 24, "seed": 0, "grading": "exact"}))
+    asked = {"dataset": "all", "limit": 24, "seed": 0, "template": "plain"}
+    with pytest.raises(WorkbenchError) as error:
+        RunWriter(tmp_path / "run", header(config_hash="other", config=asked))
+    assert str(error.value) == (f"{tmp_path / 'run'} already holds a run of a different config (dataset: 'capitals' "
+                                "there, 'all' here; grading: 'exact' there, not set here; template: not set there, "
+                                "'plain' here); collect into another output directory (or delete that one), or give "
+                                "the stored values to resume it")
 
 
 def test_non_run_directories_are_refused(tmp_path):
@@ -102,3 +113,12 @@ def test_sweep_and_figures_refuse_an_out_inside_a_file(tmp_path, capsys):
     config.write_text('[sweep]\nmodels = ["smollm2-135m-instruct"]\ndatasets = ["capitals"]\nanalyses = ["collect"]\n')
     assert main(["sweep", str(config), "--out", str(tmp_path / "file" / "sweep"), "--no-progress"]) == 2
     assert "is inside the file" in capsys.readouterr().err
+
+
+def test_collect_into_a_run_of_another_config_names_the_field_that_differs(tiny_model, tiny_path, tiny_run):
+    from workbench.collect import collect
+
+    with pytest.raises(WorkbenchError, match=r"different config \(limit: 6 there, 5 here\); collect into another"):
+        collect(out=tiny_run.path, loaded=tiny_model, model=str(tiny_path), dataset="capitals", limit=5,
+                max_answer_tokens=4, progress=False)
+    assert open_run(tiny_run.path).n_examples == 6  # the stored run is intact

@@ -7,39 +7,41 @@ the problem and the fix. Nothing here computes a metric.
 
 from __future__ import annotations
 
-import shlex
+import warnings
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from workbench.errors import WorkbenchError, did_you_mean
+from workbench.configs import CollectConfig
+from workbench.errors import WorkbenchError, WorkbenchWarning, command_line, did_you_mean
 from workbench.layer_selection import select_layers as choose_layers
 from workbench.store import Run
 
 
-# Left out of the resume command: execution settings (a resumed run may change them), and a setting that
-# has no flag while it keeps its default.
-COLLECT_FLAGS_SKIPPED = {"batch_size": None, "device": None, "max_answer_tokens": 24}
-
-
 def resume_command(run: Run) -> str:
-    """The ``workbench collect`` command that resumes ``run`` (its stored config, the same ``--out``)."""
+    """The ``workbench collect`` command that resumes ``run``: every field its config hashes, with the flags the
+    CLI parses (``CollectConfig.cli_args``), and the same ``--out``. Execution settings (batch size, device,
+    progress, fast) are left out: a resumed run may change them."""
     config = run.manifest.get("execution") or run.config
-    skipped = {key for key, default in COLLECT_FLAGS_SKIPPED.items() if default is None or config.get(key) == default}
-    flags = [f"--{key.replace('_', '-')} {shlex.quote(str(value))}" for key, value in config.items()
-             if value is not None and key not in skipped]
-    return " ".join(["workbench collect", *flags, f"--out {shlex.quote(str(run.path))}"])
+    execution = CollectConfig.execution_keys()
+    decides = {key: value for key, value in config.items() if key not in execution}
+    return command_line("workbench", "collect", *CollectConfig.cli_args(decides), "--out", run.path)
 
 
 def require_complete(run: Run, allow_incomplete: bool = False) -> None:
     """Refuse a run whose collect did not finish (``"complete": false``) unless ``allow_incomplete``.
 
-    The error names the command that resumes the run; an analysis allowed to read an incomplete run
-    records it in its result (``manifest["run"]["complete"]`` is false)."""
-    if run.complete or allow_incomplete:
+    The error names the command that resumes the run. An analysis allowed to read an incomplete run says so
+    (a ``WorkbenchWarning``: the CLI prints it as one line) and records it in its result
+    (``manifest["run"]["complete"]`` is false; the summary's ``incomplete`` says n of N items)."""
+    if run.complete:
         return
     expected = run.manifest.get("n_items")
     of = f" of {expected}" if expected is not None else ""
+    if allow_incomplete:
+        warnings.warn(WorkbenchWarning(f"{run.path} is an incomplete run: analysing the {run.n_examples}{of} items "
+                                       "stored (--allow-incomplete); the result says so"), stacklevel=3)
+        return
     raise WorkbenchError(f"{run.path} is an incomplete run: its collect stopped after {run.n_examples}{of} items. "
                          f"Resume it with `{resume_command(run)}`, or pass allow_incomplete=True "
                          f"(--allow-incomplete) to analyse the {run.n_examples} items stored")

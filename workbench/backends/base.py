@@ -230,7 +230,13 @@ class Backend(ABC):
         config = hf_model.config.get_text_config() if hasattr(hf_model.config, "get_text_config") else hf_model.config
         self.n_layers: int = config.num_hidden_layers
         self.d_model: int = config.hidden_size
+        self.d_vocab: int = config.vocab_size
         self.architecture: str = config.model_type
+
+    def __repr__(self) -> str:
+        dtype = str(self.dtype).removeprefix("torch.")
+        return (f"Backend({self.info.get('name')!r}, backend={self.name!r}, dtype={dtype!r}, device={str(self.device)!r}, "
+                f"blocks={self.n_layers}, d_model={self.d_model})")
 
     @property
     def device(self) -> torch.device:
@@ -244,9 +250,34 @@ class Backend(ABC):
         """The hook name of ``site`` at every layer."""
         return [hook_name(layer, site) for layer in range(self.n_layers)]
 
+    def token_ids(self, input_ids: Any) -> Tensor:
+        """``input_ids`` as checked token ids [batch, pos] (long): a tensor, an array or a list (``run.prompt_ids(i)``),
+        of one sequence [pos] (one row) or of rows of equal length [batch, pos]. Each problem is one
+        ``WorkbenchError``: not integers, another shape, no tokens, an id outside the model's vocabulary."""
+        try:
+            ids = torch.as_tensor(input_ids)
+        except (TypeError, ValueError, RuntimeError):
+            raise WorkbenchError("input_ids must be token ids of one shape: a list of ints [pos] or of equal-length "
+                                 "rows [batch, pos]; pad shorter rows on the left and pass attention_mask "
+                                 "(1 = real token)") from None
+        if ids.numel() == 0:
+            raise WorkbenchError(f"input_ids holds no tokens (shape {tuple(ids.shape)}); pass at least one token id, "
+                                 "e.g. run.prompt_ids(0)")
+        if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
+            raise WorkbenchError(f"input_ids must be integer token ids, got dtype {ids.dtype}; tokenize the text, "
+                                 "e.g. model.tokenizer(text)['input_ids']")
+        if ids.ndim not in (1, 2):
+            raise WorkbenchError(f"input_ids must be one sequence [pos] or a batch [batch, pos], got shape "
+                                 f"{tuple(ids.shape)}")
+        outside = (ids < 0) | (ids >= self.d_vocab)
+        if bool(outside.any()):  # one device sync per forward
+            raise WorkbenchError(f"input_ids holds token id {int(ids[outside][0])}, outside this model's vocabulary of "
+                                 f"{self.d_vocab} (ids 0..{self.d_vocab - 1}); tokenize with this model's tokenizer")
+        return (ids[None] if ids.ndim == 1 else ids).long()
+
     def run(
         self,
-        input_ids: Tensor,  # [batch, pos]
+        input_ids: Tensor,  # [batch, pos], or [pos], or a list of ids
         *,
         attention_mask: Tensor | None = None,  # [batch, past + pos] (padding) or [batch, 1, pos, past + pos] (additive)
         position_ids: Tensor | None = None,  # [batch, pos]
@@ -263,7 +294,9 @@ class Backend(ABC):
         activations are then the hook point's own tensors, so ``torch.autograd.grad(metric, act)`` works).
         ``logits_to_keep=k`` unembeds only the last k positions (``logits`` is then [batch, k, d_vocab]): on a
         big vocabulary the unembedding of every position costs as much as a large part of the decoder body.
+        ``input_ids`` may be one sequence [pos] or a list (``run.prompt_ids(i)``); it is checked (``token_ids``).
         """
+        input_ids = self.token_ids(input_ids)
         self._check_patches(patches, input_ids)
         for name in [*cache, *(p.hook for p in patches)]:
             parse_hook_name(name, self.n_layers)

@@ -7,6 +7,7 @@ import argparse
 
 from workbench.cli_options import add_config_options, add_run_argument, config_fields
 from workbench.configs import SampleConfig
+from workbench.errors import command_line
 
 
 def register(subparsers) -> None:
@@ -30,5 +31,6 @@ def run(args: argparse.Namespace) -> int:
     columns = [c for c in ("self_consistency", "semantic_entropy", "p_true") if c in table]
     print(f"{len(table)} examples, k={config.k} at temperature {config.temperature}: mean "
           + ", ".join(f"{c} {table[c].mean():.3f}" for c in columns) + f"; {table['n_clusters'].mean():.2f} clusters")
-    print(f"stored in {result.path}; run `workbench calibrate RUN` to see them beside the other channels")
+    print(f"stored in {result.path}; run `{command_line('workbench', 'calibrate', args.run)}` to see them beside the "
+          "other channels")
     return 0

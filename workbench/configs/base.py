@@ -63,6 +63,16 @@ def kind_of(info: FieldInfo) -> Kind | None:
     return next((m for m in info.metadata if isinstance(m, Kind)), None)
 
 
+def flags_of(name: str, info: FieldInfo) -> list[str]:
+    """The CLI flags of field ``name``: its declared ones, else ``--field-name`` (``--no-field-name`` for a switch
+    that is on by default). The first is the one the CLI names in its messages."""
+    dash = name.replace("_", "-")
+    declared = list(extra(info, "flags", ()) or ())
+    if declared:
+        return declared
+    return [f"--no-{dash}" if isinstance(info.default, bool) and info.default else f"--{dash}"]
+
+
 class StageConfig(BaseModel):
     """Frozen, no unknown keys; ``SECTION`` names the stage in error paths and sweep files."""
 
@@ -117,6 +127,31 @@ class StageConfig(BaseModel):
         if data is not None and not isinstance(data, Mapping):
             raise ConfigError(cls.SECTION, "must be a table of settings", data)
         return cls(**dict(data or {}))
+
+    @classmethod
+    def cli_args(cls, values: Mapping[str, Any]) -> list[str]:
+        """The command-line arguments that give this stage's command ``values`` (field -> value, as ``to_dict``
+        holds them): each field's flag and its value as typed; a switch only where it is off its default
+        (``--no-fast``); ``None`` as its kind's word (``--limit all``), or left out where it has none; a list as
+        several words where the flag takes several, else comma-separated (``--layers=0,-1``: ``=`` before a
+        leading minus)."""
+        out: list[str] = []
+        for name, value in values.items():
+            info = cls.model_fields.get(name)
+            if info is None or not extra(info, "cli", True):
+                continue
+            flag, kind = flags_of(name, info)[0], kind_of(info)
+            if isinstance(info.default, bool):
+                out += [flag] if bool(value) != info.default else []
+            elif value is None:
+                out += [flag, kind.none_word] if kind is not None and kind.none_word else []
+            elif kind is not None and kind.many and not isinstance(value, str):  # a word such as 'all' is one text
+                words = [f"{k}={v}" for k, v in value.items()] if isinstance(value, dict) else [str(v) for v in value]
+                out += [flag, *words]
+            else:
+                text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+                out += [f"{flag}={text}"] if text.startswith("-") else [flag, text]
+        return out
 
     def content(self) -> dict[str, Any]:
         """The fields that decide the stored numbers (hashed)."""

@@ -79,23 +79,12 @@ class Confidence:
         return -(q * np.log(np.clip(q, 1e-30, None))).sum(axis=1)
 
 
-def _as_batch(input_ids: Any) -> Tensor:
-    ids = torch.as_tensor(input_ids)
-    if ids.dtype.is_floating_point or ids.dtype == torch.bool:
-        raise WorkbenchError(f"input_ids must be integer token ids, got dtype {ids.dtype}")
-    if ids.ndim == 1:
-        ids = ids[None]
-    if ids.ndim != 2 or ids.shape[1] == 0:
-        raise WorkbenchError(f"input_ids must be [batch, pos] (or one sequence [pos]), got shape {tuple(ids.shape)}")
-    return ids.long()
-
-
 @torch.no_grad()
 def confidence_of(backend: Any, input_ids: Any, *, vocabulary: str | ConfidenceVocabulary = "percent",
                   patches: Sequence[Any] = (), attention_mask: Tensor | None = None) -> Confidence:
     """The exact ``Confidence`` after each row of ``input_ids`` [batch, pos] (rows end at their confidence slot)."""
     vocab = get_vocabulary(vocabulary)
-    ids = _as_batch(input_ids)
+    ids = backend.token_ids(input_ids)  # [batch, pos] long, checked against the model's vocabulary
     trie = VocabularyTrie.build(backend.tokenizer, vocab)
     state = DecodeState(backend, pad_id=0)
     full = DynamicCache()  # full-length layers: a sliding-window model's own cache drops what the trie attends to

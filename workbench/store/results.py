@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, did_you_mean
 from workbench.store.provenance import config_hash, provenance, write_bytes_atomic, write_json_atomic
 
 RESULT_FORMAT = 1
@@ -37,7 +37,7 @@ class Result:
 
     ``tables`` maps a name to a DataFrame (``describe(name)`` documents its columns); ``summary`` is a
     frozen dataclass of the headline numbers (``ProbeSummary``, ``CalibrateSummary``, ``BottleneckSummary``,
-    ``PatchSummary``), built from the tables; ``config`` is the analysis config that was hashed. Its figures are
+    ``PatchSummary``, ``SteerSummary``), built from the tables; ``config`` is the analysis config that was hashed. Its figures are
     drawn above the store: ``wb.figure(result, name)`` (``wb.figure_names(result)`` lists them).
     """
 
@@ -87,23 +87,64 @@ class Result:
                     out.setdefault(other.analysis, other)
         return out
 
+    @property
+    def folder(self) -> str:
+        """The folder under ``RUN/results`` that holds it (``open_result(RUN, folder)`` reads it back): the analysis
+        name, or one with the settings it is stored by (``patching-correct-to-incorrect-resid_pre``)."""
+        return analysis_folder(self.path).name
+
     def __repr__(self) -> str:
-        return f"Result({self.analysis!r}, {str(self.path)!r}): {self.summary}"
+        folder = "" if self.folder == self.analysis else f", folder={self.folder!r}"
+        return f"Result(analysis={self.analysis!r}{folder}, path={str(self.path)!r}): {self.summary}"
 
     def _repr_html_(self) -> str:
         summary = self.summary
         rows = "".join(f"<tr><th style='text-align:left'>{html.escape(name)}</th><td>{len(frame)} rows x "
                        f"{len(frame.columns)} columns</td></tr>" for name, frame in self.tables.items())
-        return (f"<div><b>{html.escape(type(summary).__name__)}</b> ({html.escape(self.analysis)}, "
+        folder = "" if self.folder == self.analysis else f" in {self.folder}"
+        return (f"<div><b>{html.escape(type(summary).__name__)}</b> ({html.escape(self.analysis + folder)}, "
                 f"<code>{html.escape(str(self.path))}</code>)<p>{html.escape(str(summary))}</p>"
                 f"<table>{rows}</table></div>")
 
 
 def open_result(path: str | Path, analysis: str | None = None) -> Result:
     """A stored analysis result: ``open_result("RUN/results/probes")`` or ``open_result("RUN", "probes")`` (the
-    latest result of that analysis, through ``latest.json``), or one keyed result folder."""
+    latest result of that analysis, through ``latest.json``), or one keyed result folder.
+
+    ``analysis`` is a folder under ``RUN/results`` (``"patching-correct-to-incorrect-resid_pre"``) or the name of
+    the analysis stored there (``"patching"``), when one folder holds it; any other name is one error listing
+    what the run holds."""
     path = Path(path)
-    return read_result(result_dir(path, analysis) if analysis is not None else path)
+    return read_result(find_folder(path, analysis) if analysis is not None else path)
+
+
+def stored_analyses(root: str | Path) -> dict[str, str]:
+    """Folder name -> analysis name of every result stored under ``root/results`` (its latest result's)."""
+    results = Path(root) / "results"
+    out = {}
+    for folder in sorted(results.iterdir()) if results.is_dir() else []:
+        if (latest := latest_dir(folder)) is not None:
+            out[folder.name] = json.loads((latest / "manifest.json").read_text()).get("analysis", folder.name)
+    return out
+
+
+def find_folder(root: str | Path, name: str) -> Path:
+    """``root/results/<name>`` when it holds a result, else the one folder holding analysis ``name``; one clear
+    error when none or several do."""
+    if latest_dir(result_dir(root, name)) is not None:
+        return result_dir(root, name)
+    stored = stored_analyses(root)
+    matches = [folder for folder, analysis in stored.items() if analysis == name]
+    if len(matches) == 1:
+        return result_dir(root, matches[0])
+    if matches:
+        raise WorkbenchError(f"{root} holds {len(matches)} {name!r} results: {', '.join(matches)}; name the folder, "
+                             f"e.g. open_result({str(root)!r}, {matches[0]!r})")
+    listed = ", ".join(folder if analysis == folder else f"{folder} ({analysis})" for folder, analysis in stored.items())
+    known = dict.fromkeys([*stored.values(), *stored])  # analysis names first: the shorter suggestion
+    raise WorkbenchError(f"{root} holds no {name!r} result.{did_you_mean(str(name), known)} "
+                         + (f"Stored: {listed}; open one by its folder or analysis name" if stored else
+                            "It holds no results yet; run the analysis first"))
 
 
 def result_dir(run_path: str | Path, analysis: str) -> Path:
@@ -132,7 +173,7 @@ def write_result(path: str | Path, analysis: str, tables: dict[str, pd.DataFrame
         "analysis": analysis, "format": RESULT_FORMAT, "tables": sorted(tables),
         "run": {"config_hash": run_manifest.get("config_hash"), "config": run_manifest.get("config"),
                 "run_id": run_manifest.get("run_id"), "n_examples": run_manifest.get("n_examples"),
-                "complete": run_manifest.get("complete", True)},
+                "n_items": run_manifest.get("n_items"), "complete": run_manifest.get("complete", True)},
         "grading": (run_manifest.get("config") or {}).get("grading", "exact"),  # runs before the field: exact
         **extra,
     }

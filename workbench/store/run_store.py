@@ -33,6 +33,15 @@ STORE_FORMAT = 2
 RENAMED_COLUMNS = {1: {"argmax": "argmax_confidence"}}
 
 
+def config_differences(stored: dict[str, Any], asked: dict[str, Any]) -> str:
+    """Each field two configs set differently, with both values (``limit: 24 there, 16 here``); '' when none."""
+    def value(config: dict[str, Any], key: str) -> str:
+        return repr(config[key]) if key in config else "not set"
+
+    keys = [k for k in dict.fromkeys([*stored, *asked]) if (k in stored, stored.get(k)) != (k in asked, asked.get(k))]
+    return "; ".join(f"{key}: {value(stored, key)} there, {value(asked, key)} here" for key in keys)
+
+
 class RunWriter:
     """Appends shards to a run directory; resumes a run of the same config, refuses one of another."""
 
@@ -47,9 +56,11 @@ class RunWriter:
                     f"{self.path} holds a run of store format {existing.get('format')} (this version writes "
                     f"{STORE_FORMAT}) and cannot be resumed; collect into a new directory (or delete this one)")
             if existing.get("config_hash") != header["config_hash"]:
+                differ = config_differences(existing.get("config") or {}, header.get("config") or {})
+                what = differ or f"hash {existing.get('config_hash', '?')[:12]} there, {header['config_hash'][:12]} here"
                 raise WorkbenchError(
-                    f"{self.path} already holds a run of a different config (hash {existing.get('config_hash', '?')[:12]}"
-                    f" vs {header['config_hash'][:12]}); choose another output directory or delete that one")
+                    f"{self.path} already holds a run of a different config ({what}); collect into another output "
+                    "directory (or delete that one), or give the stored values to resume it")
             self.manifest = existing
         elif self.path.exists() and any(not p.name.startswith(".") for p in self.path.iterdir()):
             raise WorkbenchError(f"{self.path} exists and is not a run directory; choose an empty or new directory")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, command_line
 from workbench.store.results import Result, find_result, result_dir, result_ref
 from workbench.store.run_store import Run
 
@@ -36,8 +36,8 @@ def sampling_result(run: Run) -> Result | None:
         check_sampling(result, run)
     elif (run.path / LEGACY_DIR / "manifest.json").exists():
         raise WorkbenchError(f"{run.path / LEGACY_DIR} holds sampling channels stored before they were keyed by "
-                             f"config; re-run `workbench sample {run.path}` with its settings (stored then in "
-                             f"{sampling_dir(run.path)}) and remove {run.path / LEGACY_DIR}")
+                             f"config; re-run `{command_line('workbench', 'sample', run.path)}` with its settings "
+                             f"(stored then in {sampling_dir(run.path)}) and remove {run.path / LEGACY_DIR}")
     return result
 
 
@@ -48,7 +48,7 @@ def check_sampling(result: Result, run: Run) -> None:
                              f"result of `workbench sample` ({sampling_dir(run.path)})")
     if result.manifest.get("run", {}).get("config_hash") != run.manifest.get("config_hash"):
         raise WorkbenchError(f"{result.path} was sampled from another run (config hash differs); run "
-                             f"`workbench sample {run.path}`")
+                             f"`{command_line('workbench', 'sample', run.path)}`")
 
 
 def sampling_source(result: Result, root: str | Path) -> str:

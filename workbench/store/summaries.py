@@ -2,14 +2,15 @@
 
 ``summarise(result)`` picks the builder registered for the result's analysis (``patching-*`` results use
 ``patching``); an analysis without one gets a ``ResultSummary`` that only names its tables. Nothing is
-parsed back from prose: every field is read from a stored table or the result's manifest.
+parsed back from prose: every field is read from a stored table or the result's manifest. Every summary's
+``incomplete`` says when the result was computed from an incomplete run (``allow_incomplete``): n of N items.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -33,18 +34,53 @@ def headline(summary: Any) -> str:
 
 
 @dataclass(frozen=True)
-class ResultSummary:
+class Incomplete:
+    """A result computed from a run whose collect did not finish (``allow_incomplete``): on ``n`` of the run's
+    ``of`` items (``of`` is None for results stored before runs recorded it)."""
+
+    n: int
+    of: int | None
+
+    def __str__(self) -> str:
+        of = "?" if self.of is None else self.of
+        return f"computed on {self.n} of {of} items: the run's collect did not finish (--allow-incomplete)"
+
+
+def incomplete_of(manifest: Mapping[str, Any]) -> Incomplete | None:
+    """The ``Incomplete`` note of a result's manifest, or None when its run was complete."""
+    run = manifest.get("run") or {}
+    if run.get("complete", True):
+        return None
+    return Incomplete(n=int(run.get("n_examples") or 0), of=run.get("n_items"))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What every summary holds besides its numbers: ``incomplete`` (an ``Incomplete``), set when the result was
+    computed from an incomplete run, and then said at the end of its line."""
+
+    incomplete: Incomplete | None = field(default=None, kw_only=True)
+
+    def _line(self) -> str:
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return f"{self._line()}; {self.incomplete}" if self.incomplete is not None else self._line()
+
+
+@dataclass(frozen=True)
+class ResultSummary(Summary):
     """An analysis without a typed summary: its name and tables."""
 
     analysis: str
     tables: tuple[str, ...]
 
-    def __str__(self) -> str:
+    def _line(self) -> str:
         return f"{self.analysis}: tables {', '.join(self.tables)}"
 
 
 @dataclass(frozen=True)
-class ProbeSummary:
+class ProbeSummary(Summary):
     """The best probe layer (held-out AUROC with its interval) of a ``probes`` result.
 
     ``best_layer`` is a read-out index (``hook`` names it); the peak is the best of ``n_readouts_probed``,
@@ -63,13 +99,13 @@ class ProbeSummary:
     n_readouts_probed: int
     by_layer: Mapping[int, float]
 
-    def __str__(self) -> str:
+    def _line(self) -> str:
         return (f"probe AUROC {self.auroc:.3f} [{self.low:.3f}, {self.high:.3f}] at layer {self.best_layer} "
                 f"({self.hook}, {self.role}, {self.probe}); best of {self.n_readouts_probed} read-outs, n={self.n}")
 
 
 @dataclass(frozen=True)
-class CalibrateSummary:
+class CalibrateSummary(Summary):
     """Per-channel discrimination and calibration of a ``channels`` (``wb.calibrate``) result.
 
     Mappings are channel -> value; ``best_channel`` has the highest AUROC.
@@ -84,13 +120,13 @@ class CalibrateSummary:
     ece: Mapping[str, float]
     brier: Mapping[str, float]
 
-    def __str__(self) -> str:
+    def _line(self) -> str:
         shown = ", ".join(f"{c} {a:.3f}" for c, a in self.auroc.items() if not math.isnan(a))
         return f"accuracy {self.accuracy:.3f} (n={self.n}); AUROC {shown}; best {self.best_channel}"
 
 
 @dataclass(frozen=True)
-class BottleneckSummary:
+class BottleneckSummary(Summary):
     """The text-bottleneck test: AUROC(softmax) - AUROC(argmax) with its paired interval, and the verdict."""
 
     verdict: str
@@ -106,13 +142,13 @@ class BottleneckSummary:
     lens_peak_layer: int | None
     lens_peak_auroc: float
 
-    def __str__(self) -> str:
+    def _line(self) -> str:
         return (f"{self.verdict}: AUROC softmax {self.auroc_softmax:.3f} - argmax {self.auroc_argmax:.3f} = "
                 f"{self.difference:+.3f} [{self.difference_low:+.3f}, {self.difference_high:+.3f}]")
 
 
 @dataclass(frozen=True)
-class PatchSummary:
+class PatchSummary(Summary):
     """The layer gradient of a patching result (first role): Spearman rho of layer vs mean effect, with intervals.
 
     ``rho`` is NaN when fewer than 3 layers were patched. ``mean_effect`` is the sweep's mean effect and
@@ -136,9 +172,40 @@ class PatchSummary:
     controls: Mapping[str, float]
     attribution_spearman: float
 
-    def __str__(self) -> str:
+    def _line(self) -> str:
         return (f"rho = {self.rho:+.3f} [{self.rho_low:+.3f}, {self.rho_high:+.3f}] ({self.pairs}, {self.site} at "
                 f"{self.role}, {self.n_pairs} pairs x {self.n_layers_patched} layers); 8 layers {self.rho8:+.3f}")
+
+
+@dataclass(frozen=True)
+class SteerSummary(Summary):
+    """The dose-response slopes of a ``steering-<direction>`` result, per steered read-out (``layers``).
+
+    Mappings are read-out -> value: ``slope`` of the direction, ``random_slope`` of the random control and their
+    paired difference ``slope_minus_random``, in expected confidence (0-1) per unit alpha, with bootstrap
+    intervals over ``n`` examples; ``beyond_random`` lists the read-outs where the direction moved confidence
+    beyond random (the difference's interval excludes 0 and its slope beats every single random direction).
+    """
+
+    direction: str
+    n: int
+    layers: tuple[int, ...]
+    slope: Mapping[int, float]
+    slope_low: Mapping[int, float]
+    slope_high: Mapping[int, float]
+    random_slope: Mapping[int, float]
+    slope_minus_random: Mapping[int, float]
+    slope_minus_random_low: Mapping[int, float]
+    slope_minus_random_high: Mapping[int, float]
+    beyond_random: tuple[int, ...]
+
+    def _line(self) -> str:
+        slopes = ", ".join(f"layer {layer} {100 * self.slope[layer]:+.2f} [{100 * self.slope_low[layer]:+.2f}, "
+                           f"{100 * self.slope_high[layer]:+.2f}] (random {100 * self.random_slope[layer]:+.2f})"
+                           for layer in self.layers)
+        beyond = ", ".join(map(str, self.beyond_random)) or "none"
+        return (f"{self.direction} slope, confidence points per alpha: {slopes}; beyond random at layer(s) {beyond}; "
+                f"n={self.n}")
 
 
 def _probes(result: Any) -> ProbeSummary:
@@ -204,13 +271,30 @@ def _patching(result: Any) -> PatchSummary:
         attribution_spearman=_f(attribution.get("spearman_profile")) if len(attribution) else math.nan)
 
 
+def _steering(result: Any) -> SteerSummary:
+    table = result["layers"].sort_values("layer")
+    layers = tuple(int(layer) for layer in table["layer"])
+
+    def column(name: str) -> Mapping[int, float]:
+        return MappingProxyType({layer: _f(value) for layer, value in zip(layers, table[name])})
+
+    return SteerSummary(direction=str(result.config.get("direction", "")), n=int(table["n"].max()), layers=layers,
+                        slope=column("slope"), slope_low=column("slope_low"), slope_high=column("slope_high"),
+                        random_slope=column("random_slope"), slope_minus_random=column("slope_minus_random"),
+                        slope_minus_random_low=column("slope_minus_random_low"),
+                        slope_minus_random_high=column("slope_minus_random_high"),
+                        beyond_random=tuple(layer for layer, yes in zip(layers, table["beyond_random"]) if yes))
+
+
 SUMMARIES: dict[str, Callable[[Any], Any]] = {"probes": _probes, "channels": _channels, "bottleneck": _bottleneck,
-                                              "patching": _patching}
+                                              "patching": _patching, "steering": _steering}
 
 
 def summarise(result: Any) -> Any:
-    """The typed summary of a stored result (see ``SUMMARIES``), or a ``ResultSummary`` naming its tables."""
+    """The typed summary of a stored result (see ``SUMMARIES``), or a ``ResultSummary`` naming its tables; either
+    says when the result was computed from an incomplete run (``incomplete``)."""
     analysis = result.manifest["analysis"]
     build = SUMMARIES.get(analysis) or SUMMARIES.get(analysis.split("-")[0])
-    return build(result) if build else ResultSummary(analysis, tuple(result.tables))
+    summary = build(result) if build else ResultSummary(analysis, tuple(result.tables))
+    return replace(summary, incomplete=incomplete_of(result.manifest))
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from workbench.analyses.probe_layers import probe_weights_path
 from workbench.analyses.probe_weights import load_probe
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, command_line
 from workbench.store import Run
 
 DIRECTIONS: tuple[str, ...] = ("probe", "mean_diff")
@@ -39,7 +39,8 @@ def probe_direction(run: Run, layer: int, *, source: Run | None = None, probe: s
     path = probe_weights_path(source.path, ROLE, layer, probe)
     if not path.exists():
         raise WorkbenchError(f"no saved {probe} probe at layer {layer} ({ROLE}) for {source.path}; run "
-                             f"`workbench probe {source.path} --roles {ROLE}` first, or use direction='mean_diff'")
+                             f"`{command_line('workbench', 'probe', source.path, '--roles', ROLE)}` first, or use "
+                             "direction='mean_diff'")
     saved = load_probe(path)
     check_shape(saved.weight, run, f"{probe} probe direction from {source.path}")
     n_readouts = saved.meta.get("n_readouts", saved.meta.get("n_layers"))  # probes saved before the rename
