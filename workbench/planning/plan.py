@@ -95,7 +95,8 @@ class Plan:
                     f"{len(c.roles)} role(s); controls {', '.join(c.controls) or 'none'}"
                     f"{'; attribution' if c.attribution else ''}")
         lines = [
-            f"plan for {self.model} ({self.source})",
+            f"plan for {self.model}",
+            f"  config   {self.source}",
             f"  model    {s.describe()}",
             f"  weights  {_size(self.weight_bytes)} in {c.dtype}",
             f"  device   {d.label}: {d.flops_per_s(c.dtype) / 1e12:g} TFLOP/s {c.dtype}, {d.bandwidth_gbs:g} GB/s, "
@@ -146,11 +147,23 @@ def make_plan(config: PlanConfig) -> Plan:
                 store_bytes=sum(store.values()), residual_bytes=store["residuals"], records_bytes=store["records"],
                 collect=stages["collect"], probe=probe_plan, patch=stages["patch"], notes=tuple(notes))
     if plan.fits is False:
-        worst = max((s for s in plan.stages if s.peak is not None), key=lambda s: s.peak)
-        plan = _with_note(plan, f"does not fit on one {device.label}: {worst.stage} needs {_size(worst.peak)} "
-                                f"(+ {_size(CONTEXT_BYTES)}) of {device.memory_gib:g} GiB; spread the model over devices "
-                                "(device_map='auto') or use a smaller --batch-size / dtype")
+        plan = _with_note(plan, _does_not_fit(plan))
     return plan
+
+
+def _does_not_fit(plan: Plan) -> str:
+    """What exceeds one device, and what would fit instead."""
+    worst = max((s for s in plan.stages if s.peak is not None), key=lambda s: s.peak)
+    need = worst.peak + CONTEXT_BYTES
+    bigger = [d.name for d in DEVICES.values() if d.memory_bytes is not None and d.memory_bytes >= need]
+    alone = plan.weight_bytes + CONTEXT_BYTES > plan.device.memory_bytes
+    smaller = ("use a smaller --batch-size" if worst.stage == "collect" else
+               "lower TOKEN_BUDGET (suffix tokens per patch step, in workbench/analyses/patching/fast.py)")
+    fixes = (["spread the model over devices (wb.load_model(..., device_map='auto'))"]
+             + [f"plan on --device {' or '.join(bigger)}"] * bool(bigger) + ([] if alone else [smaller]))
+    what = f"the weights alone ({_size(plan.weight_bytes)})" if alone else f"{worst.stage} ({_size(worst.peak)})"
+    return (f"does not fit on one {plan.device.label}: {what} + {_size(CONTEXT_BYTES)} exceed "
+            f"{plan.device.memory_gib:g} GiB; {', or '.join(fixes)}")
 
 
 def _with_note(plan: Plan, note: str) -> Plan:

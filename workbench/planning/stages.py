@@ -209,8 +209,9 @@ def probe_cost(shape: ModelShape, config: PlanConfig) -> StageCost:
     cs = len(LogisticProbe().Cs)
     train = config.items * (folds - 1) / folds
     rank = min(train, shape.d_model)
-    fit = 2 * train * rank * max(train, shape.d_model) + NEWTON_STEPS * cs * (2 * train * rank**2 + rank**3 / 3)
-    per_fold = (INNER_FOLDS + 1) * fit
+    gram = 2 * train * rank * max(train, shape.d_model)  # X X^T (or X itself when n > d) and its factors
+    newton = NEWTON_STEPS * (2 * train * rank**2 + rank**3 / 3)  # Hessians and solves, per C
+    per_fold = INNER_FOLDS * (gram + cs * newton) + gram + newton  # inner folds choose C over the grid, then one fit
     flops = roles * (shape.layers + 1) * seeds * folds * per_fold
     traffic = config.items * (shape.layers + 1) * roles * shape.d_model * DTYPE_BYTES[config.store_dtype]
     return StageCost(flops, traffic, None)
