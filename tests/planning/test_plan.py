@@ -46,15 +46,16 @@ def test_plan_returns_a_frozen_summary_and_the_cli_ends_with_its_json(capsys, mo
 
 def test_more_work_costs_more_and_bigger_models_need_more(monkeypatch):
     monkeypatch.chdir(ROOT)
-    small = wb.plan(model="data/model_configs/llama-3.1-8b-instruct")
-    assert wb.plan(model="data/model_configs/llama-3.1-8b-instruct", items=400).collect.flops > 1.9 * small.collect.flops
-    assert wb.plan(model="data/model_configs/llama-3.1-8b-instruct", batch_size=64).collect.peak > small.collect.peak
-    fewer = wb.plan(model="data/model_configs/llama-3.1-8b-instruct", layers=(0, 8, 16), controls=(), attribution=False)
+    model = "data/model_configs/llama-3.1-8b-instruct"
+    small = wb.plan(model=model)
+    assert wb.plan(model=model, items=400).collect.flops > 1.9 * small.collect.flops
+    assert wb.plan(model=model, batch_size=64).collect.peak > small.collect.peak
+    fewer = wb.plan(model=model, layers=(0, 8, 16), controls=(), attribution=False)
     assert fewer.patch.flops < small.patch.flops / 10 and fewer.store_bytes == small.store_bytes
     big = wb.plan(model="data/model_configs/llama-3.1-70b-instruct")
     assert big.fits is False and any("the weights alone" in note for note in big.notes)
     assert wb.plan(model="data/model_configs/llama-3.1-70b-instruct", device="h200").fits is True
-    assert wb.plan(model="data/model_configs/llama-3.1-8b-instruct", device="cpu").fits is None
+    assert wb.plan(model=model, device="cpu").fits is None
 
 
 def test_the_readme_gives_plans_output_for_each_shipped_config(monkeypatch):

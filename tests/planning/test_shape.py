@@ -44,7 +44,7 @@ def test_gemma_3_fields_absent_from_its_config_come_from_transformers_defaults()
 def test_a_config_json_file_and_a_registry_name_read_like_a_directory(tmp_path, monkeypatch):
     assert ModelShape.read(str(CONFIGS / "qwen2.5-7b-instruct" / "config.json")).d_model == 3584
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
-    with pytest.raises(WorkbenchError, match="has not been converted yet.*pass a directory holding its config.json"):
+    with pytest.raises(WorkbenchError, match="not been converted yet.*models --install smollm2-135m-instruct"):
         ModelShape.read("smollm2-135m-instruct")
     converted = tmp_path / "smollm2-135m-instruct-0123456789abcdef"
     converted.mkdir()

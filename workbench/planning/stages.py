@@ -99,7 +99,7 @@ class StageCost:
 def store_bytes(shape: ModelShape, config: PlanConfig) -> dict[str, int]:
     """Bytes on disk of the run store: ``residuals`` (exact), ``records`` and ``manifest`` (measured sizes)."""
     readouts, roles = shape.layers + 1, len(ROLES)
-    per_item = readouts * len(ROLES) * shape.d_model * DTYPE_BYTES[config.store_dtype]
+    per_item = readouts * roles * shape.d_model * DTYPE_BYTES[config.store_dtype]
     sizes = [config.batch_size] * (config.items // config.batch_size) + [config.items % config.batch_size]
     sizes = [n for n in sizes if n]
     dtype = {"float32": "F32", "float16": "F16"}[config.store_dtype]
