@@ -23,7 +23,7 @@ CONFIGS = {"CollectConfig": wb.CollectConfig, "ProbeConfig": wb.ProbeConfig, "Ca
            "BottleneckConfig": wb.BottleneckConfig, "PatchConfig": wb.PatchConfig,
            "FinetuneConfig": wb.FinetuneConfig, "FinetuneExperiment": FinetuneExperiment,
            "SteerConfig": wb.SteerConfig, "SampleConfig": wb.SampleConfig, "SweepConfig": wb.SweepConfig,
-           "ReplicateConfig": wb.ReplicateConfig}
+           "ReplicateConfig": wb.ReplicateConfig, "PlanConfig": wb.PlanConfig}
 
 
 def markers(name: str) -> tuple[str, str]:

@@ -31,7 +31,8 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
                   "workbench.elicit.confidence")),
     ("elicit", ("workbench.elicit",)),
     ("store", ("workbench.store", "workbench.collect")),  # collect: elicit every item into a run store
-    ("analyses, finetune", ("workbench.analyses", "workbench.finetune", "workbench.sampling")),
+    ("analyses, finetune", ("workbench.analyses", "workbench.finetune", "workbench.sampling",
+                            "workbench.planning")),  # planning: sizes the stages from their own constants
     ("figures and report pages", ("workbench.figures",)),
     ("api", ("workbench.api",)),  # one verb per stage
     ("studies", ("workbench.studies", "workbench.sweeps", "workbench.replicate", "workbench.demo")),  # run the verbs

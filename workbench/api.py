@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.configs import (BottleneckConfig, CalibrateConfig, CollectConfig, FinetuneConfig, FinetuneExperiment,
-                               PatchConfig, ProbeConfig, SampleConfig, StageConfig, SteerConfig)
+                               PatchConfig, PlanConfig, ProbeConfig, SampleConfig, StageConfig, SteerConfig)
+from workbench.planning import Plan
 from workbench.store import Run, open_run
 from workbench.store.results import Result
 
@@ -216,6 +217,16 @@ def report(run: RunLike, path: str | Path | None = None, *, allow_incomplete: bo
     return write_report(_open(run), path, allow_incomplete=allow_incomplete)
 
 
+def plan(config: PlanConfig | None = None, **fields: Any) -> Plan:
+    """The sizes and costs of a run before it runs, from the model's config.json alone (no weights are read):
+    the residual store's bytes on disk, and per stage (collect, probe, patch) FLOPs, bytes moved, peak accelerator
+    memory and a roofline time on ``device``. Returns a frozen ``Plan`` (``.text()`` is what ``workbench plan``
+    prints, ``.to_dict()`` its JSON line)."""
+    from workbench.planning import make_plan
+
+    return make_plan(_config(PlanConfig, config, fields))
+
+
 _signature(collect, CollectConfig)
 _signature(probe, ProbeConfig)
 _signature(calibrate, CalibrateConfig)
@@ -224,3 +235,4 @@ _signature(patch, PatchConfig)
 _signature(steer, SteerConfig)
 _signature(sample, SampleConfig)
 _signature(finetune, FinetuneConfig, FinetuneExperiment, skip=("seed",))
+_signature(plan, PlanConfig)

@@ -28,6 +28,7 @@ IMPLEMENTATIONS = [  # choice list, module, its registry (a tuple of names, or a
     ("baselines", "workbench.finetune.runner", "BASELINES"),
     ("executors", "workbench.sweeps.executors", "EXECUTORS"),
     ("directions", "workbench.analyses.steering.directions", "DIRECTIONS"),
+    ("plan_devices", "workbench.planning.devices", "DEVICES"),
 ]
 
 

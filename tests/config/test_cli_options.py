@@ -10,7 +10,7 @@ import pytest
 from workbench.cli import build_parser, main
 from workbench.cli_options import config_fields
 from workbench.configs import (BottleneckConfig, CalibrateConfig, CollectConfig, FinetuneConfig, FinetuneExperiment,
-                               PatchConfig, ProbeConfig, SampleConfig, SteerConfig)
+                               PatchConfig, PlanConfig, ProbeConfig, SampleConfig, SteerConfig)
 from workbench.sweeps.config import SweepConfig
 
 
@@ -37,7 +37,7 @@ def test_every_config_field_is_a_flag():
     for command, configs, skip in (("collect", [CollectConfig], set()), ("probe", [ProbeConfig], set()),
                                    ("calibrate", [CalibrateConfig], set()), ("bottleneck", [BottleneckConfig], set()),
                                    ("patch", [PatchConfig], set()), ("steer", [SteerConfig], set()),
-                                   ("sample", [SampleConfig], set()),
+                                   ("sample", [SampleConfig], set()), ("plan", [PlanConfig], set()),
                                    ("finetune", [FinetuneConfig, FinetuneExperiment], {"seed"}),
                                    ("sweep", [SweepConfig], set(SweepConfig.model_fields) -
                                     set(SweepConfig.execution_keys()))):

@@ -8,7 +8,8 @@ import pytest
 import tomli_w
 
 from workbench.configs import (STAGE_CONFIGS, BottleneckConfig, CalibrateConfig, CollectConfig, ConfigError,
-                               FinetuneConfig, FinetuneExperiment, PatchConfig, ProbeConfig, SampleConfig, SteerConfig)
+                               FinetuneConfig, FinetuneExperiment, PatchConfig, PlanConfig, ProbeConfig, SampleConfig,
+                               SteerConfig)
 from workbench.errors import WorkbenchError
 from workbench.store import config_hash
 from workbench.sweeps import SweepConfig
@@ -36,6 +37,9 @@ CHANGED = {  # one config per stage with most fields away from their defaults
                          checkpoint_every=1, device="cpu"),
     FinetuneExperiment: dict(seeds=(0, 1), eval={"heldout": "runs/heldout"}, baselines=("constant",), tolerance=0.05,
                              patch=False, patch_pairs=4, n_boot=100),
+    PlanConfig: dict(model="data/model_configs/qwen2.5-7b-instruct", items=500, batch_size=32, dtype="float16",
+                     store_dtype="float16", vocabulary="digits", max_answer_tokens=8, prompt_tokens=200,
+                     layers=(0, 4), roles=("answer_last",), n_pairs=10, controls=(), attribution=False, device="a100"),
 }
 
 

@@ -12,7 +12,8 @@ from workbench import api, studies
 from workbench.analyses.synthetic import make_run
 from workbench.cli import main
 from workbench.configs import (BottleneckConfig, CalibrateConfig, CollectConfig, ConfigError, FinetuneConfig,
-                               FinetuneExperiment, PatchConfig, ProbeConfig, ReplicateConfig, SampleConfig, SteerConfig)
+                               FinetuneExperiment, PatchConfig, PlanConfig, ProbeConfig, ReplicateConfig, SampleConfig,
+                               SteerConfig)
 from workbench.store.results import read_result
 from workbench.sweeps.config import SweepConfig
 
@@ -23,7 +24,7 @@ from workbench.sweeps.config import SweepConfig
     (wb.sample, [SampleConfig], ()),
     (wb.finetune, [FinetuneConfig, FinetuneExperiment], ("seed",)),
     (wb.sweep, [SweepConfig], tuple(n for n in SweepConfig.model_fields if n not in SweepConfig.execution_keys())),
-    (wb.replicate, [ReplicateConfig], ()),
+    (wb.replicate, [ReplicateConfig], ()), (wb.plan, [PlanConfig], ()),
 ], ids=lambda v: getattr(v, "__name__", ""))
 def test_each_verb_takes_its_config_fields_with_their_defaults(verb, configs, skip):
     params = inspect.signature(verb).parameters

@@ -5,6 +5,7 @@ from workbench.configs.finetune import FinetuneConfig, FinetuneExperiment
 from workbench.configs.stages import (AnalysisConfig, BottleneckConfig, CalibrateConfig, CollectConfig, PatchConfig,
                                       ProbeConfig)
 from workbench.configs.opt_in import SampleConfig, SteerConfig
+from workbench.configs.plan import PlanConfig
 from workbench.configs.replicate import ReplicateConfig
 
 # every stage a sweep can run, in the order a unit's dependencies come first (sample before calibrate, which
@@ -15,4 +16,4 @@ STAGE_CONFIGS: dict[str, type[StageConfig]] = {"collect": CollectConfig, "probe"
 
 __all__ = ["ConfigError", "StageConfig", "option", "AnalysisConfig", "CollectConfig", "ProbeConfig", "CalibrateConfig",
            "BottleneckConfig", "PatchConfig", "FinetuneConfig", "FinetuneExperiment", "SteerConfig",
-           "SampleConfig", "ReplicateConfig", "STAGE_CONFIGS"]
+           "SampleConfig", "ReplicateConfig", "PlanConfig", "STAGE_CONFIGS"]

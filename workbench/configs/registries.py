@@ -33,4 +33,5 @@ targets = _listed("probe", "correctness", "constant")
 baselines = _listed("correctness", "constant", "standard")
 executors = _listed("local", "ray")
 directions = _listed("probe", "mean_diff")
+plan_devices = _listed("h100", "h200", "a100", "cpu")  # the accelerators `workbench plan` times a run on
 models = _listed("smollm2-135m-instruct", "gemma-3-270m", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
