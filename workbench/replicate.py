@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.analyses.claims import Evidence, claims_table, markdown_table
+from workbench.configs import registries
 from workbench.configs.replicate import DEFAULT_LADDER, ReplicateConfig
 from workbench.errors import WorkbenchError
 from workbench.store.provenance import provenance, write_bytes_atomic, write_json_atomic
@@ -213,7 +214,10 @@ def replicate(config: ReplicateConfig, out: str | Path = "ladder", *, loaded: Ma
     out = Path(out)
     if config.from_evidence:
         _, evidence, units = read_evidence(config.from_evidence)
-        return write_outputs(config, out, evidence, units)
+        ladder = {m: i for i, m in enumerate(registries.models())}  # the registry's order: smallest first
+        order = sorted(range(len(evidence)), key=lambda i: (ladder.get(evidence[i].model, len(ladder)),
+                                                             evidence[i].model, evidence[i].seed))
+        return write_outputs(config, out, [evidence[i] for i in order], [units[i] for i in order])
     from workbench.sweeps import run_sweep
 
     if not config.report_only:
