@@ -238,3 +238,12 @@ def test_a_claim_without_a_value_prints_no_number():
     assert value_text(float("nan"), float("nan"), float("nan")) == ""
     assert value_text(0.5, float("nan"), float("nan")) == "+0.50 [no interval]"
     assert value_text(0.5, 0.25, 0.75, 3) == "+0.500 [+0.250, +0.750]"
+
+
+def test_alignment_reads_the_seeds_the_base_model_ran_and_names_the_others():
+    over = [Evidence("inst", seed=s, records=records(verbal=lambda ok, rng: np.full(len(ok), 95.0), seed=s))
+            for s in (0, 1)]
+    base = Evidence("gemma-3-270m", seed=0, records=records(verbal=lambda ok, rng: np.where(ok, 100.0, 0.0)),
+                    instruct=False)
+    row = claims_table([*over, base]).set_index(["claim", "model"]).loc[("alignment", "inst")]
+    assert row["verdict"] == "reproduced" and "seed(s) 1 left out: the base model has none" in row["why"]

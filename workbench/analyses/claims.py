@@ -573,8 +573,8 @@ def verdict(measures: Sequence[Measure], threshold: float) -> tuple[float, float
 
 
 def claims_table(evidence: Sequence[Evidence], *, base_model: str | None = "gemma-3-270m") -> pd.DataFrame:
-    """One row per (claim, model) over every seed of each model; the alignment claim only for instruct models
-    (against ``base_model``'s evidence of the same seed, when present)."""
+    """One row per (claim, model) over every seed of each model; the alignment claim only for instruct models,
+    against ``base_model``'s evidence of the same seed, on the seeds the base model ran (the others are named)."""
     by_model: dict[str, list[Evidence]] = {}
     for ev in evidence:
         by_model.setdefault(ev.model, []).append(ev)
@@ -585,7 +585,12 @@ def claims_table(evidence: Sequence[Evidence], *, base_model: str | None = "gemm
             if claim.cross_model:
                 if not evs[0].instruct:
                     continue
-                measures = [claim.measure(ev, base.get(ev.seed)) for ev in evs]
+                paired = [ev for ev in evs if ev.seed in base] or evs[:1]  # seeds the base model also ran
+                measures = [claim.measure(ev, base.get(ev.seed)) for ev in paired]
+                if len(paired) < len(evs) and base:
+                    left = ", ".join(str(ev.seed) for ev in evs if ev.seed not in base)
+                    measures = [replace(m, note=f"{m.note}; seed(s) {left} left out: the base model has none")
+                                for m in measures]
             elif claim.pooled:
                 measures = [claim.measure(evs)]
             else:
