@@ -37,6 +37,7 @@ _PAIR = {"pair_id": "index of the (source, target) pair", "source_id": "example_
          "target_item": "item_id of the target"}
 _PATCHED = {**_PAIR, "layer": "block whose hook point was patched", "role": "position role patched",
             "site": "hook site patched (resid_pre, resid_post, attn_out, mlp_out)",
+            "read": "position role whose next-token distribution is the read-out (the target is cut after it)",
             "patched_expected": "expected confidence of the patched run / 100 (0-1)",
             "target_expected": "expected confidence of the unpatched target / 100",
             "source_expected": "expected confidence of the source / 100",
