@@ -209,7 +209,7 @@ def replicate(config: ReplicateConfig, out: str | Path = "ladder", *, loaded: Ma
     give ``inconclusive`` claims), e.g. while a long ladder is still running. ``config.from_evidence`` runs
     nothing and reads nothing but that evidence folder. ``loaded``: models already loaded, by name.
     """
-    from workbench.analyses.evidence import read_evidence
+    from workbench.analyses.evidence import check_study, read_evidence
 
     out = Path(out)
     if config.from_evidence:
@@ -223,6 +223,7 @@ def replicate(config: ReplicateConfig, out: str | Path = "ladder", *, loaded: Ma
     if not config.report_only:
         check_installed(config.models)
     evidence_root = Path(config.evidence) if config.evidence else out / "evidence"
+    check_study(evidence_root, config.evidence_config())  # another study's evidence: refused before any run
     for model in config.models:
         sweep = sweep_config(model, config)
         sweep_dir = out / "models" / model

@@ -170,3 +170,12 @@ def test_written_evidence_is_kept_unless_overwrite(tmp_path):
     assert write_unit(tmp_path, CONFIG, changed, {}) == ["records"] and path.read_bytes() == before
     write_unit(tmp_path, CONFIG, changed, {}, overwrite=True)
     assert path.read_bytes() != before
+
+
+def test_a_study_of_another_config_is_refused_before_anything_runs(tmp_path):
+    write_unit(tmp_path / "evidence", CONFIG, units(models=("inst",), seeds=(0,))[0], {})
+    with pytest.raises(WorkbenchError, match=r"another study config .* limit: 40 there, 24 here"):
+        wb.replicate(tmp_path / "out", models=["smollm2-135m-instruct"], dataset="capitals", limit=24, n_pairs=4,
+                     n_boot=50, finetune_steps=2, finetune_items=40, seeds=(0,), evidence=str(tmp_path / "evidence"),
+                     progress=False)
+    assert not (tmp_path / "out" / "models").exists()
