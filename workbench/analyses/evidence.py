@@ -23,6 +23,7 @@ import pandas as pd
 from workbench.analyses.claims import Evidence
 from workbench.errors import WorkbenchError
 from workbench.store.provenance import config_hash, library_versions, write_bytes_atomic, write_json_atomic
+from workbench.store.run_store import config_differences
 
 # table file -> Evidence field
 TABLES = {"records": "records", "probe_oof": "oof", "patch_effects": "effects", "patch_controls": "patch_controls",
@@ -58,11 +59,9 @@ def check_study(root: Path, config: dict[str, Any]) -> None:
         return
     stored = json.loads(path.read_text())
     if stored["config_hash"] != config_hash(config):
-        differ = [f"{k}: {stored['config'].get(k)!r} there, {config.get(k)!r} here"
-                  for k in sorted(set(stored["config"]) | set(config)) if stored["config"].get(k) != config.get(k)]
         raise WorkbenchError(f"{root} holds evidence of another study config ({stored['config_hash'][:12]} there, "
-                             f"{config_hash(config)[:12]} here): {'; '.join(differ)}. Write this study's evidence "
-                             "to another folder (--evidence DIR)")
+                             f"{config_hash(config)[:12]} here): {config_differences(stored['config'], config)}. "
+                             "Write this study's evidence to another folder (--evidence DIR)")
 
 
 def write_unit(root: str | Path, config: dict[str, Any], ev: Evidence, meta: dict[str, Any], *,
@@ -86,7 +85,7 @@ def write_unit(root: str | Path, config: dict[str, Any], ev: Evidence, meta: dic
             path.parent.mkdir(parents=True, exist_ok=True)
             write_bytes_atomic(path, table.to_parquet(index=False))
         held.add(name)
-    times = {(t["stage"]): t for t in unit.get("wall_times", [])} | {t["stage"]: t for t in meta.get("wall_times", [])}
+    times = {t["stage"]: t for t in [*unit.get("wall_times", []), *meta.get("wall_times", [])]}  # newest wins
     write_json_atomic(folder / UNIT, {**unit, **meta, "model": ev.model, "seed": ev.seed, "instruct": ev.instruct,
                                       "finetune_why": ev.finetune_why if "finetune_items" not in held else None,
                                       "wall_times": sorted(times.values(), key=lambda t: t["stage"]),
