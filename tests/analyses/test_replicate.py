@@ -88,6 +88,28 @@ def test_a_fine_tuning_that_cannot_run_leaves_its_reason_for_the_claim(synthetic
                                                                             "--report-only)")
 
 
+def test_a_knowledge_split_that_cannot_run_leaves_its_reason_for_claims_6_and_8(synthetic_run, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from workbench.replicate import run_tuning, tuning_evidence
+    from workbench.store import open_run
+
+    shutil.copytree(synthetic_run.path, tmp_path / "unknown")
+    for shard in (tmp_path / "unknown" / "records").glob("*.parquet"):
+        frame = pd.read_parquet(shard)
+        frame.assign(gold_logprob=np.log(0.1)).to_parquet(shard, index=False)  # the model knows none of them
+    config = ReplicateConfig(models=("smollm2-135m-instruct",), tuning=("smollm2-135m-instruct",), progress=False)
+    run_tuning(config, "smollm2-135m-instruct", tmp_path / "sweep", {0: {"collect": open_run(tmp_path / "unknown").path}})
+    result, why = tuning_evidence(config, tmp_path / "sweep", 0)
+    assert result is None and why.startswith("the knowledge-split fine-tuning could not run: the training run")
+    assert "has 0 known items" in why and "--limit" in why
+    assert not (tmp_path / "sweep" / "finetune").exists()  # refused before any held-out item was collected
+    with pytest.raises(ConfigError, match=r"replicate\.tuning: 'gemma-3-270m' is not one of the study's models"):
+        ReplicateConfig(models=("smollm2-135m-instruct",), tuning=("gemma-3-270m",))
+
+
 @pytest.mark.slow
 def test_small_real_ladder_writes_claims_report_and_table(smollm2, tmp_path, verdict_rules, capsys):
     """One small model, 24 items, 6 layers, 4 pairs: the real pipeline, kept cheap (the fine-tuning step runs end
@@ -99,8 +121,10 @@ def test_small_real_ladder_writes_claims_report_and_table(smollm2, tmp_path, ver
     loaded = {"smollm2-135m-instruct": smollm2}
     claims = wb.replicate(out, loaded=loaded, **study)
     stored = pd.read_csv(out / "claims.csv", keep_default_na=False, na_values=[""])
-    assert list(stored.columns) == list(CLAIM_COLUMNS) and len(stored) == len(CLAIMS)
-    assert "no base model" in stored.set_index("claim").loc["alignment", "why"]
+    assert list(stored.columns) == list(CLAIM_COLUMNS) and len(stored) == len(CLAIMS) - sum(c.base_only for c in CLAIMS)
+    assert "no base model" in stored.set_index("claim").loc["alignment_cross_family", "why"]
+    assert stored.set_index("claim").loc["knowledge_aware", "why"] == ("the knowledge-split fine-tuning was not asked "
+                                                                      "for this model (see --tuning)")
     assert list(claims["claim"]) == list(stored["claim"]) and set(stored["verdict"]) <= set(VERDICTS)
     verdict_rules(stored)
     assert stored.set_index("claim").loc["probe_recovery", "why"] == ("fine-tuning not asked for this model "

@@ -72,6 +72,11 @@ class ReplicateConfig(StageConfig):
         30, "optimiser steps of each fine-tuning (batch 8, LoRA rank 8 on q_proj/v_proj)")
     finetune_items: Annotated[int, k.integer(20)] = option(
         100, "held-out items (not among the study's) on which fine-tuning is evaluated, collected before and after")
+    tuning: Annotated[tuple[str, ...], registry_models("replicate.tuning", empty=True)] = option(
+        (), "models whose standard fine-tuning on known-only, unknown-only and mixed items, and the knowledge-aware "
+            "strategy, test claim 6, and (on a base model) the alignment before/after of claim 8, or 'none'")
+    tuning_items: Annotated[int, k.integer(2)] = option(
+        24, "training items of each knowledge set (known-only, unknown-only, mix); its steps are --finetune-steps")
     batch_size: Annotated[int, k.integer(1)] = option(16, "prompts per forward", execution=True)
     executor: Annotated[str, k.name(reg.executors)] = option(
         "local", "where the sweep's units run: local, or ray (fine-tuning runs here)", execution=True)
@@ -99,10 +104,11 @@ class ReplicateConfig(StageConfig):
         if self.limit > size:
             raise ConfigError("replicate.limit", f"{self.limit} is larger than the dataset {self.dataset!r} "
                               f"({size} items); give {size} or less", has_value=False)
-        for name in self.finetune or ():
-            if name not in self.models:
-                raise ConfigError("replicate.finetune", f"{name!r} is not one of the study's models "
-                                  f"({', '.join(self.models)})", has_value=False)
+        for field in ("finetune", "tuning"):
+            for name in getattr(self, field) or ():
+                if name not in self.models:
+                    raise ConfigError(f"replicate.{field}", f"{name!r} is not one of the study's models "
+                                      f"({', '.join(self.models)})", has_value=False)
         return self
 
     def evidence_config(self) -> dict[str, Any]:
