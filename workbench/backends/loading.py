@@ -321,25 +321,12 @@ def load_model(
 
 def _load_model(name_or_path: str, backend: str, device: str | None, dtype: str,
                 **from_pretrained_kwargs: Any) -> Backend:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     if backend not in BACKENDS:
         raise WorkbenchError(f"unknown backend {backend!r}.{did_you_mean(backend, BACKENDS)} Choose one of {BACKENDS}")
-    if dtype not in DTYPES:
-        raise WorkbenchError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
-    check_device(device)
-    source, info = resolve(name_or_path)
-    tokenizer = pretrained(AutoTokenizer, source, info)
+    model, tokenizer, info = load_transformers(name_or_path, device=device, dtype=dtype, **from_pretrained_kwargs)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = pretrained(AutoModelForCausalLM, source, info, dtype=DTYPES[dtype], **from_pretrained_kwargs)
-    if "device_map" not in from_pretrained_kwargs:
-        model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model.eval()
-    if info["checksum"] is None:  # a hub id: checksum the weights from the state dict's files if we can find them
-        info["checksum"] = _state_dict_checksum(model)
-        info["checksum_of"] = "state_dict"
-    info.update(dtype=dtype, backend=backend)
+    info["backend"] = backend
     if backend == "transformer_lens":
         from workbench.backends.transformer_lens import TransformerLensBackend
 
@@ -347,6 +334,27 @@ def _load_model(name_or_path: str, backend: str, device: str | None, dtype: str,
     from workbench.backends.nnsight import NNsightBackend
 
     return NNsightBackend(model, tokenizer, info)
+
+
+def load_transformers(name_or_path: str, *, device: str | None = None, dtype: str = "float32",
+                      **from_pretrained_kwargs: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """A plain transformers model (no backend wrapper) in eval mode, its tokenizer, and the loader's info
+    (name, source, checksum, dtype). The one loader behind ``load_model`` and fine-tuning's base model."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if dtype not in DTYPES:
+        raise WorkbenchError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    check_device(device)
+    source, info = resolve(name_or_path)
+    tokenizer = pretrained(AutoTokenizer, source, info)
+    model = pretrained(AutoModelForCausalLM, source, info, dtype=DTYPES[dtype], **from_pretrained_kwargs)
+    if "device_map" not in from_pretrained_kwargs:
+        model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.eval()
+    if info["checksum"] is None:  # a hub id: checksum the weights from the state dict's files if we can find them
+        info["checksum"], info["checksum_of"] = _state_dict_checksum(model), "state_dict"
+    info["dtype"] = dtype
+    return model, tokenizer, info
 
 
 def _state_dict_checksum(model: torch.nn.Module) -> str:
