@@ -56,9 +56,9 @@ class Result:
     @property
     def summary(self) -> Any:
         """The typed headline numbers (a frozen dataclass; see ``workbench.store.summaries``)."""
-        from workbench.store.summaries import summarise
+        from workbench.store.summaries import summarize
 
-        return summarise(self)
+        return summarize(self)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name not in self.tables:
