@@ -98,11 +98,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("WORKBENCH_CACHE", Path.home() / ".cache" / "confidence-workbench"))
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+def sha256_file(*paths: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of the files' contents, one after the other (a GGUF's chunks hash as the whole file)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
+    for path in paths:
+        with open(path, "rb") as handle:
+            while block := handle.read(chunk):
+                digest.update(block)
     return digest.hexdigest()
 
 
@@ -123,19 +125,10 @@ def gguf_sources(spec: ModelSpec) -> list[Path]:
     return paths
 
 
-def _source_sha256(sources: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in sources:
-        with open(path, "rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-    return digest.hexdigest()
-
-
 def converted_checkpoint(spec: ModelSpec) -> tuple[Path, str]:
     """The cached fp32 checkpoint of a registry model and the sha256 of its GGUF; converts on first use."""
     sources = gguf_sources(spec)
-    sha = _source_sha256(sources)
+    sha = sha256_file(*sources)
     if spec.sha256 is not None and sha != spec.sha256:
         size = sum(p.stat().st_size for p in sources)
         raise WorkbenchError(

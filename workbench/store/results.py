@@ -291,7 +291,3 @@ def read_result(path: str | Path) -> Result:
                              f"reads {RESULT_FORMAT}); re-run the analysis")
     tables = {name: pd.read_parquet(path / f"{name}.parquet") for name in manifest["tables"]}
     return Result(path, manifest, tables)
-
-
-def remove_result(path: str | Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
