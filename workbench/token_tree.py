@@ -58,3 +58,9 @@ class TokenTree:
         real entries are nonzero: every real key, and the nodes that are their ancestors or themselves."""
         n = len(self)
         return torch.cat([real.bool()[:, None, :].expand(-1, n, -1), self.ancestors.expand(len(real), -1, -1)], 2)
+
+    def after(self, seq: Tensor, real: Tensor) -> Tensor:
+        """[batch, n + n_nodes, n + n_nodes] the pattern of n columns, ``seq`` [batch, n, n] among themselves (they
+        see no node), followed by the tree (``sees(real)``, real [batch, n])."""
+        unseen = torch.zeros(*seq.shape[:2], len(self), dtype=torch.bool)
+        return torch.cat([torch.cat([seq, unseen], 2), self.sees(real)], 1)

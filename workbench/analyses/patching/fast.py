@@ -101,11 +101,7 @@ def _clean_group(dec: Decoder, job: PatchJob, group: list[int], shared: list[tup
     n_rest = rest.shape[1]
     ids = torch.cat([rest, tree.tokens.expand(n_targets, -1)], dim=1)  # [G, Q]
     pos = torch.cat([n_shared + torch.arange(n_rest).expand(n_targets, -1), tree.positions(lengths)], dim=1)
-    q = torch.arange(n_rest)
-    allowed = torch.cat([  # rest: causal; trie nodes: every real token and their ancestors
-        torch.cat([(q[None, :] <= q[:, None]).expand(n_targets, -1, -1),
-                   torch.zeros(n_targets, n_rest, n_nodes, dtype=torch.bool)], 2),
-        tree.sees(real)], 1)
+    allowed = tree.after(torch.ones(n_rest, n_rest, dtype=torch.bool).tril().expand(n_targets, -1, -1), real)
     allowed = torch.cat([torch.ones(n_targets, ids.shape[1], n_shared, dtype=torch.bool), allowed], 2)
     masks = dec.masks(allowed, pos, torch.cat([torch.arange(n_shared).expand(n_targets, -1), pos], 1))
     # Each target's run columns (patched position .. slot, padded by repeating the slot; then the trie nodes).
@@ -187,11 +183,7 @@ def suffix_layout(dec: Decoder, job: PatchJob, clean: CleanTargets,
     prefix = clean.keys[0].shape[2]
     see_prefix = (torch.arange(prefix)[None, :] < p[:, None])[:, None, :].expand(-1, width + n_nodes, -1)
     seq_seq = (col[None, :] <= col[:, None])[None] & real[:, None, :]
-    allowed = torch.cat([
-        see_prefix,
-        torch.cat([torch.cat([seq_seq, torch.zeros(n_runs, width, n_nodes, dtype=torch.bool)], 2),
-                   tree.sees(real)], 1),
-    ], dim=2)
+    allowed = torch.cat([see_prefix, tree.after(seq_seq, real)], dim=2)
     return pos, dec.masks(allowed, pos, torch.cat([torch.arange(prefix).expand(n_runs, -1), pos], 1))
 
 
