@@ -308,25 +308,20 @@ def load_model(
 
     ``progress=False`` silences the weight-loading (and first-use conversion) progress bars.
     """
-    with progress_bars(progress):
-        return _load_model(name_or_path, backend, device, dtype, **from_pretrained_kwargs)
-
-
-def _load_model(name_or_path: str, backend: str, device: str | None, dtype: str,
-                **from_pretrained_kwargs: Any) -> Backend:
     if backend not in BACKENDS:
         raise WorkbenchError(f"unknown backend {backend!r}.{did_you_mean(backend, BACKENDS)} Choose one of {BACKENDS}")
-    model, tokenizer, info = load_transformers(name_or_path, device=device, dtype=dtype, **from_pretrained_kwargs)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    info["backend"] = backend
-    if backend == "transformer_lens":
-        from workbench.backends.transformer_lens import TransformerLensBackend
+    with progress_bars(progress):
+        model, tokenizer, info = load_transformers(name_or_path, device=device, dtype=dtype, **from_pretrained_kwargs)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        info["backend"] = backend
+        if backend == "transformer_lens":
+            from workbench.backends.transformer_lens import TransformerLensBackend
 
-        return TransformerLensBackend(model, tokenizer, info)
-    from workbench.backends.nnsight import NNsightBackend
+            return TransformerLensBackend(model, tokenizer, info)
+        from workbench.backends.nnsight import NNsightBackend
 
-    return NNsightBackend(model, tokenizer, info)
+        return NNsightBackend(model, tokenizer, info)
 
 
 def load_transformers(name_or_path: str, *, device: str | None = None, dtype: str = "float32",
