@@ -24,7 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "workbench"
 #   confidence with them, and they import nothing above the backends.
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("bottom", ("workbench.errors", "workbench.architectures", "workbench.layer_selection", "workbench.indexing",
-                "workbench.files")),
+                "workbench.files", "workbench.token_tree")),
     ("datasets, prompts", ("workbench.datasets", "workbench.prompts")),
     ("configs", ("workbench.configs",)),  # pydantic models and the choice lists (configs.registries) as data
     ("backends", ("workbench.backends", "workbench.elicit.decoding", "workbench.elicit.scoring",

@@ -37,7 +37,7 @@ def cross_model_patching(base_run: Run, finetuned_run: Run, *, base_model: Any =
     fine-tuned one only for the ``reverse`` control).
     """
     try:
-        from workbench.analyses.patching.controls import check_controls, run_control, summarise
+        from workbench.analyses.patching.controls import check_controls, run_control, summarize
         from workbench.analyses.patching.gradient import layer_gradient
         from workbench.analyses.patching.metrics import MetricSpec
         from workbench.analyses.patching.pairs import cross_model_pairs
@@ -71,5 +71,5 @@ def cross_model_patching(base_run: Run, finetuned_run: Run, *, base_model: Any =
     return {"gradient": pd.DataFrame([{**gradient.summary(), "metric": spec.name, "pairs": pairs.note,
                                        "description": gradient.describe()}]),
             "per_layer": pd.concat(per_layer, ignore_index=True),
-            "controls": summarise(effects, tables),
+            "controls": summarize(effects, tables),
             "effects": effects.drop(columns=[c for c in drop if c in effects.columns])}

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import WorkbenchError
-from workbench.store import Run, open_run
+from workbench.store import open_run
 from workbench.store.results import Result, read_result
 from workbench.sweeps.config import SweepModel
 from workbench.sweeps.units import Unit
@@ -31,9 +31,6 @@ class Inputs:
     unit: Unit
     units_dir: Path
     progress: bool = False
-
-    def dep_run(self, stage: str = "collect") -> Run:
-        return open_run(self.units_dir / self.unit.deps[stage] / "run")
 
     def dep_result(self, stage: str, analysis: str) -> Result:
         return read_result(self.units_dir / self.unit.deps[stage] / "run" / "results" / analysis)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -63,7 +64,7 @@ def run_control(name: str, model: Backend, pairs: PairSet, site: str, layers: tu
     return table
 
 
-def summarise(main: pd.DataFrame, controls: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def summarize(main: pd.DataFrame, controls: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per table (the sweep, then each control): mean effect, mean |effect|, unchanged shares."""
     rows = []
     for name, table in {"sweep": main, **controls}.items():
@@ -78,6 +79,12 @@ def summarise(main: pd.DataFrame, controls: dict[str, pd.DataFrame]) -> pd.DataF
             "share_argmax_unchanged": float(table["argmax_unchanged"].mean()),
         })
     return pd.DataFrame(rows)
+
+
+def summarise(main: pd.DataFrame, controls: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Deprecated spelling of ``summarize``."""
+    warnings.warn("controls.summarise is deprecated; use controls.summarize", DeprecationWarning, stacklevel=2)
+    return summarize(main, controls)
 
 
 def per_layer(main: pd.DataFrame, controls: dict[str, pd.DataFrame]) -> pd.DataFrame:

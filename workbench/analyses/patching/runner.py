@@ -19,7 +19,7 @@ import pandas as pd
 
 from workbench.analyses.inputs import require_complete
 from workbench.analyses.patching import attribution as attr
-from workbench.analyses.patching.controls import per_layer, run_control, summarise
+from workbench.analyses.patching.controls import per_layer, run_control, summarize
 from workbench.analyses.patching.gradient import layer_gradient
 from workbench.analyses.patching.metrics import MetricSpec
 from workbench.analyses.patching.pairs import PairSet, build_pairs
@@ -119,7 +119,7 @@ def _finish(run: Run, pairs: PairSet, config: PatchConfig, digest: str, parts: d
             slot: ResultSlot, *, notes: list[str]) -> Result:
     effects = pd.concat(parts["sweep"], ignore_index=True)
     controls = {c: pd.concat(parts[c], ignore_index=True) for c in config.controls}
-    tables = {"effects": effects, "pairs": pairs.describe(), "controls_summary": summarise(effects, controls),
+    tables = {"effects": effects, "pairs": pairs.describe(), "controls_summary": summarize(effects, controls),
               "controls_per_layer": per_layer(effects, controls)}
     if controls:
         tables["controls"] = pd.concat([t for t in controls.values() if not t.empty] or [pd.DataFrame()],
