@@ -206,7 +206,7 @@ def text_bottleneck(ev: Evidence) -> Measure:
 
 
 def _control_failures(controls: pd.DataFrame) -> list[str]:
-    """Which of the workbench's within-model controls fail, from ``summarise``'s table."""
+    """Which of the workbench's within-model controls fail, from ``summarize``'s table."""
     table = controls.set_index("control")
     sweep = table.loc["sweep"]
     failures = []
@@ -229,14 +229,14 @@ def answer_selective_gradient(ev: Evidence) -> Measure:
     from the per-pair effects. Threshold 0. Inconclusive when rho on the 8 evenly spaced blocks is not positive or
     a control fails: reverse pairs must move toward their own source, and patching mid-prompt and random pairs
     must move the confidence less than the sweep."""
-    from workbench.analyses.patching.controls import summarise
+    from workbench.analyses.patching.controls import summarize
     from workbench.analyses.patching.gradient import layer_gradient
 
     if ev.effects is None or ev.effects.empty or ev.effects["layer"].nunique() < 3:
         return Measure.undetermined("no within-model patching effects over 3 or more blocks")
     g = layer_gradient(ev.effects, n_boot=N_BOOT, seed=ev.seed)
     controls = ev.patch_controls if ev.patch_controls is not None else pd.DataFrame(columns=["control"])
-    failures = _control_failures(summarise(ev.effects, dict(tuple(controls.groupby("control", sort=False)))))
+    failures = _control_failures(summarize(ev.effects, dict(tuple(controls.groupby("control", sort=False)))))
     if not g.rho8 > 0:
         failures.insert(0, f"rho on 8 layers {g.rho8:+.2f}")
     note = f"8 layers: {g.rho8:+.2f} [{g.rho8_low:+.2f}, {g.rho8_high:+.2f}]; {g.n_pairs} pairs"

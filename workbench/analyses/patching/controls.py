@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -79,12 +78,6 @@ def summarize(main: pd.DataFrame, controls: dict[str, pd.DataFrame]) -> pd.DataF
             "share_argmax_unchanged": float(table["argmax_unchanged"].mean()),
         })
     return pd.DataFrame(rows)
-
-
-def summarise(main: pd.DataFrame, controls: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Deprecated spelling of ``summarize``."""
-    warnings.warn("controls.summarise is deprecated; use controls.summarize", DeprecationWarning, stacklevel=2)
-    return summarize(main, controls)
 
 
 def per_layer(main: pd.DataFrame, controls: dict[str, pd.DataFrame]) -> pd.DataFrame:
