@@ -1,9 +1,14 @@
-"""One way to choose layers, for the CLI, the Python API and sweeps alike.
+"""One vocabulary for layers, and one way to choose them, for the CLI, the Python API and sweeps alike.
 
-``"all"``, one index or several. Python-style negative indices are accepted everywhere and count from the
-end (-1 is the last block); an index outside -n_layers..n_layers-1 is an error naming the valid range (never
-wrapped around: ``layers=[45]`` on a 30-block model is refused, not read as block 15). The CLI's text form
-(``parse_layers``) is ``all``, ``5``, ``0,4,-1`` or an inclusive range ``10-20``.
+- **blocks**: decoder block indices ``0..n_blocks-1``, hook points ``blocks.{L}.*``: where patching acts.
+- **read-outs**: the residual-stream snapshots a run stores, ``0..n_blocks``, which probes, the logit lens and
+  steering read: read-out ``L < n_blocks`` is ``blocks.L.hook_resid_pre``, read-out ``n_blocks`` the last block's
+  ``hook_resid_post``. So block -1 and read-out -1 are two hook points: the last block's input and its output.
+
+A selection is ``"all"``, one index or several. Python-style negative indices count from the end; an index
+outside -n..n-1 is an error naming the valid range (never wrapped around: ``blocks=[45]`` on a 30-block model is
+refused, not read as block 15). The CLI's text form (``parse_layers``) is ``all``, ``5``, ``0,4,-1`` or an
+inclusive range ``10-20``.
 """
 
 from __future__ import annotations
@@ -14,21 +19,24 @@ import numpy as np
 
 from workbench.errors import WorkbenchError
 
+BLOCK, READOUT = "block", "read-out"
 
-def select_layers(layers: str | int | Iterable[int], n_layers: int, *, where: str = "this model") -> tuple[int, ...]:
-    """Sorted distinct layer indices in 0..n_layers-1 from ``"all"``, an index or indices (negative from the end)."""
-    if isinstance(layers, str):
-        if layers != "all":
-            raise WorkbenchError(f"layers must be 'all', a layer index or a list of indices, got {layers!r}")
-        return tuple(range(n_layers))
-    chosen = [layers] if isinstance(layers, (int, np.integer)) else list(layers)
-    if not chosen:
-        raise WorkbenchError("no layers selected: pass 'all' or at least one layer index")
-    for layer in chosen:
-        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -n_layers <= layer < n_layers:
-            raise WorkbenchError(f"layer {layer!r} out of range: {where} has layers 0..{n_layers - 1} "
-                                 f"(negative indices count from the end, down to {-n_layers})")
-    return tuple(sorted({int(layer) % n_layers for layer in chosen}))
+
+def select_layers(chosen: str | int | Iterable[int], n: int, of: str = BLOCK,
+                  where: str = "this model") -> tuple[int, ...]:
+    """Sorted distinct indices in 0..n-1 of ``n`` blocks or read-outs (``of``) from ``"all"``, an index or indices."""
+    if isinstance(chosen, str):
+        if chosen != "all":
+            raise WorkbenchError(f"{of}s must be 'all', a {of} index or a list of indices, got {chosen!r}")
+        return tuple(range(n))
+    indices = [chosen] if isinstance(chosen, (int, np.integer)) else list(chosen)
+    if not indices:
+        raise WorkbenchError(f"no {of}s selected: pass 'all' or at least one {of} index")
+    for index in indices:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -n <= index < n:
+            raise WorkbenchError(f"{of} {index!r} out of range: {where} has {of}s 0..{n - 1} "
+                                 f"(negative indices count from the end, down to {-n})")
+    return tuple(sorted({int(index) % n for index in indices}))
 
 
 def parse_layers(text: str) -> str | tuple[int, ...]:
@@ -44,7 +52,7 @@ def parse_layers(text: str) -> str | tuple[int, ...]:
             else:
                 layers.append(int(part))
     except ValueError:
-        raise WorkbenchError(f"--layers takes 'all', a layer, a list '0,4,-1' or a range '10-20'; got {text!r}") from None
+        layers = []
     if not layers:
-        raise WorkbenchError(f"--layers takes 'all', a layer, a list '0,4,-1' or a range '10-20'; got {text!r}")
+        raise WorkbenchError(f"takes 'all', an index, a list '0,4,-1' or a range '10-20'; got {text!r}")
     return tuple(layers)

@@ -34,7 +34,7 @@ def test_user_errors_are_one_line(tmp_path, capsys):
 
     run = make_run(tmp_path / "run", n=40, accuracy=0.4)
     assert main(["probe", str(run.path), "--layers", "9"]) == 2
-    assert "layer 9 out of range" in capsys.readouterr().err
+    assert "read-out 9 out of range" in capsys.readouterr().err
 
 
 def test_calibrate_prints_undefined_with_why_never_nan(tmp_path, capsys):

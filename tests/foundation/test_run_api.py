@@ -106,15 +106,14 @@ def test_an_older_run_is_read_through_the_rename_and_never_resumed(run):
 
 
 def test_negative_layers_count_from_the_end_everywhere(run, tmp_path):
-    from workbench.analyses.inputs import select_layers
-    from workbench.analyses.patching.sweep import resolve_layers
+    from workbench.layer_selection import READOUT, select_layers
 
-    assert select_layers(run, -1) == [len(run.readouts) - 1]  # probes, lens: read-outs
-    assert resolve_layers(-1, run.n_blocks) == (run.n_blocks - 1,)  # patching: blocks
+    assert select_layers(-1, len(run.readouts), READOUT) == (len(run.readouts) - 1,)  # probes, lens: read-outs
+    assert select_layers(-1, run.n_blocks) == (run.n_blocks - 1,)  # patching: blocks
     assert wb.hook_name(-1, "resid_pre", run.n_blocks) == f"blocks.{run.n_blocks - 1}.hook_resid_pre"
     assert wb.Patch.from_run(run, 0, run, 1, layer=-1).hook == f"blocks.{run.n_blocks - 1}.hook_resid_pre"
     for bad in (True, "1", 1.0):
-        with pytest.raises(WorkbenchError, match=f"layer {bad!r} out of range"):
-            resolve_layers([bad], run.n_blocks)
-        with pytest.raises(WorkbenchError, match=f"layer {bad!r} out of range"):
-            select_layers(run, [bad])
+        with pytest.raises(WorkbenchError, match=f"block {bad!r} out of range"):
+            select_layers([bad], run.n_blocks)
+        with pytest.raises(WorkbenchError, match=f"read-out {bad!r} out of range"):
+            select_layers([bad], len(run.readouts), READOUT)

@@ -104,7 +104,7 @@ def test_killed_run_resumes_where_it_stopped(smollm2, smollm2_run, monkeypatch):
 
 def test_cli_errors_are_one_line(smollm2_run, capsys):
     assert main(["patch", str(smollm2_run.path), "--pairs", "random", "--layers", "0,40"]) == 2
-    assert "layer 40 out of range" in capsys.readouterr().err
+    assert "block 40 out of range" in capsys.readouterr().err
     assert main(["patch", str(smollm2_run.path), "--pairs", "random", "--layers", "zero"]) == 2
     assert "--layers: must be \"all\" or a non-empty list of layer numbers" in capsys.readouterr().err
 

@@ -29,6 +29,7 @@ from workbench.analyses.steering.summary import dose_table, layer_table, summary
 from workbench.backends import Backend, load_model
 from workbench.configs import SteerConfig
 from workbench.errors import WorkbenchError
+from workbench.layer_selection import READOUT, select_layers
 from workbench.store import Run, config_hash, open_run
 from workbench.store.chunks import ChunkStore
 from workbench.store.results import Result, result_slot
@@ -37,15 +38,11 @@ ANALYSIS = "steering"
 
 
 def resolve_steer_layers(layers: tuple[int, ...] | None, n_readouts: int) -> list[int]:
-    """Checked stored read-out indices (negative counts from the end); None gives four evenly spaced ones after
+    """Checked stored read-out indices (``workbench.layer_selection``); None gives four evenly spaced ones after
     the embedding."""
     if layers is None:
         return sorted({int(round(x)) for x in np.linspace(1, n_readouts - 1, 4)})
-    bad = [layer for layer in layers if not -n_readouts <= layer < n_readouts]
-    if bad:
-        raise WorkbenchError(f"steering layer(s) {bad} out of range: this run stored layers 0..{n_readouts - 1} "
-                             f"(or -{n_readouts}..-1 from the end)")
-    return sorted({int(layer) % n_readouts for layer in layers})
+    return list(select_layers(layers, n_readouts, READOUT, "this run"))
 
 
 def steering_plan(run: Run, config: SteerConfig):
