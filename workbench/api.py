@@ -72,7 +72,7 @@ def probe(run: RunLike, config: ProbeConfig | None = None, **fields: Any) -> Res
 
     config, run = _config(ProbeConfig, config, fields), _open(run)
     folds = adapt_folds(run, 5) if config.folds == "auto" else config.folds
-    result = probe_layers(run, config.roles, config.layers, folds=folds,
+    result = probe_layers(run, config.roles, config.readouts, folds=folds,
                           seeds=range(config.seed, config.seed + config.seeds), probes=config.probes,
                           n_boot=config.n_boot, save_weights=config.save_weights, **_trust(probe_layers, config))
     if config.seeds >= 2:
@@ -110,7 +110,7 @@ def bottleneck(run: RunLike, config: BottleneckConfig | None = None, *, model: A
         model = load_model(run.config["model"], backend=run.config.get("backend", "transformer_lens"),
                            device=config.device)
     return bottleneck_run(run, n_boot=config.n_boot, seed=config.seed, logit_lens=config.logit_lens, loaded=model,
-                          lens_layers=config.lens_layers, **_trust(bottleneck_run, config))
+                          lens_layers=config.lens_readouts, **_trust(bottleneck_run, config))
 
 
 def patch(run: RunLike, model: Any = None, config: PatchConfig | None = None, *, source_model: Any = None,

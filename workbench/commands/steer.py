@@ -13,7 +13,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "steer", help="steer along the probe direction at the confidence slot; dose-response vs random directions",
         description="Cost: one forward of each example's prompt, then per (layer, alpha, direction) a one-token "
-                    "step, the vocabulary scoring and a 4-token decode; (1 + n-random) x layers x alphas "
+                    "step, the vocabulary scoring and a 4-token decode; (1 + n-random) x read-outs x alphas "
                     "conditions in all.")
     add_run_argument(parser)
     add_config_options(parser, SteerConfig)

@@ -70,7 +70,7 @@ def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, ba
     overwrite = overwrite or config.overwrite
     run = run if isinstance(run, Run) else open_run(run)
     require_complete(run, allow_incomplete or config.allow_incomplete)
-    blocks = select_layers(config.layers, run.n_blocks)  # checked here once, before any model loads
+    blocks = select_layers(config.blocks, run.n_blocks)  # checked here once, before any model loads
     slot = result_slot(run.path, ANALYSIS, config.content(), run.manifest, overwrite=overwrite, name=config.name)
     if slot.existing is not None:
         return slot.existing

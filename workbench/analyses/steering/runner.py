@@ -50,7 +50,7 @@ def steering_plan(run: Run, config: SteerConfig):
 
     Checks the layers and the directions against the run, so bad input fails before any model loads.
     """
-    layers = resolve_steer_layers(config.layers, len(run.readouts))
+    layers = resolve_steer_layers(config.readouts, len(run.readouts))
     source = open_run(config.probe_run) if config.probe_run else None
     out = []
     for layer in layers:
@@ -109,8 +109,8 @@ def steer(run: str | Path | Run, config: SteerConfig | None = None, *, backend: 
     config = SteerConfig(**{**(dict(config) if config is not None else {}), **overrides})
     run = run if isinstance(run, Run) else open_run(run)
     require_complete(run, config.allow_incomplete)
-    if config.layers is not None:  # stored as checked indices, so layers=(-1,) and the last index are one config
-        config = config.replace(layers=tuple(resolve_steer_layers(config.layers, len(run.readouts))))
+    if config.readouts is not None:  # stored as checked indices, so readouts=(-1,) and the last index are one config
+        config = config.replace(readouts=tuple(resolve_steer_layers(config.readouts, len(run.readouts))))
     slot = result_slot(run.path, ANALYSIS, config.content(), run.manifest, overwrite=config.overwrite,
                        name=config.name)
     if slot.existing is not None:  # this config on this run is stored: returned, never replaced unasked
