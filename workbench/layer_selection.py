@@ -13,6 +13,7 @@ inclusive range ``10-20``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -37,6 +38,17 @@ def select_layers(chosen: str | int | Iterable[int], n: int, of: str = BLOCK,
             raise WorkbenchError(f"{of} {index!r} out of range: {where} has {of}s 0..{n - 1} "
                                  f"(negative indices count from the end, down to {-n})")
     return tuple(sorted({int(index) % n for index in indices}))
+
+
+def readout_of_hook(hook: str, n_blocks: int) -> int:
+    """The read-out a residual hook point holds: ``blocks.L.hook_resid_pre`` is read-out L and
+    ``blocks.L.hook_resid_post`` read-out L + 1 (the same tensor as ``blocks.{L+1}.hook_resid_pre``)."""
+    match = re.fullmatch(r"blocks\.(\d+)\.hook_resid_(pre|post)", hook)
+    if match is None:
+        raise WorkbenchError(f"{hook!r} is no residual read-out: name one 'blocks.{{L}}.hook_resid_pre' or "
+                             f"'blocks.{{L}}.hook_resid_post' (the store holds the residual stream only), or its index")
+    (block,) = select_layers(int(match.group(1)), n_blocks, BLOCK, "this run")
+    return block + (match.group(2) == "post")
 
 
 def parse_layers(text: str) -> str | tuple[int, ...]:

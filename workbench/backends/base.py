@@ -184,10 +184,8 @@ def stored_activation(run: Any, example: int, *, layer: int, role: str, site: st
     ``resid_mid``, ``mlp_out``) need the model.
     """
     hook = hook_name(layer, site, run.n_blocks)
-    readout = layer if site == "resid_pre" else layer + 1 if site == "resid_post" else None
-    if readout is not None and role in run.roles:
-        row = run.example(example).row
-        return torch.from_numpy(run.residuals(readout, role)[row])
+    if site in ("resid_pre", "resid_post") and role in run.roles:  # a read-out: stored
+        return torch.from_numpy(run.residuals(hook, role)[run.example(example).row])
     if model is None:
         raise WorkbenchError(f"the run store holds no {site!r} activations (it keeps resid_pre and the last "
                              f"resid_post); pass model= to compute {hook} with one forward pass")
