@@ -5,22 +5,42 @@
   steering read: read-out ``L < n_blocks`` is ``blocks.L.hook_resid_pre``, read-out ``n_blocks`` the last block's
   ``hook_resid_post``. So block -1 and read-out -1 are two hook points: the last block's input and its output.
 
-A selection is ``"all"``, one index or several. Python-style negative indices count from the end; an index
-outside -n..n-1 is an error naming the valid range (never wrapped around: ``blocks=[45]`` on a 30-block model is
-refused, not read as block 15). The CLI's text form (``parse_layers``) is ``all``, ``5``, ``0,4,-1`` or an
-inclusive range ``10-20``.
+A selection is ``"all"``, one index or several. An index is an ``int`` (numpy integers too, never a bool or a
+string); negative indices count from the end, as in Python; an index outside -n..n-1 is an error naming the valid
+range (never wrapped around: ``blocks=[45]`` on a 30-block model is refused, not read as block 15). The CLI's text
+form (``parse_layers``) is ``all``, ``5``, ``0,4,-1`` or an inclusive range ``10-20``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from workbench.errors import WorkbenchError
 
 BLOCK, READOUT = "block", "read-out"
+
+
+def is_index(value: Any) -> bool:
+    """An integer that is not a bool (``True`` is an int in Python, but never a layer or a position)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def layer_index(layer: Any, n: int, what: str = "layer", of: str = "layers") -> int:
+    """``layer`` as an index into ``n`` items, Python style (``-1`` is the last); a clear error otherwise.
+
+    ``what`` names the argument and ``of`` the items in the message, e.g. "readout 40 out of range: there
+    are 31 read-outs in this run (0..30; -1 is the last)". Examples are indexed by the same rule.
+    """
+    if not is_index(layer):
+        raise WorkbenchError(f"{what} must be an integer index, got {layer!r} ({type(layer).__name__}); "
+                             "pass e.g. 3, or -1 for the last")
+    if not -n <= layer < n:
+        raise WorkbenchError(f"{what} {layer} out of range: there are {n} {of} (0..{n - 1}; -1 is the last)")
+    return int(layer) % n
 
 
 def select_layers(chosen: str | int | Iterable[int], n: int, of: str = BLOCK,
@@ -33,11 +53,7 @@ def select_layers(chosen: str | int | Iterable[int], n: int, of: str = BLOCK,
     indices = [chosen] if isinstance(chosen, (int, np.integer)) else list(chosen)
     if not indices:
         raise WorkbenchError(f"no {of}s selected: pass 'all' or at least one {of} index")
-    for index in indices:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -n <= index < n:
-            raise WorkbenchError(f"{of} {index!r} out of range: {where} has {of}s 0..{n - 1} "
-                                 f"(negative indices count from the end, down to {-n})")
-    return tuple(sorted({int(index) % n for index in indices}))
+    return tuple(sorted({layer_index(index, n, of, f"{of}s in {where}") for index in indices}))
 
 
 def readout_of_hook(hook: str, n_blocks: int) -> int:

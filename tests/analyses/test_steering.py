@@ -158,7 +158,7 @@ def test_bad_input_is_one_clear_error_each(tiny, fresh, tmp_path):
         SteerConfig(alphas=())
     with pytest.raises(WorkbenchError, match="at least one of them non-zero"):
         SteerConfig(alphas=(0.0,))
-    with pytest.raises(WorkbenchError, match=r"read-out 7 out of range: this run has read-outs 0..2"):
+    with pytest.raises(WorkbenchError, match=r"read-out 7 out of range: there are 3 read-outs in this run \(0..2"):
         steer(fresh, backend=tiny, direction="mean_diff", readouts=(1, 7))
     with pytest.raises(WorkbenchError, match="run `workbench probe"):
         steer(fresh, backend=tiny, readouts=(1,))

@@ -59,7 +59,7 @@ def test_residuals_take_python_style_read_out_indices_or_residual_hook_names(run
         run.residuals(readout="3", role="confidence_slot")
     with pytest.raises(WorkbenchError, match=r"'blocks.1.hook_mlp_out' is no residual read-out"):
         run.residuals("blocks.1.hook_mlp_out")
-    with pytest.raises(WorkbenchError, match=rf"block {n} out of range: this run has blocks 0..{n - 1}"):
+    with pytest.raises(WorkbenchError, match=rf"block {n} out of range: there are {n} blocks in this run \(0..{n - 1}"):
         run.residuals(f"blocks.{n}.hook_resid_pre")
     with pytest.raises(WorkbenchError, match=r"readout 4 out of range: there are 4 read-outs in this run \(0..3"):
         run.residuals(4)
@@ -122,7 +122,7 @@ def test_negative_layers_count_from_the_end_everywhere(run, tmp_path):
     assert wb.hook_name(-1, "resid_pre", run.n_blocks) == f"blocks.{run.n_blocks - 1}.hook_resid_pre"
     assert wb.Patch.from_run(run, 0, run, 1, layer=-1).hook == f"blocks.{run.n_blocks - 1}.hook_resid_pre"
     for bad in (True, "1", 1.0):
-        with pytest.raises(WorkbenchError, match=f"block {bad!r} out of range"):
+        with pytest.raises(WorkbenchError, match=f"block must be an integer index, got {bad!r}"):
             select_layers([bad], run.n_blocks)
-        with pytest.raises(WorkbenchError, match=f"read-out {bad!r} out of range"):
+        with pytest.raises(WorkbenchError, match=f"read-out must be an integer index, got {bad!r}"):
             select_layers([bad], len(run.readouts), READOUT)

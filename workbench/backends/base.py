@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from workbench.errors import WorkbenchError, did_you_mean
-from workbench.indexing import is_index, layer_index
+from workbench.layer_selection import is_index, layer_index
 
 if TYPE_CHECKING:
     from workbench.elicit.confidence import Confidence

@@ -23,8 +23,7 @@ from safetensors import safe_open
 from safetensors.numpy import save as save_safetensors
 
 from workbench.errors import WorkbenchError, did_you_mean
-from workbench.indexing import layer_index
-from workbench.layer_selection import readout_of_hook
+from workbench.layer_selection import layer_index, readout_of_hook
 from workbench.store.provenance import write_bytes_atomic, write_json_atomic
 
 MANIFEST = "manifest.json"
