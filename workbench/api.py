@@ -115,9 +115,8 @@ def bottleneck(run: RunLike, config: BottleneckConfig | None = None, *, model: A
 
 def patch(run: RunLike, model: Any = None, config: PatchConfig | None = None, *, source_model: Any = None,
           say: Callable[[str], None] | None = None, **fields: Any) -> Result:
-    """Patch states between runs block by block (the run's model, and a cross-model source run's, is loaded unless
-    ``model``/``source_model`` is given); returns the stored patching result. ``say`` receives a line per unit of
-    work when ``progress`` is on."""
+    """Patch states between runs block by block (the run's model, and a cross-model source's, is loaded unless given:
+    ``model``, ``source_model``); returns the stored patching result. ``say`` gets a line per unit when ``progress``."""
     from workbench.analyses.patching.runner import run_patching
 
     config, run = _config(PatchConfig, config, fields), _open(run)  # (the runner checks the run before loading)

@@ -30,11 +30,8 @@ def is_index(value: Any) -> bool:
 
 
 def layer_index(layer: Any, n: int, what: str = "layer", of: str = "layers") -> int:
-    """``layer`` as an index into ``n`` items, Python style (``-1`` is the last); a clear error otherwise.
-
-    ``what`` names the argument and ``of`` the items in the message, e.g. "readout 40 out of range: there
-    are 31 read-outs in this run (0..30; -1 is the last)". Examples are indexed by the same rule.
-    """
+    """``layer`` as an index into ``n`` items (examples too), Python style; a clear error otherwise. ``what`` names
+    the argument and ``of`` the items: "readout 40 out of range: there are 31 read-outs in this run (0..30; ...)"."""
     if not is_index(layer):
         raise WorkbenchError(f"{what} must be an integer index, got {layer!r} ({type(layer).__name__}); "
                              "pass e.g. 3, or -1 for the last")
@@ -54,6 +51,11 @@ def select_layers(chosen: str | int | Iterable[int], n: int, of: str = BLOCK,
     if not indices:
         raise WorkbenchError(f"no {of}s selected: pass 'all' or at least one {of} index")
     return tuple(sorted({layer_index(index, n, of, f"{of}s in {where}") for index in indices}))
+
+
+def residual_hooks(n_blocks: int) -> list[str]:
+    """The hook point of each read-out: ``resid_pre`` of every block, then the last block's ``resid_post``."""
+    return [f"blocks.{block}.hook_resid_pre" for block in range(n_blocks)] + [f"blocks.{n_blocks - 1}.hook_resid_post"]
 
 
 def readout_of_hook(hook: str, n_blocks: int) -> int:

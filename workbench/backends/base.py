@@ -179,9 +179,8 @@ def stored_activation(run: Any, example: int, *, layer: int, role: str, site: st
     """[d_model] float32 activation of ``example`` at ``role`` and ``blocks.{layer}.hook_{site}``: from the run store
     when it holds it, else one forward of the example's stored ids through ``model``.
 
-    The store keeps ``resid_pre`` of every block and the last block's ``resid_post`` (read-out ``L`` is
-    ``blocks.L.hook_resid_pre``; ``resid_post`` of block L is read-out L + 1); other sites (``attn_out``,
-    ``resid_mid``, ``mlp_out``) need the model.
+    The store keeps ``resid_pre`` of every block and the last block's ``resid_post`` (``Run.residuals`` reads a
+    hook name); other sites (``attn_out``, ``resid_mid``, ``mlp_out``) need the model.
     """
     hook = hook_name(layer, site, run.n_blocks)
     if site in ("resid_pre", "resid_post") and role in run.roles:  # a read-out: stored

@@ -77,9 +77,8 @@ def flags_of(name: str, info: FieldInfo) -> list[str]:
 class StageConfig(BaseModel):
     """Frozen, no unknown keys; ``SECTION`` names the stage in error paths and sweep files.
 
-    ``RENAMED``: an old field name -> the field(s) now holding its value. The old name still loads (into each, with
-    a ``FutureWarning``), and ``content()`` holds them under the old name while they hold one value, so configs and
-    results stored before keep their hashes.
+    ``RENAMED``: old field name -> the field(s) now holding its value. The old name still loads (with a
+    ``FutureWarning``); ``content()`` hashes them under it while they hold one value, so stored hashes hold.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -69,8 +69,7 @@ class ProbeConfig(AnalysisConfig):
     roles: Annotated[str | tuple[str, ...], k.names(reg.roles, word="all")] = option(
         ("confidence_slot", "answer_last"), "position roles to probe, or 'all'")
     readouts: Annotated[str | tuple[int, ...], k.layers("read-out")] = option(
-        "all", "residual read-outs probed (0..n_blocks; -1 is the last block's output): 'all' or indices such as "
-               "0,8,-1 or 10-20")
+        "all", "residual read-outs probed (0..n_blocks, -1 the last): 'all' or indices such as 0,8,-1 or 10-20")
     folds: Annotated[int | str, k.folds()] = option(
         "auto", "grouped (by question) cross-validation folds; 'auto': the most (up to 5) the class counts allow")
     seeds: Annotated[int, k.integer(1)] = option(
@@ -104,8 +103,7 @@ class BottleneckConfig(AnalysisConfig):
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"lens_layers": ("lens_readouts",)}
     n_boot: Annotated[int, k.integer(10)] = option(2000, "paired bootstrap resamples", flags=("--boot", "--n-boot"))
     logit_lens: Flag = option(True, "run the logit lens (loads the run's model)", flags=("--no-lens",))
-    lens_readouts: Annotated[str | tuple[int, ...], k.layers("read-out")] = option(
-        "all", "residual read-outs of the logit lens: 'all' or indices such as 0,8,-1 or 10-20")
+    lens_readouts: Annotated[str | tuple[int, ...], k.layers("read-out")] = option("all", "read-outs of the logit lens")
     seed: Seed = option(0, "bootstrap seed")
     device: Device = option(None, "device of the logit lens's model: cpu, cuda, ... (default: the best available)",
                             execution=True)
@@ -120,7 +118,7 @@ class PatchConfig(AnalysisConfig):
     pairs: Annotated[str, k.name(reg.pair_kinds)] = option("correct-to-incorrect", "which (source, target) pairs")
     site: Annotated[str, k.name(reg.sites)] = option("resid_pre", "the hook site patched in each block")
     blocks: Annotated[str | tuple[int, ...], k.layers("block")] = option(
-        "all", "decoder blocks patched (hook points blocks.{L}.*; -1 is the last block): 'all', '5', '0,4,8' or '10-20'")
+        "all", "decoder blocks patched (hook points blocks.{L}.*, -1 the last): 'all', '5', '0,4,8' or '10-20'")
     roles: Annotated[tuple[str, ...], k.names(reg.roles)] = option(("confidence_slot",), "position roles to patch")
     metric: Annotated[str, k.name(reg.metrics)] = option("shift", "headline metric (the table holds all of them)")
     levels: Annotated[tuple[str, str] | None, k.pair()] = option(

@@ -219,8 +219,7 @@ class Run:
         return example.input_ids[:example.positions[role] + 1]
 
     def _check(self, readout: int | str, role: str) -> tuple[int, int]:
-        if isinstance(readout, str):
-            readout = readout_of_hook(readout, self.n_blocks)
+        readout = readout_of_hook(readout, self.n_blocks) if isinstance(readout, str) else readout
         readout = layer_index(readout, len(self.readouts), "readout", "read-outs in this run")
         if role not in self.roles:
             raise WorkbenchError(f"role {role!r} not stored in this run.{did_you_mean(str(role), self.roles)} "

@@ -38,8 +38,7 @@ ANALYSIS = "steering"
 
 
 def resolve_steer_layers(layers: tuple[int, ...] | None, n_readouts: int) -> list[int]:
-    """Checked stored read-out indices (``workbench.layer_selection``); None gives four evenly spaced ones after
-    the embedding."""
+    """Checked read-out indices (``workbench.layer_selection``); None: four evenly spaced after the embedding."""
     if layers is None:
         return sorted({int(round(x)) for x in np.linspace(1, n_readouts - 1, 4)})
     return list(select_layers(layers, n_readouts, READOUT, "this run"))
