@@ -84,5 +84,5 @@ def parse_layers(text: str) -> str | tuple[int, ...]:
     except ValueError:
         layers = []
     if not layers:
-        raise WorkbenchError(f"takes 'all', an index, a list '0,4,-1' or a range '10-20'; got {text!r}")
+        raise WorkbenchError(f"blocks or read-outs are 'all', an index, a list 0,4,-1 or a range 10-20, got {text!r}")
     return tuple(layers)

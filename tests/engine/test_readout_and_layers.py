@@ -49,7 +49,7 @@ def test_layer_selection_counts_negatives_from_the_end_and_refuses_out_of_range(
         select_layers([], 30)
     assert parse_layers("0,4,-1") == (0, 4, -1) and parse_layers("10-12") == (10, 11, 12)
     assert parse_layers("all") == "all"
-    with pytest.raises(WorkbenchError, match="takes 'all', an index"):
+    with pytest.raises(WorkbenchError, match="blocks or read-outs are 'all', an index"):
         parse_layers("x")
 
 

@@ -37,11 +37,11 @@ from workbench.store.results import Result, result_slot
 ANALYSIS = "steering"
 
 
-def resolve_steer_layers(layers: tuple[int, ...] | None, n_readouts: int) -> list[int]:
+def steer_readouts(readouts: tuple[int, ...] | None, n_readouts: int) -> list[int]:
     """Checked read-out indices (``workbench.layer_selection``); None: four evenly spaced after the embedding."""
-    if layers is None:
+    if readouts is None:
         return sorted({int(round(x)) for x in np.linspace(1, n_readouts - 1, 4)})
-    return list(select_layers(layers, n_readouts, READOUT, "this run"))
+    return list(select_layers(readouts, n_readouts, READOUT, "this run"))
 
 
 def steering_plan(run: Run, config: SteerConfig):
@@ -49,7 +49,7 @@ def steering_plan(run: Run, config: SteerConfig):
 
     Checks the layers and the directions against the run, so bad input fails before any model loads.
     """
-    layers = resolve_steer_layers(config.readouts, len(run.readouts))
+    layers = steer_readouts(config.readouts, len(run.readouts))
     source = open_run(config.probe_run) if config.probe_run else None
     out = []
     for layer in layers:
@@ -99,7 +99,7 @@ def steer(run: str | Path | Run, config: SteerConfig | None = None, *, backend: 
           progress: Callable[[str], None] | None = None, **overrides: Any) -> Result:
     """Steer (or resume steering) a stored run and return the stored ``steering-<direction>`` result.
 
-    ``overrides`` set config fields (``alphas=(-1, 0, 1)``, ``layers=(10, 20)``, ``overwrite=True``, ...);
+    ``overrides`` set config fields (``alphas=(-1, 0, 1)``, ``readouts=(10, 20)``, ``overwrite=True``, ...);
     ``backend`` is the run's model already loaded (else it is loaded on ``config.device``); ``progress``
     receives a line per batch. Tables: ``effects`` (per example and condition), ``dose`` (per layer,
     direction and alpha, means with bootstrap intervals over examples), ``layers`` (dose-response slope per
@@ -109,7 +109,7 @@ def steer(run: str | Path | Run, config: SteerConfig | None = None, *, backend: 
     run = run if isinstance(run, Run) else open_run(run)
     require_complete(run, config.allow_incomplete)
     if config.readouts is not None:  # stored as checked indices, so readouts=(-1,) and the last index are one config
-        config = config.replace(readouts=tuple(resolve_steer_layers(config.readouts, len(run.readouts))))
+        config = config.replace(readouts=tuple(steer_readouts(config.readouts, len(run.readouts))))
     slot = result_slot(run.path, ANALYSIS, config.content(), run.manifest, overwrite=config.overwrite,
                        name=config.name)
     if slot.existing is not None:  # this config on this run is stored: returned, never replaced unasked
