@@ -67,11 +67,11 @@ def sweep_config(model: str, config: ReplicateConfig):
     return SweepConfig(
         models=(SweepModel(name=model),), datasets=(config.dataset,), seeds=config.seeds, analyses=STAGES,
         collect=CollectConfig(limit=config.limit, batch_size=config.batch_size),
-        probe=ProbeConfig(n_boot=n_boot, seeds=1, save_weights=False, layers=config.layers),
+        probe=ProbeConfig(n_boot=n_boot, seeds=1, save_weights=False, readouts=config.readouts),
         calibrate=CalibrateConfig(n_boot=n_boot, prior_knowledge=True),
         bottleneck=BottleneckConfig(n_boot=n_boot, logit_lens=False),
         patch=PatchConfig(metric="normalised_shift", n_pairs=config.n_pairs, attribution=False, n_boot=n_boot,
-                          layers=config.layers),
+                          blocks=config.blocks),
         executor=config.executor, workers=config.workers, address=config.address, progress=config.progress,
     )
 

@@ -48,14 +48,16 @@ def test_limit_larger_than_the_dataset_says_so(capsys, tmp_path):
 def test_cli_options_are_the_config_fields_and_reach_the_verb_unchanged():
     parser = build_parser()
     args = parser.parse_args(["replicate", "--models", "smollm2-135m-instruct", "gemma-3-270m", "--seeds", "3", "4",
-                              "--layers", "0,5,-1", "--finetune", "none", "--report-only", "--no-progress"])
+                              "--readouts", "0,5,-1", "--blocks", "0,-1", "--finetune", "none", "--report-only",
+                              "--no-progress"])
     from workbench.cli_options import config_fields
 
     config = ReplicateConfig(**config_fields(args, ReplicateConfig))
     assert config.models == ("smollm2-135m-instruct", "gemma-3-270m") and config.seeds == (3, 4)
-    assert config.layers == (0, 5, -1) and config.finetuned == () and config.report_only and not config.progress
+    assert config.readouts == (0, 5, -1) and config.blocks == (0, -1)
+    assert config.finetuned == () and config.report_only and not config.progress
     sweep = sweep_config("gemma-3-270m", config)
-    assert sweep.probe.layers == sweep.patch.layers == (0, 5, -1) and sweep.seeds == (3, 4)
+    assert sweep.probe.readouts == (0, 5, -1) and sweep.patch.blocks == (0, -1) and sweep.seeds == (3, 4)
     assert config.hash() == config.replace(report_only=False, progress=True, batch_size=4).hash()  # execution keys
     flags = {a.dest for a in parser._subparsers._group_actions[0].choices["replicate"]._actions}
     assert set(ReplicateConfig.model_fields) <= flags  # every field has its flag; nothing hand-written but --out
@@ -116,7 +118,7 @@ def test_small_real_ladder_writes_claims_report_and_table(smollm2, tmp_path, ver
     to end in tests/finetune/test_recovery.py, on a tiny model; here it is switched off)."""
     out = tmp_path / "ladder"
     study = dict(models=["smollm2-135m-instruct"], limit=24, seeds=(0,), dataset="capitals", n_pairs=4,
-                 layers="0,6,12,18,24,-1", batch_size=12, n_boot=50, finetune="none",
+                 readouts="0,6,12,18,24,-1", blocks="0,6,12,18,24,-1", batch_size=12, n_boot=50, finetune="none",
                  progress=False)
     loaded = {"smollm2-135m-instruct": smollm2}
     claims = wb.replicate(out, loaded=loaded, **study)
@@ -148,8 +150,8 @@ def test_small_real_ladder_writes_claims_report_and_table(smollm2, tmp_path, ver
     assert "cached" in (out / "models" / "smollm2-135m-instruct" / "summary.csv").read_text()
     pd.testing.assert_frame_equal(again, claims)
     assert main(["replicate", "--models", "smollm2-135m-instruct", "--limit", "24", "--seeds", "0", "--dataset",
-                 "capitals", "--n-pairs", "4", "--layers", "0,6,12,18,24,-1", "--n-boot", "50", "--finetune", "none",
-                 "--report-only", "--no-progress", "--no-figures", "--out", str(out)]) == 0
+                 "capitals", "--n-pairs", "4", "--readouts", "0,6,12,18,24,-1", "--blocks", "0,6,12,18,24,-1",
+                 "--n-boot", "50", "--finetune", "none", "--report-only", "--no-progress", "--no-figures", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     line = next(t for t in printed.splitlines() if t.startswith("alignment"))  # no value: nothing printed for it
     assert "nan" not in printed.lower() and "inconclusive" in line and "[" not in line

@@ -145,13 +145,13 @@ def test_tree_batch_shares_the_prefix_and_masks_the_tree():
 
 
 def test_a_probe_layer_the_run_does_not_have_is_named(run, tmp_path, capsys):
-    with pytest.raises(WorkbenchError, match="layer 999 does not exist; run .* stores layers 0..3"):
+    with pytest.raises(WorkbenchError, match=r"read-out 999 out of range: there are 4 read-outs in run .* \(0..3"):
         resolve_probe(run, "999/confidence_slot")
     from workbench.cli import main
 
     assert main(["finetune", str(run.path), "--probe", "999/confidence_slot", "--out", str(tmp_path / "ft")]) == 2
     err = capsys.readouterr().err
-    assert "layer 999 does not exist" in err and "run probe" not in err
+    assert "read-out 999 out of range" in err and "run probe" not in err
 
 
 def test_an_out_inside_a_file_is_refused_before_training(run, tmp_path):

@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 
 from workbench.analyses.calibration import auroc_rows, bootstrap_indices, percentile_interval
-from workbench.analyses.inputs import nonfinite_rows, require_two_classes, select_layers, select_roles
+from workbench.analyses.inputs import nonfinite_rows, require_two_classes, select_roles
 from workbench.backends.readout import ReadoutHead, checkpoint_head
 from workbench.errors import WorkbenchError
+from workbench.layer_selection import READOUT, select_layers
 from workbench.store import Run
 
 def load_run_model(run: Run, loaded: Any = None) -> Any:
@@ -59,7 +60,7 @@ def lens_scores(run: Run, loaded: Any = None, *, role: str = "confidence_slot",
     from workbench.elicit.scoring import VocabularyTrie
 
     head, tokenizer = run_head(run, loaded)
-    (role,), layer_ids = select_roles(run, role), select_layers(run, layers)
+    (role,), layer_ids = select_roles(run, role), select_layers(layers, len(run.readouts), READOUT, "this run")
     vocab = run.vocabulary
     first = np.array([ids[0] for ids in VocabularyTrie.build(tokenizer, vocab).token_ids])  # [S]
     tokens, column = np.unique(first, return_inverse=True)  # distinct first tokens [T]; string -> its token

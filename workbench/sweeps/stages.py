@@ -166,7 +166,7 @@ def _patch(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
 
     p = unit.params
     model = inputs.model()
-    result = api.patch(open_run(out), model, p, seed=unit.seed, figures=False, progress=False)  # layers: checked there
+    result = api.patch(open_run(out), model, p, seed=unit.seed, figures=False, progress=False)  # blocks: checked there
     headline: dict[str, Any] = {"n_pairs": int(result["pairs"].shape[0]) if "pairs" in result.tables else None}
     if "gradient_summary" in result.tables:
         s = result["gradient_summary"].iloc[0]
