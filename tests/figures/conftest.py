@@ -32,18 +32,20 @@ def stored(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_run(tiny4_checkpoint, tmp_path_factory, correct_copy):
-    """30 capitals items collected on a tiny 4-block llama, every third marked correct (a random model is never
-    right), then analysed by the demo's own ``analyse``: probes, channels, bottleneck with the logit lens, patching
-    (6 pairs, every control, attribution). Its numbers mean nothing; every stage is the real one."""
+    """The demo's run on a tiny 4-block llama: its 300 items (every third marked correct: a random model is never
+    right), analysed by the demo's own ``analyse`` (probes, channels, bottleneck with the logit lens, patching: 24
+    pairs, every control, attribution), so its page is the demo's size but for the layer count. Its numbers mean
+    nothing; every stage is the real one."""
     import workbench as wb
+    from workbench.commands.demo import DEMO_LIMIT
     from workbench.demo import analyse
 
     model = wb.load_model(str(tiny4_checkpoint), device="cpu", progress=False)
     root = tmp_path_factory.mktemp("demo")
-    collected = wb.collect(out=root / "collected", model=str(tiny4_checkpoint), loaded=model, dataset="capitals",
-                           limit=30, batch_size=10, max_answer_tokens=3, progress=False)
-    run = correct_copy(collected, root / "run", list(range(0, 30, 3)))
-    assert analyse(run, model, n_pairs=6) == []  # nothing skipped
+    collected = wb.collect(out=root / "collected", model=str(tiny4_checkpoint), loaded=model, limit=DEMO_LIMIT,
+                           batch_size=50, max_answer_tokens=3, progress=False)
+    run = correct_copy(collected, root / "run", list(range(0, DEMO_LIMIT, 3)))
+    assert analyse(run, model) == []  # nothing skipped
     return run
 
 

@@ -148,7 +148,7 @@ def test_every_table_is_folded_with_its_first_rows_and_the_whole_table_as_csv(de
     assert csv["question"].tolist() == tables["examples"]["question"].tolist()
     pairs = pd.read_csv(io.StringIO(base64.b64decode(
         re.search(r"href='data:text/csv;base64,([^']+)'", by_name["pairs"]).group(1)).decode()))
-    assert len(pairs) == 6
+    assert len(pairs) == 24
 
 
 def test_an_unreadable_result_is_named_on_the_page_and_the_rest_still_shown(tmp_path):
