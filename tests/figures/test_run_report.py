@@ -52,6 +52,7 @@ def test_the_page_holds_every_figure_and_table_of_the_run(analysed_run):
     assert set(sections["channels"].figures) == {"reliability"} and "channels" in sections["channels"].tables
     assert "softmax_vs_argmax" in sections["bottleneck"].figures
     assert "patching" in sections["Not run yet"].note
+    assert [f.analysis for f in run_findings(analysed_run)] == ["run", "probes", "channels", "bottleneck"]  # no patching
     examples = sections["Examples"].tables["examples"]
     assert len(examples) == analysed_run.n_examples
     assert {"question", "answer", "correct", "verbal_confidence", "softmax_expected", "answer_prob",

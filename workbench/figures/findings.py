@@ -65,11 +65,13 @@ def _run(run: Run) -> str:
 
 
 def _probes(result: Result, channels: Result | None) -> str:
-    """Probe against verbal: the logistic probe's peak per role, then the verbal channel's AUROC."""
+    """Probe against verbal: the probe's peak per role (the logistic probe's, when it ran), then the verbal
+    channel's AUROC."""
     readouts = result["layers"].query("status == 'ok'").groupby("role")["layer"].nunique()
-    peaks = ", ".join(f"at {b['role']} layer {b['layer']} ({b['hook']}, best of {readouts.get(b['role'], 0)} "
-                      f"read-outs) {_ci(b['auroc'], b['low'], b['high'])}"
-                      for b in result.manifest.get("best", []) if b["probe"] == "logistic")
+    best = result.manifest.get("best", [])
+    peaks = ", ".join(f"at {b['role']} layer {b['layer']} ({b['hook']}, {b['probe']}, best of "
+                      f"{readouts.get(b['role'], 0)} read-outs) {_ci(b['auroc'], b['low'], b['high'])}"
+                      for b in [b for b in best if b["probe"] == "logistic"] or best)
     text = (f"Probe vs verbal: the probe's AUROC peaks {peaks} ({result.config.get('folds')}-fold by question; a peak "
             "is the best of several layers, so read it as optimistic)")
     rows = channels["channels"].set_index("channel") if channels is not None else None
@@ -123,7 +125,7 @@ def run_findings(run: Run, results: dict[str, Result] | None = None) -> list[Fin
     """The run's findings in words, read from ``results`` (default: the latest stored result of each analysis)."""
     results = latest_results(run)[0] if results is None else results
     found = [Finding("run", _run(run))]
-    if "probes" in results:
+    if "probes" in results and results["probes"].manifest.get("best"):  # none when no layer could be fitted
         found.append(Finding("probes", _probes(results["probes"], results.get("channels"))))
     if "channels" in results:
         found.append(Finding("channels", _channels(results["channels"])))

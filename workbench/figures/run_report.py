@@ -114,7 +114,8 @@ READINGS = {
     "softmax_vs_argmax": "Each example's softmax expected confidence against its argmax text, coloured by "
                          "correctness: spread in the softmax that the argmax does not show is a text bottleneck.",
     "logit_lens": "AUROC of the confidence distribution read through the logit lens at each layer, beside the probe's.",
-    "heatmap": "Mean effect of patching each layer (rows: roles); a darker cell moves the confidence more.",
+    "heatmap": "Mean effect of patching each layer (rows: roles): blue raises the confidence, red lowers it, white is "
+               "no effect.",
     "gradient": "Mean effect per layer with its 95% band and each pair's points; rho in the title is the layer "
                 "gradient.",
     "controls": "The sweep's mean effect per layer beside each control's; a real effect stands above the controls.",
