@@ -5,7 +5,8 @@
 ``(heading, html)`` in order, each with an anchor the contents link to. A section's body is built from
 ``figure_html`` (a fixed-size box drawn by plotly, with a one-line reading under it) and ``table_html`` (the
 table folded in ``<details>``: its first rows shown, the whole table downloadable as CSV from a ``data:`` link,
-so the download works offline). The page names no external URL (no CDN, no fonts, no MathJax).
+so the download works offline). The page names no external URL (no CDN, no fonts, no MathJax). ``write_html``
+writes a page of figures alone.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import base64
 import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -61,15 +63,25 @@ def table_html(frame: pd.DataFrame, name: str, *, rows: int = ROWS_SHOWN, open_:
 
 
 def page_html(title: str, findings: Sequence[str], sections: Sequence[tuple[str, str]], *, note: str = "") -> str:
-    """The page: plotly.js once in the head, the title, ``note``, the findings (escaped text), the contents, then
-    each ``(heading, html body)`` section."""
+    """The page: plotly.js once in the head, the title, ``note``, the findings (escaped text; no such section when
+    there are none), the contents, then each ``(heading, html body)`` section."""
     contents = "".join(f"<li><a href='#{anchor(h)}'>{html.escape(h)}</a></li>" for h, _ in sections)
-    said = "".join(f"<li>{html.escape(line)}</li>" for line in findings) or "<li>No stored results yet.</li>"
+    said = "".join(f"<li>{html.escape(line)}</li>" for line in findings)
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              f"<style>{STYLE}</style><script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
              f"<h1>{html.escape(title)}</h1>", note,
-             f"<section id='findings'><h2>Findings</h2><ul class='findings'>{said}</ul></section>",
+             f"<section id='findings'><h2>Findings</h2><ul class='findings'>{said}</ul></section>" if said else "",
              f"<nav id='contents'><h2>Contents</h2><ol>{contents}</ol></nav>"]
     parts += [f"<section id='{anchor(h)}'><h2>{html.escape(h)}</h2>{body}</section>" for h, body in sections]
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def write_html(figures: Mapping[str, go.Figure], path: str | Path, *, title: str) -> Path:
+    """A page of figures alone, each in its own section (the page beside a patching or fine-tuning result)."""
+    sections = [(heading, figure_html(fig, f"figure-{i}")) for i, (heading, fig) in enumerate(figures.items())]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page_html(title, [], sections or [("No figures", "<p>No stored results to draw yet.</p>")]),
+                    encoding="utf-8")
+    return path
