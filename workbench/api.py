@@ -198,8 +198,8 @@ def finetune(run: RunLike, out: str | Path, *, config: FinetuneConfig | None = N
 
 
 def report(run: RunLike, path: str | Path | None = None, *, allow_incomplete: bool = False) -> Path:
-    """Write the run's one offline report page (every figure and table; default ``RUN/report.html``) and
-    return its path; see ``workbench.figures.run_report``."""
+    """Write the run's one offline report page (its findings in words, then every figure and table; default
+    ``RUN/report.html``) and return its path; see ``workbench.figures.run_report``."""
     from workbench.figures.run_report import write_report
 
     return write_report(_open(run), path, allow_incomplete=allow_incomplete)

@@ -19,7 +19,8 @@ from the evidence folder alone, over every seed it holds, so seeds run on other 
 - ``out/ladder.md``: the claims as a markdown table for the README;
 - ``out/tuning.csv`` and ``out/tuning.md``: the knowledge-split fine-tuning's metrics per model and training set
   (``analyses.tuning.tuning_table``), when it ran;
-- ``out/report.html``: the claims table and each model's figures drawn from the evidence;
+- ``out/report.html``: the claims in words, the claims table and each model's figures drawn from the evidence
+  (``workbench.figures.ladder.write_report``), and the knowledge-split fine-tuning's figures;
 - ``out/study.json``: the study's config, its hash and the library versions.
 
 ``--from-evidence DIR`` runs no model and writes the same files from ``DIR`` alone. A re-run does only what is
@@ -28,7 +29,6 @@ missing; evidence already written is never replaced without ``--overwrite``.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -348,51 +348,8 @@ def write_outputs(config: ReplicateConfig, out: Path, evidence: Sequence[Evidenc
                                            "No knowledge-split fine-tuning in this evidence yet (replicate --tuning).")
                        .encode() + b"\n")
     if config.figures:
-        write_report(out / "report.html", claims, accuracy, evidence, tuning)
+        from workbench.figures.ladder import write_report
+        from workbench.figures.tuning import tuning_section
+
+        write_report(out / "report.html", claims, accuracy, evidence, tuning_section(tuning, evidence))
     return claims
-
-
-def write_report(path: Path, claims: pd.DataFrame, accuracy: pd.DataFrame, evidence: Sequence[Evidence],
-                 tuning: pd.DataFrame | None = None):
-    """The offline page: the claims table, accuracy per family, the knowledge-split fine-tuning (its ECE per
-    training set and reliability before and after, when it ran), then each model's figures drawn from its evidence
-    (first seed): probe AUROC per layer, the seed's cross-model shift per layer, the within-model gradient."""
-    from workbench.analyses.claims import value_text
-    from workbench.figures.ladder import evidence_figures
-
-    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>Seed-study claims across the ladder</title>"
-             "<style>body{font-family:Helvetica,Arial,sans-serif} td,th{padding:2px 8px;text-align:left}"
-             ".reproduced{color:#1a7f37}.refuted{color:#b42318}.inconclusive{color:#6e7781}</style></head><body>",
-             "<h1>Seed-study claims across the ladder</h1>"]
-    rows = "".join(
-        f"<tr><td>{html.escape(r.claim)}</td><td>{html.escape(r.definition)}</td><td>{html.escape(str(r.position))}"
-        f"</td><td>{html.escape(r.model)}</td><td>{html.escape(r.statement)}</td>"
-        f"<td>{html.escape(str(r.seed_value))}</td><td>{value_text(r.value, r.low, r.high, 3)}</td>"
-        f"<td class='{r.verdict}'>{r.verdict}</td><td>{html.escape(r.why)}</td></tr>"
-        for r in claims.fillna({"position": ""}).itertuples())
-    parts.append("<table><tr><th>claim</th><th>definition</th><th>read at</th><th>model</th><th>statement</th>"
-                 f"<th>seed</th><th>value [95% CI]</th><th>verdict</th><th>why</th></tr>{rows}</table>")
-    parts.append("<h2>Accuracy per model and family</h2>" + accuracy.to_html(index=False, float_format="%.3f"))
-    first, shown = True, set()
-    if tuning is not None and not tuning.empty:
-        from workbench.figures.tuning import ece_figure, reliability_grid
-
-        parts.append("<h2>Fine-tuning on known, unknown and mixed items (claims 6 and 8)</h2>")
-        for heading, fig in (("ECE per training set", ece_figure(tuning)),
-                             ("Reliability before and after: answer probability", reliability_grid(evidence)),
-                             ("Reliability before and after: verbal confidence", reliability_grid(evidence, "verbal"))):
-            parts.append(f"<h3>{heading}</h3>")
-            parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if first else False))
-            first = False
-    for ev in evidence:
-        if ev.model in shown:
-            continue
-        shown.add(ev.model)
-        parts.append(f"<h2>{html.escape(ev.model)} (seed {ev.seed})</h2>")
-        for heading, fig in evidence_figures(ev).items():
-            parts.append(f"<h3>{html.escape(heading)}</h3>")
-            parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if first else False))
-            first = False
-    parts.append("</body></html>")
-    write_bytes_atomic(path, "\n".join(parts).encode())
-    return path

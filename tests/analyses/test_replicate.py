@@ -143,8 +143,8 @@ def test_small_real_ladder_writes_claims_report_and_table(smollm2, tmp_path, ver
     pd.testing.assert_frame_equal(recomputed, claims)
     page = (out / "report.html").read_text()
     assert "probe_beats_verbal" in page and "smollm2-135m-instruct (seed 0)" in page and "plotly" in page
-    table = page.split("<h2>")[0]  # the claims table: a claim without a value shows none, never "nan"
-    assert "alignment" in table and not re.search(r"\bnan\b", table, re.IGNORECASE)
+    findings = page.split("<section id='findings'>")[1].split("</section>")[0]  # the claims in words: no "nan"
+    assert "alignment" in findings and not re.search(r"\bnan\b", findings, re.IGNORECASE)
     assert json.loads((out / "study.json").read_text())["config_hash"] == ReplicateConfig(**study).hash()
     again = wb.replicate(out, loaded=loaded, **{**study, "figures": False})  # a re-run finds every unit done
     assert "cached" in (out / "models" / "smollm2-135m-instruct" / "summary.csv").read_text()

@@ -11,7 +11,7 @@ from workbench.analyses import tuning as tu
 from workbench.analyses.calibration import ece
 from workbench.analyses.claims import Evidence, claims_table, verdict
 from workbench.analyses.evidence import read_evidence, write_unit
-from workbench.figures.tuning import ece_figure, reliability_grid, tuning_markdown
+from workbench.figures.tuning import ece_figure, reliability_grid, tuning_markdown, tuning_section
 
 N = 200
 
@@ -117,6 +117,9 @@ def test_the_table_markdown_and_figures_carry_every_variant():
     assert len(ece_figure(summary).data) == 2
     grid = reliability_grid(evidence)
     assert len([t for t in grid.data if t.mode == "lines+markers"]) == 5
+    (heading, body), = tuning_section(summary, evidence)
+    assert "claims 6 and 8" in heading and all(f"tuning-figure-{i}" in body for i in range(3)) and "<details" in body
+    assert tuning_section(summary.iloc[:0], evidence) == []
 
 
 def test_the_evidence_round_trip_keeps_the_tuning_tables(tmp_path):

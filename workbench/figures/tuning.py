@@ -15,6 +15,7 @@ from plotly.subplots import make_subplots
 
 from workbench.analyses.calibration import reliability
 from workbench.analyses.tuning import CHANNELS
+from workbench.figures.page import table_html
 from workbench.figures.style import color, styled
 
 LABELS = {"base": "base (untuned)", "known": "known-only", "unknown": "unknown-only", "mix": "mix",
@@ -100,3 +101,20 @@ def reliability_grid(evidence: Sequence, channel: str = "answer_prob") -> go.Fig
     fig.update_xaxes(title_text=f"{CHANNELS[channel]}", row=len(models) or 1)
     fig.update_yaxes(title_text="accuracy", col=1)
     return fig
+
+
+def tuning_section(table: pd.DataFrame, evidence: Sequence) -> list[tuple[str, str]]:
+    """The ladder report's section on the knowledge-split fine-tuning (none when it did not run): ECE per training
+    set, the reliability small multiples of both channels, and the table folded."""
+    if table.empty:
+        return []
+    figures = (("ECE of each training set on the held-out items, with its 95% interval over items and seeds.",
+                ece_figure(table)),
+               ("Reliability of the answer probability, before (base) and after each fine-tuning.",
+                reliability_grid(evidence)),
+               ("Reliability of the verbal confidence, before (base) and after each fine-tuning.",
+                reliability_grid(evidence, "verbal")))
+    body = "".join(fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"tuning-figure-{i}",
+                               config={"displaylogo": False}) + f"<p class='reading'>{reading}</p>"
+                   for i, (reading, fig) in enumerate(figures))
+    return [("Fine-tuning on known, unknown and mixed items (claims 6 and 8)", body + table_html(table, "tuning"))]
