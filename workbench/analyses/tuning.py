@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.analyses.calibration import auroc_rows, bin_ids
-from workbench.analyses.measures import N_BOOT, Measure, combine_seeds
+from workbench.analyses.measures import N_BOOT, Measure, combine_seeds, resample
 from workbench.analyses.smooth_ece import smece_rows
 
 CHANNELS = {"answer_prob": "answer probability", "verbal": "verbal confidence"}
@@ -74,7 +74,7 @@ def paired(tuning: pd.DataFrame, variants: Sequence[str], channel: str, metric: 
     if keep.sum() < MIN_ITEMS:
         return f"{int(keep.sum())} held-out items with a {CHANNELS.get(channel, channel)} in every variant: too few"
     items = items[keep]
-    idx = np.random.default_rng(seed).integers(0, len(items), size=(N_BOOT, len(items)))  # [n_boot, n]
+    idx = resample(len(items), seed)  # [n_boot, n]
     out = {}
     for v, part in wide.items():
         conf = part.loc[items, channel].to_numpy(dtype=float)
