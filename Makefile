@@ -57,10 +57,10 @@ figures: $(STAMP) chromium
 notebooks: $(STAMP) chromium
 	$(BIN)/python scripts/make_notebooks.py --execute runs/notebooks
 
-# JupyterLab on the notebooks (the `lab` extra, installed into the venv the first time).
+# JupyterLab with the four notebooks open (the `lab` extra, installed into the venv the first time).
 lab: $(STAMP)
 	$(BIN)/jupyter-lab --version >/dev/null 2>&1 || $(BIN)/python -m pip install -q -c requirements.lock -e ".[dev,lab]"
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/*.ipynb
 
 # Refresh the pinned versions after changing dependencies (torch stays free: CPU or CUDA is the user's choice).
 lock: $(STAMP)

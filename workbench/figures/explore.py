@@ -1,0 +1,139 @@
+"""``wb.explore(run, model=None)``: one example at a time, in JupyterLab (ipywidgets and plotly ``FigureWidget``s,
+which bundle plotly.js: it works offline).
+
+Choose an example (correct / incorrect, a search in the question text), a block ``L`` (the slider), a role and a
+site. For that example the app shows:
+
+- **probe**: the stored probe's out-of-fold score at every read-out, at the chosen role (the run's latest
+  ``probes`` result: the logistic probe, mean over its seeds), read-out ``L`` marked;
+- **confidence**: the logit lens's confidence distribution at read-out ``L`` (``blocks.L.hook_resid_pre`` at the
+  confidence slot, ``analyses.logit_lens.Lens``) beside the stored final one; with a ``model``, also the exact
+  distribution after the chosen source example's activation at ``blocks.L.hook_<site>`` and the role is written
+  into this example (``Patch.from_run``, then ``model.confidence``), computed live.
+
+Without a model nothing runs a forward pass: the probe scores and the final distribution are the run's stored
+numbers, and the lens reads only the final norm and unembedding from the run's checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from workbench.analyses.logit_lens import Lens
+from workbench.backends import SITES, Patch
+from workbench.figures.style import color, styled
+from workbench.store import Run
+from workbench.store.results import find_result
+
+OUTCOMES = {"all": None, "correct": True, "incorrect": False}
+
+
+def probe_scores(run: Run) -> Any:
+    """Out-of-fold score of the latest stored logistic probe: a frame indexed by (role, example_id), one column per
+    read-out (mean over the probe's seeds); None when the run has no ``probes`` result."""
+    probes = find_result(run.path, "probes")
+    if probes is None:
+        return None
+    oof = probes["oof"]
+    oof = oof[oof["probe"] == "logistic"] if (oof["probe"] == "logistic").any() else oof
+    return oof.pivot_table(index=["role", "example_id"], columns="layer", values="score", aggfunc="mean")
+
+
+class Explorer:
+    """The app: its controls (``outcome``, ``search``, ``example``, ``layer``, ``role``, ``site``, ``source``), its
+    two ``FigureWidget``s (``probe_figure``, ``confidence_figure``) and ``widget``, the box JupyterLab shows.
+    Every control redraws through ``draw()``; set a control's ``.value`` to drive it from Python."""
+
+    def __init__(self, run: Run, model: Any = None):
+        import ipywidgets as w
+
+        self.run, self.model = run, model
+        self.records = run.records.set_index("example_id", drop=False)
+        self.scores = probe_scores(run)
+        self.lens = Lens.of(run, model)
+        self.final = run.confidence_probs()  # [n, S]
+        self.values = np.asarray(run.vocabulary.values, dtype=float)  # [S]
+        roles = run.roles
+        self.outcome = w.ToggleButtons(options=list(OUTCOMES), value="all", description="answers")
+        self.search = w.Text(placeholder="words in the question", description="search")
+        self.example = w.Dropdown(description="example", layout=w.Layout(width="95%"))
+        self.layer = w.IntSlider(min=0, max=run.n_blocks - 1, value=run.n_blocks // 2, description="block",
+                                 continuous_update=False)
+        self.role = w.Dropdown(options=roles, value="confidence_slot" if "confidence_slot" in roles else roles[0],
+                               description="role")
+        self.site = w.Dropdown(options=SITES, value="resid_pre", description="site", disabled=model is None)
+        self.source = w.Dropdown(options=self._labels(self.records), description="source", disabled=model is None,
+                                 layout=w.Layout(width="95%"))
+        self.status = w.HTML()
+        self.probe_figure = go.FigureWidget(styled(go.Figure(), x="read-out", y="probe score (out of fold)"))
+        self.confidence_figure = go.FigureWidget(styled(go.Figure(), x="confidence", y="probability"))
+        for fig in (self.probe_figure, self.confidence_figure):
+            fig.update_layout(width=560, height=400, title_text=" ", legend=dict(orientation="h", y=-0.2))
+        self.probe_figure.add_scatter(mode="lines+markers", name="probe", line=dict(color=color(0)))
+        self.probe_figure.add_scatter(mode="markers", name="read-out L", marker=dict(color=color(1), size=12))
+        for i, name in enumerate(("final (stored)", "logit lens at read-out L", "patched")):
+            self.confidence_figure.add_scatter(mode="lines", name=name, line=dict(color=color(i), width=2))
+        self._filter()
+        for control in (self.outcome, self.search):
+            control.observe(self._filter, names="value")
+        for control in (self.example, self.layer, self.role, self.site, self.source):
+            control.observe(self.draw, names="value")
+        self.widget = w.VBox([w.HBox([self.outcome, self.search]), self.example, w.HBox([self.layer, self.role, self.site]),
+                              self.source, self.status, w.HBox([self.probe_figure, self.confidence_figure])])
+        self.draw()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    @staticmethod
+    def _labels(rows: Any) -> list[tuple[str, int]]:
+        return [(f"{i}: {'right' if ok else 'wrong'} | {q[:90]}", int(i))
+                for i, ok, q in zip(rows["example_id"], rows["correct"], rows["question"])]
+
+    def _filter(self, change: Any = None) -> None:
+        rows = self.records
+        if OUTCOMES[self.outcome.value] is not None:
+            rows = rows[rows["correct"] == OUTCOMES[self.outcome.value]]
+        if self.search.value.strip():
+            rows = rows[rows["question"].str.contains(self.search.value.strip(), case=False, regex=False)]
+        current, self.example.options = self.example.value, self._labels(rows)
+        ids = [i for _, i in self.example.options]  # keep the chosen example while it matches, else the first
+        self.example.value = current if current in ids else ids[0] if ids else None  # a change redraws
+
+    def draw(self, change: Any = None) -> None:
+        """Redraw both figures for the chosen example, read-out and role (and the patch, with a model)."""
+        target, layer, role = self.example.value, self.layer.value, self.role.value
+        if target is None:
+            self.status.value = "<b>no example matches</b>"
+            return
+        row = self.run.example(target).row
+        record = self.records.loc[target]
+        self.status.value = (f"answer {record['answer']!r}, {'right' if record['correct'] else 'wrong'} "
+                             f"(gold {record['gold']!r})")
+        scores = None if self.scores is None or (role, target) not in self.scores.index else self.scores.loc[(role, target)]
+        with self.probe_figure.batch_update():
+            self.probe_figure.data[0].update(x=[] if scores is None else list(scores.index),
+                                             y=[] if scores is None else scores.to_list())
+            self.probe_figure.data[1].update(x=[layer], y=[scores.get(layer, np.nan)] if scores is not None else [])
+            self.probe_figure.layout.title.text = ("no probe stored at this role (run wb.probe)" if scores is None
+                                                   else f"probe at {role}, example {target}")
+        lens = self.lens.probs(layer)[0][row]
+        patched = self.patched(self.source.value, target, layer, role, self.site.value) if self.model is not None else None
+        with self.confidence_figure.batch_update():
+            for trace, probs in zip(self.confidence_figure.data, (self.final[row], lens, patched)):
+                trace.update(x=self.values if probs is not None else [], y=probs if probs is not None else [])
+            self.confidence_figure.data[1].name = f"logit lens at read-out {layer}"
+            self.confidence_figure.data[2].name = f"patched: {self.source.value} -> blocks.{layer}.hook_{self.site.value}"
+            self.confidence_figure.layout.title.text = f"confidence at the slot, example {target}"
+
+    def patched(self, source: int, target: int, layer: int, role: str, site: str) -> np.ndarray:
+        """[S] the exact confidence of ``target`` after ``source``'s activation at ``blocks.{layer}.hook_{site}`` and
+        ``role`` is written into it (one forward pass of the model)."""
+        import torch
+
+        patch = Patch.from_run(self.run, source, self.run, target, layer=layer, role=role, site=site, model=self.model)
+        ids = torch.tensor([self.run.prompt_ids(target)])
+        return self.model.confidence(ids, vocabulary=self.run.vocabulary, patches=[patch]).probs[0]
