@@ -50,9 +50,11 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/patching_speed.py
 	$(BIN)/python benchmarks/sweep_workers.py
 
-# The paper figures of the demo results, referenced from the README (after `make demo`).
+# Every figure in figures/ (the README's and the docs'), redrawn by the current code: the demo's and the fine-tuning's
+# from their committed copies in figures/sources/ (refreshed first from runs/demo and runs/finetune-smollm2 when
+# present), the ladder's from docs/ladder/evidence; each SVG with its spec hash, which a test checks.
 figures: $(STAMP) chromium
-	$(BIN)/workbench figures runs/demo --format svg --out figures
+	$(BIN)/python scripts/readme_figures.py $(wildcard runs/demo runs/finetune-smollm2)
 
 notebooks: $(STAMP) chromium
 	$(BIN)/python scripts/make_notebooks.py --execute runs/notebooks

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -57,3 +59,17 @@ def evidence_figures(ev: Evidence) -> dict[str, go.Figure]:
     if ev.effects is not None and not ev.effects.empty:
         figures["Within-model patching (answer-selective gradient)"] = within_model_figure(ev)
     return figures
+
+
+def ladder_figures(evidence_root) -> dict[str, go.Figure]:
+    """The evidence figures of each model's lowest seed under an evidence folder (what the README shows), titled, by
+    ``<model>_seed<S>/<figure>`` (``cross_model_patching`` for "Cross-model patching (the seed's claim 4)")."""
+    from workbench.analyses.evidence import read_evidence
+
+    _, units, _ = read_evidence(evidence_root)
+    first: dict[str, Evidence] = {}
+    for ev in units:  # seeds ascending
+        first.setdefault(ev.model, ev)
+    return {f"{ev.model}_seed{ev.seed}/{re.sub(r'[^a-z0-9]+', '_', heading.split('(')[0].lower()).strip('_')}":
+            fig.update_layout(title=f"{ev.model}, seed {ev.seed}: {heading}")
+            for ev in first.values() for heading, fig in evidence_figures(ev).items()}
