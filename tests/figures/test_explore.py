@@ -3,6 +3,7 @@ random llama (real collect, real model; no SmolLM2)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -23,11 +24,15 @@ def probed(tiny_probed_run):
     return tiny_probed_run
 
 
-def test_without_a_stored_probe_the_probe_figure_says_so(probed, tmp_path):
+def test_without_a_stored_probe_or_the_checkpoint_the_rest_still_draws(probed, tmp_path):
     shutil.copytree(probed.path, tmp_path / "run", ignore=shutil.ignore_patterns("results"))
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    manifest["config"]["model"] = str(tmp_path / "elsewhere")  # collected on another machine
+    (tmp_path / "run" / "manifest.json").write_text(json.dumps(manifest))
     app = wb.explore(tmp_path / "run")
     assert not app.probe_figure.data[0].y and "no probe" in app.probe_figure.layout.title.text
-    assert np.allclose(app.confidence_figure.data[0].y, probed.confidence_probs()[0])  # the rest still draws
+    assert not app.confidence_figure.data[1].y and "no logit lens" in app.status.value
+    assert np.allclose(app.confidence_figure.data[0].y, probed.confidence_probs()[0])
 
 
 def test_the_lens_at_the_last_readout_is_the_stored_final_distribution(probed):

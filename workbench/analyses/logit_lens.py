@@ -74,14 +74,15 @@ class Lens:
             rest = np.where(final_q[:, column] > 1e-30, run.confidence_probs() / final_q[:, column], 0.0)
         return cls(run, role, head, tokens, column, rest.clip(0.0, 1.0))
 
-    def probs(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
-        """(P_L(s) [n, S], the layer's next-token mass on each first token [n, T]) at read-out ``layer``."""
-        resid = self.run.residuals(layer, self.role)
+    def probs(self, layer: int, rows: Any = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """(P_L(s) [n, S], the layer's next-token mass on each first token [n, T]) at read-out ``layer``, for the
+        examples at ``rows`` of the run's records (all by default)."""
+        resid = self.run.residuals(layer, self.role)[rows]
         if nonfinite_rows(resid):
             raise WorkbenchError(f"layer {layer} ({self.run.readouts[layer]}) at {self.role} holds NaN/inf activations "
                                  f"in {nonfinite_rows(resid)} examples; choose other layers")
         q = np.exp(self.head.log_probs(resid, self.tokens.tolist()))  # [n, T]
-        return q[:, self.column] * self.rest, q
+        return q[:, self.column] * self.rest[rows], q
 
 
 def lens_scores(run: Run, loaded: Any = None, *, role: str = "confidence_slot",

@@ -12,11 +12,13 @@ site. For that example the app shows:
   into this example (``Patch.from_run``, then ``model.confidence``), computed live.
 
 Without a model nothing runs a forward pass: the probe scores and the final distribution are the run's stored
-numbers, and the lens reads only the final norm and unembedding from the run's checkpoint.
+numbers, and the lens reads only the final norm and unembedding from the run's checkpoint (where that is not on this
+machine, the app says so and draws the rest).
 """
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,7 @@ import plotly.graph_objects as go
 
 from workbench.analyses.logit_lens import Lens
 from workbench.backends import SITES, Patch
+from workbench.errors import WorkbenchError
 from workbench.figures.style import color, styled
 from workbench.store import Run
 from workbench.store.results import find_result
@@ -53,7 +56,10 @@ class Explorer:
         self.run, self.model = run, model
         self.records = run.records.set_index("example_id", drop=False)
         self.scores = probe_scores(run)
-        self.lens = Lens.of(run, model)
+        try:
+            self.lens, self.no_lens = Lens.of(run, model), ""
+        except WorkbenchError as error:  # the run's checkpoint is not on this machine: the rest still draws
+            self.lens, self.no_lens = None, f"; no logit lens ({error})"
         self.final = run.confidence_probs()  # [n, S]
         self.values = np.asarray(run.vocabulary.values, dtype=float)  # [S]
         roles = run.roles
@@ -75,7 +81,8 @@ class Explorer:
         self.probe_figure.add_scatter(mode="lines+markers", name="probe", line=dict(color=color(0)))
         self.probe_figure.add_scatter(mode="markers", name="read-out L", marker=dict(color=color(1), size=12))
         for i, name in enumerate(("final (stored)", "logit lens at read-out L", "patched")):
-            self.confidence_figure.add_scatter(mode="lines", name=name, line=dict(color=color(i), width=2))
+            self.confidence_figure.add_scatter(mode="lines", name=name, line=dict(color=color(i), width=2),
+                                               visible=i < 2 or model is not None)
         self._filter()
         for control in (self.outcome, self.search):
             control.observe(self._filter, names="value")
@@ -111,8 +118,8 @@ class Explorer:
             return
         row = self.run.example(target).row
         record = self.records.loc[target]
-        self.status.value = (f"answer {record['answer']!r}, {'right' if record['correct'] else 'wrong'} "
-                             f"(gold {record['gold']!r})")
+        self.status.value = html.escape(f"answer {record['answer']!r}, {'right' if record['correct'] else 'wrong'} "
+                                        f"(gold {record['gold']!r}){self.no_lens}")
         scores = None if self.scores is None or (role, target) not in self.scores.index else self.scores.loc[(role, target)]
         with self.probe_figure.batch_update():
             self.probe_figure.data[0].update(x=[] if scores is None else list(scores.index),
@@ -120,7 +127,7 @@ class Explorer:
             self.probe_figure.data[1].update(x=[layer], y=[scores.get(layer, np.nan)] if scores is not None else [])
             self.probe_figure.layout.title.text = ("no probe stored at this role (run wb.probe)" if scores is None
                                                    else f"probe at {role}, example {target}")
-        lens = self.lens.probs(layer)[0][row]
+        lens = self.lens.probs(layer, [row])[0][0] if self.lens is not None else None
         patched = self.patched(self.source.value, target, layer, role, self.site.value) if self.model is not None else None
         with self.confidence_figure.batch_update():
             for trace, probs in zip(self.confidence_figure.data, (self.final[row], lens, patched)):
