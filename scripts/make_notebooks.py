@@ -203,7 +203,7 @@ model = wb.load_model(MODEL) if MODEL else None
 app = wb.explore(run, model=model)
 app'''),
     new_markdown_cell("The controls are plain widgets: setting one from Python redraws as the slider does."),
-    new_code_cell('''oof = wb.open_result(run.path, "probes")["oof"]
+    new_code_cell('''oof = wb.open_result(run.path, "probes")["oof"].query("probe == 'logistic'")
 target = app.example.value
 app.layer.value = run.n_blocks - 1
 probe, marker = app.probe_figure.data

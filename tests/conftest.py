@@ -88,7 +88,7 @@ def tiny_checkpoint(tmp_path_factory, smollm2_tokenizer) -> Path:
 @pytest.fixture(scope="session")
 def tiny_probed_run(tiny_checkpoint, tmp_path_factory):
     """10 items collected on the tiny llama (5 marked correct: a random model is never right) with a stored probes
-    result (logistic, 2 folds, 2 seeds, at confidence_slot and answer_last): what ``wb.explore`` reads."""
+    result (logistic and diffmeans, 2 folds, 2 seeds, at confidence_slot and answer_last): what ``wb.explore`` reads."""
     from workbench.analyses.probe_layers import probe_layers
     from workbench.backends import load_model
     from workbench.collect import collect
@@ -97,7 +97,7 @@ def tiny_probed_run(tiny_checkpoint, tmp_path_factory):
     raw = collect(out=tmp_path_factory.mktemp("explore") / "raw", loaded=model, model=str(tiny_checkpoint), limit=10,
                   max_answer_tokens=3, batch_size=5, progress=False)
     run = with_correct(raw, raw.path.parent / "run", [0, 2, 3, 7, 8])
-    probe_layers(run, ("confidence_slot", "answer_last"), folds=2, seeds=(0, 1), probes=("logistic",), n_boot=10)
+    probe_layers(run, ("confidence_slot", "answer_last"), folds=2, seeds=(0, 1), n_boot=10)  # logistic and diffmeans
     return run
 
 def with_correct(run, path: Path, correct_ids: list[int]):

@@ -43,6 +43,8 @@ def test_the_lens_at_the_last_readout_is_the_stored_final_distribution(probed):
 def test_moving_the_slider_puts_that_layers_stored_numbers_into_the_figures(probed):
     app = wb.explore(probed)  # no model: stored numbers and the checkpoint's read-out head only
     oof = wb.open_result(probed.path, "probes")["oof"]
+    assert set(oof["probe"]) == {"logistic", "diffmeans"}
+    oof = oof[oof["probe"] == "logistic"]  # the one the app shows
     target = app.example.value
     row = probed.example(target).row
     seen = []
