@@ -96,7 +96,7 @@ def tiny_probed_run(tiny_checkpoint, tmp_path_factory):
     model = load_model(str(tiny_checkpoint), device="cpu")
     raw = collect(out=tmp_path_factory.mktemp("explore") / "raw", loaded=model, model=str(tiny_checkpoint), limit=10,
                   max_answer_tokens=3, batch_size=5, progress=False)
-    run = with_correct(raw, raw.path.parent / "run", [0, 2, 3, 7, 8])
+    run = with_correct(raw, raw.path.parent / "run", [1, 2, 3, 7, 8])
     probe_layers(run, ("confidence_slot", "answer_last"), folds=2, seeds=(0, 1), n_boot=10)  # logistic and diffmeans
     return run
 

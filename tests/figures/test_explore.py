@@ -59,7 +59,7 @@ def test_moving_the_slider_puts_that_layers_stored_numbers_into_the_figures(prob
         assert np.allclose(final.y, probed.confidence_probs()[row]) and not patched.y
         expected = lens_scores(probed, layers=[layer]).set_index("example_id").at[target, "expected"]
         assert np.isclose(np.dot(lens.y, lens.x) / np.sum(lens.y), expected)
-        assert lens.name == f"logit lens at read-out {layer}"
+        assert lens.name == f"logit lens at read-out {layer}" and final.name == "final (stored)"
         seen.append(np.asarray(lens.y))
     assert not np.allclose(seen[0], seen[-1])  # the lens moved with the slider
     app.role.value = "answer_last"
@@ -73,9 +73,9 @@ def test_filters_choose_among_the_right_examples(probed):
     app = wb.explore(probed)
     records = probed.records.set_index("example_id")
     app.outcome.value = "correct"
-    assert [i for _, i in app.example.options] == [0, 2, 3, 7, 8]
+    assert [i for _, i in app.example.options] == [1, 2, 3, 7, 8]
     app.outcome.value = "incorrect"
-    assert app.example.value == 1 and not records.loc[[i for _, i in app.example.options], "correct"].any()
+    assert app.example.value == 0 and not records.loc[[i for _, i in app.example.options], "correct"].any()
     word = records.at[4, "question"].split()[-1]
     app.search.value = word.upper()  # case-insensitive
     found = [i for _, i in app.example.options]
@@ -86,14 +86,15 @@ def test_filters_choose_among_the_right_examples(probed):
 
 def test_with_a_model_the_patched_distribution_is_computed_live(probed, tiny):
     app = wb.explore(probed, model=tiny)
-    app.example.value, app.source.value, app.layer.value, app.role.value = 1, 0, 1, "confidence_slot"
+    assert app.source.value == 1  # the first right answer's state, by default
+    app.example.value, app.layer.value, app.role.value = 0, 1, "confidence_slot"  # into a wrong answer
     final, _, patched = app.confidence_figure.data
-    target = probed.example(1)
+    target = probed.example(0)
     patch = wb.Patch("blocks.1.hook_resid_pre", torch.tensor([target.positions["confidence_slot"]]),
-                     torch.from_numpy(probed.residuals(1, "confidence_slot")[probed.example(0).row])[None])
-    by_hand = tiny.confidence(torch.tensor([probed.prompt_ids(1)]), vocabulary=probed.vocabulary, patches=[patch])
+                     torch.from_numpy(probed.residuals(1, "confidence_slot")[probed.example(1).row])[None])
+    by_hand = tiny.confidence(torch.tensor([probed.prompt_ids(0)]), vocabulary=probed.vocabulary, patches=[patch])
     assert np.allclose(patched.y, by_hand.probs[0], rtol=1e-4, atol=1e-9)
     assert not np.allclose(patched.y, final.y, rtol=1e-3, atol=0)  # the source's state moved the confidence
     app.site.value = "mlp_out"  # a site the store does not keep: one forward of the source through the model
     assert not np.allclose(app.confidence_figure.data[2].y, by_hand.probs[0], rtol=1e-3, atol=0)
-    assert app.confidence_figure.data[2].name == "patched: 0 -> blocks.1.hook_mlp_out"
+    assert app.confidence_figure.data[2].name == "patched: 1 -> blocks.1.hook_mlp_out"

@@ -128,5 +128,5 @@ def test_explore_notebook_draws_its_app_in_jupyterlab(tiny_probed_run, tmp_path)
     assert not state["errors"], state["errors"]
     assert state["printed"] and state["slider"] == 1
     plots = state["plots"]
-    assert len(plots) == 2 and all(p["w"] > 300 and p["h"] > 300 and p["svgs"] >= 2 for p in plots), plots
+    assert len(plots) == 2 and all(p["w"] > 400 and p["h"] > 300 and p["svgs"] >= 2 for p in plots), plots
     assert [p["traces"] for p in plots] == [2, 2], plots  # probe + marker; final + lens (no model: no patched line)

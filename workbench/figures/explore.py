@@ -71,17 +71,20 @@ class Explorer:
         self.role = w.Dropdown(options=roles, value="confidence_slot" if "confidence_slot" in roles else roles[0],
                                description="role")
         self.site = w.Dropdown(options=SITES, value="resid_pre", description="site", disabled=model is None)
+        right = self.records.loc[self.records["correct"].astype(bool), "example_id"]  # a right answer's state by default
         self.source = w.Dropdown(options=self._labels(self.records), description="source", disabled=model is None,
+                                 value=int((right if len(right) else self.records["example_id"]).iloc[0]),
                                  layout=w.Layout(width="95%"))
         self.status = w.HTML()
         self.probe_figure = go.FigureWidget(styled(go.Figure(), x="read-out", y="probe score (out of fold)"))
         self.confidence_figure = go.FigureWidget(styled(go.Figure(), x="confidence", y="probability"))
         for fig in (self.probe_figure, self.confidence_figure):
-            fig.update_layout(width=560, height=400, title_text=" ", legend=dict(orientation="h", y=-0.2))
+            fig.update_layout(width=410, height=400, title_text=" ", title_font_size=13, margin_t=70,
+                              legend=dict(orientation="h", y=-0.2))
         self.probe_figure.add_scatter(mode="lines+markers", name="probe", line=dict(color=color(0)))
         self.probe_figure.add_scatter(mode="markers", name="read-out L", marker=dict(color=color(1), size=12))
-        for i, name in enumerate(("final (stored)", "logit lens at read-out L", "patched")):
-            self.confidence_figure.add_scatter(mode="lines", name=name, line=dict(color=color(i), width=2),
+        for i in range(3):  # final, lens, patched (named when drawn)
+            self.confidence_figure.add_scatter(mode="lines", line=dict(color=color(i), width=2),
                                                visible=i < 2 or model is not None)
         self._filter()
         for control in (self.outcome, self.search):
@@ -129,11 +132,11 @@ class Explorer:
                                                    else f"probe at {role}, example {target}")
         lens = self.lens.probs(layer, [row])[0][0] if self.lens is not None else None
         patched = self.patched(self.source.value, target, layer, role, self.site.value) if self.model is not None else None
-        with self.confidence_figure.batch_update():
-            for trace, probs in zip(self.confidence_figure.data, (self.final[row], lens, patched)):
-                trace.update(x=self.values if probs is not None else [], y=probs if probs is not None else [])
-            self.confidence_figure.data[1].name = f"logit lens at read-out {layer}"
-            self.confidence_figure.data[2].name = f"patched: {self.source.value} -> blocks.{layer}.hook_{self.site.value}"
+        names = ("final (stored)", f"logit lens at read-out {layer}",
+                 f"patched: {self.source.value} -> blocks.{layer}.hook_{self.site.value}")
+        with self.confidence_figure.batch_update():  # every trace's name in each update, or the browser drops some
+            for trace, probs, name in zip(self.confidence_figure.data, (self.final[row], lens, patched), names):
+                trace.update(x=self.values if probs is not None else [], y=probs if probs is not None else [], name=name)
             self.confidence_figure.layout.title.text = f"confidence at the slot, example {target}"
 
     def patched(self, source: int, target: int, layer: int, role: str, site: str) -> np.ndarray:
