@@ -10,7 +10,7 @@ and from the ladder's evidence, ``docs/ladder/evidence`` (each model's lowest se
 FOLDER given (a run, or a folder of runs, e.g. ``runs/demo``) is first copied to ``figures/sources/<its name>``,
 replacing the old copy. Beside each export ``<figure>.svg`` goes ``<figure>.sha256``, the hash of the figure's plotly
 spec (``spec_hash``), which ``--check`` compares with a fresh drawing; an export that no drawing makes any more is
-removed (``--check`` names it), except in a folder of ``WITHOUT_SOURCE`` that nothing draws yet (named as unchecked).
+removed (``--check`` names it).
 """
 
 from __future__ import annotations
@@ -33,10 +33,6 @@ from workbench.store.results import LATEST, analysis_folder, read_result  # noqa
 FIGURES = ROOT / "figures"
 SOURCES = FIGURES / "sources"
 EVIDENCE = ROOT / "docs" / "ladder" / "evidence"
-# Export folders whose results are not committed yet, and how to make them: while nothing draws into one, --check
-# names it as unchecked and the exports stay; once its results are copied in (``make figures``), it is checked.
-WITHOUT_SOURCE = {"smollm2-135m-instruct_train_seed0": "the fine-tuning's: `python scripts/finetune_smollm2.py` "
-                  "(about 42 minutes on 2 cores), then `make figures`"}
 
 
 class Reads(dict):
@@ -66,9 +62,10 @@ def copy_source(folder: Path) -> Path:
     dest = SOURCES / folder.name
     shutil.rmtree(dest, ignore_errors=True)
     for path, tables in reads.items():
-        run_dir = analysis_folder(path).parent.parent
-        (dest / run_dir.relative_to(folder)).mkdir(parents=True, exist_ok=True)
-        shutil.copy(run_dir / "manifest.json", dest / run_dir.relative_to(folder) / "manifest.json")
+        run_dir = analysis_folder(path).parent.parent  # a run, or a folder of results of runs elsewhere (finetune)
+        if (run_dir / "manifest.json").exists():
+            (dest / run_dir.relative_to(folder)).mkdir(parents=True, exist_ok=True)
+            shutil.copy(run_dir / "manifest.json", dest / run_dir.relative_to(folder) / "manifest.json")
         out = dest / path.relative_to(folder)
         out.mkdir(parents=True)
         manifest = json.loads((path / "manifest.json").read_text())
@@ -113,12 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     stored = {stem: (FIGURES / f"{stem}.sha256").read_text().strip() if (FIGURES / f"{stem}.sha256").exists() else None
               for stem in figures}
     stale = sorted(s for s in figures if stored[s] != hashes[s] or not (FIGURES / f"{s}.svg").exists())
-    drawn = {stem.split("/")[0] for stem in figures}
-    unchecked = sorted(set(WITHOUT_SOURCE) & {stem.split("/")[0] for stem in exported()} - drawn)
-    orphans = sorted(s for s in set(exported()) - set(figures) if s.split("/")[0] not in unchecked)
-    for folder in unchecked:
-        print(f"figures/{folder}/ is not checked: its results are not in figures/sources/; to draw them: "
-              f"{WITHOUT_SOURCE[folder]}", file=sys.stderr)
+    orphans = sorted(set(exported()) - set(figures))
     if args.check:
         for stem in stale:
             print(f"figures/{stem}.svg is not what the code draws now (hash {stored[stem]} != {hashes[stem]}); "

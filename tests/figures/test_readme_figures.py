@@ -21,18 +21,15 @@ def test_every_exported_figure_is_what_the_code_draws_now(script, capsys):
     assert script("readme_figures").main(["--check"]) == 0, capsys.readouterr().err
 
 
-def test_the_readme_and_docs_show_checked_figures_only(script):
-    """Every figure linked from the README and docs is exported with its hash (so the check above covers it), or
-    lies in a folder the script names as waiting for its results."""
-    waiting = script("readme_figures").WITHOUT_SOURCE
+def test_the_readme_and_docs_show_checked_figures_only():
+    """Every figure linked from the README and docs is exported with its hash, so the check above covers it."""
     shown = []
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for link in re.findall(r"\]\(((?:\.\./)?figures/[^)]+\.svg)\)", doc.read_text()):
             path = (doc.parent / link).resolve()
-            folder = path.relative_to(ROOT / "figures").parts[0]
-            assert path.is_file() and (path.with_suffix(".sha256").is_file() or folder in waiting), f"{doc.name}: {link}"
-            shown.append(folder)
-    assert {DEMO, "ladder"} <= set(shown)
+            assert path.is_file() and path.with_suffix(".sha256").is_file(), f"{doc.name}: {link}"
+            shown.append(path.relative_to(ROOT / "figures").parts[0])
+    assert {DEMO, "smollm2-135m-instruct_train_seed0", "ladder"} <= set(shown)
 
 
 def test_spec_hash_ignores_float_noise_and_sees_a_change():
