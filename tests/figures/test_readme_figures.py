@@ -61,3 +61,10 @@ def test_a_result_drawn_otherwise_fails_the_check(script, tmp_path, monkeypatch,
     assert module.main(["--check"]) == 1
     stale = set(re.findall(r"figures/(\S+) is not what", capsys.readouterr().err))
     assert stale == {f"{DEMO}/probes-auroc_per_layer.svg", f"{DEMO}/bottleneck-logit_lens.svg"}  # the lens draws the probe
+
+
+def test_make_figures_runs_the_script_on_the_demo_and_finetuning_runs():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile[makefile.index("\nfigures:"):].split("\n\n")[0]
+    assert "scripts/readme_figures.py $(wildcard runs/demo runs/finetune-smollm2)" in recipe
+    assert sorted(p.name for p in (ROOT / "figures" / "sources").iterdir()) == ["demo", "finetune-smollm2"]
