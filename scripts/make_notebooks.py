@@ -33,7 +33,7 @@ EXPLORE = [
     new_markdown_cell("""# Explore layers: where does the model know it is wrong?
 
 Load SmolLM2, collect a small run (answers, graded, confidence read out four ways, residual stream at every
-layer for four position roles), then look layer by layer: held-out **probe AUROC**, the **logit lens** at the
+read-out for four position roles), then look read-out by read-out: held-out **probe AUROC**, the **logit lens** at the
 confidence slot, and one example's **residual norms** and **confidence distribution**.
 Sizes come from the environment (`WORKBENCH_NOTEBOOK_LIMIT`, `WORKBENCH_NOTEBOOK_OUT`)."""),
     new_code_cell(SETTINGS.format(limit=64)),
@@ -57,7 +57,7 @@ assert len(run.readouts) == model.n_layers + 1  # stored: resid_pre of every blo
     new_markdown_cell("## Probe AUROC per layer\nOne logistic probe per layer at the confidence slot, "
                       "cross-validated by question; the band is a bootstrap 95% interval."),
     new_code_cell('''# folds="auto": as many grouped folds (up to 5) as the class counts allow
-probes = wb.probe(run, roles=["confidence_slot"], layers="all", folds="auto", probes=["logistic"], n_boot=200)
+probes = wb.probe(run, roles=["confidence_slot"], readouts="all", folds="auto", probes=["logistic"], n_boot=200)
 best = probes.summary  # a wb.ProbeSummary, read from the stored tables
 print(best)
 wb.figure(probes, "auroc_per_layer")'''),
@@ -113,10 +113,10 @@ assert abs(expected - row["softmax_expected"]) < 1e-3 * max(1.0, abs(expected))'
 ]
 
 PATCHING = [
-    new_markdown_cell("""# Patching: correct runs into incorrect ones, layer by layer
+    new_markdown_cell("""# Patching: correct runs into incorrect ones, block by block
 
 Collect a run, then patch the residual stream of correct answers into incorrect ones at the confidence slot,
-layer by layer (`wb.patch`): the effect heatmap, Spearman's rho between layer and effect, the controls, and
+block by block (`wb.patch`): the effect heatmap, Spearman's rho between block and effect, the controls, and
 one patched forward recomputed by hand with `model.confidence`. Re-running a cell reuses what is stored;
 `wb.sweep` runs the same stages headless over models x datasets x seeds."""),
     new_code_cell(SETTINGS.format(limit=48)),
@@ -125,15 +125,15 @@ one patched forward recomputed by hand with `model.confidence`. Re-running a cel
 small = LIMIT < 32
 model = wb.load_model("smollm2-135m-instruct")
 run = wb.collect(out=OUT / "patching", dataset="capitals", limit=LIMIT, seed=0, loaded=model, batch_size=16)
-layers = [0, 6, 12, 18, 24, 29] if small else "all"
+blocks = [0, 6, 12, 18, 24, 29] if small else "all"
 result = wb.patch(run, model=model, pairs="correct-to-incorrect", n_pairs=4 if small else 16, site="resid_pre",
-                  layers=layers, controls=["random"] if small else ["reverse", "off_position", "random"],
+                  blocks=blocks, controls=["random"] if small else ["reverse", "off_position", "random"],
                   attribution=not small, n_boot=200)
 print(result.summary)  # a wb.PatchSummary
 effects = result["effects"]
 effects[["pair_id", "layer", "role", "site", "effect", "answer_unchanged"]].head()'''),
     new_code_cell('''assert isinstance(result.summary, wb.PatchSummary)
-assert sorted(effects["layer"].unique()) == (layers if layers != "all" else list(range(model.n_layers)))
+assert sorted(effects["layer"].unique()) == (blocks if blocks != "all" else list(range(model.n_layers)))
 wb.figure(result, "heatmap")'''),
     new_code_cell('''s = result.summary
 print(f"rho = {s.rho:+.2f} [{s.rho_low:+.2f}, {s.rho_high:+.2f}] over {s.n_layers_patched} layers, {s.n_pairs} pairs")

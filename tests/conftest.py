@@ -68,21 +68,29 @@ def smollm2_tokenizer():
     return AutoTokenizer.from_pretrained(path)
 
 
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory, smollm2_tokenizer) -> Path:
-    """A 2-layer randomly initialised llama with SmolLM2's tokenizer, saved as a local checkpoint."""
+def tiny_llama(path: Path, tok, n_layers: int = 2) -> Path:
+    """A randomly initialised llama (d_model 64, ``n_layers`` blocks) with SmolLM2's tokenizer, saved at ``path``."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    tok = smollm2_tokenizer
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=n_layers,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
-    path = tmp_path_factory.mktemp("tiny") / "tiny-llama"
     LlamaForCausalLM(config).save_pretrained(path)
     tok.save_pretrained(path)
     return path
 
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, smollm2_tokenizer) -> Path:
+    """A 2-layer randomly initialised llama with SmolLM2's tokenizer, saved as a local checkpoint."""
+    return tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama", smollm2_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny4_checkpoint(tmp_path_factory, smollm2_tokenizer) -> Path:
+    """The same with 4 blocks: enough layers for patching's layer gradient (it needs 3)."""
+    return tiny_llama(tmp_path_factory.mktemp("tiny4") / "tiny-llama-4", smollm2_tokenizer, n_layers=4)
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +107,7 @@ def tiny_probed_run(tiny_checkpoint, tmp_path_factory):
     run = with_correct(raw, raw.path.parent / "run", [1, 2, 3, 7, 8])
     probe_layers(run, ("confidence_slot", "answer_last"), folds=2, seeds=(0, 1), n_boot=10)  # logistic and diffmeans
     return run
+
 
 def with_correct(run, path: Path, correct_ids: list[int]):
     """A copy of ``run`` whose examples ``correct_ids`` are marked correct and every other one incorrect.

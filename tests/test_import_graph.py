@@ -23,8 +23,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "workbench"
 # - elicit's decoding, scoring and confidence stand on the backends floor: ``Backend.confidence`` reads its
 #   confidence with them, and they import nothing above the backends.
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
-    ("bottom", ("workbench.errors", "workbench.architectures", "workbench.layer_selection", "workbench.indexing",
-                "workbench.files")),
+    ("bottom", ("workbench.errors", "workbench.architectures", "workbench.layer_selection", "workbench.files",
+                "workbench.token_tree")),
     ("datasets, prompts", ("workbench.datasets", "workbench.prompts")),
     ("configs", ("workbench.configs",)),  # pydantic models and the choice lists (configs.registries) as data
     ("backends", ("workbench.backends", "workbench.elicit.decoding", "workbench.elicit.scoring",

@@ -164,7 +164,7 @@ def test_messages_naming_a_runs_path_give_commands_that_parse(odd_path, tmp_path
     with pytest.raises(WorkbenchError) as error:
         open_run(tmp_path / "not a run")
     printed += commands_in(str(error.value))
-    assert main(["probe", str(run.path), "--layers", "1", "--seeds", "1", "--folds", "2", "--boot", "20",
+    assert main(["probe", str(run.path), "--readouts", "1", "--seeds", "1", "--folds", "2", "--boot", "20",
                  "--probes", "logistic"]) == 0  # the CLI prints where its report went: no command there
     printed += commands_in(capsys.readouterr().out)
     assert printed == [f"workbench probe '{run.path}' --roles confidence_slot", f"workbench sample '{run.path}'",

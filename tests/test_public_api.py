@@ -46,7 +46,7 @@ def test_docs_api_says_where_probe_weights_are_stored(tmp_path):
     pattern = re.search(r"`RUN/results/probes/<key>/weights/[^`]+`", docs).group(0).strip("`")
     assert "RUN/probes/" not in docs
     run = make_run(tmp_path / "run", n=40)
-    result = wb.probe(run, layers=(1,), seeds=1, folds=2, probes=("logistic",), n_boot=20)
+    result = wb.probe(run, readouts=(1,), seeds=1, folds=2, probes=("logistic",), n_boot=20)
     documented = (pattern.replace("RUN", str(run.path)).replace("<key>", result.path.name)
                   .replace("<role>", "confidence_slot").replace("<probe>", "logistic").replace("NN", "01"))
     assert Path(documented).is_file()

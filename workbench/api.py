@@ -72,7 +72,7 @@ def probe(run: RunLike, config: ProbeConfig | None = None, **fields: Any) -> Res
 
     config, run = _config(ProbeConfig, config, fields), _open(run)
     folds = adapt_folds(run, 5) if config.folds == "auto" else config.folds
-    result = probe_layers(run, config.roles, config.layers, folds=folds,
+    result = probe_layers(run, config.roles, config.readouts, folds=folds,
                           seeds=range(config.seed, config.seed + config.seeds), probes=config.probes,
                           n_boot=config.n_boot, save_weights=config.save_weights, **_trust(probe_layers, config))
     if config.seeds >= 2:
@@ -110,28 +110,16 @@ def bottleneck(run: RunLike, config: BottleneckConfig | None = None, *, model: A
         model = load_model(run.config["model"], backend=run.config.get("backend", "transformer_lens"),
                            device=config.device)
     return bottleneck_run(run, n_boot=config.n_boot, seed=config.seed, logit_lens=config.logit_lens, loaded=model,
-                          lens_layers=config.lens_layers, **_trust(bottleneck_run, config))
+                          lens_layers=config.lens_readouts, **_trust(bottleneck_run, config))
 
 
 def patch(run: RunLike, model: Any = None, config: PatchConfig | None = None, *, source_model: Any = None,
           say: Callable[[str], None] | None = None, **fields: Any) -> Result:
-    """Patch states between runs layer by layer (the run's model is loaded unless ``model`` is given); returns
-    the stored patching result. ``say`` receives a line per unit of work when ``progress`` is on."""
-    from workbench.analyses.inputs import require_complete
+    """Patch states between runs block by block (the run's model, and a cross-model source's, is loaded unless given:
+    ``model``, ``source_model``); returns the stored patching result. ``say`` gets a line per unit when ``progress``."""
     from workbench.analyses.patching.runner import run_patching
-    from workbench.analyses.patching.sweep import resolve_layers
-    from workbench.backends import load_model
 
-    config, run = _config(PatchConfig, config, fields), _open(run)
-    require_complete(run, config.allow_incomplete)  # an incomplete run, and bad layers, fail before the model loads
-    resolve_layers(config.layers, run.n_blocks)
-    if model is None:
-        model = load_model(run.config["model"], device=config.device,
-                           backend=config.backend or run.config.get("backend", "transformer_lens"))
-    if config.source_run and source_model is None:
-        source = open_run(config.source_run)
-        source_model = load_model(source.config["model"], device=config.device,
-                                  backend=config.backend or source.config.get("backend", "transformer_lens"))
+    config, run = _config(PatchConfig, config, fields), _open(run)  # (the runner checks the run before loading)
     say = say or (lambda message: print(f"  {message}", flush=True))
     result = run_patching(run, config, backend=model, source_backend=source_model,
                           progress=say if config.progress else None)
@@ -210,8 +198,8 @@ def finetune(run: RunLike, out: str | Path, *, config: FinetuneConfig | None = N
 
 
 def report(run: RunLike, path: str | Path | None = None, *, allow_incomplete: bool = False) -> Path:
-    """Write the run's one offline report page (every figure and table; default ``RUN/report.html``) and
-    return its path; see ``workbench.figures.run_report``."""
+    """Write the run's one offline report page (its findings in words, then every figure and table; default
+    ``RUN/report.html``) and return its path; see ``workbench.figures.run_report``."""
     from workbench.figures.run_report import write_report
 
     return write_report(_open(run), path, allow_incomplete=allow_incomplete)

@@ -63,6 +63,8 @@ def add_config_options(parser: argparse.ArgumentParser, *configs: type[StageConf
                 parser.add_argument(*flags, dest=name, default=given_default, metavar=kind.metavar if kind else None,
                                     help=f"{help_text}{listed} {said}", **many)
             flag_of_field[name] = flags[0]
+        for old in cls.RENAMED:  # the old flag still works (hidden; the config warns that it is renamed)
+            parser.add_argument(f"--{old.replace('_', '-')}", dest=old, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     parser.set_defaults(_flags=flag_of_field)
 
 
@@ -70,7 +72,8 @@ def config_fields(args: argparse.Namespace, *configs: type[StageConfig]) -> dict
     """The fields the user gave (or the parser overrode), as the configs' kinds read them."""
     out: dict[str, Any] = {}
     for cls in configs:
-        for name, info in cls.model_fields.items():
+        renamed = {old: cls.model_fields[new[0]] for old, new in cls.RENAMED.items()}
+        for name, info in {**cls.model_fields, **renamed}.items():
             if name in out or not hasattr(args, name) or name in ("run",):
                 continue
             value = getattr(args, name)

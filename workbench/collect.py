@@ -18,7 +18,7 @@ from workbench.datasets import load_dataset
 from workbench.elicit import Elicitor, ElicitSettings, residual_hooks
 from workbench.errors import WorkbenchError, WorkbenchWarning
 from workbench.prompts import ROLES, get_template, get_vocabulary
-from workbench.store import Run, RunWriter, config_hash, open_run, provenance
+from workbench.store import Run, RunWriter, open_run, provenance
 from workbench.store.paths import check_output_dir
 
 
@@ -67,7 +67,3 @@ def collect(config: CollectConfig | None = None, out: str | Path = "runs/default
         writer.finish(accuracy=float(frame["correct"].mean()), mean_verbal=float(verbal.mean()) if len(verbal) else None)
     return open_run(out)
 
-
-def config_hash_of(config: CollectConfig) -> str:
-    """The hash a run of this config is stored under."""
-    return config_hash(config.content())

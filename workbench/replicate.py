@@ -6,7 +6,9 @@ resumable, local or Ray) into ``out/models/<model>/``, one model at a time so pr
 per model; then, for each model of ``config.finetuned`` and each seed, the probe-targeted fine-tuning of
 claim 7 (``workbench.finetune.recovery``, into ``out/models/<model>/finetune/seed<S>-<N>items-<K>steps/``) and
 the seed's cross-model patching of claims 4 and 5 on its held-out items (``workbench.finetune.seed_crossmodel``,
-while the tuned weights are still there). Then it exports each (model, seed)'s per-item tables to the evidence
+while the tuned weights are still there); for each model of ``config.tuning``, the knowledge-split fine-tuning of
+claims 6 and 8 (``workbench.finetune.knowledge``, into ``out/models/<model>/tuning/seed<S>-<N>items-<K>steps/``,
+on the same held-out items). Then it exports each (model, seed)'s per-item tables to the evidence
 folder (``workbench.analyses.evidence``; ``--evidence``, by default ``out/evidence``) and computes the claims
 from the evidence folder alone, over every seed it holds, so seeds run on other machines combine:
 
@@ -15,7 +17,10 @@ from the evidence folder alone, over every seed it holds, so seeds run on other 
 - ``out/accuracy.csv``: accuracy per model, seed and family (with n), and ``out/wall_times.csv``: each
   finished stage's wall time (model, seed, stage, seconds; ``finetune`` and ``crossmodel`` included);
 - ``out/ladder.md``: the claims as a markdown table for the README;
-- ``out/report.html``: the claims table and each model's figures drawn from the evidence;
+- ``out/tuning.csv`` and ``out/tuning.md``: the knowledge-split fine-tuning's metrics per model and training set
+  (``analyses.tuning.tuning_table``), when it ran;
+- ``out/report.html``: the claims in words, the claims table and each model's figures drawn from the evidence
+  (``workbench.figures.ladder.write_report``), and the knowledge-split fine-tuning's figures;
 - ``out/study.json``: the study's config, its hash and the library versions.
 
 ``--from-evidence DIR`` runs no model and writes the same files from ``DIR`` alone. A re-run does only what is
@@ -24,7 +29,6 @@ missing; evidence already written is never replaced without ``--overwrite``.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,9 +36,11 @@ from typing import Any
 import pandas as pd
 
 from workbench.analyses.claims import Evidence, claims_table, markdown_table
+from workbench.analyses.tuning import tuning_table
 from workbench.configs import registries
 from workbench.configs.replicate import DEFAULT_LADDER, ReplicateConfig
 from workbench.errors import WorkbenchError
+from workbench.figures.tuning import tuning_markdown
 from workbench.store.provenance import provenance, write_bytes_atomic, write_json_atomic
 
 __all__ = ["DEFAULT_LADDER", "ReplicateConfig", "check_installed", "replicate", "sweep_config"]
@@ -61,11 +67,11 @@ def sweep_config(model: str, config: ReplicateConfig):
     return SweepConfig(
         models=(SweepModel(name=model),), datasets=(config.dataset,), seeds=config.seeds, analyses=STAGES,
         collect=CollectConfig(limit=config.limit, batch_size=config.batch_size),
-        probe=ProbeConfig(n_boot=n_boot, seeds=1, save_weights=False, layers=config.layers),
+        probe=ProbeConfig(n_boot=n_boot, seeds=1, save_weights=False, readouts=config.readouts),
         calibrate=CalibrateConfig(n_boot=n_boot, prior_knowledge=True),
         bottleneck=BottleneckConfig(n_boot=n_boot, logit_lens=False),
         patch=PatchConfig(metric="normalised_shift", n_pairs=config.n_pairs, attribution=False, n_boot=n_boot,
-                          layers=config.layers),
+                          blocks=config.blocks),
         executor=config.executor, workers=config.workers, address=config.address, progress=config.progress,
     )
 
@@ -118,10 +124,17 @@ def model_evidence(config, sweep_dir: Path, views: Mapping[int, Mapping[str, Pat
                 found.update(_results(stages[stage]))
         patching = found.get("patching")
         tables = patching.tables if patching is not None else {}
-        recovery, crossmodel, why = finetune_evidence(study, sweep_dir, seed) if study else (None, None, NOT_FINETUNED)
+        finetuned = study is not None and model in study.finetuned
+        recovery, crossmodel, why = finetune_evidence(study, sweep_dir, seed) if finetuned else (None, None, NOT_FINETUNED)
         for stage, result in (("finetune", recovery), ("crossmodel", crossmodel)):
             if result is not None:
                 times.append({"model": model, "seed": seed, "stage": stage, "seconds": float(result.manifest["seconds"])})
+        tuning, tuning_why = tuning_evidence(study, sweep_dir, seed) if study and model in study.tuning else \
+            (None, NOT_TUNED)
+        if tuning is not None:
+            sets = tuning["sets"]
+            times.append({"model": model, "seed": seed, "stage": "tuning",
+                          "seconds": round(float((sets["train_seconds"] + sets["eval_seconds"]).sum()), 1)})
         evidence.append((Evidence(
             model=model, seed=seed, records=records,
             oof=found["probes"]["oof"] if "probes" in found else None,
@@ -130,11 +143,14 @@ def model_evidence(config, sweep_dir: Path, views: Mapping[int, Mapping[str, Pat
             finetune=recovery["items"] if recovery is not None else None, finetune_why=why,
             crossmodel=crossmodel["crossmodel_effects"] if crossmodel is not None else None,
             crossmodel_controls=crossmodel["crossmodel_controls"] if crossmodel is not None else None,
+            tuning=tuning["items"] if tuning is not None else None,
+            tuning_sets=tuning["sets"] if tuning is not None else None, tuning_why=tuning_why,
             instruct=MODELS[model].instruct if model in MODELS else True), run.manifest.get("model", {}).get("checksum")))
     return evidence
 
 
 NOT_FINETUNED = "fine-tuning not asked for this model (see --finetune)"
+NOT_TUNED = "the knowledge-split fine-tuning was not asked for this model (see --tuning)"
 
 
 def finetune_dir(config: ReplicateConfig, sweep_dir: Path, seed: int) -> Path:
@@ -159,6 +175,52 @@ def finetune_evidence(config: ReplicateConfig, sweep_dir: Path, seed: int):
     return *found, None
 
 
+def tuning_dir(config: ReplicateConfig, sweep_dir: Path, seed: int) -> Path:
+    return sweep_dir / "tuning" / f"seed{seed}-{config.tuning_items}items-{config.finetune_steps}steps"
+
+
+def tuning_evidence(config: ReplicateConfig, sweep_dir: Path, seed: int):
+    """(the stored ``knowledge_tuning`` result or None, why it is missing)."""
+    import json
+
+    from workbench.finetune.knowledge import ANALYSIS
+    from workbench.store.results import find_result
+
+    folder = tuning_dir(config, sweep_dir, seed)
+    if (folder / FINETUNE_WHY).exists():
+        return None, json.loads((folder / FINETUNE_WHY).read_text())["why"]
+    found = find_result(folder, ANALYSIS)
+    return found, None if found is not None else "the knowledge-split fine-tuning has not run yet"
+
+
+def run_tuning(config: ReplicateConfig, model: str, sweep_dir: Path, views: Mapping[int, Mapping[str, Path]],
+               loaded: Any = None) -> None:
+    """Claims 6 and 8's fine-tuning on each seed whose collect is done, evaluated on the held-out items of claim 7
+    (collected here when claim 7 did not run); a reason it could not run is stored for the claims instead."""
+    from workbench.finetune.knowledge import knowledge_tuning, training_sets
+    from workbench.finetune.recovery import collect_heldout
+    from workbench.store import open_run
+
+    for seed, stages in sorted(views.items()):
+        if "collect" not in stages:
+            continue
+        folder = tuning_dir(config, sweep_dir, seed)
+        if config.progress:
+            print(f"replicate: {model} seed {seed}: fine-tuning on known, unknown and mixed items "
+                  f"({config.tuning_items} items, {config.finetune_steps} steps each)", flush=True)
+        train_run = open_run(stages["collect"])
+
+        def tune() -> None:
+            training_sets(train_run, config.tuning_items, seed)  # too few known or unknown items: before any model
+            heldout = collect_heldout(train_run, finetune_dir(config, sweep_dir, seed),
+                                      dataset=train_run.config.get("dataset", config.dataset),
+                                      n_items=config.finetune_items, seed=seed, batch_size=config.batch_size,
+                                      progress=config.progress, loaded=loaded)
+            knowledge_tuning(train_run, heldout, folder, n_train=config.tuning_items, steps=config.finetune_steps,
+                             seed=seed, progress=config.progress)
+        run_or_why(tune, folder, "the knowledge-split fine-tuning", f"{model} seed {seed}", config.progress)
+
+
 def run_finetune(config: ReplicateConfig, model: str, sweep_dir: Path, views: Mapping[int, Mapping[str, Path]],
                  loaded: Any = None) -> None:
     """Claim 7's fine-tuning and then the seed's cross-model patching (claims 4 and 5) on each seed whose collect
@@ -176,18 +238,27 @@ def run_finetune(config: ReplicateConfig, model: str, sweep_dir: Path, views: Ma
             print(f"replicate: {model} seed {seed}: probe-targeted fine-tuning ({config.finetune_steps} steps, "
                   f"{config.finetune_items} held-out items)", flush=True)
         train_run = open_run(stages["collect"])
-        try:
+
+        def tune() -> None:
             probe_recovery(train_run, _results(stages["probe"])["probes"], folder,
                            dataset=train_run.config.get("dataset", config.dataset), n_items=config.finetune_items,
                            steps=config.finetune_steps, seed=seed,
                            batch_size=config.batch_size, progress=config.progress, loaded=loaded)
             crossmodel_stage(folder, loaded=loaded, progress=config.progress)
-        except WorkbenchError as error:
-            write_json_atomic(folder / FINETUNE_WHY, {"why": f"fine-tuning could not run: {error}"})
-            if config.progress:
-                print(f"replicate: {model} seed {seed}: fine-tuning could not run: {error}", flush=True)
-        else:
-            (folder / FINETUNE_WHY).unlink(missing_ok=True)
+        run_or_why(tune, folder, "fine-tuning", f"{model} seed {seed}", config.progress)
+
+
+def run_or_why(step: Any, folder: Path, what: str, where: str, progress: bool) -> None:
+    """Run ``step()``; when it cannot run (a ``WorkbenchError``), store why in ``folder`` for the claims table
+    (and say it), else remove an earlier reason."""
+    try:
+        step()
+    except WorkbenchError as error:
+        write_json_atomic(folder / FINETUNE_WHY, {"why": f"{what} could not run: {error}"})
+        if progress:
+            print(f"replicate: {where}: {what} could not run: {error}", flush=True)
+    else:
+        (folder / FINETUNE_WHY).unlink(missing_ok=True)
 
 
 def accuracy_table(evidence: Sequence[Evidence]) -> pd.DataFrame:
@@ -237,8 +308,9 @@ def replicate(config: ReplicateConfig, out: str | Path = "ladder", *, loaded: Ma
         views, times = stage_views(sweep, sweep_dir)
         if finetuned and not config.report_only:
             run_finetune(config, model, sweep_dir, views, (loaded or {}).get(model))
-        export_evidence(config, evidence_root, model_evidence(sweep, sweep_dir, views, times,
-                                                              config if finetuned else None), times)
+        if model in config.tuning and not config.report_only:
+            run_tuning(config, model, sweep_dir, views, (loaded or {}).get(model))
+        export_evidence(config, evidence_root, model_evidence(sweep, sweep_dir, views, times, config), times)
     _, evidence, units = read_evidence(evidence_root)
     order = {m: i for i, m in enumerate(config.models)}
     chosen = sorted((i for i, ev in enumerate(evidence) if ev.model in order), key=lambda i: order[evidence[i].model])
@@ -252,6 +324,8 @@ def export_evidence(config: ReplicateConfig, root: Path, evidence: Sequence[tupl
 
     for ev, checksum in evidence:
         meta = {"wall_times": [t for t in times if t["seed"] == ev.seed], "model_checksum": checksum}
+        if ev.tuning is not None:
+            meta["tuning"] = {"items": config.tuning_items, "steps": config.finetune_steps}
         differ = write_unit(root, config.evidence_config(), ev, meta, overwrite=config.overwrite)
         if differ and config.progress:
             print(f"replicate: {ev.model} seed {ev.seed}: evidence {', '.join(differ)} already written and kept "
@@ -273,40 +347,14 @@ def write_outputs(config: ReplicateConfig, out: Path, evidence: Sequence[Evidenc
     write_bytes_atomic(out / "wall_times.csv", pd.DataFrame(walls, columns=["model", "seed", "stage", "seconds"])
                        .to_csv(index=False).encode())
     write_bytes_atomic(out / "ladder.md", (markdown_table(claims, overall) + "\n").encode())
+    tuning = tuning_table(evidence)
+    write_bytes_atomic(out / "tuning.csv", tuning.to_csv(index=False).encode())
+    write_bytes_atomic(out / "tuning.md", (tuning_markdown(tuning) if not tuning.empty else
+                                           "No knowledge-split fine-tuning in this evidence yet (replicate --tuning).")
+                       .encode() + b"\n")
     if config.figures:
-        write_report(out / "report.html", claims, accuracy, evidence)
+        from workbench.figures.ladder import write_report
+        from workbench.figures.tuning import tuning_section
+
+        write_report(out / "report.html", claims, accuracy, evidence, tuning_section(tuning, evidence))
     return claims
-
-
-def write_report(path: Path, claims: pd.DataFrame, accuracy: pd.DataFrame, evidence: Sequence[Evidence]):
-    """The offline page: the claims table, accuracy per family, then each model's figures drawn from its evidence
-    (first seed): probe AUROC per layer, the seed's cross-model shift per layer, the within-model gradient."""
-    from workbench.analyses.claims import value_text
-    from workbench.figures.ladder import evidence_figures
-
-    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>Seed-study claims across the ladder</title>"
-             "<style>body{font-family:Helvetica,Arial,sans-serif} td,th{padding:2px 8px;text-align:left}"
-             ".reproduced{color:#1a7f37}.refuted{color:#b42318}.inconclusive{color:#6e7781}</style></head><body>",
-             "<h1>Seed-study claims across the ladder</h1>"]
-    rows = "".join(
-        f"<tr><td>{html.escape(r.claim)}</td><td>{html.escape(r.definition)}</td><td>{html.escape(str(r.position))}"
-        f"</td><td>{html.escape(r.model)}</td><td>{html.escape(r.statement)}</td>"
-        f"<td>{html.escape(str(r.seed_value))}</td><td>{value_text(r.value, r.low, r.high, 3)}</td>"
-        f"<td class='{r.verdict}'>{r.verdict}</td><td>{html.escape(r.why)}</td></tr>"
-        for r in claims.fillna({"position": ""}).itertuples())
-    parts.append("<table><tr><th>claim</th><th>definition</th><th>read at</th><th>model</th><th>statement</th>"
-                 f"<th>seed</th><th>value [95% CI]</th><th>verdict</th><th>why</th></tr>{rows}</table>")
-    parts.append("<h2>Accuracy per model and family</h2>" + accuracy.to_html(index=False, float_format="%.3f"))
-    first, shown = True, set()
-    for ev in evidence:
-        if ev.model in shown:
-            continue
-        shown.add(ev.model)
-        parts.append(f"<h2>{html.escape(ev.model)} (seed {ev.seed})</h2>")
-        for heading, fig in evidence_figures(ev).items():
-            parts.append(f"<h3>{html.escape(heading)}</h3>")
-            parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if first else False))
-            first = False
-    parts.append("</body></html>")
-    write_bytes_atomic(path, "\n".join(parts).encode())
-    return path

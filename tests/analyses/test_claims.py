@@ -175,14 +175,15 @@ def test_claims_table_columns_seeds_and_markdown():
     table = claims_table(evidence)
     assert list(table.columns) == list(c.CLAIM_COLUMNS)
     assert set(table["verdict"]) <= set(c.VERDICTS)
-    assert len(table) == len(c.CLAIMS) * 2 - 1  # alignment only for the instruct model
+    one_kind = sum(claim.cross_model or claim.base_only for claim in c.CLAIMS)  # the cross-family contrast only for
+    assert len(table) == len(c.CLAIMS) * 2 - one_kind  # the instruct model, the before/after only for the base one
     inst = table[table["model"] == "inst"].set_index("claim")
-    assert inst.loc["text_bottleneck", "verdict"] == "reproduced" and inst.loc["alignment", "verdict"] == "reproduced"
+    assert inst.loc["text_bottleneck", "verdict"] == "reproduced" and inst.loc["alignment_cross_family", "verdict"] == "reproduced"
     assert inst.loc["probe_recovery", "verdict"] == "inconclusive"
     md = markdown_table(table, pd.DataFrame({"model": ["inst"], "accuracy": [0.4], "n": [120]}))
     assert md.splitlines()[0] == "| claim | definition | read at | seed's value | inst | gemma-3-270m | reading |"
     assert "0.40 (n=120, 1 seed)" in md and "| layer_gradient | seed | pre_answer | rho 0.976 on 8 layers |" in md
-    assert set(table["definition"]) == {"seed", "workbench"}
+    assert set(table["definition"]) == {"seed", "paper", "workbench"}
 
 
 def test_one_seed_without_a_number_makes_the_claim_inconclusive():
@@ -245,5 +246,5 @@ def test_alignment_reads_the_seeds_the_base_model_ran_and_names_the_others():
             for s in (0, 1)]
     base = Evidence("gemma-3-270m", seed=0, records=records(verbal=lambda ok, rng: np.where(ok, 100.0, 0.0)),
                     instruct=False)
-    row = claims_table([*over, base]).set_index(["claim", "model"]).loc[("alignment", "inst")]
+    row = claims_table([*over, base]).set_index(["claim", "model"]).loc[("alignment_cross_family", "inst")]
     assert row["verdict"] == "reproduced" and "seed(s) 1 left out: the base model has none" in row["why"]

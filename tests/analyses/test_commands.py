@@ -10,7 +10,7 @@ def test_probe_calibrate_bottleneck_write_results_and_figures(tmp_path, capsys):
     from workbench.analyses.synthetic import make_run
 
     run = make_run(tmp_path / "run", n=60, accuracy=0.4)
-    assert main(["probe", str(run.path), "--roles", "confidence_slot", "--layers", "1,2", "--probes", "diffmeans",
+    assert main(["probe", str(run.path), "--roles", "confidence_slot", "--readouts", "1,2", "--probes", "diffmeans",
                  "--seeds", "2", "--boot", "50"]) == 0
     out = capsys.readouterr().out
     assert "peak at layer 2" in out and "replication over 2 seeds" in out
@@ -33,8 +33,8 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     from workbench.analyses.synthetic import make_run
 
     run = make_run(tmp_path / "run", n=40, accuracy=0.4)
-    assert main(["probe", str(run.path), "--layers", "9"]) == 2
-    assert "layer 9 out of range" in capsys.readouterr().err
+    assert main(["probe", str(run.path), "--readouts", "9"]) == 2
+    assert "read-out 9 out of range" in capsys.readouterr().err
 
 
 def test_calibrate_prints_undefined_with_why_never_nan(tmp_path, capsys):

@@ -75,7 +75,7 @@ def test_too_few_examples_for_the_folds(tmp_path):
 
 
 def test_unknown_layer_or_role(synthetic_run):
-    with pytest.raises(WorkbenchError, match="layer 7 out of range.*0..3"):
+    with pytest.raises(WorkbenchError, match="read-out 7 out of range.*0..3"):
         probe_layers(synthetic_run, "confidence_slot", [7])
     with pytest.raises(WorkbenchError, match="role 'slot' not stored"):
         probe_layers(synthetic_run, "slot", [0])

@@ -16,8 +16,9 @@ from workbench.analyses.channels import channels
 from workbench.analyses.logit_lens import lens_scores
 from workbench.analyses.probe_layers import probe_layers, probe_weights_path
 from workbench.analyses.probe_weights import load_probe
-from workbench.analyses.summary import demo_report
+from workbench.demo import analyse
 from workbench.errors import WorkbenchError
+from workbench.figures.findings import run_findings
 from workbench.store.results import read_result, result_dir
 
 LENS_LAYERS = [0, 15, 30]
@@ -109,14 +110,18 @@ def test_one_class_is_stated_by_channels_and_refused_by_the_bottleneck(all_wrong
         bottleneck(all_wrong, loaded=smollm2)
 
 
-def test_demo_report_prints_what_the_stored_results_hold(smollm2_run, correct_copy, all_wrong, smollm2, tmp_path):
-    run = correct_copy(smollm2_run, tmp_path / "run", list(range(0, 24, 2)))  # its own copy: the report stores results
-    text = demo_report(run, loaded=smollm2, logit_lens=False)
+def test_the_demo_stores_what_its_findings_say(smollm2_run, correct_copy, all_wrong, smollm2, tmp_path):
+    run = correct_copy(smollm2_run, tmp_path / "run", list(range(0, 24, 2)))  # its own copy: the demo stores results
+    assert analyse(run, smollm2, n_pairs=2, logit_lens=False) == []
+    said = {f.analysis.split("-")[0]: f.text for f in run_findings(run)}
     summary = read_result(result_dir(run.path, "bottleneck"))["summary"].iloc[0]
-    assert f"text bottleneck: {summary['verdict']}: AUROC softmax {summary['auroc_softmax']:.3f}" in text
+    assert f"Text bottleneck ({summary['verdict']}): AUROC softmax {summary['auroc_softmax']:.3f}" in said["bottleneck"]
     assert summary["verdict"] == verdict_rule(summary)
-    assert "probe AUROC peak, confidence_slot: layer" in text and "probes: skipped" not in text
+    assert "the probe's AUROC peaks at confidence_slot layer" in said["probes"] and "verbal confidence's AUROC" \
+        in said["probes"]
+    assert "2 pairs x 30 layers): rho(layer, shift) = " in said["patching"]
     assert (run.path / "results" / "channels" / "latest.json").exists()  # results are keyed; latest.json points
-    skipped = demo_report(all_wrong, loaded=smollm2, logit_lens=False)
-    assert "probes: skipped:" in skipped and "text bottleneck: skipped:" in skipped
-    assert "confidence channels:" in skipped and "softmax_expected" in skipped
+    skipped = analyse(all_wrong, smollm2, n_pairs=2, logit_lens=False)
+    assert [line.split(":")[0] for line in skipped] == ["probes", "text bottleneck", "patching"]
+    assert "random pairs stand in" in skipped[2]
+    assert "softmax_expected undefined" in {f.analysis: f.text for f in run_findings(all_wrong)}["channels"]

@@ -48,14 +48,16 @@ def test_limit_larger_than_the_dataset_says_so(capsys, tmp_path):
 def test_cli_options_are_the_config_fields_and_reach_the_verb_unchanged():
     parser = build_parser()
     args = parser.parse_args(["replicate", "--models", "smollm2-135m-instruct", "gemma-3-270m", "--seeds", "3", "4",
-                              "--layers", "0,5,-1", "--finetune", "none", "--report-only", "--no-progress"])
+                              "--readouts", "0,5,-1", "--blocks", "0,-1", "--finetune", "none", "--report-only",
+                              "--no-progress"])
     from workbench.cli_options import config_fields
 
     config = ReplicateConfig(**config_fields(args, ReplicateConfig))
     assert config.models == ("smollm2-135m-instruct", "gemma-3-270m") and config.seeds == (3, 4)
-    assert config.layers == (0, 5, -1) and config.finetuned == () and config.report_only and not config.progress
+    assert config.readouts == (0, 5, -1) and config.blocks == (0, -1)
+    assert config.finetuned == () and config.report_only and not config.progress
     sweep = sweep_config("gemma-3-270m", config)
-    assert sweep.probe.layers == sweep.patch.layers == (0, 5, -1) and sweep.seeds == (3, 4)
+    assert sweep.probe.readouts == (0, 5, -1) and sweep.patch.blocks == (0, -1) and sweep.seeds == (3, 4)
     assert config.hash() == config.replace(report_only=False, progress=True, batch_size=4).hash()  # execution keys
     flags = {a.dest for a in parser._subparsers._group_actions[0].choices["replicate"]._actions}
     assert set(ReplicateConfig.model_fields) <= flags  # every field has its flag; nothing hand-written but --out
@@ -88,19 +90,43 @@ def test_a_fine_tuning_that_cannot_run_leaves_its_reason_for_the_claim(synthetic
                                                                             "--report-only)")
 
 
+def test_a_knowledge_split_that_cannot_run_leaves_its_reason_for_claims_6_and_8(synthetic_run, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from workbench.replicate import run_tuning, tuning_evidence
+    from workbench.store import open_run
+
+    shutil.copytree(synthetic_run.path, tmp_path / "unknown")
+    for shard in (tmp_path / "unknown" / "records").glob("*.parquet"):
+        frame = pd.read_parquet(shard)
+        frame.assign(gold_logprob=np.log(0.1)).to_parquet(shard, index=False)  # the model knows none of them
+    config = ReplicateConfig(models=("smollm2-135m-instruct",), tuning=("smollm2-135m-instruct",), progress=False)
+    run_tuning(config, "smollm2-135m-instruct", tmp_path / "sweep", {0: {"collect": open_run(tmp_path / "unknown").path}})
+    result, why = tuning_evidence(config, tmp_path / "sweep", 0)
+    assert result is None and why.startswith("the knowledge-split fine-tuning could not run: the training run")
+    assert "has 0 known items" in why and "--limit" in why
+    assert not (tmp_path / "sweep" / "finetune").exists()  # refused before any held-out item was collected
+    with pytest.raises(ConfigError, match=r"replicate\.tuning: 'gemma-3-270m' is not one of the study's models"):
+        ReplicateConfig(models=("smollm2-135m-instruct",), tuning=("gemma-3-270m",))
+
+
 @pytest.mark.slow
 def test_small_real_ladder_writes_claims_report_and_table(smollm2, tmp_path, verdict_rules, capsys):
     """One small model, 24 items, 6 layers, 4 pairs: the real pipeline, kept cheap (the fine-tuning step runs end
     to end in tests/finetune/test_recovery.py, on a tiny model; here it is switched off)."""
     out = tmp_path / "ladder"
     study = dict(models=["smollm2-135m-instruct"], limit=24, seeds=(0,), dataset="capitals", n_pairs=4,
-                 layers="0,6,12,18,24,-1", batch_size=12, n_boot=50, finetune="none",
+                 readouts="0,6,12,18,24,-1", blocks="0,6,12,18,24,-1", batch_size=12, n_boot=50, finetune="none",
                  progress=False)
     loaded = {"smollm2-135m-instruct": smollm2}
     claims = wb.replicate(out, loaded=loaded, **study)
     stored = pd.read_csv(out / "claims.csv", keep_default_na=False, na_values=[""])
-    assert list(stored.columns) == list(CLAIM_COLUMNS) and len(stored) == len(CLAIMS)
-    assert "no base model" in stored.set_index("claim").loc["alignment", "why"]
+    assert list(stored.columns) == list(CLAIM_COLUMNS) and len(stored) == len(CLAIMS) - sum(c.base_only for c in CLAIMS)
+    assert "no base model" in stored.set_index("claim").loc["alignment_cross_family", "why"]
+    assert stored.set_index("claim").loc["knowledge_aware", "why"] == ("the knowledge-split fine-tuning was not asked "
+                                                                      "for this model (see --tuning)")
     assert list(claims["claim"]) == list(stored["claim"]) and set(stored["verdict"]) <= set(VERDICTS)
     verdict_rules(stored)
     assert stored.set_index("claim").loc["probe_recovery", "why"] == ("fine-tuning not asked for this model "
@@ -117,15 +143,15 @@ def test_small_real_ladder_writes_claims_report_and_table(smollm2, tmp_path, ver
     pd.testing.assert_frame_equal(recomputed, claims)
     page = (out / "report.html").read_text()
     assert "probe_beats_verbal" in page and "smollm2-135m-instruct (seed 0)" in page and "plotly" in page
-    table = page.split("<h2>")[0]  # the claims table: a claim without a value shows none, never "nan"
-    assert "alignment" in table and not re.search(r"\bnan\b", table, re.IGNORECASE)
+    findings = page.split("<section id='findings'>")[1].split("</section>")[0]  # the claims in words: no "nan"
+    assert "alignment" in findings and not re.search(r"\bnan\b", findings, re.IGNORECASE)
     assert json.loads((out / "study.json").read_text())["config_hash"] == ReplicateConfig(**study).hash()
     again = wb.replicate(out, loaded=loaded, **{**study, "figures": False})  # a re-run finds every unit done
     assert "cached" in (out / "models" / "smollm2-135m-instruct" / "summary.csv").read_text()
     pd.testing.assert_frame_equal(again, claims)
     assert main(["replicate", "--models", "smollm2-135m-instruct", "--limit", "24", "--seeds", "0", "--dataset",
-                 "capitals", "--n-pairs", "4", "--layers", "0,6,12,18,24,-1", "--n-boot", "50", "--finetune", "none",
-                 "--report-only", "--no-progress", "--no-figures", "--out", str(out)]) == 0
+                 "capitals", "--n-pairs", "4", "--readouts", "0,6,12,18,24,-1", "--blocks", "0,6,12,18,24,-1",
+                 "--n-boot", "50", "--finetune", "none", "--report-only", "--no-progress", "--no-figures", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     line = next(t for t in printed.splitlines() if t.startswith("alignment"))  # no value: nothing printed for it
     assert "nan" not in printed.lower() and "inconclusive" in line and "[" not in line

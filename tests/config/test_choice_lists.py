@@ -24,6 +24,7 @@ IMPLEMENTATIONS = [  # choice list, module, its registry (a tuple of names, or a
     ("models", "workbench.backends.loading", "MODELS"),
     ("gradings", "workbench.datasets.grading", "GRADINGS"),
     ("objectives", "workbench.finetune.train", "OBJECTIVES"),
+    ("strategies", "workbench.finetune.knowledge_aware", "STRATEGIES"),
     ("targets", "workbench.finetune.targets", "TARGETS"),
     ("baselines", "workbench.finetune.runner", "BASELINES"),
     ("executors", "workbench.sweeps.executors", "EXECUTORS"),

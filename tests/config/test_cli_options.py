@@ -25,7 +25,7 @@ def test_every_flag_of_every_subcommand_has_help_and_shows_its_default():
             "figures"} <= set(commands)
     for name, parser in commands.items():
         for action in parser._actions:
-            if isinstance(action, argparse._HelpAction):
+            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:  # help, old names
                 continue
             assert action.help, f"{name} {action.dest}: no help"
             if action.option_strings:
@@ -54,10 +54,10 @@ def test_existing_flag_spellings_give_the_python_config():
     assert CollectConfig(**parsed(["collect", "--out", "x", "--limit", "5", "--store-dtype", "float16",
                                    "--batch-size", "2", "--device", "cpu"], CollectConfig)) == \
         CollectConfig(limit=5, store_dtype="float16", batch_size=2, device="cpu")
-    assert ProbeConfig(**parsed(["probe", "r", "--roles", "confidence_slot", "answer_last", "--layers", "0,8,-1",
+    assert ProbeConfig(**parsed(["probe", "r", "--roles", "confidence_slot", "answer_last", "--readouts", "0,8,-1",
                                  "--folds", "3", "--seeds", "2", "--probes", "diffmeans", "--boot", "50",
                                  "--no-weights"], ProbeConfig)) == \
-        ProbeConfig(roles=("confidence_slot", "answer_last"), layers=(0, 8, -1), folds=3, seeds=2,
+        ProbeConfig(roles=("confidence_slot", "answer_last"), readouts=(0, 8, -1), folds=3, seeds=2,
                     probes=("diffmeans",), n_boot=50, save_weights=False)
     assert ProbeConfig(**parsed(["probe", "r", "--roles", "all"], ProbeConfig)).roles == "all"
     assert CalibrateConfig(**parsed(["calibrate", "r", "--bins", "5", "--strategy", "quantile", "--validity", "strict",
@@ -65,11 +65,11 @@ def test_existing_flag_spellings_give_the_python_config():
         CalibrateConfig(n_bins=5, strategy="quantile", validity="strict", known_threshold=0.7, seed=2)
     assert BottleneckConfig(**parsed(["bottleneck", "r", "--no-lens", "--boot", "100"], BottleneckConfig)) == \
         BottleneckConfig(logit_lens=False, n_boot=100)
-    assert PatchConfig(**parsed(["patch", "r", "--pairs", "random", "--layers", "10-12", "--roles",
+    assert PatchConfig(**parsed(["patch", "r", "--pairs", "random", "--blocks", "10-12", "--roles",
                                  "confidence_slot,answer_last", "--levels", "90,10", "--metric", "logit_diff",
                                  "--n-pairs", "4", "--controls", "none", "--no-attribution", "--overwrite",
                                  "--no-figures", "--chunk-pairs", "2"], PatchConfig)) == \
-        PatchConfig(pairs="random", layers=(10, 11, 12), roles=("confidence_slot", "answer_last"), levels=("90", "10"),
+        PatchConfig(pairs="random", blocks=(10, 11, 12), roles=("confidence_slot", "answer_last"), levels=("90", "10"),
                     metric="logit_diff", n_pairs=4, controls=(), attribution=False, overwrite=True, figures=False,
                     chunk_pairs=2)
     fields = parsed(["finetune", "r", "--out", "o", "--probe", "18/confidence_slot", "--seed", "0", "1",
@@ -80,15 +80,24 @@ def test_existing_flag_spellings_give_the_python_config():
     assert FinetuneExperiment(**{k: v for k, v in fields.items() if k in FinetuneExperiment.model_fields}).eval == \
         {"heldout": "runs/h", "ood": "runs/ood"}
     assert parsed(["finetune", "r", "--out", "o", "--baselines"], FinetuneExperiment) == {"baselines": ()}
-    assert SteerConfig(**parsed(["steer", "r", "--direction", "mean_diff", "--layers", "1,-1", "--alphas=-1,0,1",
+    assert SteerConfig(**parsed(["steer", "r", "--direction", "mean_diff", "--readouts", "1,-1", "--alphas=-1,0,1",
                                  "--n-random", "1", "--boot", "20", "--limit", "4", "--no-figures"], SteerConfig)) == \
-        SteerConfig(direction="mean_diff", layers=(1, -1), alphas=(-1.0, 0.0, 1.0), n_random=1, n_boot=20, limit=4,
+        SteerConfig(direction="mean_diff", readouts=(1, -1), alphas=(-1.0, 0.0, 1.0), n_random=1, n_boot=20, limit=4,
                     figures=False)
     assert SampleConfig(**parsed(["sample", "r", "--k", "3", "--temperature", "0.5", "--max-answer-tokens", "2",
                                   "--no-p-true", "--batch-size", "2"], SampleConfig)) == \
         SampleConfig(k=3, temperature=0.5, max_answer_tokens=2, p_true=False, batch_size=2)
     assert parsed(["sweep", "s.toml", "--workers", "3", "--no-progress", "--executor", "ray"], SweepConfig) == \
         {"workers": 3, "progress": False, "executor": "ray"}
+
+
+def test_the_old_layer_flags_still_work_with_a_warning():
+    with pytest.warns(FutureWarning, match=r"patch\.layers is now patch\.blocks"):
+        assert PatchConfig(**parsed(["patch", "r", "--layers", "0,-1"], PatchConfig)) == PatchConfig(blocks=(0, -1))
+    with pytest.warns(FutureWarning, match=r"bottleneck\.lens_layers is now bottleneck\.lens_readouts"):
+        assert BottleneckConfig(**parsed(["bottleneck", "r", "--lens-layers", "2"], BottleneckConfig)).lens_readouts == (2,)
+    help_text = build_parser()._subparsers._group_actions[0].choices["probe"].format_help()
+    assert "--readouts" in help_text and "--layers" not in help_text  # hidden
 
 
 def test_flags_not_given_are_not_passed_so_the_config_default_applies():
@@ -98,7 +107,7 @@ def test_flags_not_given_are_not_passed_so_the_config_default_applies():
 
 @pytest.mark.parametrize("argv, message", [
     (["probe", "RUN", "--folds", "x"], "--folds: must be \"auto\" or an integer >= 2, got 'x'"),
-    (["probe", "RUN", "--layers", "some"], "--layers: must be \"all\" or a non-empty list of layer numbers"),
+    (["probe", "RUN", "--readouts", "some"], "--readouts: must be \"all\" or a non-empty list of read-out numbers"),
     (["calibrate", "RUN", "--bins", "1"], "--bins: must be an integer >= 2, got 1"),
     (["patch", "RUN", "--site", "attn_ou"], "--site: must be one of resid_pre, resid_post, attn_out, mlp_out. Did you "
                                             "mean 'attn_out'?"),
@@ -130,12 +139,12 @@ def test_sweep_execution_flags_are_validated_by_the_sweep_config_even_in_a_dry_r
 @pytest.mark.parametrize("command, config", [
     (["collect", "--out", "o"], CollectConfig(limit=None, seed=3, vocabulary="digits", device="cpu", progress=False,
                                               fast=False)),
-    (["probe", "r"], ProbeConfig(roles=("confidence_slot", "answer_last"), layers=(0, -1), folds=3, seeds=2,
+    (["probe", "r"], ProbeConfig(roles=("confidence_slot", "answer_last"), readouts=(0, -1), folds=3, seeds=2,
                                  probes=("diffmeans",), n_boot=50, save_weights=False, allow_incomplete=True)),
-    (["probe", "r"], ProbeConfig(roles="all", layers="all")),
-    (["patch", "r"], PatchConfig(pairs="random", layers=(10, 11), levels=("90", "10"), n_pairs=None, controls=(),
+    (["probe", "r"], ProbeConfig(roles="all", readouts="all")),
+    (["patch", "r"], PatchConfig(pairs="random", blocks=(10, 11), levels=("90", "10"), n_pairs=None, controls=(),
                                  attribution=False)),
-    (["steer", "r"], SteerConfig(direction="mean_diff", layers=(1, -1), alphas=(-1.0, 0.0, 0.5), limit=None)),
+    (["steer", "r"], SteerConfig(direction="mean_diff", readouts=(1, -1), alphas=(-1.0, 0.0, 0.5), limit=None)),
     (["finetune", "r", "--out", "o"], FinetuneExperiment(seeds=(0, 1), eval={"heldout": "runs/h"}, baselines=())),
 ])
 def test_cli_args_give_the_config_back_through_the_parser(command, config):

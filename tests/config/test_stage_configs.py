@@ -19,17 +19,17 @@ CHANGED = {  # one config per stage with most fields away from their defaults
     CollectConfig: dict(dataset="capitals", limit=12, seed=3, template="confidence_only", vocabulary="digits",
                         backend="nnsight", dtype="bfloat16", store_dtype="float16", max_answer_tokens=8, batch_size=4,
                         device="cpu", progress=False),
-    ProbeConfig: dict(roles=("answer_last",), layers=(0, -1), folds=3, seeds=2, seed=4, probes=("diffmeans",),
+    ProbeConfig: dict(roles=("answer_last",), readouts=(0, -1), folds=3, seeds=2, seed=4, probes=("diffmeans",),
                       n_boot=50, save_weights=False, overwrite=True),
     CalibrateConfig: dict(n_bins=5, strategy="quantile", n_boot=40, validity="strict", prior_knowledge=False,
                           known_threshold=0.7, seed=2, allow_incomplete=True),
-    BottleneckConfig: dict(n_boot=100, logit_lens=False, lens_layers=(1, 2), seed=1, device="cpu"),
-    PatchConfig: dict(pairs="random", site="mlp_out", layers=(0, 4, 8), roles=("confidence_slot", "answer_last"),
+    BottleneckConfig: dict(n_boot=100, logit_lens=False, lens_readouts=(1, 2), seed=1, device="cpu"),
+    PatchConfig: dict(pairs="random", site="mlp_out", blocks=(0, 4, 8), roles=("confidence_slot", "answer_last"),
                       metric="logit_diff", levels=("90", "10"), n_pairs=6, seed=2, method="reference", controls=(),
                       attribution=False, n_boot=50, chunk_pairs=2, backend="nnsight", figures=False),
     SampleConfig: dict(k=3, temperature=0.7, seed=2, max_answer_tokens=4, p_true=False, batch_size=2, device="cpu",
                        progress=False),
-    SteerConfig: dict(direction="mean_diff", probe="diffmeans", layers=(1, 2), alphas=(-1.0, 1.0), alpha_unit="absolute",
+    SteerConfig: dict(direction="mean_diff", probe="diffmeans", readouts=(1, 2), alphas=(-1.0, 1.0), alpha_unit="absolute",
                       n_random=2, limit=5, seed=1, n_boot=50, batch_size=2, rows_per_forward=4, backend="nnsight",
                       device="cpu", figures=False, progress=False),
     FinetuneConfig: dict(objective="confidence", target="correctness", rank=4, alpha=16.0,
@@ -39,7 +39,7 @@ CHANGED = {  # one config per stage with most fields away from their defaults
                              patch=False, patch_pairs=4, n_boot=100),
     PlanConfig: dict(model="data/model_configs/qwen2.5-7b-instruct", items=500, batch_size=32, dtype="float16",
                      store_dtype="float16", vocabulary="digits", max_answer_tokens=8, prompt_tokens=200,
-                     layers=(0, 4), roles=("answer_last",), n_pairs=10, controls=(), attribution=False, device="a100"),
+                     blocks=(0, 4), roles=("answer_last",), n_pairs=10, controls=(), attribution=False, device="a100"),
 }
 
 
@@ -102,7 +102,7 @@ def test_steer_and_sample_hash_as_the_dataclasses_they_replaced():
     """sha256 values of ``content()`` of the earlier ``SteerConfig``/``SampleConfig`` dataclasses (main at 336c311),
     so steering results and sampling tables stored before stay found."""
     assert SteerConfig().hash() == "99b1666f83f2f4dd487363657392e299678e6b5cdc082f7d03f3a274b07af290"
-    assert SteerConfig(direction="mean_diff", layers=(1, 2), alphas=(-2, 0, 2), n_random=2, n_boot=50, limit=5,
+    assert SteerConfig(direction="mean_diff", readouts=(1, 2), alphas=(-2, 0, 2), n_random=2, n_boot=50, limit=5,
                        batch_size=2, rows_per_forward=4, device="cpu", figures=False).hash() == \
         "ce17adf03a38ba009b1e785fb781ee7d4ecb5f50afae28b106ef650d21356ae4"
     assert SampleConfig().hash() == "913c17c2d50f63786c83b7e50e5fd54050d45d51e07a5ad6985692ed659e6c4e"
@@ -113,10 +113,32 @@ def test_steer_and_sample_hash_as_the_dataclasses_they_replaced():
     assert SteerConfig(alphas="-1,0.5") == SteerConfig(alphas=[np.int64(-1), 0.5])  # floats either way
 
 
+def test_the_old_layer_names_still_load_with_a_warning_and_hash_as_before():
+    """``layers`` was a read-out in the probe and steer configs and a block in the patch config; stored configs
+    (sweep files, ledgers, results) name it so, and their hashes must not move."""
+    from workbench.configs import ReplicateConfig
+
+    for cls, old, new in [(ProbeConfig, "layers", "readouts"), (SteerConfig, "layers", "readouts"),
+                          (PatchConfig, "layers", "blocks"), (PlanConfig, "layers", "blocks"),
+                          (BottleneckConfig, "lens_layers", "lens_readouts")]:
+        with pytest.warns(FutureWarning, match=rf"{cls.SECTION}\.{old} is now {cls.SECTION}\.{new}"):
+            config = cls.from_dict({old: (1, 2)})
+        assert config == cls(**{new: (1, 2)}) and config.content()[old] == [1, 2] and new not in config.content()
+        with pytest.raises(ConfigError, match=rf"{old}: is the old name of {new}: give {new} only"):
+            cls(**{old: (1,), new: (2,)})
+    with pytest.warns(FutureWarning, match=r"replicate\.layers is now replicate\.readouts and replicate\.blocks"):
+        old = ReplicateConfig(layers=(0, -1))
+    assert (old.readouts, old.blocks) == ((0, -1), (0, -1)) and old.hash() == ReplicateConfig(readouts=(0, -1),
+                                                                                             blocks=(0, -1)).hash()
+    assert ReplicateConfig().evidence_config()["layers"] == "all"  # the committed ladder's study.json
+    split = ReplicateConfig(readouts=(0, -1)).evidence_config()
+    assert split["readouts"] == [0, -1] and split["blocks"] == "all" and "layers" not in split
+
+
 def test_numpy_scalars_and_lists_are_normalised_before_hashing():
     assert CollectConfig(seed=np.int64(3), limit=np.int32(7)).hash() == CollectConfig(seed=3, limit=7).hash()
     assert CalibrateConfig(known_threshold=np.float64(0.25)) == CalibrateConfig(known_threshold=0.25)
-    assert ProbeConfig(layers=[np.int64(1), 2]).layers == (1, 2) == ProbeConfig(layers="1-2").layers
+    assert ProbeConfig(readouts=[np.int64(1), 2]).readouts == (1, 2) == ProbeConfig(readouts="1-2").readouts
     assert PatchConfig(roles=["confidence_slot"]) == PatchConfig(roles="confidence_slot")
     assert CollectConfig(limit="all").limit is None
 
@@ -130,7 +152,7 @@ def test_numpy_scalars_and_lists_are_normalised_before_hashing():
     (CollectConfig, {"limt": 5}, "unknown key 'collect.limt'. Did you mean 'limit'?"),
     (ProbeConfig, {"folds": "x"}, "probe.folds: must be \"auto\" or an integer >= 2, got 'x'"),
     (ProbeConfig, {"roles": ("confidence_slott",)}, "Did you mean 'confidence_slot'?"),
-    (ProbeConfig, {"layers": "some"}, "probe.layers: must be \"all\" or a non-empty list of layer numbers"),
+    (ProbeConfig, {"readouts": "some"}, "probe.readouts: must be \"all\" or a non-empty list of read-out numbers"),
     (CalibrateConfig, {"known_threshold": 1.5}, "calibrate.known_threshold: must be a number in (0, 1), got 1.5"),
     (CalibrateConfig, {"strategy": "quantiles"}, "calibrate.strategy: must be one of uniform, quantile"),
     (BottleneckConfig, {"n_boot": 5}, "bottleneck.n_boot: must be an integer >= 10, got 5"),

@@ -63,8 +63,8 @@ def stored(run, analysis):
 
 def test_probe_verb_and_cli_store_the_same_config(tmp_path):
     by_api, by_cli = twin_runs(tmp_path)
-    result = wb.probe(by_api, roles="confidence_slot", layers=(1, 2), probes=("diffmeans",), seeds=2, n_boot=50)
-    assert main(["probe", str(by_cli.path), "--roles", "confidence_slot", "--layers", "1,2", "--probes", "diffmeans",
+    result = wb.probe(by_api, roles="confidence_slot", readouts=(1, 2), probes=("diffmeans",), seeds=2, n_boot=50)
+    assert main(["probe", str(by_cli.path), "--roles", "confidence_slot", "--readouts", "1,2", "--probes", "diffmeans",
                  "--seeds", "2", "--boot", "50"]) == 0
     assert result.path.parent == by_api.path / "results" / "probes"  # keyed by config: the same key in both runs
     assert read_result(by_cli.path / "results" / "probes").path.name == result.path.name
@@ -95,8 +95,8 @@ def test_bottleneck_verb_and_cli_store_the_same_config(tmp_path):
 
 def test_a_config_object_and_fields_compose(tmp_path):
     run = make_run(tmp_path / "run", n=60, accuracy=0.4)
-    base = ProbeConfig(layers=(1,), probes=("diffmeans",), seeds=1, n_boot=50)
-    result = wb.probe(run, base, layers=(2,))  # fields override the given config
+    base = ProbeConfig(readouts=(1,), probes=("diffmeans",), seeds=1, n_boot=50)
+    result = wb.probe(run, base, readouts=(2,))  # fields override the given config
     assert result.config["layers"] == [2] and result.config["probes"] == ["diffmeans"]
 
 
@@ -105,10 +105,10 @@ def test_patch_verb_and_cli_store_the_same_config(tmp_path, tiny_checkpoint):
     model = wb.load_model(str(tiny_checkpoint), device="cpu")
     runs = [wb.collect(tmp_path / name, model=str(tiny_checkpoint), loaded=model, dataset="capitals", limit=4,
                        max_answer_tokens=2, progress=False) for name in ("api", "cli")]
-    options = dict(pairs="random", n_pairs=2, layers=(0, 1), controls=(), attribution=False, figures=False,
+    options = dict(pairs="random", n_pairs=2, blocks=(0, 1), controls=(), attribution=False, figures=False,
                    progress=False, n_boot=50)
     result = wb.patch(runs[0], model, **options)
-    assert main(["patch", str(runs[1].path), "--pairs", "random", "--n-pairs", "2", "--layers", "0-1", "--controls",
+    assert main(["patch", str(runs[1].path), "--pairs", "random", "--n-pairs", "2", "--blocks", "0-1", "--controls",
                  "none", "--no-attribution", "--no-figures", "--no-progress", "--n-boot", "50"]) == 0
     analysis = "patching-random-resid_pre"
     assert stored(runs[0], analysis) == stored(runs[1], analysis)

@@ -41,21 +41,21 @@ def test_layer_selection_counts_negatives_from_the_end_and_refuses_out_of_range(
     assert select_layers("all", 4) == (0, 1, 2, 3)
     assert select_layers([-1, 0, 3], 4) == (0, 3)
     assert select_layers(2, 4) == (2,)
-    with pytest.raises(WorkbenchError, match=r"layer 45 out of range: this model has layers 0\.\.29"):
+    with pytest.raises(WorkbenchError, match=r"block 45 out of range: there are 30 blocks in this model \(0\.\.29"):
         select_layers([45], 30)
     with pytest.raises(WorkbenchError, match="out of range"):
         select_layers([-31], 30)
-    with pytest.raises(WorkbenchError, match="no layers"):
+    with pytest.raises(WorkbenchError, match="no blocks"):
         select_layers([], 30)
     assert parse_layers("0,4,-1") == (0, 4, -1) and parse_layers("10-12") == (10, 11, 12)
     assert parse_layers("all") == "all"
-    with pytest.raises(WorkbenchError, match="--layers takes"):
+    with pytest.raises(WorkbenchError, match="blocks or read-outs are 'all', an index"):
         parse_layers("x")
 
 
 def test_patch_sweep_refuses_a_layer_beyond_the_model(row_backends):
-    from workbench.analyses.patching.sweep import resolve_layers
+    from workbench.analyses.patching.sweep import patch_sweep
 
     n = row_backends("llama")["nnsight"].n_layers
-    with pytest.raises(WorkbenchError, match=f"layers 0..{n - 1}"):
-        resolve_layers([n + 43], n)
+    with pytest.raises(WorkbenchError, match=f"blocks in this model \\(0..{n - 1}"):
+        patch_sweep(row_backends("llama")["nnsight"], None, "resid_pre", [n + 43])

@@ -12,7 +12,7 @@ from workbench.cli import main
 from workbench.errors import WorkbenchError
 from workbench.figures.export import export_figure, find_chromium, parse_formats
 from workbench.figures.paper import FIGURES, PAPER_FONT, builder_for, find_results, paper_style, regenerate_figures
-from workbench.figures.report import ANALYSES
+from workbench.figures.run_report import REPORT_TABLES
 from workbench.figures.style import PALETTE
 from workbench.store.results import latest_dir
 
@@ -76,8 +76,8 @@ def test_static_export_writes_every_format_at_the_figure_size(kaleido_browser, t
     assert int.from_bytes(png[16:20], "big") == 3 * 500  # PNG width, at the print scale
 
 
-def test_every_analysis_of_the_report_pages_has_a_paper_figure_builder():
-    assert set(ANALYSES) <= set(FIGURES)
+def test_every_analysis_of_the_report_page_has_a_paper_figure_builder():
+    assert set(REPORT_TABLES) <= set(FIGURES)
     assert builder_for("patching-correct-to-incorrect-resid_pre") is FIGURES["patching"]
 
 

@@ -11,7 +11,7 @@ from workbench.figures.prior_knowledge import PriorKnowledgeDisplay
 from workbench.figures.probes import ProbeAurocDisplay
 from workbench.figures.reliability import ReliabilityDisplay
 from workbench.figures.replication import ReplicationDisplay
-from workbench.figures.report import page_figures, write_html, write_page
+from workbench.figures.page import write_html
 from workbench.store.results import read_result
 
 
@@ -95,15 +95,13 @@ def test_prior_knowledge_and_replication(stored):
     assert len([t for t in rep.data if t.fill == "toself"]) == 4
 
 
-def test_pages_are_self_contained_html(stored, tmp_path):
-    run = stored["run"]
-    assert set(page_figures(run, "probe")) == {"AUROC per layer", "Replication across seeds"}
-    assert set(page_figures(run, "bottleneck")) == {"Softmax vs argmax"}  # no lens stored: no lens figure
-    path = write_page(run, "calibrate")
-    text = path.read_text()
-    assert path == run.path / "figures" / "calibrate.html"
-    assert text.count("Reliability per channel") == 1 and "Known vs unknown items" in text
-    assert len(text) > 1_000_000  # plotly.js embedded (works offline)
+def test_a_page_of_figures_is_self_contained_html(stored, tmp_path):
+    figures = {"Reliability per channel": ReliabilityDisplay.from_result(stored["channels"]).figure(),
+               "Known vs unknown items": PriorKnowledgeDisplay.from_result(stored["prior_knowledge"]).figure()}
+    text = write_html(figures, tmp_path / "figures" / "calibrate.html", title="calibrate").read_text()
+    assert text.count("<h2>Reliability per channel</h2>") == 1 and "<h2>Known vs unknown items</h2>" in text
+    assert text.count("Plotly.newPlot") == 2 and len(text) > 1_000_000  # plotly.js embedded (works offline)
+    assert "id='findings'" not in text  # figures alone: no findings to open on
     empty = write_html({}, tmp_path / "empty.html", title="nothing")
     assert "No stored results" in empty.read_text()
 

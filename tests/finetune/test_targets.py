@@ -10,10 +10,11 @@ from workbench.analyses.probe_weights import save_probe
 from workbench.analyses.synthetic import make_run
 from workbench.errors import WorkbenchError
 from workbench.finetune.data import batch_indices, check_classes, subset_run
-from workbench.finetune.loss import shared_prefix, tree_batch
+from workbench.finetune.loss import tree_batch
 from workbench.finetune.targets import parse_probe_spec, resolve_probe, target_distribution, target_probabilities
 from workbench.finetune.train import FinetuneConfig, train
 from workbench.prompts import get_vocabulary
+from workbench.token_tree import common_prefix
 
 PERCENT = get_vocabulary("percent")
 
@@ -131,7 +132,7 @@ def test_tree_batch_shares_the_prefix_and_masks_the_tree():
         nodes, parents = ((5,), (5, 6)), (-1, 0)
 
     rows = [[9, 9, 9, 1, 2], [9, 9, 9, 3]]
-    assert shared_prefix(rows, 10) == 3 and shared_prefix(rows, 2) == 2
+    assert common_prefix(rows, 10) == 3 and common_prefix(rows, 2) == 2
     batch = tree_batch(rows, Trie(), pad_id=0)
     assert batch.offset == 3 and batch.ids.tolist() == [[1, 2, 5, 6], [3, 5, 6, 0]]
     assert batch.position_ids.tolist() == [[3, 4, 5, 6], [3, 4, 5, 0]]
@@ -144,13 +145,13 @@ def test_tree_batch_shares_the_prefix_and_masks_the_tree():
 
 
 def test_a_probe_layer_the_run_does_not_have_is_named(run, tmp_path, capsys):
-    with pytest.raises(WorkbenchError, match="layer 999 does not exist; run .* stores layers 0..3"):
+    with pytest.raises(WorkbenchError, match=r"read-out 999 out of range: there are 4 read-outs in run .* \(0..3"):
         resolve_probe(run, "999/confidence_slot")
     from workbench.cli import main
 
     assert main(["finetune", str(run.path), "--probe", "999/confidence_slot", "--out", str(tmp_path / "ft")]) == 2
     err = capsys.readouterr().err
-    assert "layer 999 does not exist" in err and "run probe" not in err
+    assert "read-out 999 out of range" in err and "run probe" not in err
 
 
 def test_an_out_inside_a_file_is_refused_before_training(run, tmp_path):

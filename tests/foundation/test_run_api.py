@@ -44,17 +44,26 @@ def test_example_and_prompt_ids(tiny_run):
         tiny_run.example(True)
 
 
-def test_residuals_take_python_style_integer_layers_only(run):
+def test_residuals_take_python_style_read_out_indices_or_residual_hook_names(run):
     last = run.residuals(len(run.readouts) - 1, "confidence_slot")
     assert np.array_equal(run.residuals(-1, "confidence_slot"), last)
     assert np.array_equal(run.residuals(np.int64(1)), run.residuals(1, "confidence_slot"))
-    with pytest.raises(WorkbenchError, match=r"layer must be an integer index, got True \(bool\)"):
-        run.residuals(layer=True, role="confidence_slot")
-    with pytest.raises(WorkbenchError, match=r"layer must be an integer index, got '3' \(str\)"):
-        run.residuals(layer="3", role="confidence_slot")
-    with pytest.raises(WorkbenchError, match=r"layer 4 out of range: there are 4 read-outs in this run \(0..3"):
+    n = run.n_blocks  # read-out L is blocks.L.hook_resid_pre; blocks.L.hook_resid_post is read-out L + 1
+    assert np.array_equal(run.residuals(f"blocks.{n - 1}.hook_resid_post"), last)
+    assert np.array_equal(run.residuals("blocks.1.hook_resid_post"), run.residuals(2))
+    assert np.array_equal(run.residuals("blocks.2.hook_resid_pre"), run.residuals(2))
+    assert run.readouts[2] == "blocks.2.hook_resid_pre"
+    with pytest.raises(WorkbenchError, match=r"readout must be an integer index, got True \(bool\)"):
+        run.residuals(readout=True, role="confidence_slot")
+    with pytest.raises(WorkbenchError, match=r"'3' is no residual read-out: name one 'blocks.\{L\}.hook_resid_pre'"):
+        run.residuals(readout="3", role="confidence_slot")
+    with pytest.raises(WorkbenchError, match=r"'blocks.1.hook_mlp_out' is no residual read-out"):
+        run.residuals("blocks.1.hook_mlp_out")
+    with pytest.raises(WorkbenchError, match=rf"block {n} out of range: there are {n} blocks in this run \(0..{n - 1}"):
+        run.residuals(f"blocks.{n}.hook_resid_pre")
+    with pytest.raises(WorkbenchError, match=r"readout 4 out of range: there are 4 read-outs in this run \(0..3"):
         run.residuals(4)
-    with pytest.raises(WorkbenchError, match=r"layer -5 out of range"):
+    with pytest.raises(WorkbenchError, match=r"readout -5 out of range"):
         run.residuals(-5)
 
 
@@ -106,15 +115,14 @@ def test_an_older_run_is_read_through_the_rename_and_never_resumed(run):
 
 
 def test_negative_layers_count_from_the_end_everywhere(run, tmp_path):
-    from workbench.analyses.inputs import select_layers
-    from workbench.analyses.patching.sweep import resolve_layers
+    from workbench.layer_selection import READOUT, select_layers
 
-    assert select_layers(run, -1) == [len(run.readouts) - 1]  # probes, lens: read-outs
-    assert resolve_layers(-1, run.n_blocks) == (run.n_blocks - 1,)  # patching: blocks
+    assert select_layers(-1, len(run.readouts), READOUT) == (len(run.readouts) - 1,)  # probes, lens: read-outs
+    assert select_layers(-1, run.n_blocks) == (run.n_blocks - 1,)  # patching: blocks
     assert wb.hook_name(-1, "resid_pre", run.n_blocks) == f"blocks.{run.n_blocks - 1}.hook_resid_pre"
     assert wb.Patch.from_run(run, 0, run, 1, layer=-1).hook == f"blocks.{run.n_blocks - 1}.hook_resid_pre"
     for bad in (True, "1", 1.0):
-        with pytest.raises(WorkbenchError, match=f"layer {bad!r} out of range"):
-            resolve_layers([bad], run.n_blocks)
-        with pytest.raises(WorkbenchError, match=f"layer {bad!r} out of range"):
-            select_layers(run, [bad])
+        with pytest.raises(WorkbenchError, match=f"block must be an integer index, got {bad!r}"):
+            select_layers([bad], run.n_blocks)
+        with pytest.raises(WorkbenchError, match=f"read-out must be an integer index, got {bad!r}"):
+            select_layers([bad], len(run.readouts), READOUT)

@@ -35,7 +35,7 @@ def test_round_trip_reads_one_layer_and_role(tmp_path):
     assert run.n_examples == 5 and list(run.records["example_id"]) == [0, 1, 2, 3, 4]
     np.testing.assert_array_equal(run.residuals(2, "confidence_slot"), np.concatenate([a1, a2])[:, 2, 1])
     assert run.confidence_probs().shape == (5, 2)
-    with pytest.raises(WorkbenchError, match="layer 3 out of range"):
+    with pytest.raises(WorkbenchError, match="readout 3 out of range"):
         run.residuals(3, "pre_answer")
     with pytest.raises(WorkbenchError, match="role 'answer_last' not stored"):
         run.residuals(0, "answer_last")

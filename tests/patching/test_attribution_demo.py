@@ -1,4 +1,4 @@
-"""Attribution patching is the exact effect's first-order term; the demo report prints rho with its interval."""
+"""Attribution patching is the exact effect's first-order term."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.analyses.patching import attribution, demo_report, fast, random_pairs
+from workbench.analyses.patching import attribution, fast, random_pairs
 from workbench.analyses.patching.metrics import MetricSpec, expected
 from workbench.analyses.patching.sweep import make_job
 from workbench.backends.base import hook_name
@@ -47,17 +47,3 @@ def test_attribution_refuses_kl(smollm2, smollm2_run):
     job = make_job(pairs, "resid_pre", (0,), "confidence_slot", torch.zeros(1, 1, smollm2.d_model), trie)
     with pytest.raises(WorkbenchError, match="no linear estimate of 'kl'"):
         attribution.attribute(smollm2, job, MetricSpec.resolve("kl", smollm2_run.vocabulary), smollm2_run.vocabulary)
-
-
-def test_demo_report(smollm2, smollm2_run, tmp_path):
-    import shutil
-
-    from workbench.store import open_run
-
-    run = open_run(shutil.copytree(smollm2_run.path, tmp_path / "run"))  # the report stores its result beside the run
-    text = demo_report(run, smollm2, n_pairs=2, seed=0)
-    assert "rho(layer, effect) = " in text and "95% CI" in text and "over 30 layers, 2 pairs" in text
-    controls = text.split("controls (mean shift in expected confidence):")[1]
-    assert all(name in controls for name in ("sweep", "reverse", "off_position", "random"))
-    assert (run.path / "results").is_dir() and "results and figures: " in text
-    assert demo_report(run, smollm2, n_pairs=2, seed=0) == text  # the stored result is read back, not recomputed

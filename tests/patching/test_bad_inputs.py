@@ -16,13 +16,13 @@ def pairs(smollm2_run):
 
 
 def test_layers_out_of_range(smollm2, pairs):
-    with pytest.raises(WorkbenchError, match=r"layer 30 out of range: this model has layers 0\.\.29"):
+    with pytest.raises(WorkbenchError, match=r"block 30 out of range: there are 30 blocks in this model \(0\.\.29"):
         patch_sweep(smollm2, pairs, "resid_pre", [0, 30])
-    with pytest.raises(WorkbenchError, match="layer -31 out of range"):
+    with pytest.raises(WorkbenchError, match="block -31 out of range"):
         patch_sweep(smollm2, pairs, "resid_pre", -31)
-    with pytest.raises(WorkbenchError, match="layer True out of range"):
+    with pytest.raises(WorkbenchError, match=r"block must be an integer index, got True \(bool\)"):
         patch_sweep(smollm2, pairs, "resid_pre", [True])
-    with pytest.raises(WorkbenchError, match="layers must be 'all', a layer index or a list of indices, got 'every'"):
+    with pytest.raises(WorkbenchError, match="blocks must be 'all', a block index or a list of indices, got 'every'"):
         patch_sweep(smollm2, pairs, "resid_pre", "every")
 
 

@@ -19,7 +19,7 @@ LAYERS = (0, 14, 29)
 
 
 def test_cli_writes_results_and_figures(smollm2_run, capsys):
-    code = main(["patch", str(smollm2_run.path), "--pairs", "random", "--n-pairs", "2", "--layers", "0,14,29",
+    code = main(["patch", str(smollm2_run.path), "--pairs", "random", "--n-pairs", "2", "--blocks", "0,14,29",
                  "--chunk-pairs", "1", "--seed", "3"])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -72,7 +72,7 @@ def assert_figures_draw_the_result(result, mean_effect) -> None:
 
 
 def test_killed_run_resumes_where_it_stopped(smollm2, smollm2_run, monkeypatch):
-    config = PatchConfig(pairs="random", n_pairs=2, layers=LAYERS, chunk_pairs=1, controls=("random",),
+    config = PatchConfig(pairs="random", n_pairs=2, blocks=LAYERS, chunk_pairs=1, controls=("random",),
                          attribution=False, seed=5, site="mlp_out")
     calls = []
     real_sweep = runner.patch_sweep
@@ -103,10 +103,10 @@ def test_killed_run_resumes_where_it_stopped(smollm2, smollm2_run, monkeypatch):
 
 
 def test_cli_errors_are_one_line(smollm2_run, capsys):
-    assert main(["patch", str(smollm2_run.path), "--pairs", "random", "--layers", "0,40"]) == 2
-    assert "layer 40 out of range" in capsys.readouterr().err
-    assert main(["patch", str(smollm2_run.path), "--pairs", "random", "--layers", "zero"]) == 2
-    assert "--layers: must be \"all\" or a non-empty list of layer numbers" in capsys.readouterr().err
+    assert main(["patch", str(smollm2_run.path), "--pairs", "random", "--blocks", "0,40"]) == 2
+    assert "block 40 out of range" in capsys.readouterr().err
+    assert main(["patch", str(smollm2_run.path), "--pairs", "random", "--blocks", "zero"]) == 2
+    assert "--blocks: must be \"all\" or a non-empty list of block numbers" in capsys.readouterr().err
 
 
 def test_an_architecture_without_a_row_is_one_error_naming_the_row_to_add(tiny_checkpoint, tmp_path, monkeypatch):
@@ -122,6 +122,6 @@ def test_an_architecture_without_a_row_is_one_error_naming_the_row_to_add(tiny_c
     monkeypatch.delitem(ARCHITECTURES, "llama")
     for method in ("auto", "reference"):
         with pytest.raises(WorkbenchError, match=r"architecture 'llama' has no row .*workbench/architectures.py"):
-            run_patching(run, PatchConfig(pairs="random", n_pairs=2, layers="all", controls=(), method=method),
+            run_patching(run, PatchConfig(pairs="random", n_pairs=2, blocks="all", controls=(), method=method),
                          backend=model, figures=False)
     assert not (run.path / "results").exists() or not any((run.path / "results").rglob("effects.parquet"))

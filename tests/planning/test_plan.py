@@ -50,7 +50,7 @@ def test_more_work_costs_more_and_bigger_models_need_more(monkeypatch):
     small = wb.plan(model=model)
     assert wb.plan(model=model, items=400).collect.flops > 1.9 * small.collect.flops
     assert wb.plan(model=model, batch_size=64).collect.peak > small.collect.peak
-    fewer = wb.plan(model=model, layers=(0, 8, 16), controls=(), attribution=False)
+    fewer = wb.plan(model=model, blocks=(0, 8, 16), controls=(), attribution=False)
     assert fewer.patch.flops < small.patch.flops / 10 and fewer.store_bytes == small.store_bytes
     big = wb.plan(model="data/model_configs/llama-3.1-70b-instruct")
     assert big.fits is False and any("the weights alone" in note for note in big.notes)

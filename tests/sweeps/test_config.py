@@ -29,7 +29,7 @@ def config(**sections) -> SweepConfig:
 def test_round_trips_through_dict_toml_and_yaml(tmp_path):
     original = SweepConfig.from_dict({**BASE, "sweep": {**BASE["sweep"], "models": [
         "smollm2-135m-instruct", {"name": "gemma-3-270m", "dtype": "bfloat16", "device_map": "auto"}]},
-        "probe": {"layers": [0, -1], "roles": ["confidence_slot", "answer_last"]}})
+        "probe": {"readouts": [0, -1], "roles": ["confidence_slot", "answer_last"]}})
     assert SweepConfig.from_dict(original.to_dict()) == original
     toml_path = tmp_path / "sweep.toml"
     toml_path.write_text(tomli_w.dumps(original.to_dict()))
@@ -50,7 +50,7 @@ def test_round_trips_through_dict_toml_and_yaml(tmp_path):
     ({"collect": {"model": "gemma-3-270m"}}, "collect.model: is set by the sweep (sweep.models)"),
     ({"calibrate": {"strategy": "quantiles"}}, "calibrate.strategy: must be one of uniform, quantile"),
     ({"probe": {"roles": ["confidence_slott"]}}, "probe.roles: has 'confidence_slott'"),
-    ({"probe": {"layers": "some"}}, "probe.layers: must be \"all\" or a non-empty list"),
+    ({"probe": {"readouts": "some"}}, "probe.readouts: must be \"all\" or a non-empty list"),
     ({"patch": {"site": "resid_mid"}}, "patch.site: must be one of"),
     ({"sweep": {"seeds": ["zero"]}}, "sweep.seeds[0]: must be an integer, got 'zero'"),
     ({"sweep": {"seeds": [0, 0]}}, "sweep.seeds: 0 is listed twice"),

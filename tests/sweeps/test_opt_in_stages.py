@@ -37,7 +37,7 @@ def sweep_config(model: str, dataset: str, **sections) -> dict:
             "probe": {"folds": 2, "n_boot": 20, "roles": ["confidence_slot"]},
             "sample": {"k": 2, "max_answer_tokens": 2, "batch_size": 3, "p_true": True},
             "calibrate": {"n_boot": 20, "prior_knowledge": False},
-            "steer": {"layers": [1], "alphas": [-0.5, 0.5], "n_random": 1, "n_boot": 20, "batch_size": 3,
+            "steer": {"readouts": [1], "alphas": [-0.5, 0.5], "n_random": 1, "n_boot": 20, "batch_size": 3,
                       "figures": False},
             **sections}
 

@@ -15,6 +15,6 @@ pure array and table functions sit beside them, usable on data from any pipeline
 - ``steering``: ``steer(run, ...)``, alpha x the probe direction at the confidence slot vs random directions
   -> ``steering-<direction>`` result (needs the model, like patching)
 - ``replication``: AUROC and distribution shape across seeds -> ``replication`` result
-- ``summary``: ``demo_report(run)``, the demo's printed summary
+- ``summary``: ``adapt_folds(run)`` (the most folds a run allows) and ``format_channels`` (the channel table as text)
 - ``synthetic``: a synthetic run with a planted signal (tests, trying things without a model)
 """

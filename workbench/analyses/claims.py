@@ -9,8 +9,11 @@ Verdicts, from the interval and the claim's threshold t: ``reproduced`` when low
 high < t, ``inconclusive`` otherwise (the interval holds t). A claim the seed decides by a test (claim 5's
 Mann-Whitney U) or by reference values (claim 9) reads every seed at once (``Claim.pooled``) and carries its
 own verdict (``Measure.decided``). Each claim row says whose definition it follows (``definition``: ``seed``,
-computed as the seed's code computes it, the file cited in its docstring; or ``workbench``, a question of our
-own) and, for the patching claims, where the confidence is read (``position``).
+computed as the seed's code computes it, the file cited in its docstring; ``paper``, the controlled experiment
+a paper of the seed study describes, claims 6 and 8 and the knowledge-aware comparison, defined in
+``analyses.tuning``; or ``workbench``, a question of our own) and where the confidence is read (``position``:
+a patching read position, ``confidence_slot`` for verbal confidence, ``answer`` for the answer tokens'
+probability).
 
 Over S > 1 seeds (each seed is its own item sample, fold split and pairing), the value is the mean of the
 seeds' values and the interval a two-level bootstrap over seeds and items (``combine_seeds``): draw S
@@ -33,12 +36,13 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from workbench.analyses import seed_patching as sp
-from workbench.analyses.calibration import auroc, auroc_rows, bootstrap_indices, ece, percentile_interval
+from workbench.analyses.calibration import auroc, auroc_rows, bootstrap_indices, ece
+from workbench.analyses import tuning as tu
+from workbench.analyses.measures import N_BOOT, Measure, combine_seeds, resample
 from workbench.analyses.validity import screen
 
 MIN_CLASS = 10  # fewer correct (or incorrect) answers than this: discrimination claims are inconclusive
 MIN_SPLIT = 10  # fewer items in a split (known/unknown, parsed verbal): inconclusive
-N_BOOT = 1000
 VERDICTS = ("reproduced", "refuted", "inconclusive")
 CLAIM_COLUMNS = ("claim", "definition", "position", "model", "statement", "seed_value", "value", "low", "high",
                  "verdict", "why")
@@ -69,6 +73,9 @@ class Evidence:
     finetune_why: str | None = None
     crossmodel: pd.DataFrame | None = None
     crossmodel_controls: pd.DataFrame | None = None
+    tuning: pd.DataFrame | None = None
+    tuning_sets: pd.DataFrame | None = None
+    tuning_why: str | None = None
     instruct: bool = True
 
     @property
@@ -84,32 +91,6 @@ class Evidence:
 
 
 @dataclass(frozen=True)
-class Measure:
-    value: float = np.nan
-    low: float = np.nan
-    high: float = np.nan
-    note: str = ""
-    blocked: str | None = None  # why there is no verdict even with a number (e.g. a control failed)
-    decided: str | None = None  # a verdict by the claim's own rule (a test's p-value), not by an interval
-    samples: np.ndarray | None = field(default=None, repr=False, compare=False)  # [n_boot] item bootstrap replicates
-
-    @classmethod
-    def undetermined(cls, why: str) -> "Measure":
-        return cls(blocked=why)
-
-    @classmethod
-    def bootstrapped(cls, value: float, samples: np.ndarray, note: str = "") -> "Measure":
-        """A value with its 95% percentile interval from its item bootstrap replicates ``samples`` [n_boot] (kept,
-        so several seeds can be combined)."""
-        low, high = percentile_interval(samples)
-        return cls(float(value), low, high, note, samples=samples)
-
-    @property
-    def determined(self) -> bool:
-        return self.blocked is None and np.isfinite([self.value, self.low, self.high]).all()
-
-
-@dataclass(frozen=True)
 class Claim:
     name: str
     statement: str
@@ -118,7 +99,9 @@ class Claim:
     measure: Callable[..., Measure]
     cross_model: bool = False  # measure(instruct, base) instead of measure(evidence)
     pooled: bool = False  # measure(every seed's evidence) once, instead of once per seed
-    definition: str = "workbench"  # "seed": computed as the seed study's code computes it (the docstring cites it)
+    definition: str = "workbench"  # "seed": computed as the seed study's code computes it (the docstring cites it);
+    # "paper": the experiment a paper of the seed study describes, as an issue defines it (the docstring says how)
+    base_only: bool = False  # only for base (not instruct) models
     position: str = ""  # where the confidence is read, for the patching claims
 
 
@@ -205,8 +188,7 @@ def verbal_ceiling(ev: Evidence) -> Measure:
     if len(parsed) < MIN_SPLIT:
         return Measure.undetermined(f"{len(parsed)} parsed verbal confidences: too few")
     at_ceiling = (parsed >= 95).astype(float)
-    rng = np.random.default_rng(ev.seed)
-    samples = at_ceiling[rng.integers(0, len(parsed), size=(N_BOOT, len(parsed)))].mean(axis=1)
+    samples = at_ceiling[resample(len(parsed), ev.seed)].mean(axis=1)
     tier = screen(verbal, ev.correct.astype(int))["tier"]
     return Measure.bootstrapped(at_ceiling.mean(), samples, f"tier {tier}; {len(parsed)} parsed")
 
@@ -223,7 +205,7 @@ def text_bottleneck(ev: Evidence) -> Measure:
 
 
 def _control_failures(controls: pd.DataFrame) -> list[str]:
-    """Which of the workbench's within-model controls fail, from ``summarise``'s table."""
+    """Which of the workbench's within-model controls fail, from ``summarize``'s table."""
     table = controls.set_index("control")
     sweep = table.loc["sweep"]
     failures = []
@@ -246,14 +228,14 @@ def answer_selective_gradient(ev: Evidence) -> Measure:
     from the per-pair effects. Threshold 0. Inconclusive when rho on the 8 evenly spaced blocks is not positive or
     a control fails: reverse pairs must move toward their own source, and patching mid-prompt and random pairs
     must move the confidence less than the sweep."""
-    from workbench.analyses.patching.controls import summarise
+    from workbench.analyses.patching.controls import summarize
     from workbench.analyses.patching.gradient import layer_gradient
 
     if ev.effects is None or ev.effects.empty or ev.effects["layer"].nunique() < 3:
         return Measure.undetermined("no within-model patching effects over 3 or more blocks")
     g = layer_gradient(ev.effects, n_boot=N_BOOT, seed=ev.seed)
     controls = ev.patch_controls if ev.patch_controls is not None else pd.DataFrame(columns=["control"])
-    failures = _control_failures(summarise(ev.effects, dict(tuple(controls.groupby("control", sort=False)))))
+    failures = _control_failures(summarize(ev.effects, dict(tuple(controls.groupby("control", sort=False)))))
     if not g.rho8 > 0:
         failures.insert(0, f"rho on 8 layers {g.rho8:+.2f}")
     note = f"8 layers: {g.rho8:+.2f} [{g.rho8_low:+.2f}, {g.rho8_high:+.2f}]; {g.n_pairs} pairs"
@@ -298,7 +280,7 @@ def seed_layer_gradient(ev: Evidence, position: str = "pre_answer") -> Measure:
     layers = np.array(sp.seed_layers(int(blocks.max()) + 1))
     cols = np.searchsorted(blocks, layers)
     rho = sp.gradient_rho(layers, sp.layer_means(matrix[:, cols]))
-    idx = np.random.default_rng(ev.seed).integers(0, len(matrix), size=(N_BOOT, len(matrix)))  # [n_boot, n]
+    idx = resample(len(matrix), ev.seed)  # [n_boot, n]
     means = sp.layer_means(matrix[idx][:, :, cols])  # [n_boot, n_layers]
     samples = np.array([sp.gradient_rho(layers, m) for m in means])
     rho_all = sp.gradient_rho(blocks, sp.layer_means(matrix))
@@ -388,7 +370,7 @@ def prior_knowledge_overconfidence(ev: Evidence) -> Measure:
 
     rng = np.random.default_rng(ev.seed)
     k, u = parts["known"], parts["unknown"]
-    samples = contrast(k[rng.integers(0, len(k), (N_BOOT, len(k)))], u[rng.integers(0, len(u), (N_BOOT, len(u)))])
+    samples = contrast(k[resample(len(k), rng)], u[resample(len(u), rng)])
     return Measure.bootstrapped(contrast(k, u), samples, f"{len(k)} known, {len(u)} unknown")
 
 
@@ -411,7 +393,7 @@ def probe_recovery(ev: Evidence) -> Measure:
         if problem := class_problem(labels):
             return Measure.undetermined(f"held-out items {when} fine-tuning: {problem}")
     probe, verbal = f["probe_before"].to_numpy(dtype=float), f["verbal_after"].to_numpy(dtype=float)
-    idx = np.random.default_rng(ev.seed).integers(0, len(f), size=(N_BOOT, len(f)))  # [n_boot, n]
+    idx = resample(len(f), ev.seed)  # [n_boot, n]
     with np.errstate(divide="ignore", invalid="ignore"):  # a resample with one class gives NaN, then ignored
         samples = (auroc_rows(verbal[idx], after[idx]) - 0.5) / (auroc_rows(probe[idx], before[idx]) - 0.5)
     probe_auroc, verbal_auroc = auroc(probe, before), auroc(verbal, after)
@@ -434,8 +416,7 @@ def alignment_calibration(instruct: Evidence, base: Evidence | None) -> Measure:
         if ok.sum() < MIN_SPLIT:
             return Measure.undetermined(f"{ev.model}: {int(ok.sum())} parsed verbal confidences: too few")
         conf, corr = verbal[ok] / 100, ev.correct[ok]
-        rng = np.random.default_rng(ev.seed + i)
-        idx = rng.integers(0, len(conf), size=(N_BOOT, len(conf)))
+        idx = resample(len(conf), ev.seed + i)
         values.append(ece(conf, corr))
         samples.append(np.array([ece(conf[j], corr[j]) for j in idx]))
     return Measure.bootstrapped(values[0] - values[1], samples[0] - samples[1],
@@ -494,6 +475,10 @@ def _at(fn: Callable[..., Measure], position: str) -> Callable[..., Measure]:
 
 _GRADIENT = ("patching effect grows with depth (cross-model: the tuned model's state into the base model; "
              "rho(layer, normalised shift) on the seed's layers, with its controls)")
+_PRIOR = ("claim 6, controlled: after standard fine-tuning on known-only items, ECE on held-out items is higher than "
+          "after the same fine-tuning on unknown-only items (ECE known-only - unknown-only)")
+_ALIGN = ("claim 8, before/after on the same weights: LoRA chat-format instruction tuning (every family mixed) raises "
+          "a base model's ECE on held-out items (ECE after - before)")
 _LATE = "late layers move the confidence more than early ones (one-sided Mann-Whitney U; value: its size)"
 CLAIMS: tuple[Claim, ...] = (
     Claim("probe_beats_verbal", "a linear probe discriminates correct from incorrect better than verbal confidence "
@@ -512,42 +497,31 @@ CLAIMS: tuple[Claim, ...] = (
           definition="seed", position="pre_answer"),
     Claim("late_effect", _LATE, "late > early, p < 0.05", 0.5, _at(seed_late_effect, "confidence_slot"),
           pooled=True, position="confidence_slot"),
-    Claim("prior_knowledge", "known items draw more overconfidence than unknown ones (known - unknown)",
-          "004: known items overconfident", 0.0, prior_knowledge_overconfidence),
+    Claim("prior_knowledge", _PRIOR + " (answer probability)", "known data induce overconfidence", 0.0,
+          _at(tu.prior_knowledge_tuning, "answer_prob"), definition="paper", position="answer"),
+    Claim("prior_knowledge", _PRIOR + " (verbal confidence)", "known data induce overconfidence", 0.0,
+          _at(tu.prior_knowledge_tuning, "verbal"), definition="paper", position="confidence_slot"),
+    Claim("knowledge_aware", "knowledge-aware fine-tuning (CogCalib-style) removes a share of standard fine-tuning's "
+          "ECE on the same mixed items ((ECE standard - ECE knowledge-aware) / ECE standard, answer probability)",
+          "-57% ECE (Llama3-8B)", 0.0, _at(tu.knowledge_aware_reduction, "answer_prob"), definition="paper",
+          position="answer"),
+    Claim("prior_knowledge_untuned", "context, not claim 6: on the untuned model, known items (P(gold) > 0.5) draw "
+          "more verbal overconfidence than unknown ones (known - unknown)", "—", 0.0, prior_knowledge_overconfidence),
     Claim("probe_recovery", "probe-targeted fine-tuning recovers the probe's discrimination in verbal confidence "
           "((verbal AUROC after - 0.5) / (probe AUROC before - 0.5))", "91-113%", 0.91, probe_recovery,
           definition="seed"),
-    Claim("alignment", "instruct models are worse calibrated than a base model (ECE instruct - base; "
-          "cross-family, not controlled)", "instruct worse calibrated", 0.0, alignment_calibration, cross_model=True),
+    Claim("alignment", _ALIGN + " (answer probability)", "ECE +37-62%", 0.0,
+          _at(tu.alignment_before_after, "answer_prob"), definition="paper", position="answer", base_only=True),
+    Claim("alignment", _ALIGN + " (verbal confidence)", "ECE +37-62%", 0.0,
+          _at(tu.alignment_before_after, "verbal"), definition="paper", position="confidence_slot", base_only=True),
+    Claim("alignment_cross_family", "context, not claim 8: instruct models are worse calibrated than a base model of "
+          "another family (ECE verbal, instruct - gemma-3-270m; cross-family, not controlled)", "—", 0.0,
+          alignment_calibration, cross_model=True),
     Claim("seed_replication", "across fine-tuning seeds, discrimination is stable and the confidence distribution's "
           "shape is seed-sensitive (value: W1 between seeds / between halves of one seed)",
           "AUROC 0.836 +- 0.011 (6 seeds); shape seed-sensitive", 1.0, seed_replication, pooled=True,
           definition="seed"),
 )
-
-
-def seed_draws(m: Measure, rng: np.random.Generator) -> np.ndarray:
-    """A measure's bootstrap replicates over items, or normal draws matching its 95% interval when it has none."""
-    if m.samples is not None and np.isfinite(m.samples).any():
-        return m.samples[np.isfinite(m.samples)]
-    return m.value + (m.high - m.low) / (2 * 1.959964) * rng.standard_normal(N_BOOT)
-
-
-def combine_seeds(measures: Sequence[Measure], seed: int = 0) -> tuple[float, float, float]:
-    """(value, low, high) over seeds: the mean of the seeds' values, and the two-level bootstrap interval (draw
-    the seeds with replacement, then one item-bootstrap replicate of each drawn seed; percentiles of the mean).
-    One seed: its own value and interval."""
-    if len(measures) == 1:
-        return measures[0].value, measures[0].low, measures[0].high
-    rng = np.random.default_rng(seed)
-    draws = [seed_draws(m, rng) for m in measures]
-    chosen = rng.integers(0, len(measures), size=(N_BOOT, len(measures)))  # [n_boot, S] seeds drawn
-    picked = np.zeros(chosen.shape)
-    for s, d in enumerate(draws):
-        where = chosen == s
-        picked[where] = d[rng.integers(0, len(d), size=int(where.sum()))]
-    low, high = percentile_interval(picked.mean(axis=1))
-    return float(np.mean([m.value for m in measures])), low, high
 
 
 def verdict(measures: Sequence[Measure], threshold: float) -> tuple[float, float, float, str, str]:
@@ -582,6 +556,8 @@ def claims_table(evidence: Sequence[Evidence], *, base_model: str | None = "gemm
     rows = []
     for claim in CLAIMS:
         for model, evs in by_model.items():
+            if claim.base_only and evs[0].instruct:
+                continue
             if claim.cross_model:
                 if not evs[0].instruct:
                     continue

@@ -28,7 +28,7 @@ from workbench.store.run_store import config_differences
 # table file -> Evidence field
 TABLES = {"records": "records", "probe_oof": "oof", "patch_effects": "effects", "patch_controls": "patch_controls",
           "finetune_items": "finetune", "crossmodel_effects": "crossmodel",
-          "crossmodel_controls": "crossmodel_controls"}
+          "crossmodel_controls": "crossmodel_controls", "tuning_items": "tuning", "tuning_sets": "tuning_sets"}
 RECORD_COLUMNS = ("example_id", "item_id", "family", "question", "gold", "answer", "correct", "verbal_confidence",
                   "softmax_expected", "argmax_confidence", "argmax", "gold_logprob", "answer_prob", "entropy")
 UNIT = "unit.json"
@@ -88,6 +88,7 @@ def write_unit(root: str | Path, config: dict[str, Any], ev: Evidence, meta: dic
     times = {t["stage"]: t for t in [*unit.get("wall_times", []), *meta.get("wall_times", [])]}  # newest wins
     write_json_atomic(folder / UNIT, {**unit, **meta, "model": ev.model, "seed": ev.seed, "instruct": ev.instruct,
                                       "finetune_why": ev.finetune_why if "finetune_items" not in held else None,
+                                      "tuning_why": ev.tuning_why if "tuning_items" not in held else None,
                                       "wall_times": sorted(times.values(), key=lambda t: t["stage"]),
                                       "tables": sorted(held), "config_hash": config_hash(config),
                                       "versions": library_versions()})
@@ -109,7 +110,7 @@ def read_unit(folder: Path, expected_hash: str) -> tuple[Evidence, dict[str, Any
                                  "`workbench replicate` from the run stores, or restore the file)")
         tables[TABLES[name]] = pd.read_parquet(path)
     return Evidence(model=unit["model"], seed=int(unit["seed"]), instruct=bool(unit["instruct"]),
-                    finetune_why=unit.get("finetune_why"), **tables), unit
+                    finetune_why=unit.get("finetune_why"), tuning_why=unit.get("tuning_why"), **tables), unit
 
 
 def read_evidence(root: str | Path, models: list[str] | None = None) -> tuple[dict[str, Any], list[Evidence], list[dict]]:

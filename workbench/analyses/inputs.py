@@ -1,20 +1,20 @@
 """What analyses read from a run, with the bad-input checks in one place.
 
 Whether the run is complete (a killed collect is refused unless asked for), labels, question groups (so
-no question is in both train and test), layer and role selection, finite activations, and fold counts: each either returns clean input or raises a ``WorkbenchError`` that names
-the problem and the fix. Nothing here computes a metric.
+no question is in both train and test), role selection (read-outs: ``workbench.layer_selection``), finite
+activations, and fold counts: each either returns clean input or raises a ``WorkbenchError`` that names the
+problem and the fix. Nothing here computes a metric.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from workbench.configs import CollectConfig
 from workbench.errors import WorkbenchError, WorkbenchWarning, command_line, did_you_mean
-from workbench.layer_selection import select_layers as choose_layers
 from workbench.store import Run
 
 
@@ -91,11 +91,6 @@ def check_folds(correct: np.ndarray, groups: np.ndarray, folds: int, *, min_trai
         raise WorkbenchError(f"too few examples for {folds} folds: the run has {describe_classes(correct)} answers, and "
                              f"each fold must hold out one of each class while training on at least "
                              f"{min_train_per_class} of each; {hint}")
-
-
-def select_layers(run: Run, layers: str | int | Iterable[int] = "all") -> list[int]:
-    """Read-out indices of the run (``workbench.layer_selection``: negative counts from the end)."""
-    return list(choose_layers(layers, len(run.readouts), where="this run"))
 
 
 def select_roles(run: Run, roles: str | Sequence[str]) -> list[str]:

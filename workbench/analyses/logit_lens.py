@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 
 from workbench.analyses.calibration import auroc_rows, bootstrap_indices, percentile_interval
-from workbench.analyses.inputs import nonfinite_rows, require_two_classes, select_layers, select_roles
+from workbench.analyses.inputs import nonfinite_rows, require_two_classes, select_roles
 from workbench.backends.readout import ReadoutHead, checkpoint_head
 from workbench.errors import WorkbenchError
+from workbench.layer_selection import READOUT, select_layers
 from workbench.store import Run
 
 def load_run_model(run: Run, loaded: Any = None) -> Any:
@@ -95,7 +96,7 @@ def lens_scores(run: Run, loaded: Any = None, *, role: str = "confidence_slot",
     """
     lens, values = Lens.of(run, loaded, role), np.asarray(run.vocabulary.values)  # values [S]
     frames = []
-    for layer in select_layers(run, layers):
+    for layer in select_layers(layers, len(run.readouts), READOUT, "this run"):
         p, q = lens.probs(layer)  # [n, S], [n, T]
         mass = p.sum(axis=1)
         expected = np.where(mass > 0, (p @ values) / np.where(mass > 0, mass, 1.0), np.nan)

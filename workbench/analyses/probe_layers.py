@@ -30,10 +30,11 @@ from threadpoolctl import threadpool_limits
 
 from workbench.analyses.calibration import auroc_rows, bootstrap_indices, percentile_interval
 from workbench.analyses.inputs import (check_folds, labels, nonfinite_rows, question_groups, require_complete,
-                                       select_layers, select_roles)
+                                       select_roles)
 from workbench.analyses.probe_weights import save_probe
 from workbench.analyses.probes import ESTIMATORS, LogisticProbe
 from workbench.errors import WorkbenchError, did_you_mean
+from workbench.layer_selection import READOUT, select_layers
 from workbench.store import Run
 from workbench.store.results import Result, result_dir, result_slot, stored_results
 
@@ -120,7 +121,7 @@ def probe_layers(run: Run, role: str | Sequence[str] = "confidence_slot", layers
     """
     require_complete(run, allow_incomplete)
     correct, groups = labels(run), question_groups(run)
-    roles, layer_ids = select_roles(run, role), select_layers(run, layers)
+    roles, layer_ids = select_roles(run, role), list(select_layers(layers, len(run.readouts), READOUT, "this run"))
     estimators = make_estimators(probes)
     seeds = [int(s) for s in seeds]
     if not seeds:

@@ -4,7 +4,7 @@ Sources (github.com/synthiumjp/metacog-engineering, ``phase1/scripts/``):
 
 - ``activation_patching.py``: ``gap = pt_conf - bl_conf``; ``shift = (pa_conf - bl_conf) / (gap + 1e-10)`` when
   ``abs(gap) > 0.01``, else no shift; stored as ``round(shift, 4) if shift else None`` (a shift of exactly 0 is
-  dropped too); layers ``range(0, n_layers, max(1, n_layers // 8))``; shifts clipped to [-5, 5] when summarised.
+  dropped too); layers ``range(0, n_layers, max(1, n_layers // 8))``; shifts clipped to [-5, 5] when summarized.
 - ``parse_patching_results.py``: per layer the mean of the clipped shifts; rho = Spearman's rho between the layer
   and that mean; early shifts are the pooled clipped item shifts of layers ``<= max(layers) // 4``, late those of
   layers ``>= 3 * max(layers) // 4``; ``mannwhitneyu(late, early, alternative="greater")``.
@@ -39,7 +39,7 @@ def seed_layers(n_blocks: int) -> list[int]:
 
 def seed_shift(patched, start, end) -> np.ndarray:
     """(patched - start) / (end - start + 1e-10) where |end - start| > 0.01, rounded to 4 places; NaN where the
-    seed stores None (a small gap, or a shift of exactly 0). Not clipped (the seed clips when it summarises)."""
+    seed stores None (a small gap, or a shift of exactly 0). Not clipped (the seed clips when it summarizes)."""
     patched, start, end = (np.asarray(x, dtype=float) for x in (patched, start, end))
     gap = end - start
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -49,7 +49,7 @@ def seed_shift(patched, start, end) -> np.ndarray:
 
 
 def clipped(shifts) -> np.ndarray:
-    """The defined shifts (NaN dropped), clipped to [-5, 5], as the seed summarises them."""
+    """The defined shifts (NaN dropped), clipped to [-5, 5], as the seed summarizes them."""
     shifts = np.asarray(shifts, dtype=float)
     return np.clip(shifts[np.isfinite(shifts)], -CLIP, CLIP)
 

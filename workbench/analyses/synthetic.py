@@ -12,13 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.layer_selection import residual_hooks
 from workbench.prompts import ROLES, get_vocabulary
 from workbench.store import Run, RunWriter, config_hash, open_run
-
-def hooks(n_blocks: int) -> list[str]:
-    """resid_pre of every block, then the last block's resid_post (the layout of a real run)."""
-    return [f"blocks.{i}.hook_resid_pre" for i in range(n_blocks)] + [f"blocks.{n_blocks - 1}.hook_resid_post"]
-
 
 def make_run(path: str | Path, *, n: int = 120, accuracy: float = 0.3, signal: float = 3.0, signal_layer: int = 2,
              seed: int = 0, nan_layer: int | None = None, correct: np.ndarray | None = None, n_blocks: int = 3,
@@ -34,7 +30,7 @@ def make_run(path: str | Path, *, n: int = 120, accuracy: float = 0.3, signal: f
         correct[rng.choice(n, size=int(round(accuracy * n)), replace=False)] = True
     vocab = get_vocabulary("percent")
     values = np.asarray(vocab.values)
-    layers = hooks(n_blocks)
+    layers = residual_hooks(n_blocks)  # the layout of a real run
     resid = rng.normal(size=(n, len(layers), len(ROLES), d_model)).astype(np.float32)
     resid[:, signal_layer, ROLES.index("confidence_slot"), 0] += signal * (correct - 0.5)
     if nan_layer is not None:

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from workbench.errors import WorkbenchError, did_you_mean
-from workbench.indexing import is_index, layer_index
+from workbench.layer_selection import is_index, layer_index
 
 if TYPE_CHECKING:
     from workbench.elicit.confidence import Confidence
@@ -179,15 +179,12 @@ def stored_activation(run: Any, example: int, *, layer: int, role: str, site: st
     """[d_model] float32 activation of ``example`` at ``role`` and ``blocks.{layer}.hook_{site}``: from the run store
     when it holds it, else one forward of the example's stored ids through ``model``.
 
-    The store keeps ``resid_pre`` of every block and the last block's ``resid_post`` (read-out ``L`` is
-    ``blocks.L.hook_resid_pre``; ``resid_post`` of block L is read-out L + 1); other sites (``attn_out``,
-    ``resid_mid``, ``mlp_out``) need the model.
+    The store keeps ``resid_pre`` of every block and the last block's ``resid_post`` (``Run.residuals`` reads a
+    hook name); other sites (``attn_out``, ``resid_mid``, ``mlp_out``) need the model.
     """
     hook = hook_name(layer, site, run.n_blocks)
-    readout = layer if site == "resid_pre" else layer + 1 if site == "resid_post" else None
-    if readout is not None and role in run.roles:
-        row = run.example(example).row
-        return torch.from_numpy(run.residuals(readout, role)[row])
+    if site in ("resid_pre", "resid_post") and role in run.roles:  # a read-out: stored
+        return torch.from_numpy(run.residuals(hook, role)[run.example(example).row])
     if model is None:
         raise WorkbenchError(f"the run store holds no {site!r} activations (it keeps resid_pre and the last "
                              f"resid_post); pass model= to compute {hook} with one forward pass")

@@ -98,11 +98,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("WORKBENCH_CACHE", Path.home() / ".cache" / "confidence-workbench"))
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+def sha256_file(*paths: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of the files' contents, one after the other (a GGUF's chunks hash as the whole file)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
+    for path in paths:
+        with open(path, "rb") as handle:
+            while block := handle.read(chunk):
+                digest.update(block)
     return digest.hexdigest()
 
 
@@ -123,19 +125,10 @@ def gguf_sources(spec: ModelSpec) -> list[Path]:
     return paths
 
 
-def _source_sha256(sources: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in sources:
-        with open(path, "rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-    return digest.hexdigest()
-
-
 def converted_checkpoint(spec: ModelSpec) -> tuple[Path, str]:
     """The cached fp32 checkpoint of a registry model and the sha256 of its GGUF; converts on first use."""
     sources = gguf_sources(spec)
-    sha = _source_sha256(sources)
+    sha = sha256_file(*sources)
     if spec.sha256 is not None and sha != spec.sha256:
         size = sum(p.stat().st_size for p in sources)
         raise WorkbenchError(
@@ -315,38 +308,41 @@ def load_model(
 
     ``progress=False`` silences the weight-loading (and first-use conversion) progress bars.
     """
-    with progress_bars(progress):
-        return _load_model(name_or_path, backend, device, dtype, **from_pretrained_kwargs)
-
-
-def _load_model(name_or_path: str, backend: str, device: str | None, dtype: str,
-                **from_pretrained_kwargs: Any) -> Backend:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     if backend not in BACKENDS:
         raise WorkbenchError(f"unknown backend {backend!r}.{did_you_mean(backend, BACKENDS)} Choose one of {BACKENDS}")
+    with progress_bars(progress):
+        model, tokenizer, info = load_transformers(name_or_path, device=device, dtype=dtype, **from_pretrained_kwargs)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        info["backend"] = backend
+        if backend == "transformer_lens":
+            from workbench.backends.transformer_lens import TransformerLensBackend
+
+            return TransformerLensBackend(model, tokenizer, info)
+        from workbench.backends.nnsight import NNsightBackend
+
+        return NNsightBackend(model, tokenizer, info)
+
+
+def load_transformers(name_or_path: str, *, device: str | None = None, dtype: str = "float32",
+                      **from_pretrained_kwargs: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """A plain transformers model (no backend wrapper) in eval mode, its tokenizer, and the loader's info
+    (name, source, checksum, dtype). The one loader behind ``load_model`` and fine-tuning's base model."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     if dtype not in DTYPES:
         raise WorkbenchError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
     check_device(device)
     source, info = resolve(name_or_path)
     tokenizer = pretrained(AutoTokenizer, source, info)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     model = pretrained(AutoModelForCausalLM, source, info, dtype=DTYPES[dtype], **from_pretrained_kwargs)
     if "device_map" not in from_pretrained_kwargs:
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.eval()
     if info["checksum"] is None:  # a hub id: checksum the weights from the state dict's files if we can find them
-        info["checksum"] = _state_dict_checksum(model)
-        info["checksum_of"] = "state_dict"
-    info.update(dtype=dtype, backend=backend)
-    if backend == "transformer_lens":
-        from workbench.backends.transformer_lens import TransformerLensBackend
-
-        return TransformerLensBackend(model, tokenizer, info)
-    from workbench.backends.nnsight import NNsightBackend
-
-    return NNsightBackend(model, tokenizer, info)
+        info["checksum"], info["checksum_of"] = _state_dict_checksum(model), "state_dict"
+    info["dtype"] = dtype
+    return model, tokenizer, info
 
 
 def _state_dict_checksum(model: torch.nn.Module) -> str:

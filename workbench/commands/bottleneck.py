@@ -1,4 +1,4 @@
-"""``workbench bottleneck RUN``: softmax expected value vs argmax, and the logit lens per layer."""
+"""``workbench bottleneck RUN``: softmax expected value vs argmax, and the logit lens per read-out."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from workbench.configs import BottleneckConfig
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("bottleneck", help="is the confidence signal lost at the text? (and where, by layer)")
+    parser = subparsers.add_parser("bottleneck", help="is the confidence signal lost at the text? (and where, by read-out)")
     add_run_argument(parser)
     add_config_options(parser, BottleneckConfig)
     parser.set_defaults(func=run)

@@ -1,4 +1,4 @@
-"""``workbench demo``: the main job on the embedded default model — collect, then summarise every instrument."""
+"""``workbench demo``: the main job on the embedded default model — collect, then summarize every instrument."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ DEMO_LIMIT = 300  # the demo collects more items than a plain ``collect`` (its s
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("demo", help="collect a few hundred items on the default model and summarise")
+    parser = subparsers.add_parser("demo", help="collect a few hundred items on the default model and summarize")
     add_config_options(parser, CollectConfig, overrides={"limit": DEMO_LIMIT})
     parser.add_argument("--out", default="runs/demo", help="run directory, resumed if it exists (default: runs/demo)")
     parser.set_defaults(func=run)

@@ -9,7 +9,7 @@ from workbench.configs import PatchConfig
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("patch", help="patch states between runs layer by layer; effects, rho, controls")
+    parser = subparsers.add_parser("patch", help="patch states between runs block by block; effects, rho, controls")
     add_run_argument(parser)
     add_config_options(parser, PatchConfig)
     parser.set_defaults(func=run)

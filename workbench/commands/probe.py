@@ -1,4 +1,4 @@
-"""``workbench probe RUN``: layer-wise probes (and replication across seeds), results and figures beside the run."""
+"""``workbench probe RUN``: probes per read-out (and replication across seeds), results and figures beside the run."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from workbench.configs import ProbeConfig
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("probe", help="fit a probe per layer and role; held-out AUROC per layer")
+    parser = subparsers.add_parser("probe", help="fit a probe per read-out and role; held-out AUROC per read-out")
     add_run_argument(parser)
     add_config_options(parser, ProbeConfig)
     parser.set_defaults(func=run)

@@ -1,4 +1,4 @@
-"""``workbench report RUN``: one self-contained, offline HTML page with every figure and table of the run."""
+"""``workbench report RUN``: one self-contained, offline HTML page: the run's findings, then every figure and table."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from workbench.configs import AnalysisConfig
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("report", help="one offline HTML page: every figure and table of a run")
+    parser = subparsers.add_parser("report", help="one offline HTML page: a run's findings, every figure and table")
     add_run_argument(parser, "run directory (its analyses' stored results are included)")
     parser.add_argument("--out", default=None, help="the page's path (default: RUN/report.html)")
     add_config_options(parser, AnalysisConfig, skip=("overwrite",))  # the page is rewritten each time

@@ -1,4 +1,4 @@
-"""``workbench steer RUN``: add alpha x a probe direction at the confidence slot, layer by layer, beside random
+"""``workbench steer RUN``: add alpha x a probe direction at the confidence slot, read-out by read-out, beside random
 directions of the same norm; dose-response result and figure stored beside the run (``wb.steer``)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from workbench.configs import SteerConfig
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "steer", help="steer along the probe direction at the confidence slot; dose-response vs random directions",
-        description="Cost: one forward of each example's prompt, then per (layer, alpha, direction) a one-token "
-                    "step, the vocabulary scoring and a 4-token decode; (1 + n-random) x layers x alphas "
+        description="Cost: one forward of each example's prompt, then per (read-out, alpha, direction) a one-token "
+                    "step, the vocabulary scoring and a 4-token decode; (1 + n-random) x read-outs x alphas "
                     "conditions in all.")
     add_run_argument(parser)
     add_config_options(parser, SteerConfig)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -74,12 +75,25 @@ def flags_of(name: str, info: FieldInfo) -> list[str]:
 
 
 class StageConfig(BaseModel):
-    """Frozen, no unknown keys; ``SECTION`` names the stage in error paths and sweep files."""
+    """Frozen, no unknown keys; ``SECTION`` names the stage in error paths and sweep files.
+
+    ``RENAMED``: old field name -> the field(s) now holding its value. The old name still loads (with a
+    ``FutureWarning``); ``content()`` hashes them under it while they hold one value, so stored hashes hold.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     SECTION: ClassVar[str] = ""
+    RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, **data: Any) -> None:
+        for old, new in self.RENAMED.items():
+            if old in data:
+                if given := [name for name in new if name in data]:
+                    raise ConfigError(self._path(old), f"is the old name of {given[0]}: give {given[0]} only",
+                                      has_value=False)
+                warnings.warn(f"{self._path(old)} is now {' and '.join(map(self._path, new))}; the old name will go",
+                              FutureWarning, stacklevel=2)
+                data = {**{k: v for k, v in data.items() if k != old}, **dict.fromkeys(new, data[old])}
         unknown = [key for key in data if key not in type(self).model_fields]
         if unknown:
             known = list(type(self).model_fields)
@@ -154,9 +168,13 @@ class StageConfig(BaseModel):
         return out
 
     def content(self) -> dict[str, Any]:
-        """The fields that decide the stored numbers (hashed)."""
+        """The fields that decide the stored numbers (hashed; renamed ones under their old name, see ``RENAMED``)."""
         skip = set(self.execution_keys())
-        return {k: v for k, v in self.to_dict().items() if k not in skip}
+        out = {k: v for k, v in self.to_dict().items() if k not in skip}
+        for old, new in self.RENAMED.items():
+            if all(name in out and out[name] == out[new[0]] for name in new):
+                out = {(old if k == new[0] else k): v for k, v in out.items() if k == new[0] or k not in new}
+        return out
 
     def hash(self) -> str:
         """sha256 of the canonical JSON of ``content()``."""

@@ -25,6 +25,9 @@ class FinetuneConfig(StageConfig):
     objective: Annotated[str, k.name(reg.objectives)] = option(
         "confidence", "confidence (match the target) or answer (standard fine-tuning on gold answers)")
     target: Annotated[str, k.name(reg.targets)] = option("probe", "what the confidence is tuned toward")
+    strategy: Annotated[str, k.name(reg.strategies)] = option(
+        "standard", "standard, or knowledge-aware (CogCalib: familiar items first, with a confidence penalty; the "
+                    "answer objective only)")
     probe: Annotated[str | None, k.text(optional=True)] = option(
         None, "LAYER/ROLE of the run's saved probe (e.g. 18/confidence_slot) or a probe file")
     probe_kind: Annotated[str, k.name(reg.probes)] = option("logistic", "which saved probe kind")
@@ -55,10 +58,24 @@ class FinetuneConfig(StageConfig):
                               "e.g. --probe 18/confidence_slot", has_value=False)
         return self
 
+    @model_validator(mode="after")
+    def _strategy_needs_the_answer_objective(self) -> "FinetuneConfig":
+        if self.strategy != "standard" and self.objective != "answer":
+            raise ConfigError("finetune.strategy", f"the {self.strategy} strategy tunes the answer objective; add "
+                              "--objective answer", has_value=False)
+        return self
+
+    def content(self) -> dict:
+        """The hashed fields; ``strategy`` only when it is not the default, so earlier adapters keep their hash."""
+        content = super().content()
+        if content.get("strategy") == "standard":
+            del content["strategy"]
+        return content
+
     @property
     def name(self) -> str:
-        """A short label: ``probe``, ``correctness``, ``constant`` or ``standard``."""
-        return "standard" if self.objective == "answer" else self.target
+        """A short label: ``probe``, ``correctness``, ``constant``, ``standard`` or ``knowledge-aware``."""
+        return self.target if self.objective != "answer" else self.strategy
 
 
 class FinetuneExperiment(AnalysisConfig):

@@ -199,8 +199,8 @@ def numbers(*, optional: bool = False) -> Kind:
     return Kind(check, "X,Y,...", optional=optional)
 
 
-def layers() -> Kind:
-    """``"all"`` or a non-empty tuple of layer indices (negative counts from the end); text as
+def layers(of: str = "block") -> Kind:
+    """``"all"`` or a non-empty tuple of block or read-out indices (``of``; negative counts from the end); text as
     ``workbench.layer_selection.parse_layers`` reads it (``0,4,-1``, ``10-20``)."""
     def check(v: Any) -> str | tuple[int, ...]:
         if isinstance(v, str) and v != "all":
@@ -214,9 +214,9 @@ def layers() -> Kind:
             v = tuple(plain(x) for x in v)
         if v == "all" or (isinstance(v, tuple) and v and all(_is_int(x) for x in v)):
             return v
-        raise ValueError("must be \"all\" or a non-empty list of layer numbers such as 0,4,8 or 10-20 (negative "
+        raise ValueError(f"must be \"all\" or a non-empty list of {of} numbers such as 0,4,8 or 10-20 (negative "
                          "counts from the end)")
-    return Kind(check, "LAYERS", parse_layers)
+    return Kind(check, f"{of.replace('-', '').upper()}S", parse_layers)
 
 
 def folds() -> Kind:

@@ -25,14 +25,15 @@ class SteerConfig(AnalysisConfig):
     result (hashed) and how it runs (``execution_keys``)."""
 
     SECTION: ClassVar[str] = "steer"
+    RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"layers": ("readouts",)}
     direction: Annotated[str, kinds.name(reg.directions)] = option(
         "probe", "probe: the saved probe's weights (run `workbench probe` first); mean_diff: the difference of "
                  "class means of the stored residuals")
     probe: Annotated[str, kinds.name(reg.probes)] = option("logistic", "which saved probe gives the direction")
     probe_run: Annotated[str | None, kinds.text(optional=True)] = option(
         None, "the run whose probe or class means give the direction (default: this run)")
-    layers: Annotated[tuple[int, ...] | None, kinds.integers(optional=True)] = option(
-        None, "stored read-out indices such as 5,15,-1 (default: four evenly spaced)")
+    readouts: Annotated[tuple[int, ...] | None, kinds.integers(optional=True)] = option(
+        None, "residual read-outs steered, indices such as 5,15,-1 (default: four evenly spaced)")
     alphas: Annotated[tuple[float, ...], kinds.numbers()] = option(
         (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0),
         "alpha grid, comma-separated, in units of the mean residual norm at the slot (write --alphas=-1,0,1 "

@@ -25,6 +25,7 @@ class PlanConfig(StageConfig):
     """A run to size: the model, how many items and how they are collected, what patching sweeps, on which device."""
 
     SECTION: ClassVar[str] = "plan"
+    RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"layers": ("blocks",)}
     model: Annotated[str, k.text()] = option(
         _default(CollectConfig, "model"), "registry name (its converted checkpoint's config), a directory holding "
         "config.json (weights not needed), a config.json file, or a Hugging Face id in the local cache")
@@ -43,8 +44,8 @@ class PlanConfig(StageConfig):
     prompt_tokens: Annotated[int, k.integer(16)] = option(
         128, "tokens of a prompt up to the answer (chat template, worked examples, question): 92-125 on the registry "
              "models' tokenizers with the default template; a config.json holds no tokenizer")
-    layers: Annotated[str | tuple[int, ...], k.layers()] = option(
-        _default(PatchConfig, "layers"), "blocks patched: 'all' or indices such as 0,8,-1 or 10-20")
+    blocks: Annotated[str | tuple[int, ...], k.layers("block")] = option(
+        _default(PatchConfig, "blocks"), "blocks patched: 'all' or indices such as 0,8,-1 or 10-20")
     roles: Annotated[tuple[str, ...], k.names(reg.roles)] = option(
         _default(PatchConfig, "roles"), "position roles patched")
     n_pairs: Annotated[int | None, k.integer(1, none_word="all")] = option(

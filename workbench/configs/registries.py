@@ -29,6 +29,7 @@ dtypes = _listed("float32", "float16", "bfloat16")
 gradings = _listed("exact", "flex")
 store_dtypes = _listed("float32", "float16")
 objectives = _listed("confidence", "answer")
+strategies = _listed("standard", "knowledge-aware")  # how the answer objective treats familiar items
 targets = _listed("probe", "correctness", "constant")
 baselines = _listed("correctness", "constant", "standard")
 executors = _listed("local", "ray")

@@ -1,7 +1,7 @@
 """The study's config: ``ReplicateConfig``, the seed study's claims across a ladder of registry models.
 
 ``wb.replicate`` and ``workbench replicate`` are generated from these fields, like every stage's. What each
-model's sweep computes (items, seeds, pairs, layers, bootstrap) is hashed; how it runs (executor, workers,
+model's sweep computes (items, seeds, pairs, read-outs and blocks, bootstrap) is hashed; how it runs (executor, workers,
 batch size, progress, figures, ``report_only``) is not. A bad value is one ``ConfigError`` naming the key
 (the CLI names the flag): an unknown model lists the known ones, ``limit`` above the dataset's size says
 the size, a fine-tuned model must be one of ``models``. Whether a model's weights are installed is checked
@@ -54,6 +54,7 @@ class ReplicateConfig(StageConfig):
     """The ladder study (``workbench.replicate``): per model a sweep of every stage, then the claims."""
 
     SECTION: ClassVar[str] = "replicate"
+    RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"layers": ("readouts", "blocks")}
     models: Annotated[tuple[str, ...], registry_models("replicate.models")] = option(
         DEFAULT_LADDER, "registry models, smallest first (see `workbench models`)")
     dataset: Annotated[str, k.dataset_name()] = option(
@@ -62,8 +63,10 @@ class ReplicateConfig(StageConfig):
     seeds: Annotated[tuple[int, ...], k.integers(0)] = option(
         (0, 1, 2), "seeds of each model's collect (the item sample) and analyses; intervals span items and seeds")
     n_pairs: Annotated[int, k.integer(1)] = option(24, "patching pairs per model and seed")
-    layers: Annotated[str | tuple[int, ...], k.layers()] = option(
-        "all", "layers probed and patched: 'all' or indices such as 0,8,-1 or 10-20")
+    readouts: Annotated[str | tuple[int, ...], k.layers("read-out")] = option(
+        "all", "residual read-outs probed: 'all' or indices such as 0,8,-1 or 10-20")
+    blocks: Annotated[str | tuple[int, ...], k.layers("block")] = option(
+        "all", "decoder blocks patched: 'all' or indices such as 0,8,-1 or 10-20")
     n_boot: Boot = option(1000, "bootstrap resamples for the intervals")
     finetune: Annotated[tuple[str, ...] | None, registry_models("replicate.finetune", empty=True)] = option(
         None, "models whose probe-targeted LoRA fine-tuning tests claims 7 and 9, then the seed's cross-model "
@@ -72,6 +75,11 @@ class ReplicateConfig(StageConfig):
         30, "optimiser steps of each fine-tuning (batch 8, LoRA rank 8 on q_proj/v_proj)")
     finetune_items: Annotated[int, k.integer(20)] = option(
         100, "held-out items (not among the study's) on which fine-tuning is evaluated, collected before and after")
+    tuning: Annotated[tuple[str, ...], registry_models("replicate.tuning", empty=True)] = option(
+        (), "models whose standard fine-tuning on known-only, unknown-only and mixed items, and the knowledge-aware "
+            "strategy, test claim 6, and (on a base model) the alignment before/after of claim 8, or 'none'")
+    tuning_items: Annotated[int, k.integer(2)] = option(
+        24, "training items of each knowledge set (known-only, unknown-only, mix); its steps are --finetune-steps")
     batch_size: Annotated[int, k.integer(1)] = option(16, "prompts per forward", execution=True)
     executor: Annotated[str, k.name(reg.executors)] = option(
         "local", "where the sweep's units run: local, or ray (fine-tuning runs here)", execution=True)
@@ -99,18 +107,19 @@ class ReplicateConfig(StageConfig):
         if self.limit > size:
             raise ConfigError("replicate.limit", f"{self.limit} is larger than the dataset {self.dataset!r} "
                               f"({size} items); give {size} or less", has_value=False)
-        for name in self.finetune or ():
-            if name not in self.models:
-                raise ConfigError("replicate.finetune", f"{name!r} is not one of the study's models "
-                                  f"({', '.join(self.models)})", has_value=False)
+        for field in ("finetune", "tuning"):
+            for name in getattr(self, field) or ():
+                if name not in self.models:
+                    raise ConfigError(f"replicate.{field}", f"{name!r} is not one of the study's models "
+                                      f"({', '.join(self.models)})", has_value=False)
         return self
 
     def evidence_config(self) -> dict[str, Any]:
         """What every (model, seed) unit of the study computes: units of equal evidence config combine, whatever
         models and seeds each run named."""
         content = self.content()
-        return {key: content[key] for key in ("dataset", "limit", "n_pairs", "layers", "n_boot", "finetune_steps",
-                                              "finetune_items")}
+        return {key: content[key] for key in ("dataset", "limit", "n_pairs", "layers", "readouts", "blocks", "n_boot",
+                                              "finetune_steps", "finetune_items") if key in content}
 
     @property
     def finetuned(self) -> tuple[str, ...]:

@@ -4,7 +4,8 @@ home of every default.
 The Python verbs (``workbench.api``), the CLI (generated from these fields) and the sweep file (its
 ``[collect]``, ``[probe]``, ... sections) all build these classes. Fields marked ``execution=True`` say how a
 result is computed, not what it is, and are not hashed. Field names and the content of ``CollectConfig``
-and ``PatchConfig`` are those of earlier versions, so stored runs and results keep their hashes.
+and ``PatchConfig`` are those of earlier versions (renamed fields hash under their old names, ``RENAMED``), so
+stored runs and results keep their hashes.
 """
 
 from __future__ import annotations
@@ -64,10 +65,11 @@ class ProbeConfig(AnalysisConfig):
     """Layer-wise probes (``workbench.analyses.probe_layers``) and, with 2+ seeds, their replication."""
 
     SECTION: ClassVar[str] = "probe"
+    RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"layers": ("readouts",)}
     roles: Annotated[str | tuple[str, ...], k.names(reg.roles, word="all")] = option(
         ("confidence_slot", "answer_last"), "position roles to probe, or 'all'")
-    layers: Annotated[str | tuple[int, ...], k.layers()] = option(
-        "all", "'all' or indices such as 0,8,-1 or 10-20 (negative counts from the end)")
+    readouts: Annotated[str | tuple[int, ...], k.layers("read-out")] = option(
+        "all", "residual read-outs probed (0..n_blocks, -1 the last): 'all' or indices such as 0,8,-1 or 10-20")
     folds: Annotated[int | str, k.folds()] = option(
         "auto", "grouped (by question) cross-validation folds; 'auto': the most (up to 5) the class counts allow")
     seeds: Annotated[int, k.integer(1)] = option(
@@ -98,9 +100,10 @@ class BottleneckConfig(AnalysisConfig):
     """Softmax expected value vs argmax; with ``logit_lens`` the lens per layer (which loads the run's model)."""
 
     SECTION: ClassVar[str] = "bottleneck"
+    RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"lens_layers": ("lens_readouts",)}
     n_boot: Annotated[int, k.integer(10)] = option(2000, "paired bootstrap resamples", flags=("--boot", "--n-boot"))
     logit_lens: Flag = option(True, "run the logit lens (loads the run's model)", flags=("--no-lens",))
-    lens_layers: Annotated[str | tuple[int, ...], k.layers()] = option("all", "layers of the logit lens")
+    lens_readouts: Annotated[str | tuple[int, ...], k.layers("read-out")] = option("all", "read-outs of the logit lens")
     seed: Seed = option(0, "bootstrap seed")
     device: Device = option(None, "device of the logit lens's model: cpu, cuda, ... (default: the best available)",
                             execution=True)
@@ -111,9 +114,11 @@ class PatchConfig(AnalysisConfig):
     """Everything that decides a patching result (hashed), plus how it is executed."""
 
     SECTION: ClassVar[str] = "patch"
+    RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"layers": ("blocks",)}
     pairs: Annotated[str, k.name(reg.pair_kinds)] = option("correct-to-incorrect", "which (source, target) pairs")
     site: Annotated[str, k.name(reg.sites)] = option("resid_pre", "the hook site patched in each block")
-    layers: Annotated[str | tuple[int, ...], k.layers()] = option("all", "'all', '5', '0,4,8' or '10-20'")
+    blocks: Annotated[str | tuple[int, ...], k.layers("block")] = option(
+        "all", "decoder blocks patched (hook points blocks.{L}.*, -1 the last): 'all', '5', '0,4,8' or '10-20'")
     roles: Annotated[tuple[str, ...], k.names(reg.roles)] = option(("confidence_slot",), "position roles to patch")
     metric: Annotated[str, k.name(reg.metrics)] = option("shift", "headline metric (the table holds all of them)")
     levels: Annotated[tuple[str, str] | None, k.pair()] = option(

@@ -22,6 +22,7 @@ from torch import Tensor
 from transformers import DynamicCache
 
 from workbench.architectures import architecture
+from workbench.token_tree import TokenTree, common_prefix
 
 
 def pad_rows(rows: Sequence[Sequence[int]], pad_id: int, left: bool) -> tuple[Tensor, Tensor]:
@@ -110,29 +111,19 @@ class DecodeState:
             self.cache.crop(-extra)  # transformers 5 takes the number of tokens to remove, as a negative count
             self.mask = self.mask[:, :length]
 
-    def score_tree(self, tokens: Tensor, parents: Sequence[int]) -> Tensor:
-        """Log-probs after each node of a token tree appended to every row, leaving the cache as it was.
+    def score_tree(self, tree: TokenTree) -> Tensor:
+        """Log-probs after each node of ``tree`` appended to every row, leaving the cache as it was.
 
-        tokens [batch, n_nodes]; parents[i] is node i's parent (-1 for a root, which follows the cache).
-        Each node attends to the cache and to its ancestors only. Returns [batch, n_nodes, d_vocab].
+        Each node attends to the cache's real tokens and to its ancestors only. Returns [batch, n_nodes, d_vocab].
         """
-        n_nodes = len(parents)
-        depth = torch.zeros(n_nodes, dtype=torch.long)
-        allowed = torch.eye(n_nodes, dtype=torch.bool)
-        for i, parent in enumerate(parents):  # parents come before their children
-            if parent >= 0:
-                depth[i] = depth[parent] + 1
-                allowed[i] |= allowed[parent]
-        batch, cached = self.mask.shape
-        keys = torch.cat([self.mask.bool()[:, None, :].expand(-1, n_nodes, -1),
-                          allowed.expand(batch, -1, -1)], dim=2)  # [batch, query, key]
         # Key positions: each row's real cached tokens count from 0 (holes take their neighbour's; masked).
-        key_pos = torch.cat([(self.mask.cumsum(1) - 1).clamp(min=0), self.mask.sum(1, keepdim=True) + depth], 1)
-        query_pos = self.mask.sum(1, keepdim=True) + depth  # [batch, n_nodes]
-        out = self.backend.run(tokens, attention_mask=self._additive(keys, query_pos, key_pos),
+        query_pos = tree.positions(self.mask.sum(1))  # [batch, n_nodes]
+        key_pos = torch.cat([(self.mask.cumsum(1) - 1).clamp(min=0), query_pos], 1)
+        out = self.backend.run(tree.tokens.expand(len(self.mask), -1),
+                               attention_mask=self._additive(tree.sees(self.mask), query_pos, key_pos),
                                position_ids=query_pos.to(self.backend.device), past_key_values=self.cache)
         self.cache = out.past_key_values
-        self.cache.crop(-n_nodes)
+        self.cache.crop(-len(tree))
         return out.logits.float().log_softmax(-1)
 
     def _additive(self, allowed: Tensor, query_pos: Tensor, key_pos: Tensor) -> Tensor | dict[str, Tensor]:
@@ -150,13 +141,8 @@ def shared_prefix_length(rows: Sequence[Sequence[int]], positions: Sequence[Sequ
     row's last token (every row keeps a token to run); 0 when shorter than ``minimum`` (not worth a call)."""
     if len(rows) < 2:
         return 0
-    limit = min(len(r) for r in rows) - 1
-    if positions is not None:
-        limit = min([limit, *(p for pos in positions for p in pos)])
-    first = rows[0]
-    length = 0
-    while length < limit and all(r[length] == first[length] for r in rows):
-        length += 1
+    reads = [p for pos in positions for p in pos] if positions is not None else []
+    length = common_prefix(rows, min([len(r) - 1 for r in rows] + reads))
     return length if length >= minimum else 0
 
 

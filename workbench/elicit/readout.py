@@ -15,19 +15,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from workbench.backends.base import Backend, hook_name
+from workbench.backends.base import Backend
 from workbench.datasets import QAItem, is_correct
 from workbench.elicit.confidence import Confidence
 from workbench.elicit.decoding import DecodeState, greedy_decode, pad_rows
 from workbench.elicit.scoring import VocabularyTrie, score_vocabulary
+from workbench.layer_selection import residual_hooks
 from workbench.prompts.render import ROLES, answer_prompt, confidence_segments, encode, gold_continuation, role_positions
 from workbench.prompts.templates import PromptTemplate
 from workbench.prompts.vocabulary import ConfidenceVocabulary
-
-
-def residual_hooks(n_layers: int) -> list[str]:
-    """The n_layers + 1 residual read-outs: resid_pre of every block, then resid_post of the last one."""
-    return [hook_name(layer, "resid_pre") for layer in range(n_layers)] + [hook_name(n_layers - 1, "resid_post")]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,6 +18,7 @@ from workbench.elicit.decoding import DecodeState
 from workbench.errors import WorkbenchError
 from workbench.prompts.render import encode
 from workbench.prompts.vocabulary import ConfidenceVocabulary
+from workbench.token_tree import TokenTree
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,7 @@ def score_vocabulary(state: DecodeState, trie: VocabularyTrie, slot_logits: Tens
     slot_logp = slot_logits.float().log_softmax(-1).cpu()
     batch = slot_logp.shape[0]
     if trie.nodes:
-        tokens = torch.tensor([n[-1] for n in trie.nodes], dtype=torch.long).expand(batch, -1)
-        node_logp = state.score_tree(tokens, trie.parents).cpu()
+        node_logp = state.score_tree(TokenTree.of(trie)).cpu()
     else:
         node_logp = torch.zeros(batch, 0, slot_logp.shape[-1])
     return trie.log_probs(slot_logp, node_logp).exp().numpy()

@@ -158,7 +158,7 @@ def finetune_figures(result: Result) -> dict[str, go.Figure]:
 
 def write_finetune_page(result: Result, path: str | Path | None = None) -> Path:
     """Write the figures to one HTML page (default: ``<result>/figures.html``)."""
-    from workbench.figures.report import write_html
+    from workbench.figures.page import write_html
 
     path = Path(path) if path is not None else result.path / "figures.html"
     return write_html(finetune_figures(result), path, title="Fine-tuning the verbal confidence")

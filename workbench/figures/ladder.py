@@ -1,16 +1,29 @@
-"""The ladder report's figures, drawn from one (model, seed)'s evidence tables alone (no run store, no model)."""
+"""The ladder's report page (``out/report.html`` of ``workbench replicate``), drawn from the claims and the evidence
+tables alone (no run store, no model).
+
+``write_report`` writes one offline page (``figures.page``): the claims in words first (``claim_findings``: per
+claim, its statement, the seed's value and each model's verdict with its value and interval), the contents,
+then the claims and accuracy tables (folded, downloadable as CSV), each model's figures (first seed) with a line
+on how to read each, and any further ``(heading, html)`` sections a caller adds.
+"""
 
 from __future__ import annotations
 
+import html
 import re
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from workbench.analyses import seed_patching as sp
 from workbench.analyses.calibration import auroc
-from workbench.analyses.claims import Evidence
+from workbench.analyses.claims import Evidence, reading, value_text
+from workbench.figures.page import figure_html, page_html, table_html
 from workbench.figures.style import PALETTE, styled
+from workbench.store.provenance import write_bytes_atomic
 
 
 def probe_auroc_figure(ev: Evidence) -> go.Figure:
@@ -49,16 +62,61 @@ def within_model_figure(ev: Evidence) -> go.Figure:
     return styled(fig, x="block (resid_pre at the confidence slot)", y="mean normalised shift")
 
 
+PROBE, CROSSMODEL, WITHIN = ("Probe AUROC per layer", "Cross-model patching (the seed's claim 4)",
+                              "Within-model patching (answer-selective gradient)")
+READINGS = {  # heading -> how to read the figure, one line under it
+    PROBE: "Out-of-fold AUROC of the probe at the confidence slot per read-out layer; 0.5 (dotted) is chance.",
+    CROSSMODEL: "How far the tuned model's state written into the base model moves its confidence toward the "
+                "tuned one (1: all the way), per block and read position; markers: the seed's layers.",
+    WITHIN: "Mean normalised shift when a correct run's state is written into an incorrect one, per block; rising "
+            "with depth is the layer gradient.",
+}
+
+
 def evidence_figures(ev: Evidence) -> dict[str, go.Figure]:
     """The figures this unit's evidence can draw, by heading."""
     figures = {}
     if ev.oof is not None and not ev.oof.empty:
-        figures["Probe AUROC per layer"] = probe_auroc_figure(ev)
+        figures[PROBE] = probe_auroc_figure(ev)
     if ev.crossmodel is not None and not ev.crossmodel.empty:
-        figures["Cross-model patching (the seed's claim 4)"] = crossmodel_figure(ev)
+        figures[CROSSMODEL] = crossmodel_figure(ev)
     if ev.effects is not None and not ev.effects.empty:
-        figures["Within-model patching (answer-selective gradient)"] = within_model_figure(ev)
+        figures[WITHIN] = within_model_figure(ev)
     return figures
+
+
+def claim_findings(claims: pd.DataFrame) -> list[str]:
+    """Each claim in words (one line per claim, definition and read position): what it states, the seed's value,
+    how many models reproduce or refute it, and each model's verdict with its value and 95% interval."""
+    lines = []
+    for (claim, definition, position), part in claims.fillna({"position": ""}).groupby(
+            ["claim", "definition", "position"], sort=False):
+        where = f", read at {position}" if position else ""
+        models = "; ".join(f"{r.model} {r.verdict} {value_text(r.value, r.low, r.high, 3)}".strip()
+                           for r in part.itertuples())
+        lines.append(f"{claim} ({definition}'s definition{where}): {part['statement'].iloc[0]}; the seed: "
+                     f"{part['seed_value'].iloc[0]}. {reading(part)}: {models}.")
+    return lines
+
+
+def write_report(path: Path, claims: pd.DataFrame, accuracy: pd.DataFrame, evidence: Sequence[Evidence],
+                 sections: Sequence[tuple[str, str]] = ()) -> Path:
+    """The offline page: the claims in words, the claims and accuracy tables, each model's figures drawn from its
+    evidence (first seed), then ``sections`` (``(heading, html)``, in order)."""
+    bodies, n_figures, shown = [("Claims", table_html(claims, "claims")),
+                                ("Accuracy per model and family", table_html(accuracy, "accuracy"))], 0, set()
+    for ev in evidence:
+        if ev.model in shown:
+            continue
+        shown.add(ev.model)
+        figures = evidence_figures(ev)
+        body = "\n".join(f"<h3>{html.escape(h)}</h3>" + figure_html(fig, f"figure-{n_figures + i}", READINGS[h])
+                         for i, (h, fig) in enumerate(figures.items()))
+        bodies.append((f"{ev.model} (seed {ev.seed})", body or "<p class='note'>no figures: no evidence tables</p>"))
+        n_figures += len(figures)
+    page = page_html("Seed-study claims across the ladder", claim_findings(claims), [*bodies, *sections])
+    write_bytes_atomic(path, page.encode())
+    return path
 
 
 def ladder_figures(evidence_root) -> dict[str, go.Figure]:

@@ -134,7 +134,7 @@ class ControlsDisplay:
 
 def write_figures(result, folder: str | Path) -> list[Path]:
     """One self-contained HTML page (plotly.js inlined once) with every figure the result supports, in ``folder``."""
-    from workbench.figures.report import write_html
+    from workbench.figures.page import write_html
 
     figures = {"Effect per layer and pair": EffectHeatmap.from_result(result)}
     if "gradient" in result.tables:

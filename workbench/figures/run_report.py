@@ -1,36 +1,35 @@
-"""One report page per run (``workbench report RUN``, ``wb.report(run)``): every figure and table of the run
-and of its analyses, in one self-contained HTML file that opens offline and can be moved or mailed alone.
+"""One report page per run (``workbench report RUN``, ``wb.report(run)``): the run's findings in words, then every
+figure and table of the run and of its analyses, in one self-contained HTML file (``figures.page``) that opens
+offline and can be moved or mailed alone.
 
-What it holds, read from stored results only (a missing analysis is listed as not run, never re-run):
-the run (model, dataset, size, accuracy, id, config hash, whether its collect finished), then for the latest
-result of each analysis (``store.results``) the figures its paper builder draws (``figures.paper``: probes
-per layer, replication, channels and reliability, prior knowledge, bottleneck and logit lens, patching
-heatmap, gradient and controls, fine-tuning) and its headline tables (``REPORT_TABLES``), then one row per
-example: question, gold, answer, correct, and each confidence channel.
-
-plotly.js is inlined once in the page head; every figure is a ``div.figure`` of a fixed size drawn by it.
-The page names no external URL (no CDN, no fonts, no MathJax).
+What it holds, read from stored results only (a missing analysis is listed as not run, never re-run): the
+findings (``figures.findings.run_findings``: what ``workbench demo`` prints), the contents, the run (model,
+dataset, size, accuracy, id, config hash, whether its collect finished), then for the latest result of each
+analysis (``store.results``) its findings, the figures its paper builder draws (``figures.paper``: probes per
+layer, replication, channels and reliability, prior knowledge, bottleneck and logit lens, patching heatmap,
+gradient and controls, fine-tuning) each with a line on how to read it (``READINGS``), and its headline tables
+(``REPORT_TABLES``, folded, downloadable as CSV), then one row per example: question, gold, answer, correct,
+and each confidence channel.
 """
 
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
 
 from workbench.analyses.inputs import require_complete
 from workbench.errors import WorkbenchError
+from workbench.figures.findings import latest_results, run_findings
+from workbench.figures.page import figure_html, page_html, table_html
 from workbench.figures.paper import builder_for
 from workbench.store import Run, open_run
 from workbench.store.provenance import write_bytes_atomic
-from workbench.store.results import LATEST, Result, read_result
+from workbench.store.results import Result
 
-FIGURE_SIZE = (860, 460)  # layout pixels of every figure box on the page
 # analysis -> the tables shown (the rest stay in the result folder); patching-* results use "patching"
 REPORT_TABLES: dict[str, tuple[str, ...]] = {
     "probes": ("layers",), "replication": ("layers",), "channels": ("channels", "validity"),
@@ -40,7 +39,6 @@ REPORT_TABLES: dict[str, tuple[str, ...]] = {
 }
 EXAMPLE_COLUMNS = ("example_id", "family", "question", "gold", "answer", "correct")
 CONFIDENCE_COLUMNS = ("verbal_confidence", "softmax_expected", "argmax_confidence", "argmax", "answer_prob")
-ROWS_SHOWN = 400  # a table longer than this shows its first rows and says how many there are
 
 
 @dataclass(frozen=True)
@@ -51,20 +49,6 @@ class Section:
     figures: dict[str, go.Figure] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     note: str = ""
-
-
-def latest_results(run: Run) -> tuple[dict[str, Result], dict[str, str]]:
-    """The latest result of every analysis stored beside the run, by analysis folder name, and why each
-    unreadable one (another format version, a damaged file) could not be read."""
-    root = run.path / "results"
-    found, unreadable = {}, {}
-    for folder in sorted(root.iterdir()) if root.is_dir() else []:
-        if (folder / LATEST).exists() or (folder / "manifest.json").exists():
-            try:
-                found[folder.name] = read_result(folder)
-            except (WorkbenchError, OSError, ValueError) as error:
-                unreadable[folder.name] = str(error)
-    return found, unreadable
 
 
 def _tables_of(name: str, result: Result) -> dict[str, pd.DataFrame]:
@@ -119,49 +103,47 @@ def run_summary(run: Run) -> pd.DataFrame:
     return pd.DataFrame({"": list(rows), "value": [str(v) for v in rows.values()]})
 
 
-def _table_html(frame: pd.DataFrame) -> str:
-    shown = frame.head(ROWS_SHOWN)
-    for column in shown.columns:
-        if shown[column].map(lambda v: isinstance(v, (list, tuple, dict))).any():
-            shown = shown.assign(**{column: shown[column].map(json.dumps)})
-    text = shown.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0, classes="table")
-    more = f"<p class='note'>first {ROWS_SHOWN} of {len(frame)} rows</p>" if len(frame) > ROWS_SHOWN else ""
-    return text + more
+# figure name (``figures.paper``'s builders) -> how to read it, one line under the figure
+READINGS = {
+    "auroc_per_layer": "Held-out AUROC of each probe per read-out layer (band: 95% interval); the other channels are "
+                       "horizontal references; 0.5 is chance.",
+    "seeds": "AUROC mean +- sd over probe seeds per layer, beside how far apart the seeds' score histograms lie.",
+    "reliability": "Accuracy against stated confidence, one panel per channel: on the diagonal is calibrated, below "
+                   "it overconfident.",
+    "known_vs_unknown": "ECE per channel on items the model knows vs does not know, and their difference.",
+    "softmax_vs_argmax": "Each example's softmax expected confidence against its argmax text, coloured by "
+                         "correctness: spread in the softmax that the argmax does not show is a text bottleneck.",
+    "logit_lens": "AUROC of the confidence distribution read through the logit lens at each layer, beside the probe's.",
+    "heatmap": "Mean effect of patching each layer (rows: roles): blue raises the confidence, red lowers it, white is "
+               "no effect.",
+    "gradient": "Mean effect per layer with its 95% band and each pair's points; rho in the title is the layer "
+                "gradient.",
+    "controls": "The sweep's mean effect per layer beside each control's; a real effect stands above the controls.",
+    "dose_response": "Shift in expected confidence against steering strength per layer, beside random directions.",
+}
 
 
-def _figure_html(fig: go.Figure, div_id: str) -> str:
-    fig = go.Figure(fig).update_layout(width=FIGURE_SIZE[0], height=FIGURE_SIZE[1])
-    body = fig.to_html(full_html=False, include_plotlyjs=False, include_mathjax=False, div_id=div_id,
-                       config={"displaylogo": False, "responsive": False})
-    return f"<div class='box' style='width:{FIGURE_SIZE[0]}px;height:{FIGURE_SIZE[1]}px'>{body}</div>"
-
-
-STYLE = """body{font-family:Helvetica,Arial,sans-serif;margin:24px;color:#222}h2{margin-top:36px}
-.box{margin:8px 0 24px 0}.note{color:#666;font-size:13px}table.table{border-collapse:collapse;font-size:12px}
-table.table td,table.table th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"""
+def _section_html(section: Section, findings: list[str], first_figure: int) -> str:
+    parts = [f"<p>{html.escape(line)}</p>" for line in findings]
+    if section.note:
+        parts.append(f"<p class='note'>{html.escape(section.note)}</p>")
+    for i, (name, fig) in enumerate(section.figures.items()):
+        parts.append(f"<h3>{html.escape(name.replace('_', ' '))}</h3>")
+        parts.append(figure_html(fig, f"figure-{first_figure + i}", READINGS.get(name, "")))
+    parts += [table_html(frame, name) for name, frame in section.tables.items()]
+    return "\n".join(parts)
 
 
 def report_html(run: Run, sections: list[Section]) -> str:
-    """The page's text: plotly.js once in the head, then the run summary and every section."""
-    title = f"{run.path.name}: {run.model_name}"
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             f"<style>{STYLE}</style><script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
-             f"<h1>{html.escape(title)}</h1>", _table_html(run_summary(run))]
-    if not run.complete:
-        parts.append("<p><b>This run is incomplete: its collect did not finish.</b></p>")
-    n_figures = 0
+    """The page (``figures.page``): the findings in words, the contents, the run, then every section."""
+    findings = run_findings(run)
+    note = "" if run.complete else "<p><b>This run is incomplete: its collect did not finish.</b></p>"
+    bodies, n_figures = [("run", table_html(run_summary(run), "run", open_=True))], 0
     for section in sections:
-        parts.append(f"<h2>{html.escape(section.title)}</h2>")
-        if section.note:
-            parts.append(f"<p class='note'>{html.escape(section.note)}</p>")
-        for name, fig in section.figures.items():
-            parts.append(f"<h3>{html.escape(name.replace('_', ' '))}</h3>")
-            parts.append(_figure_html(fig, f"figure-{n_figures}"))
-            n_figures += 1
-        for name, frame in section.tables.items():
-            parts.append(f"<h3>{html.escape(name.replace('_', ' '))}</h3>{_table_html(frame)}")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+        said = [f.text for f in findings if f.analysis == section.title]
+        bodies.append((section.title, _section_html(section, said, n_figures)))
+        n_figures += len(section.figures)
+    return page_html(f"{run.path.name}: {run.model_name}", [f.text for f in findings], bodies, note=note)
 
 
 def write_report(run: str | Path | Run, path: str | Path | None = None, *, allow_incomplete: bool = False) -> Path:

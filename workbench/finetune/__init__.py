@@ -3,7 +3,7 @@
 ``train`` a LoRA adapter from a stored run (targets from a saved probe, from correctness, or a constant;
 or plain answer supervision as the standard fine-tuning baseline), ``merge`` it into a checkpoint that every
 analysis can load, ``evaluate`` before and after on held-out and out-of-distribution runs, patch the
-fine-tuned model's residual state into the base model (``cross_model_patching``), and summarise
+fine-tuned model's residual state into the base model (``cross_model_patching``), and summarize
 ``replicate``d seeds. See docs/finetune.md.
 """
 

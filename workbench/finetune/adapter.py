@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from workbench.backends.loading import load_transformers as load_base  # the base model, loaded as load_model does
 from workbench.errors import WorkbenchError
 from workbench.store.provenance import honour_umask
 
@@ -38,27 +39,6 @@ KEEP = 2  # checkpoints kept
 
 def read_json(path: Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
-
-
-def load_base(name_or_path: str, *, device: str | None = None, dtype: str = "float32") -> tuple[Any, Any, dict]:
-    """A plain transformers model (no backend wrapper), its tokenizer and the loader's info (checksum...)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from workbench.backends.loading import DTYPES, check_device, pretrained, resolve
-
-    if dtype not in DTYPES:
-        raise WorkbenchError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
-    check_device(device)
-    source, info = resolve(name_or_path)
-    tokenizer = pretrained(AutoTokenizer, source, info)
-    model = pretrained(AutoModelForCausalLM, source, info, dtype=DTYPES[dtype])
-    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model.eval()
-    if info["checksum"] is None:
-        from workbench.backends.loading import _state_dict_checksum
-
-        info["checksum"], info["checksum_of"] = _state_dict_checksum(model), "state_dict"
-    return model, tokenizer, {**info, "dtype": dtype}
 
 
 def _publish(tmp: Path, final: Path) -> None:

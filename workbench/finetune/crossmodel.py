@@ -20,13 +20,14 @@ from typing import Any
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+from workbench.layer_selection import select_layers
 from workbench.store import Run
 
 DEFAULT_CONTROLS = ("random", "off_position", "reverse")
 
 
 def cross_model_patching(base_run: Run, finetuned_run: Run, *, base_model: Any = None, finetuned_model: Any = None,
-                         layers: str | Iterable[int] = "all", metric: str = "shift", n_pairs: int | None = None,
+                         blocks: str | Iterable[int] = "all", metric: str = "shift", n_pairs: int | None = None,
                          controls: Sequence[str] = DEFAULT_CONTROLS, n_boot: int = 1000, seed: int = 0,
                          method: str = "auto", progress: bool = False) -> dict[str, pd.DataFrame]:
     """Tables ``gradient`` (one row: rho with its interval, 8-layer rho, late - early), ``per_layer`` (mean
@@ -37,11 +38,11 @@ def cross_model_patching(base_run: Run, finetuned_run: Run, *, base_model: Any =
     fine-tuned one only for the ``reverse`` control).
     """
     try:
-        from workbench.analyses.patching.controls import check_controls, run_control, summarise
+        from workbench.analyses.patching.controls import check_controls, run_control, summarize
         from workbench.analyses.patching.gradient import layer_gradient
         from workbench.analyses.patching.metrics import MetricSpec
         from workbench.analyses.patching.pairs import cross_model_pairs
-        from workbench.analyses.patching.sweep import patch_sweep, resolve_layers
+        from workbench.analyses.patching.sweep import patch_sweep
     except ImportError as error:  # the patching engine is a separate part of the workbench
         raise WorkbenchError(f"cross-model patching needs workbench.analyses.patching ({error})") from error
     from workbench.backends import load_model
@@ -54,7 +55,7 @@ def cross_model_patching(base_run: Run, finetuned_run: Run, *, base_model: Any =
     if finetuned_model is None and "reverse" in controls:
         finetuned_model = load_model(finetuned_run.config["model"], backend=finetuned_run.config["backend"],
                                      device=finetuned_run.config.get("device"))
-    chosen = resolve_layers(layers, base_model.n_layers)
+    chosen = select_layers(blocks, base_model.n_layers)
     spec = MetricSpec.resolve(metric, base_run.vocabulary)
     roles = ("confidence_slot",)
     effects = patch_sweep(base_model, pairs, "resid_pre", chosen, roles, spec, method=method,
@@ -71,5 +72,5 @@ def cross_model_patching(base_run: Run, finetuned_run: Run, *, base_model: Any =
     return {"gradient": pd.DataFrame([{**gradient.summary(), "metric": spec.name, "pairs": pairs.note,
                                        "description": gradient.describe()}]),
             "per_layer": pd.concat(per_layer, ignore_index=True),
-            "controls": summarise(effects, tables),
+            "controls": summarize(effects, tables),
             "effects": effects.drop(columns=[c for c in drop if c in effects.columns])}

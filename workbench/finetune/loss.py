@@ -27,6 +27,7 @@ from torch import Tensor
 
 from workbench.architectures import architecture, module_at
 from workbench.elicit.scoring import VocabularyTrie
+from workbench.token_tree import TokenTree, common_prefix
 
 
 @dataclass(frozen=True)
@@ -48,37 +49,13 @@ class TreeBatch:
     offset: int
 
 
-def _tree(trie: VocabularyTrie | None) -> tuple[Tensor, Tensor, Tensor]:
-    """Node tokens [K], depth [K] and ancestor-or-self matrix [K, K] of the trie's internal nodes."""
-    k = len(trie.nodes) if trie is not None else 0
-    depth = torch.zeros(k, dtype=torch.long)
-    allowed = torch.eye(k, dtype=torch.bool)
-    for i, parent in enumerate(trie.parents if trie is not None else ()):  # parents come before their children
-        if parent >= 0:
-            depth[i] = depth[parent] + 1
-            allowed[i] |= allowed[parent]
-    tokens = torch.tensor([n[-1] for n in trie.nodes], dtype=torch.long) if k else torch.zeros(0, dtype=torch.long)
-    return tokens, depth, allowed
-
-
-def shared_prefix(rows: Sequence[Sequence[int]], limit: int) -> int:
-    """Length of the token prefix every row starts with, at most ``limit``."""
-    n = min(limit, *(len(r) for r in rows))
-    first = rows[0]
-    for i in range(n):
-        if any(r[i] != first[i] for r in rows):
-            return i
-    return n
-
-
 def tree_batch(rows: Sequence[Sequence[int]], trie: VocabularyTrie | None, pad_id: int, *, read_from: int | None = None,
                dtype: torch.dtype = torch.float32) -> TreeBatch:
     """Rows followed by the trie's nodes (``trie=None`` appends nothing). The shared prefix stops before
     position ``read_from`` (the first position any loss reads) and before each row's last token."""
-    tokens, depth, allowed = _tree(trie)
-    k = len(tokens)
-    limit = min(len(r) for r in rows) - 1 if read_from is None else min(read_from, min(len(r) for r in rows) - 1)
-    offset = shared_prefix(rows, max(limit, 0))
+    tree = TokenTree.of(trie)
+    k = len(tree)
+    offset = common_prefix(rows, min([len(r) - 1 for r in rows] + ([] if read_from is None else [read_from])))
     lengths = torch.tensor([len(r) for r in rows])
     width = int(lengths.max()) - offset + k
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -89,13 +66,12 @@ def tree_batch(rows: Sequence[Sequence[int]], trie: VocabularyTrie | None, pad_i
     for i, row in enumerate(rows):
         n = len(row) - offset  # this row's suffix tokens
         ids[i, :n] = torch.tensor(list(row[offset:]), dtype=torch.long)
-        ids[i, n:n + k] = tokens
+        ids[i, n:n + k] = tree.tokens
         position_ids[i, :n] = offset + torch.arange(n)
-        position_ids[i, n:n + k] = len(row) + depth
+        position_ids[i, n:n + k] = len(row) + tree.depth
         cols = slice(offset, offset + width)
         keep[i, :n, cols] = causal[:n]
-        keep[i, n:n + k, offset:offset + n] = True
-        keep[i, n:n + k, offset + n:offset + n + k] = allowed
+        keep[i, n:n + k, offset:offset + n + k] = tree.sees(torch.ones(1, n))[0]
         pad = torch.arange(n + k, width)
         keep[i, pad, offset + pad] = True  # padding attends to itself only, so no row of the mask is empty
     mask = torch.zeros(keep.shape, dtype=dtype).masked_fill(~keep, torch.finfo(dtype).min)[:, None]

@@ -60,6 +60,26 @@ def heldout_pool(train_run: Run, dataset: str) -> list:
             if it.item_id not in ids and it.question.strip().lower() not in questions]
 
 
+def collect_heldout(train_run: Run, out: Path, *, dataset: str, n_items: int, seed: int,
+                    batch_size: int | None = None, progress: bool = True, loaded=None) -> Run:
+    """The base model's run of ``n_items`` held-out items (``heldout_pool``; a seeded, family-stratified sample) in
+    ``out/heldout-base`` with the training run's collect settings otherwise; the stored run when it exists."""
+    from workbench.collect import collect
+    from workbench.configs import CollectConfig
+    from workbench.finetune.data import write_items
+
+    pool = heldout_pool(train_run, dataset)
+    if len(pool) < MIN_HELDOUT:
+        raise WorkbenchError(f"only {len(pool)} items of {dataset!r} are not among the study's: too few held-out "
+                             f"items (need {MIN_HELDOUT}); lower --limit or use a larger dataset")
+    items = write_items(pool, Path(out) / "heldout.jsonl")  # collect samples n_items of them (seeded, by family)
+    settings = {**dict(train_run.manifest.get("execution") or train_run.config), "dataset": str(items),
+                "limit": min(n_items, len(pool)), "seed": seed, "progress": progress}
+    if batch_size is not None:
+        settings["batch_size"] = batch_size
+    return collect(CollectConfig.from_dict(settings), Path(out) / "heldout-base", progress=progress, loaded=loaded)
+
+
 def probe_recovery(train_run: Run, probes: Result, out: str | Path, *, dataset: str, n_items: int = 100,
                    steps: int = 30, seed: int = 0, batch_size: int | None = None,
                    progress: bool = True, loaded=None) -> Result:
@@ -67,9 +87,8 @@ def probe_recovery(train_run: Run, probes: Result, out: str | Path, *, dataset: 
     training run's model, already loaded (for the held-out collect; training loads its own copy)."""
     from workbench.analyses.probe_layers import save_refit
     from workbench.analyses.probes import LogisticProbe
-    from workbench.collect import collect
-    from workbench.configs import CollectConfig, FinetuneConfig
-    from workbench.finetune.data import check_classes, write_items
+    from workbench.configs import FinetuneConfig
+    from workbench.finetune.data import check_classes
     from workbench.finetune.runner import run_variant
 
     started, out = time.perf_counter(), Path(out)
@@ -84,16 +103,8 @@ def probe_recovery(train_run: Run, probes: Result, out: str | Path, *, dataset: 
     layer = int(row["layer"])
     probe_path = save_refit(train_run, out, LogisticProbe(), PROBE, train_run.residuals(layer, ROLE),
                             labels(train_run), question_groups(train_run), ROLE, layer, row)
-    pool = heldout_pool(train_run, dataset)
-    if len(pool) < MIN_HELDOUT:
-        raise WorkbenchError(f"only {len(pool)} items of {dataset!r} are not among the study's: too few held-out "
-                             f"items (need {MIN_HELDOUT}); lower --limit or use a larger dataset")
-    items = write_items(pool, out / "heldout.jsonl")  # collect samples n_items of them (seeded, by family)
-    settings = {**dict(train_run.manifest.get("execution") or train_run.config), "dataset": str(items),
-                "limit": min(n_items, len(pool)), "seed": seed, "progress": progress}
-    if batch_size is not None:
-        settings["batch_size"] = batch_size
-    base = collect(CollectConfig.from_dict(settings), out / "heldout-base", progress=progress, loaded=loaded)
+    base = collect_heldout(train_run, out, dataset=dataset, n_items=n_items, seed=seed, batch_size=batch_size,
+                           progress=progress, loaded=loaded)
     tuning = FinetuneConfig(probe=str(probe_path), steps=steps, seed=seed, progress=progress)
     tuned = run_variant(train_run, tuning, out / "tuning", {"heldout": base}, progress=progress,
                         keep_merged=True)["heldout"]  # merged weights kept for the cross-model stage, which deletes them

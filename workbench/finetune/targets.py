@@ -28,6 +28,7 @@ import numpy as np
 
 from workbench.analyses.probe_weights import SavedProbe, load_probe
 from workbench.errors import WorkbenchError, did_you_mean
+from workbench.layer_selection import READOUT, select_layers
 from workbench.prompts.vocabulary import ConfidenceVocabulary
 from workbench.store import Run
 
@@ -82,9 +83,7 @@ def resolve_probe(run: Run, probe: str | Path | SavedProbe, kind: str = "logisti
         saved = load_probe(probe)
     else:
         layer, role = parse_probe_spec(str(probe))
-        if not 0 <= layer < len(run.readouts):
-            raise WorkbenchError(f"--probe {probe}: layer {layer} does not exist; run {run.path} stores layers "
-                                 f"0..{len(run.readouts) - 1}")
+        (layer,) = select_layers(layer, len(run.readouts), READOUT, f"run {run.path}")
         if role not in run.roles:
             raise WorkbenchError(f"role {role!r} is not stored in {run.path}.{did_you_mean(role, run.roles)} "
                                  f"Stored roles: {', '.join(run.roles)}")

@@ -11,7 +11,9 @@ Objectives (``FinetuneConfig.objective``):
   while its argmax, which is what greedy text says, can be anything; matching the whole target pins the
   spoken string as well as the expected value.
 - ``answer``: "standard fine-tuning", the plain supervised loss on the gold answer's tokens, no
-  confidence term: the baseline that measures how ordinary fine-tuning moves calibration.
+  confidence term: the baseline that measures how ordinary fine-tuning moves calibration. With
+  ``strategy="knowledge-aware"`` (``workbench.finetune.knowledge_aware``, after CogCalib) the batches follow a
+  familiar-first curriculum and familiar items pay a confidence penalty.
 
 LoRA on ``q_proj`` and ``v_proj`` by default (the original LoRA recipe; they let the confidence slot read
 and write along new directions at every layer while the MLPs, where much factual recall lives, stay as
@@ -34,6 +36,7 @@ from workbench.configs import FinetuneConfig
 from workbench.elicit.scoring import VocabularyTrie
 from workbench.errors import WorkbenchError
 from workbench.finetune import adapter as adapters
+from workbench.finetune import knowledge_aware as ka
 from workbench.finetune import loss as L
 from workbench.finetune.data import Example, batch_indices, check_classes, training_examples
 from workbench.finetune.targets import resolve_probe, target_distribution, target_probabilities
@@ -72,16 +75,29 @@ class Trainer:
     trie: VocabularyTrie
     base_answer: list[torch.Tensor]  # per example [n_answer_positions, d_vocab] float16 base log-probs
     pad_id: int
+    familiar: np.ndarray | None = None  # [n] bool, the knowledge-aware strategy's familiar examples
+    order: np.ndarray | None = None  # [n] example indices, most familiar first (its curriculum)
+
+    def gold_logprobs(self, index) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(log P of each gold answer token [k], next-token log-probs there [k, d_vocab], the example of each [k])
+        of examples ``index``: what the answer objective reads."""
+        chosen = [self.examples[i] for i in index]
+        rows = [e.gold_ids for e in chosen]
+        spans = [(e.gold_start, len(e.gold_ids) - 1) for e in chosen]
+        batch = L.tree_batch(rows, None, self.pad_id, read_from=min(a for a, _ in spans))
+        logp = L.span_logprobs(self.model, batch, L.hidden_states(self.model, batch), spans)
+        nxt = torch.tensor([rows[i][p + 1] for i, (a, b) in enumerate(spans) for p in range(a, b)], device=logp.device)
+        owner = torch.cat([torch.full((b - a,), int(i)) for i, (a, b) in zip(index, spans)])
+        return logp.gather(1, nxt[:, None])[:, 0], logp, owner
 
     def loss(self, index: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
         """Mean loss of examples ``index`` and its parts."""
         chosen = [self.examples[i] for i in index]
         if self.config.objective == "answer":
-            rows = [e.gold_ids for e in chosen]
-            spans = [(e.gold_start, len(e.gold_ids) - 1) for e in chosen]
-            batch = L.tree_batch(rows, None, self.pad_id, read_from=min(a for a, _ in spans))
-            hidden = L.hidden_states(self.model, batch)
-            nll = -L.span_token_logprobs(self.model, batch, hidden, rows, spans).mean()
+            gold, logp, owner = self.gold_logprobs(index)
+            if self.familiar is not None:
+                return ka.regularised_answer_loss(gold, logp, torch.from_numpy(self.familiar)[owner].to(logp.device))
+            nll = -gold.mean()
             return nll, {"loss": nll.item(), "answer_nll": nll.item()}
         spans = [(e.answer_start, e.answer_stop) for e in chosen]
         batch = L.tree_batch([e.input_ids for e in chosen], self.trie, self.pad_id,
@@ -133,7 +149,8 @@ def prepare(run: Run, config: FinetuneConfig, *, progress: bool = True) -> tuple
     from peft import LoraConfig, get_peft_model
 
     correct = run.records["correct"].to_numpy(dtype=bool)
-    check_classes(correct, config.min_per_class, f"run {run.path}")
+    if config.objective == "confidence":  # a target over correctness needs both; the answer objective does not
+        check_classes(correct, config.min_per_class, f"run {run.path}")
     probe = None
     if config.objective == "confidence" and config.target == "probe":
         probe = resolve_probe(run, config.probe, config.probe_kind)
@@ -158,6 +175,14 @@ def prepare(run: Run, config: FinetuneConfig, *, progress: bool = True) -> tuple
     except ValueError as error:
         raise WorkbenchError(f"cannot put LoRA on modules {list(config.target_modules)} of this model: "
                              f"{error}") from error
+    trainer = Trainer(model, tokenizer, config, examples, targets, trie, base_answer, pad_id)
+    knowledge = None
+    if config.strategy == "knowledge-aware":
+        score, ent, norm = ka.familiarity(model, lambda i: trainer.gold_logprobs([i])[:2], len(examples))
+        trainer.familiar, trainer.order = score > 0, np.argsort(-score, kind="stable")
+        knowledge = {"familiarity": score.round(6).tolist(), "entropy": ent.round(6).tolist(),
+                     "gradient_norm": norm.round(6).tolist(), "n_familiar": int((score > 0).sum()),
+                     "beta": ka.BETA, "start_share": ka.START_SHARE, "full_at": ka.FULL_AT}
     header = {
         "base": info, "run": {"path": str(run.path.resolve()), "config_hash": run.manifest.get("config_hash"),
                               "n_examples": run.n_examples, "n_correct": int(correct.sum())},
@@ -166,8 +191,9 @@ def prepare(run: Run, config: FinetuneConfig, *, progress: bool = True) -> tuple
                     "mean": float(p.mean()), "sd": float(p.std()),
                     "auroc_vs_correct": _auroc(p, correct)},
         "train_items": run.records["item_id"].astype(str).tolist(),
+        "knowledge_aware": knowledge,
     }
-    return Trainer(model, tokenizer, config, examples, targets, trie, base_answer, pad_id), header
+    return trainer, header
 
 
 def _auroc(p: np.ndarray, correct: np.ndarray) -> float | None:
@@ -211,7 +237,8 @@ def train(run: Run, config: FinetuneConfig, out: str | Path, *, stop_after: int 
     with tqdm(total=config.steps, initial=step, desc=f"finetune {config.name}", disable=not progress,
               unit="step") as bar:
         while step < stop:
-            index = batch_indices(n, config.batch_size, config.seed, step)
+            index = (batch_indices(n, config.batch_size, config.seed, step) if trainer.order is None else
+                     ka.curriculum_indices(trainer.order, config.batch_size, config.seed, step, config.steps))
             optimizer.zero_grad(set_to_none=True)
             total, parts = trainer.loss(index)
             total.backward()

@@ -91,7 +91,7 @@ class Plan:
         c, d, s = self.config, self.device, self.shape
         n = Lengths.of(c)
         memory = f"{d.memory_gib:g} GiB" if d.memory_gib is not None else "host memory"
-        patching = (f"{c.n_pairs or c.items} pairs x {_blocks(c.layers, s.layers)} x "
+        patching = (f"{c.n_pairs or c.items} pairs x {_blocks(c.blocks, s.layers)} x "
                     f"{len(c.roles)} role(s); controls {', '.join(c.controls) or 'none'}"
                     f"{'; attribution' if c.attribution else ''}")
         lines = [

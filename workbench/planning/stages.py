@@ -188,7 +188,7 @@ def _vocab_rows(runs: int, nodes: int) -> int:
 
 def patch_cost(shape: ModelShape, config: PlanConfig) -> StageCost:
     n = Lengths.of(config)
-    layers = list(select_layers(config.layers, shape.layers))
+    layers = list(select_layers(config.blocks, shape.layers))
     pairs = config.n_pairs or config.items
     sweeps = [("sweep", config.roles)] + [(c, (MID_PROMPT,) if c == "off_position" else config.roles)
                                         for c in config.controls]

@@ -56,9 +56,9 @@ class Result:
     @property
     def summary(self) -> Any:
         """The typed headline numbers (a frozen dataclass; see ``workbench.store.summaries``)."""
-        from workbench.store.summaries import summarise
+        from workbench.store.summaries import summarize
 
-        return summarise(self)
+        return summarize(self)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name not in self.tables:
@@ -291,7 +291,3 @@ def read_result(path: str | Path) -> Result:
                              f"reads {RESULT_FORMAT}); re-run the analysis")
     tables = {name: pd.read_parquet(path / f"{name}.parquet") for name in manifest["tables"]}
     return Result(path, manifest, tables)
-
-
-def remove_result(path: str | Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

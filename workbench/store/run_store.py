@@ -23,7 +23,7 @@ from safetensors import safe_open
 from safetensors.numpy import save as save_safetensors
 
 from workbench.errors import WorkbenchError, did_you_mean
-from workbench.indexing import layer_index
+from workbench.layer_selection import layer_index, readout_of_hook
 from workbench.store.provenance import write_bytes_atomic, write_json_atomic
 
 MANIFEST = "manifest.json"
@@ -218,20 +218,21 @@ class Run:
                                  f" Stored roles: {', '.join(example.positions)}")
         return example.input_ids[:example.positions[role] + 1]
 
-    def _check(self, layer: int, role: str) -> tuple[int, int]:
-        layer = layer_index(layer, len(self.readouts), "layer", "read-outs in this run")
+    def _check(self, readout: int | str, role: str) -> tuple[int, int]:
+        readout = readout_of_hook(readout, self.n_blocks) if isinstance(readout, str) else readout
+        readout = layer_index(readout, len(self.readouts), "readout", "read-outs in this run")
         if role not in self.roles:
             raise WorkbenchError(f"role {role!r} not stored in this run.{did_you_mean(str(role), self.roles)} "
                                  f"Stored roles: {', '.join(self.roles)}")
-        return layer, self.roles.index(role)
+        return readout, self.roles.index(role)
 
-    def residuals(self, layer: int, role: str = "confidence_slot") -> np.ndarray:
-        """[n_examples, d_model] residual stream at one read-out (index into ``readouts``) and role.
+    def residuals(self, readout: int | str, role: str = "confidence_slot") -> np.ndarray:
+        """[n_examples, d_model] residual stream at one read-out and role, read without loading the rest.
 
-        Read without loading the rest. ``layer`` is an integer (negative counts from the end: ``-1`` is
-        the last block's ``resid_post``).
+        ``readout`` is an index into ``readouts`` (negative counts from the end: ``-1`` is the last block's
+        ``resid_post``) or a residual hook name: ``"blocks.3.hook_resid_post"`` is read-out 4.
         """
-        layer, r = self._check(layer, role)
+        layer, r = self._check(readout, role)
         parts = []
         for shard in self.manifest["shards"]:
             with safe_open(self.path / "activations" / f"{shard['name']}.safetensors", framework="numpy") as handle:

@@ -1,6 +1,6 @@
 """Typed headline numbers of each analysis result: a frozen dataclass built from the stored tables.
 
-``summarise(result)`` picks the builder registered for the result's analysis (``patching-*`` results use
+``summarize(result)`` picks the builder registered for the result's analysis (``patching-*`` results use
 ``patching``); an analysis without one gets a ``ResultSummary`` that only names its tables. Nothing is
 parsed back from prose: every field is read from a stored table or the result's manifest. Every summary's
 ``incomplete`` says when the result was computed from an incomplete run (``allow_incomplete``): n of N items.
@@ -290,7 +290,7 @@ SUMMARIES: dict[str, Callable[[Any], Any]] = {"probes": _probes, "channels": _ch
                                               "patching": _patching, "steering": _steering}
 
 
-def summarise(result: Any) -> Any:
+def summarize(result: Any) -> Any:
     """The typed summary of a stored result (see ``SUMMARIES``), or a ``ResultSummary`` naming its tables; either
     says when the result was computed from an incomplete run (``incomplete``)."""
     analysis = result.manifest["analysis"]

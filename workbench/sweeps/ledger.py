@@ -20,7 +20,6 @@ only once complete. One sweep at a time writes into a folder (a lock, released b
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -29,6 +28,8 @@ import time
 import traceback
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from workbench.errors import WorkbenchError
 from workbench.store.paths import check_output_dir
@@ -73,24 +74,18 @@ class SweepFolder:
     def __init__(self, out: str | Path, config: SweepConfig, units: list[Unit]):
         self.out = Path(out)
         self.config, self.units = config, units
-        self._lock = None
+        self._lock = FileLock(self.out / ".lock", timeout=0)
 
     def __enter__(self) -> "SweepFolder":
         check_sweep_folder(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.out / ".lock", "a+")
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.seek(0)
-            holder = self._lock.read().strip() or "?"
-            self._lock.close()
+            self._lock.acquire()
+        except Timeout:
+            holder = (self.out / ".lock").read_text().strip() or "?"
             raise WorkbenchError(f"another sweep (pid {holder}) is writing into {self.out}; wait for it or use "
                                  "another --out") from None
-        self._lock.seek(0)
-        self._lock.truncate()
-        self._lock.write(str(os.getpid()))
-        self._lock.flush()
+        (self.out / ".lock").write_text(str(os.getpid()))
         from workbench import __version__
 
         record = {"format": SWEEP_FORMAT, "workbench": __version__, "config": self.config.to_dict(),
@@ -100,9 +95,7 @@ class SweepFolder:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._lock is not None:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            self._lock.close()
+        self._lock.release()
 
 
 def check_sweep_folder(out: Path) -> None:

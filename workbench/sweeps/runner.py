@@ -1,4 +1,4 @@
-"""``run_sweep``: validate, plan the units, run what is not done (each after the units it reads), summarise.
+"""``run_sweep``: validate, plan the units, run what is not done (each after the units it reads), summarize.
 
 A unit whose dependency failed is skipped (and says so); the others go on. The summary has one row per
 unit of this config: status ``cached`` (done before), ``ran``, ``failed`` (its error in

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import WorkbenchError
-from workbench.store import Run, open_run
+from workbench.store import open_run
 from workbench.store.results import Result, read_result
 from workbench.sweeps.config import SweepModel
 from workbench.sweeps.units import Unit
@@ -31,9 +31,6 @@ class Inputs:
     unit: Unit
     units_dir: Path
     progress: bool = False
-
-    def dep_run(self, stage: str = "collect") -> Run:
-        return open_run(self.units_dir / self.unit.deps[stage] / "run")
 
     def dep_result(self, stage: str, analysis: str) -> Result:
         return read_result(self.units_dir / self.unit.deps[stage] / "run" / "results" / analysis)
@@ -169,7 +166,7 @@ def _patch(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
 
     p = unit.params
     model = inputs.model()
-    result = api.patch(open_run(out), model, p, seed=unit.seed, figures=False, progress=False)  # layers: checked there
+    result = api.patch(open_run(out), model, p, seed=unit.seed, figures=False, progress=False)  # blocks: checked there
     headline: dict[str, Any] = {"n_pairs": int(result["pairs"].shape[0]) if "pairs" in result.tables else None}
     if "gradient_summary" in result.tables:
         s = result["gradient_summary"].iloc[0]

@@ -42,7 +42,7 @@ def control_pairs(name: str, pairs: PairSet, seed: int) -> PairSet:
     return pairs
 
 
-def run_control(name: str, model: Backend, pairs: PairSet, site: str, layers: tuple[int, ...],
+def run_control(name: str, model: Backend, pairs: PairSet, site: str, blocks: tuple[int, ...],
                 roles: Sequence[str], metric: MetricSpec, *, seed: int = 0, method: str = "auto",
                 source_model: Backend | None = None, progress: Callable[[int], None] | None = None) -> pd.DataFrame:
     """One control's effects table (as ``patch_sweep``), with a ``control`` column.
@@ -57,13 +57,13 @@ def run_control(name: str, model: Backend, pairs: PairSet, site: str, layers: tu
             return pd.DataFrame()
         target_model, other = source_model, model
     control_roles = (MID_PROMPT,) if name == "off_position" else tuple(roles)
-    table = patch_sweep(target_model, chosen, site, layers, control_roles, metric, method=method,
+    table = patch_sweep(target_model, chosen, site, blocks, control_roles, metric, method=method,
                         source_model=other if chosen.cross_model else None, progress=progress)
     table.insert(0, "control", name)
     return table
 
 
-def summarise(main: pd.DataFrame, controls: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def summarize(main: pd.DataFrame, controls: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per table (the sweep, then each control): mean effect, mean |effect|, unchanged shares."""
     rows = []
     for name, table in {"sweep": main, **controls}.items():

@@ -30,10 +30,11 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
-from workbench.analyses.patching.job import PatchJob, PatchOutcome, compact_trie, tree_layout
+from workbench.analyses.patching.job import PatchJob, PatchOutcome, compact_trie
 from workbench.analyses.patching.layers import Decoder, PrefixKV
 from workbench.backends.base import Backend
 from workbench.elicit.decoding import pad_rows
+from workbench.token_tree import TokenTree, common_prefix
 
 TOKEN_BUDGET = 12_288  # suffix tokens per patch-step batch (bounds memory; ~1 GB for a 135M model)
 LOGIT_ROWS = 2_048  # rows per unembedding call (a row of logits is d_vocab floats)
@@ -59,14 +60,6 @@ class CleanTargets:
     values: list[Tensor]
     vocab_probs: Tensor  # [T, n_strings]
     greedy: list[Tensor]  # per target, greedy next tokens at its answer span
-
-
-def _common_prefix(rows: list[tuple[int, ...]]) -> int:
-    first, n = rows[0], min(len(r) for r in rows)
-    for i in range(n):
-        if any(r[i] != first[i] for r in rows):
-            return i
-    return n
 
 
 def vocab_probs(dec: Decoder, job: PatchJob, final: Tensor, slot: Tensor, tree_cols: Tensor) -> Tensor:
@@ -100,19 +93,15 @@ def _shared_prefix(dec: Decoder, ids: list[int]) -> list[tuple[Tensor, Tensor]]:
 def _clean_group(dec: Decoder, job: PatchJob, group: list[int], shared: list[tuple[Tensor, Tensor]] | None,
                  n_shared: int, width: int, prefix: int) -> dict[str, Tensor]:
     """The clean forward of some targets (rest of the sequence + trie tree) on top of the shared prefix."""
-    tree_tokens, depth, ancestors = tree_layout(job.trie)
-    n_targets, n_nodes = len(group), len(tree_tokens)
+    tree = TokenTree.of(job.trie)
+    n_targets, n_nodes = len(group), len(tree)
     positions = torch.tensor([job.positions[t] for t in group])
     lengths = torch.tensor([len(job.targets[t]) for t in group])
     rest, real = pad_rows([job.targets[t][n_shared:] for t in group], pad_id=0, left=False)  # [G, N - shared]
     n_rest = rest.shape[1]
-    ids = torch.cat([rest, tree_tokens.expand(n_targets, -1)], dim=1)  # [G, Q]
-    pos = torch.cat([n_shared + torch.arange(n_rest).expand(n_targets, -1), lengths[:, None] + depth], dim=1)
-    q = torch.arange(n_rest)
-    allowed = torch.cat([  # rest: causal; trie nodes: every real token and their ancestors
-        torch.cat([(q[None, :] <= q[:, None]).expand(n_targets, -1, -1),
-                   torch.zeros(n_targets, n_rest, n_nodes, dtype=torch.bool)], 2),
-        torch.cat([real.bool()[:, None, :].expand(-1, n_nodes, -1), ancestors.expand(n_targets, -1, -1)], 2)], 1)
+    ids = torch.cat([rest, tree.tokens.expand(n_targets, -1)], dim=1)  # [G, Q]
+    pos = torch.cat([n_shared + torch.arange(n_rest).expand(n_targets, -1), tree.positions(lengths)], dim=1)
+    allowed = tree.after(torch.ones(n_rest, n_rest, dtype=torch.bool).tril().expand(n_targets, -1, -1), real)
     allowed = torch.cat([torch.ones(n_targets, ids.shape[1], n_shared, dtype=torch.bool), allowed], 2)
     masks = dec.masks(allowed, pos, torch.cat([torch.arange(n_shared).expand(n_targets, -1), pos], 1))
     # Each target's run columns (patched position .. slot, padded by repeating the slot; then the trie nodes).
@@ -150,7 +139,7 @@ def clean_targets(dec: Decoder, job: PatchJob) -> CleanTargets:
     """
     positions = torch.tensor(job.positions)
     lengths = torch.tensor([len(t) for t in job.targets])
-    n_shared = min(_common_prefix(job.targets), int(positions.min()), min(s for s, _ in job.answer_spans))
+    n_shared = common_prefix(job.targets, min(int(positions.min()), *(s for s, _ in job.answer_spans)))
     shared = _shared_prefix(dec, list(job.targets[0][:n_shared])) if n_shared > 0 else None
     width, prefix = int((lengths - positions).max()), int(positions.max())
     order = sorted(range(len(job.targets)), key=lambda t: len(job.targets[t]))
@@ -185,20 +174,16 @@ def suffix_layout(dec: Decoder, job: PatchJob, clean: CleanTargets,
     A run's sequence columns see their target's prefix before the patched position and the earlier columns;
     the trie nodes see the prefix, every real sequence column and their ancestors.
     """
-    _, depth, ancestors = tree_layout(job.trie)
-    n_runs, width, n_nodes = len(target), clean.width, len(depth)
+    tree = TokenTree.of(job.trie)
+    n_runs, width, n_nodes = len(target), clean.width, len(tree)
     p, n = clean.positions[target], clean.lengths[target]  # [R]
     col = torch.arange(width)
-    pos = torch.cat([p[:, None] + col, n[:, None] + depth], dim=1)
+    pos = torch.cat([p[:, None] + col, tree.positions(n)], dim=1)
     real = col[None, :] < (n - p)[:, None]  # [R, width] real sequence columns
     prefix = clean.keys[0].shape[2]
     see_prefix = (torch.arange(prefix)[None, :] < p[:, None])[:, None, :].expand(-1, width + n_nodes, -1)
     seq_seq = (col[None, :] <= col[:, None])[None] & real[:, None, :]
-    allowed = torch.cat([
-        see_prefix,
-        torch.cat([torch.cat([seq_seq, torch.zeros(n_runs, width, n_nodes, dtype=torch.bool)], 2),
-                   torch.cat([real[:, None, :].expand(-1, n_nodes, -1), ancestors.expand(n_runs, -1, -1)], 2)], 1),
-    ], dim=2)
+    allowed = torch.cat([see_prefix, tree.after(seq_seq, real)], dim=2)
     return pos, dec.masks(allowed, pos, torch.cat([torch.arange(prefix).expand(n_runs, -1), pos], 1))
 
 

@@ -63,7 +63,7 @@ class LayerGradient:
 def effect_matrix(effects: pd.DataFrame, value: str = "effect") -> tuple[np.ndarray, np.ndarray]:
     """[n_pairs, n_layers] mean effect of each pair at each layer (over roles/sites present), and the layers."""
     if effects.empty:
-        raise WorkbenchError("no effects to summarise: the sweep is empty")
+        raise WorkbenchError("no effects to summarize: the sweep is empty")
     if value not in effects.columns:
         raise WorkbenchError(f"effects have no column {value!r}")
     wide = effects.pivot_table(index="pair_id", columns="layer", values=value, aggfunc="mean", dropna=False)

@@ -62,19 +62,6 @@ class PatchOutcome:
     method: str  # "fast" | "reference"
 
 
-def tree_layout(trie: VocabularyTrie) -> tuple[Tensor, Tensor, Tensor]:
-    """The trie's internal nodes as a token tree: tokens [n_nodes], depth [n_nodes], ancestor-or-self [n, n]."""
-    n = len(trie.nodes)
-    depth = torch.zeros(n, dtype=torch.long)
-    allowed = torch.eye(n, dtype=torch.bool)
-    for i, parent in enumerate(trie.parents):  # parents come before their children
-        if parent >= 0:
-            depth[i] = depth[parent] + 1
-            allowed[i] |= allowed[parent]
-    tokens = torch.tensor([node[-1] for node in trie.nodes], dtype=torch.long)
-    return tokens, depth, allowed
-
-
 def compact_trie(trie: VocabularyTrie) -> tuple[Tensor, VocabularyTrie]:
     """The token ids the trie reads [k], and the same trie over their indices 0..k-1.
 

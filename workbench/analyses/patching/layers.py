@@ -27,16 +27,6 @@ from torch import Tensor
 from workbench.architectures import architecture, decoder_layers, module_at
 from workbench.backends.base import Backend
 from workbench.backends.readout import ReadoutHead
-from workbench.errors import WorkbenchError
-
-
-def supports(backend: Backend) -> bool:
-    """Whether the architecture table has a row for this backend's model."""
-    try:
-        architecture(backend.hf_model)
-    except WorkbenchError:
-        return False
-    return True
 
 
 class PrefixKV:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError, did_you_mean
 from workbench.store import Run
+from workbench.token_tree import common_prefix
 
 MID_PROMPT = "mid_prompt"  # the off-position control's role: a token half-way into the question
 
@@ -86,16 +87,6 @@ class PairSet:
                           tgt.add_prefix("target_").reset_index(drop=True)], axis=1)
 
 
-def _template_prefix(run: Run) -> int:
-    """Tokens every example of the run starts with (the chat template and instructions)."""
-    rows = run.records["input_ids"].tolist()
-    first, n = rows[0], min(len(r) for r in rows)
-    for i in range(n):
-        if any(r[i] != first[i] for r in rows):
-            return i
-    return n
-
-
 def role_positions(run: Run, example_ids: np.ndarray, role: str, side: str = "") -> np.ndarray:
     """Position of ``role`` in each example's input_ids, with one clear error for a role the run lacks."""
     records = run.records.set_index("example_id")
@@ -108,7 +99,7 @@ def role_positions(run: Run, example_ids: np.ndarray, role: str, side: str = "")
         raise WorkbenchError(f"examples {missing[:5]} are not in the {side} run {run.path}")
     rows = records.loc[example_ids]
     if role == MID_PROMPT:  # half-way between the shared template prefix and the last prompt token
-        positions = (_template_prefix(run) + rows["pos_pre_answer"].to_numpy()) // 2
+        positions = (common_prefix(run.records["input_ids"].tolist()) + rows["pos_pre_answer"].to_numpy()) // 2
     elif f"pos_{role}" not in rows.columns:
         raise WorkbenchError(f"role {role!r} is missing in the {side} run {run.path}: no pos_{role} column")
     else:

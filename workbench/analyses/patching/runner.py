@@ -19,16 +19,17 @@ import pandas as pd
 
 from workbench.analyses.inputs import require_complete
 from workbench.analyses.patching import attribution as attr
-from workbench.analyses.patching.controls import per_layer, run_control, summarise
+from workbench.analyses.patching.controls import per_layer, run_control, summarize
 from workbench.analyses.patching.gradient import layer_gradient
 from workbench.analyses.patching.metrics import MetricSpec
 from workbench.analyses.patching.pairs import PairSet, build_pairs
 from workbench.analyses.patching.sources import source_activations
-from workbench.analyses.patching.sweep import choose_method, make_job, patch_sweep, resolve_layers
+from workbench.analyses.patching.sweep import choose_method, make_job, patch_sweep
 from workbench.backends import Backend, load_model
 from workbench.configs import PatchConfig
 from workbench.elicit.scoring import VocabularyTrie
 from workbench.errors import WorkbenchError
+from workbench.layer_selection import select_layers
 from workbench.store import Run, config_hash, open_run
 from workbench.store.chunks import ChunkStore
 from workbench.store.results import Result, ResultSlot, result_slot
@@ -36,10 +37,9 @@ from workbench.store.results import Result, ResultSlot, result_slot
 ANALYSIS = "patching"
 
 
-def _attribution_chunk(model: Backend, pairs: PairSet, config: PatchConfig, spec: MetricSpec,
-                       exact: pd.DataFrame, source_model: Backend | None) -> pd.DataFrame:
+def _attribution_chunk(model: Backend, pairs: PairSet, config: PatchConfig, layers: tuple[int, ...],
+                       spec: MetricSpec, exact: pd.DataFrame, source_model: Backend | None) -> pd.DataFrame:
     """Attribution estimates of one chunk of pairs beside their exact effects."""
-    layers = resolve_layers(config.layers, model.n_layers)
     trie = VocabularyTrie.build(model.tokenizer, pairs.target.vocabulary)
     frames = []
     for role in config.roles:
@@ -56,41 +56,47 @@ def _attribution_chunk(model: Backend, pairs: PairSet, config: PatchConfig, spec
     return pd.concat(frames, ignore_index=True)
 
 
+def _model(run: Run, config: PatchConfig) -> Backend:
+    return load_model(run.config["model"], device=config.device,
+                      backend=config.backend or run.config.get("backend", "transformer_lens"))
+
+
 def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, backend: Backend | None = None,
                  source_backend: Backend | None = None, overwrite: bool = False, allow_incomplete: bool = False,
                  progress: Callable[[str], None] | None = None, **overrides: Any) -> Result:
-    """Run (or resume) a patching analysis on a stored run and return the stored result."""
+    """Run (or resume) a patching analysis on a stored run and return the stored result; the run's model (and, for
+    cross-model pairs, the source run's) is loaded unless given, after every input check."""
     config = PatchConfig.from_dict({**(config.to_dict() if config else {}), **overrides})
     overwrite = overwrite or config.overwrite
     run = run if isinstance(run, Run) else open_run(run)
     require_complete(run, allow_incomplete or config.allow_incomplete)
+    blocks = select_layers(config.blocks, run.n_blocks)  # checked here once, before any model loads
     slot = result_slot(run.path, ANALYSIS, config.content(), run.manifest, overwrite=overwrite, name=config.name)
     if slot.existing is not None:
         return slot.existing
     path = slot.path
     digest = config_hash({**config.content(), "run": run.manifest.get("config_hash")})
     say = progress or (lambda message: None)
-    if backend is None:
-        backend = load_model(run.config["model"], device=config.device,
-                             backend=config.backend or run.config.get("backend", "transformer_lens"))
+    source_run = open_run(config.source_run) if config.source_run else None
+    pairs = build_pairs(run, config.pairs, n_pairs=config.n_pairs, seed=config.seed, source_run=source_run)
+    spec = MetricSpec.resolve(config.metric, run.vocabulary, config.levels)
+    for role in config.roles:
+        pairs.positions(role)  # missing roles fail before any model work
+    backend = backend if backend is not None else _model(run, config)
+    if source_run is not None and source_backend is None:
+        source_backend = _model(source_run, config)
     _, fallback = choose_method(backend, config.method)  # a model without an architecture row: one error
     notes = []
     if config.attribution and config.metric not in attr.LINEAR_METRICS:
         notes.append(f"attribution skipped: {config.metric!r} has no linear estimate (KL is flat at the target)")
     attribute = config.attribution and not notes
-    source_run = open_run(config.source_run) if config.source_run else None
-    pairs = build_pairs(run, config.pairs, n_pairs=config.n_pairs, seed=config.seed, source_run=source_run)
-    layers = resolve_layers(config.layers, backend.n_layers)
-    spec = MetricSpec.resolve(config.metric, run.vocabulary, config.levels)
-    for role in config.roles:
-        pairs.positions(role)  # missing roles fail before any model work
     partial = ChunkStore(path / "partial", digest, what="patching result")
     chunks = [pairs.subset(slice(lo, lo + config.chunk_pairs)) for lo in range(0, len(pairs), config.chunk_pairs)]
-    kwargs = dict(site=config.site, layers=layers, metric=spec, method=config.method)
+    kwargs = dict(site=config.site, blocks=blocks, metric=spec, method=config.method)
     tables: dict[str, list[pd.DataFrame]] = {"sweep": [], **{c: [] for c in config.controls}, "attribution": []}
     for i, chunk in enumerate(chunks):
         unit = f"sweep-{i:05d}"
-        say(f"{unit}: {len(chunk)} pairs x {len(layers)} layers x {len(config.roles)} roles")
+        say(f"{unit}: {len(chunk)} pairs x {len(blocks)} blocks x {len(config.roles)} roles")
         sweep = partial.get(unit)
         if sweep is None:
             sweep = partial.put(unit, patch_sweep(backend, chunk, roles=config.roles, source_model=source_backend,
@@ -101,7 +107,7 @@ def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, ba
             frame = partial.get(unit)
             if frame is None:
                 say(f"{unit}: control")
-                frame = partial.put(unit, run_control(name, backend, chunk, config.site, layers, config.roles, spec,
+                frame = partial.put(unit, run_control(name, backend, chunk, config.site, blocks, config.roles, spec,
                                                       seed=config.seed + i, method=config.method,
                                                       source_model=source_backend))
             tables[name].append(frame)
@@ -110,7 +116,7 @@ def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, ba
             frame = partial.get(unit)
             if frame is None:
                 say(f"{unit}: attribution")
-                frame = partial.put(unit, _attribution_chunk(backend, chunk, config, spec, sweep, source_backend))
+                frame = partial.put(unit, _attribution_chunk(backend, chunk, config, blocks, spec, sweep, source_backend))
             tables["attribution"].append(frame)
     return _finish(run, pairs, config, digest, tables, slot, notes=[fallback, *notes])
 
@@ -119,7 +125,7 @@ def _finish(run: Run, pairs: PairSet, config: PatchConfig, digest: str, parts: d
             slot: ResultSlot, *, notes: list[str]) -> Result:
     effects = pd.concat(parts["sweep"], ignore_index=True)
     controls = {c: pd.concat(parts[c], ignore_index=True) for c in config.controls}
-    tables = {"effects": effects, "pairs": pairs.describe(), "controls_summary": summarise(effects, controls),
+    tables = {"effects": effects, "pairs": pairs.describe(), "controls_summary": summarize(effects, controls),
               "controls_per_layer": per_layer(effects, controls)}
     if controls:
         tables["controls"] = pd.concat([t for t in controls.values() if not t.empty] or [pd.DataFrame()],

@@ -32,11 +32,6 @@ from workbench.store import Run
 METHODS = ("auto", "fast", "reference")
 
 
-def resolve_layers(layers: str | int | Iterable[int], n_layers: int) -> tuple[int, ...]:
-    """``"all"``, one layer or several, checked against the model's blocks (``workbench.layer_selection``)."""
-    return select_layers(layers, n_layers)
-
-
 def check_site(site: str) -> str:
     if site not in PATCH_SITES:
         raise WorkbenchError(f"unknown patch site {site!r}.{did_you_mean(site, PATCH_SITES)} "
@@ -124,11 +119,11 @@ def run_job(backend: Backend, job: PatchJob, method: str,
     return (fast.run_fast if method == "fast" else reference.run_reference)(backend, job, progress=progress)
 
 
-def patch_sweep(model: Backend, pairs: PairSet, site: str = "resid_pre", layers: str | int | Iterable[int] = "all",
+def patch_sweep(model: Backend, pairs: PairSet, site: str = "resid_pre", blocks: str | int | Iterable[int] = "all",
                 roles: Sequence[str] = ("confidence_slot",), metric: str | MetricSpec = "shift", *,
                 levels: tuple[str, str] | None = None, method: str = "auto", source_model: Backend | None = None,
                 read: str = "confidence_slot", progress: Callable[[int], None] | None = None) -> pd.DataFrame:
-    """Effects of patching each pair's source activation into its target, per layer and role, at one site.
+    """Effects of patching each pair's source activation into its target, per block and role, at one site.
 
     ``model`` runs the targets; ``source_model`` the sources of cross-model pairs when their activations are
     not in the source run's store (defaults to ``model`` for pairs within one run). ``read``: the role whose
@@ -137,7 +132,7 @@ def patch_sweep(model: Backend, pairs: PairSet, site: str = "resid_pre", layers:
     at ``confidence_slot``. ``progress`` is called with the number of (pair, layer) runs finished.
     """
     site = check_site(site)
-    chosen = resolve_layers(layers, model.n_layers)
+    chosen = select_layers(blocks, model.n_layers)
     if isinstance(roles, str):
         roles = (roles,)
     check_model(pairs.target, model)

@@ -29,6 +29,7 @@ from workbench.analyses.steering.summary import dose_table, layer_table, summary
 from workbench.backends import Backend, load_model
 from workbench.configs import SteerConfig
 from workbench.errors import WorkbenchError
+from workbench.layer_selection import READOUT, select_layers
 from workbench.store import Run, config_hash, open_run
 from workbench.store.chunks import ChunkStore
 from workbench.store.results import Result, result_slot
@@ -36,16 +37,11 @@ from workbench.store.results import Result, result_slot
 ANALYSIS = "steering"
 
 
-def resolve_steer_layers(layers: tuple[int, ...] | None, n_readouts: int) -> list[int]:
-    """Checked stored read-out indices (negative counts from the end); None gives four evenly spaced ones after
-    the embedding."""
-    if layers is None:
+def steer_readouts(readouts: tuple[int, ...] | None, n_readouts: int) -> list[int]:
+    """Checked read-out indices (``workbench.layer_selection``); None: four evenly spaced after the embedding."""
+    if readouts is None:
         return sorted({int(round(x)) for x in np.linspace(1, n_readouts - 1, 4)})
-    bad = [layer for layer in layers if not -n_readouts <= layer < n_readouts]
-    if bad:
-        raise WorkbenchError(f"steering layer(s) {bad} out of range: this run stored layers 0..{n_readouts - 1} "
-                             f"(or -{n_readouts}..-1 from the end)")
-    return sorted({int(layer) % n_readouts for layer in layers})
+    return list(select_layers(readouts, n_readouts, READOUT, "this run"))
 
 
 def steering_plan(run: Run, config: SteerConfig):
@@ -53,7 +49,7 @@ def steering_plan(run: Run, config: SteerConfig):
 
     Checks the layers and the directions against the run, so bad input fails before any model loads.
     """
-    layers = resolve_steer_layers(config.layers, len(run.readouts))
+    layers = steer_readouts(config.readouts, len(run.readouts))
     source = open_run(config.probe_run) if config.probe_run else None
     out = []
     for layer in layers:
@@ -103,7 +99,7 @@ def steer(run: str | Path | Run, config: SteerConfig | None = None, *, backend: 
           progress: Callable[[str], None] | None = None, **overrides: Any) -> Result:
     """Steer (or resume steering) a stored run and return the stored ``steering-<direction>`` result.
 
-    ``overrides`` set config fields (``alphas=(-1, 0, 1)``, ``layers=(10, 20)``, ``overwrite=True``, ...);
+    ``overrides`` set config fields (``alphas=(-1, 0, 1)``, ``readouts=(10, 20)``, ``overwrite=True``, ...);
     ``backend`` is the run's model already loaded (else it is loaded on ``config.device``); ``progress``
     receives a line per batch. Tables: ``effects`` (per example and condition), ``dose`` (per layer,
     direction and alpha, means with bootstrap intervals over examples), ``layers`` (dose-response slope per
@@ -112,8 +108,8 @@ def steer(run: str | Path | Run, config: SteerConfig | None = None, *, backend: 
     config = SteerConfig(**{**(dict(config) if config is not None else {}), **overrides})
     run = run if isinstance(run, Run) else open_run(run)
     require_complete(run, config.allow_incomplete)
-    if config.layers is not None:  # stored as checked indices, so layers=(-1,) and the last index are one config
-        config = config.replace(layers=tuple(resolve_steer_layers(config.layers, len(run.readouts))))
+    if config.readouts is not None:  # stored as checked indices, so readouts=(-1,) and the last index are one config
+        config = config.replace(readouts=tuple(steer_readouts(config.readouts, len(run.readouts))))
     slot = result_slot(run.path, ANALYSIS, config.content(), run.manifest, overwrite=config.overwrite,
                        name=config.name)
     if slot.existing is not None:  # this config on this run is stored: returned, never replaced unasked
