@@ -205,13 +205,13 @@ app'''),
     new_markdown_cell("The controls are plain widgets: setting one from Python redraws as the slider does."),
     new_code_cell('''oof = wb.open_result(run.path, "probes")["oof"].query("probe == 'logistic'")
 target = app.example.value
-app.layer.value = run.n_blocks - 1
+app.block.value = run.n_blocks - 1
 probe, marker = app.probe_figure.data
 stored = oof[(oof["role"] == app.role.value) & (oof["example_id"] == target)].groupby("layer")["score"].mean()
 assert marker.x == (run.n_blocks - 1,) and np.isclose(marker.y[0], stored[run.n_blocks - 1])
 final = app.confidence_figure.data[0]
 assert np.allclose(final.y, run.confidence_probs()[run.example(target).row])
-print(f"example {target}, block {app.layer.value}: probe score {marker.y[0]:.3f}")'''),
+print(f"example {target}, block {app.block.value}: probe score {marker.y[0]:.3f}")'''),
 ]
 
 def build() -> dict[str, nbformat.NotebookNode]:

@@ -40,7 +40,7 @@ def test_the_lens_at_the_last_readout_is_the_stored_final_distribution(probed):
     assert np.allclose(probs, probed.confidence_probs(), rtol=1e-4, atol=1e-9)
 
 
-def test_moving_the_slider_puts_that_layers_stored_numbers_into_the_figures(probed):
+def test_moving_the_slider_puts_that_blocks_stored_numbers_into_the_figures(probed):
     app = wb.explore(probed)  # no model: stored numbers and the checkpoint's read-out head only
     oof = wb.open_result(probed.path, "probes")["oof"]
     assert set(oof["probe"]) == {"logistic", "diffmeans"}
@@ -48,18 +48,18 @@ def test_moving_the_slider_puts_that_layers_stored_numbers_into_the_figures(prob
     target = app.example.value
     row = probed.example(target).row
     seen = []
-    for layer in range(probed.n_blocks):
-        app.layer.value = layer
+    for block in range(probed.n_blocks):
+        app.block.value = block
         probe, marker = app.probe_figure.data
         mine = oof[(oof["role"] == "confidence_slot") & (oof["example_id"] == target)]
         stored = mine.groupby("layer")["score"].mean()  # mean over the two seeds
         assert list(probe.x) == stored.index.tolist() and np.allclose(probe.y, stored.to_numpy())
-        assert marker.x == (layer,) and np.isclose(marker.y[0], stored[layer])
+        assert marker.x == (block,) and np.isclose(marker.y[0], stored[block])
         final, lens, patched = app.confidence_figure.data
         assert np.allclose(final.y, probed.confidence_probs()[row]) and not patched.y
-        expected = lens_scores(probed, layers=[layer]).set_index("example_id").at[target, "expected"]
+        expected = lens_scores(probed, layers=[block]).set_index("example_id").at[target, "expected"]
         assert np.isclose(np.dot(lens.y, lens.x) / np.sum(lens.y), expected)
-        assert lens.name == f"logit lens at read-out {layer}" and final.name == "final (stored)"
+        assert lens.name == f"logit lens at read-out {block}" and final.name == "final (stored)"
         seen.append(np.asarray(lens.y))
     assert not np.allclose(seen[0], seen[-1])  # the lens moved with the slider
     app.role.value = "answer_last"
@@ -87,7 +87,7 @@ def test_filters_choose_among_the_right_examples(probed):
 def test_with_a_model_the_patched_distribution_is_computed_live(probed, tiny):
     app = wb.explore(probed, model=tiny)
     assert app.source.value == 1  # the first right answer's state, by default
-    app.example.value, app.layer.value, app.role.value = 0, 1, "confidence_slot"  # into a wrong answer
+    app.example.value, app.block.value, app.role.value = 0, 1, "confidence_slot"  # into a wrong answer
     final, _, patched = app.confidence_figure.data
     target = probed.example(0)
     patch = wb.Patch("blocks.1.hook_resid_pre", torch.tensor([target.positions["confidence_slot"]]),

@@ -46,7 +46,7 @@ def probe_scores(run: Run) -> Any:
 
 
 class Explorer:
-    """The app: its controls (``outcome``, ``search``, ``example``, ``layer``, ``role``, ``site``, ``source``), its
+    """The app: its controls (``outcome``, ``search``, ``example``, ``block``, ``role``, ``site``, ``source``), its
     two ``FigureWidget``s (``probe_figure``, ``confidence_figure``) and ``widget``, the box JupyterLab shows.
     Every control redraws through ``draw()``; set a control's ``.value`` to drive it from Python."""
 
@@ -66,7 +66,7 @@ class Explorer:
         self.outcome = w.ToggleButtons(options=list(OUTCOMES), value="all", description="answers")
         self.search = w.Text(placeholder="words in the question", description="search")
         self.example = w.Dropdown(description="example", layout=w.Layout(width="95%"))
-        self.layer = w.IntSlider(min=0, max=run.n_blocks - 1, value=run.n_blocks // 2, description="block",
+        self.block = w.IntSlider(min=0, max=run.n_blocks - 1, value=run.n_blocks // 2, description="block",
                                  continuous_update=False)
         self.role = w.Dropdown(options=roles, value="confidence_slot" if "confidence_slot" in roles else roles[0],
                                description="role")
@@ -89,9 +89,9 @@ class Explorer:
         self._filter()
         for control in (self.outcome, self.search):
             control.observe(self._filter, names="value")
-        for control in (self.example, self.layer, self.role, self.site, self.source):
+        for control in (self.example, self.block, self.role, self.site, self.source):
             control.observe(self.draw, names="value")
-        self.widget = w.VBox([w.HBox([self.outcome, self.search]), self.example, w.HBox([self.layer, self.role, self.site]),
+        self.widget = w.VBox([w.HBox([self.outcome, self.search]), self.example, w.HBox([self.block, self.role, self.site]),
                               self.source, self.status, w.HBox([self.probe_figure, self.confidence_figure])])
         self.draw()
 
@@ -114,8 +114,8 @@ class Explorer:
         self.example.value = current if current in ids else ids[0] if ids else None  # a change redraws
 
     def draw(self, change: Any = None) -> None:
-        """Redraw both figures for the chosen example, read-out and role (and the patch, with a model)."""
-        target, layer, role = self.example.value, self.layer.value, self.role.value
+        """Redraw both figures for the chosen example, block and role (and the patch, with a model)."""
+        target, block, role = self.example.value, self.block.value, self.role.value  # read-out L = block L's input
         if target is None:
             self.status.value = "<b>no example matches</b>"
             return
@@ -127,23 +127,23 @@ class Explorer:
         with self.probe_figure.batch_update():
             self.probe_figure.data[0].update(x=[] if scores is None else list(scores.index),
                                              y=[] if scores is None else scores.to_list())
-            self.probe_figure.data[1].update(x=[layer], y=[scores.get(layer, np.nan)] if scores is not None else [])
+            self.probe_figure.data[1].update(x=[block], y=[scores.get(block, np.nan)] if scores is not None else [])
             self.probe_figure.layout.title.text = ("no probe stored at this role (run wb.probe)" if scores is None
                                                    else f"probe at {role}, example {target}")
-        lens = self.lens.probs(layer, [row])[0][0] if self.lens is not None else None
-        patched = self.patched(self.source.value, target, layer, role, self.site.value) if self.model is not None else None
-        names = ("final (stored)", f"logit lens at read-out {layer}",
-                 f"patched: {self.source.value} -> blocks.{layer}.hook_{self.site.value}")
+        lens = self.lens.probs(block, [row])[0][0] if self.lens is not None else None
+        patched = self.patched(self.source.value, target, block, role, self.site.value) if self.model is not None else None
+        names = ("final (stored)", f"logit lens at read-out {block}",
+                 f"patched: {self.source.value} -> blocks.{block}.hook_{self.site.value}")
         with self.confidence_figure.batch_update():  # every trace's name in each update, or the browser drops some
             for trace, probs, name in zip(self.confidence_figure.data, (self.final[row], lens, patched), names):
                 trace.update(x=self.values if probs is not None else [], y=probs if probs is not None else [], name=name)
             self.confidence_figure.layout.title.text = f"confidence at the slot, example {target}"
 
-    def patched(self, source: int, target: int, layer: int, role: str, site: str) -> np.ndarray:
-        """[S] the exact confidence of ``target`` after ``source``'s activation at ``blocks.{layer}.hook_{site}`` and
+    def patched(self, source: int, target: int, block: int, role: str, site: str) -> np.ndarray:
+        """[S] the exact confidence of ``target`` after ``source``'s activation at ``blocks.{block}.hook_{site}`` and
         ``role`` is written into it (one forward pass of the model)."""
         import torch
 
-        patch = Patch.from_run(self.run, source, self.run, target, layer=layer, role=role, site=site, model=self.model)
+        patch = Patch.from_run(self.run, source, self.run, target, layer=block, role=role, site=site, model=self.model)
         ids = torch.tensor([self.run.prompt_ids(target)])
         return self.model.confidence(ids, vocabulary=self.run.vocabulary, patches=[patch]).probs[0]
