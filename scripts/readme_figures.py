@@ -6,7 +6,8 @@ fine-tuning's and the ladder's.
 
 The figures are drawn from small committed copies of the results they show, ``figures/sources/<name>/`` (each run's
 manifest and, of each latest result, its manifest and the tables its figures read: no residuals, no probe weights),
-and from the ladder's evidence, ``docs/ladder/evidence`` (each model's lowest seed, into ``figures/ladder/``). Each
+and from the ladder's evidence, ``docs/ladder/evidence`` (each model's lowest seed, into ``figures/ladder/``; the
+knowledge-split fine-tuning's, with ``docs/ladder/tuning.csv``, into ``figures/ladder/tuning/``). Each
 FOLDER given (a run, or a folder of runs, e.g. ``runs/demo``) is first copied to ``figures/sources/<its name>``,
 replacing the old copy. Beside each export ``<figure>.svg`` goes ``<figure>.sha256``, the hash of the figure's plotly
 spec (``spec_hash``), which ``--check`` compares with a fresh drawing; an export that no drawing makes any more is
@@ -33,6 +34,7 @@ from workbench.store.results import LATEST, analysis_folder, read_result  # noqa
 FIGURES = ROOT / "figures"
 SOURCES = FIGURES / "sources"
 EVIDENCE = ROOT / "docs" / "ladder" / "evidence"
+TUNING = ROOT / "docs" / "ladder" / "tuning.csv"
 
 
 class Reads(dict):
@@ -87,7 +89,24 @@ def draw_all() -> dict[str, object]:
             raise SystemExit(f"{source}: results that cannot be drawn: {skipped}")
         figures.update({stem.as_posix(): fig for stem, fig in drawn.items()})
     figures.update({f"ladder/{stem}": paper_style(fig) for stem, fig in ladder_figures(EVIDENCE).items()})
+    figures.update({f"ladder/{stem}": paper_style(fig) for stem, fig in tuning_figures().items()})
     return figures
+
+
+def tuning_figures() -> dict[str, object]:
+    """The knowledge-split fine-tuning's figures: ECE per training set (from docs/ladder/tuning.csv, which
+    `workbench replicate --from-evidence` writes) and the reliability small multiples (from the evidence)."""
+    import pandas as pd
+
+    from workbench.analyses.evidence import read_evidence
+    from workbench.figures.tuning import ece_figure, reliability_grid
+
+    table = pd.read_csv(TUNING, keep_default_na=False, na_values=[""]) if TUNING.exists() else pd.DataFrame()
+    if table.empty:
+        return {}
+    evidence = read_evidence(EVIDENCE)[1]
+    return {"tuning/ece": ece_figure(table), "tuning/reliability_answer_prob": reliability_grid(evidence),
+            "tuning/reliability_verbal": reliability_grid(evidence, "verbal")}
 
 
 def exported() -> dict[str, Path]:
