@@ -84,6 +84,16 @@ class StageConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     SECTION: ClassVar[str] = ""
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {}
+    SHARED: ClassVar[bool] = False  # a mixin of fields many configs share (``stages``): listed after a config's own
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """A config's own fields first, then those of its mixins, in the CLI, the verbs' signatures and ``to_dict``."""
+        super().__pydantic_init_subclass__(**kwargs)
+        shared = {name for base in cls.__mro__ if base.__dict__.get("SHARED") for name in base.__annotations__}
+        fields = cls.__pydantic_fields__
+        cls.__pydantic_fields__ = {**{n: f for n, f in fields.items() if n not in shared},
+                                   **{n: f for n, f in fields.items() if n in shared}}
 
     def __init__(self, **data: Any) -> None:
         for old, new in self.RENAMED.items():

@@ -11,14 +11,14 @@ from pydantic import model_validator
 
 from workbench.configs import kinds as k
 from workbench.configs import registries as reg
-from workbench.configs.base import ConfigError, StageConfig, option
-from workbench.configs.stages import AnalysisConfig, Device, Flag, Seed
+from workbench.configs.base import ConfigError, option
+from workbench.configs.stages import AnalysisConfig, Bootstrapped, Execution, Flag
 
 Count = Annotated[int, k.integer(1)]
 NonNegative = Annotated[float, k.number(0)]
 
 
-class FinetuneConfig(StageConfig):
+class FinetuneConfig(Execution):
     """What a fine-tuning run does (hashed) and how it is executed (``execution_keys``, not hashed)."""
 
     SECTION: ClassVar[str] = "finetune"
@@ -44,12 +44,10 @@ class FinetuneConfig(StageConfig):
     lr: Annotated[float, k.number(0, low_open=True)] = option(2e-3, "learning rate")
     weight_decay: NonNegative = option(0.0, "AdamW weight decay")
     answer_kl: NonNegative = option(1.0, "weight of the keep-the-answer KL term")
-    seed: Seed = option(0, "training seed", cli=False)
+    seed: Annotated[int, k.integer(0)] = option(0, "training seed", cli=False)  # the CLI's --seed: the seeds
     min_per_class: Annotated[int, k.integer(0)] = option(5, "fewest correct and incorrect training examples")
     dtype: Annotated[str, k.name(reg.dtypes)] = option("float32", "weights' dtype while training")
     checkpoint_every: Count = option(25, "steps between checkpoints", execution=True)
-    device: Device = option(None, "device to train on: cpu, cuda, ... (default: the best available)", execution=True)
-    progress: Flag = option(True, "show progress bars", execution=True)
 
     @model_validator(mode="after")
     def _probe_target_needs_a_probe(self) -> "FinetuneConfig":
@@ -78,7 +76,7 @@ class FinetuneConfig(StageConfig):
         return self.target if self.objective != "answer" else self.strategy
 
 
-class FinetuneExperiment(AnalysisConfig):
+class FinetuneExperiment(AnalysisConfig, Bootstrapped):
     """Around the adapters: the training seeds, the held-out runs to evaluate on, baselines, cross-model patching.
 
     Without ``eval`` only the adapters are trained (one per seed)."""
@@ -93,4 +91,3 @@ class FinetuneExperiment(AnalysisConfig):
     tolerance: NonNegative = option(0.02, "largest accepted accuracy drop (absolute)")
     patch: Flag = option(True, "cross-model patching of the tuned model into the base")
     patch_pairs: Count = option(24, "pairs of the cross-model patching")
-    n_boot: Annotated[int, k.integer(10)] = option(1000, "bootstrap resamples of the comparisons")

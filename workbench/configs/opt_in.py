@@ -14,13 +14,13 @@ from pydantic import model_validator
 from workbench.configs import kinds
 from workbench.configs import registries as reg
 from workbench.configs.base import ConfigError, option
-from workbench.configs.stages import AnalysisConfig, Boot, Device, Flag, Seed
+from workbench.configs.stages import AnalysisConfig, Execution, Flag, OnRunModel, Seeded, Statistics
 
 Count = Annotated[int, kinds.integer(1)]
 ALPHA_UNITS = ("residual_norm", "absolute")
 
 
-class SteerConfig(AnalysisConfig):
+class SteerConfig(AnalysisConfig, Statistics, OnRunModel):
     """Steering along a direction at the confidence slot (``workbench.analyses.steering``): what decides the
     result (hashed) and how it runs (``execution_keys``)."""
 
@@ -43,15 +43,9 @@ class SteerConfig(AnalysisConfig):
     n_random: Count = option(4, "random control directions per layer (same norm, seeded)")
     limit: Annotated[int | None, kinds.integer(1, none_word="all")] = option(
         None, "steer the first N examples only (default: all)")
-    seed: Seed = option(0, "seed of the random directions and the bootstrap")
-    n_boot: Boot = option(1000, "bootstrap resamples over examples", flags=("--boot", "--n-boot"))
     batch_size: Count = option(8, "examples per stored chunk (resume granularity)", execution=True)
     rows_per_forward: Count = option(64, "(example, condition) rows per forward: memory for speed", execution=True)
-    backend: Annotated[str | None, kinds.name(reg.backends, optional=True)] = option(
-        None, "model backend (default: the run's)", execution=True)
-    device: Device = option(None, "device of the model: cpu, cuda, ... (default: the best available)", execution=True)
     figures: Flag = option(True, "write the dose-response figure beside the result", execution=True)
-    progress: Flag = option(True, "say what is running", execution=True)
 
     @model_validator(mode="after")
     def _a_grid_that_steers(self) -> "SteerConfig":
@@ -68,17 +62,14 @@ class SteerConfig(AnalysisConfig):
         return f"steering-{self.direction}"
 
 
-class SampleConfig(AnalysisConfig):
+class SampleConfig(AnalysisConfig, Seeded, Execution):
     """Sampling channels (``workbench.sampling``): self-consistency, semantic entropy and P(True)."""
 
     SECTION: ClassVar[str] = "sample"
     k: Annotated[int, kinds.integer(2)] = option(5, "samples per example (agreement and entropy need two)")
     temperature: Annotated[float, kinds.number(0, low_open=True)] = option(
         1.0, "sampling temperature (1.0 samples the model as is)")
-    seed: Seed = option(0, "seed of the samples (per example and sample, so batching does not matter)")
     max_answer_tokens: Annotated[int | None, kinds.integer(1, optional=True)] = option(
         None, "longest sampled answer, in tokens (default: the run's)")
     p_true: Flag = option(True, "also P(True): one forward per example")
     batch_size: Count = option(8, "examples per forward and per stored chunk", execution=True)
-    device: Device = option(None, "device of the model: cpu, cuda, ... (default: the best available)", execution=True)
-    progress: Flag = option(True, "show progress bars", execution=True)

@@ -17,8 +17,8 @@ from pydantic import model_validator
 
 from workbench.configs import kinds as k
 from workbench.configs import registries as reg
-from workbench.configs.base import ConfigError, StageConfig, option
-from workbench.configs.stages import Boot, Flag
+from workbench.configs.base import ConfigError, option
+from workbench.configs.stages import Bootstrapped, Flag, Progress
 from workbench.errors import did_you_mean
 
 DEFAULT_LADDER = ("smollm2-135m-instruct", "gemma-3-270m", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
@@ -50,7 +50,7 @@ def registry_models(path: str, *, empty: bool = False) -> k.Kind:
                   choices=reg.models)
 
 
-class ReplicateConfig(StageConfig):
+class ReplicateConfig(Bootstrapped, Progress):
     """The ladder study (``workbench.replicate``): per model a sweep of every stage, then the claims."""
 
     SECTION: ClassVar[str] = "replicate"
@@ -67,7 +67,6 @@ class ReplicateConfig(StageConfig):
         "all", "residual read-outs probed: 'all' or indices such as 0,8,-1 or 10-20")
     blocks: Annotated[str | tuple[int, ...], k.layers("block")] = option(
         "all", "decoder blocks patched: 'all' or indices such as 0,8,-1 or 10-20")
-    n_boot: Boot = option(1000, "bootstrap resamples for the intervals")
     finetune: Annotated[tuple[str, ...] | None, registry_models("replicate.finetune", empty=True)] = option(
         None, "models whose probe-targeted LoRA fine-tuning tests claims 7 and 9, then the seed's cross-model "
               "patching of claims 4 and 5, or 'none' (default: the three smallest of --models)")
@@ -85,7 +84,6 @@ class ReplicateConfig(StageConfig):
         "local", "where the sweep's units run: local, or ray (fine-tuning runs here)", execution=True)
     workers: Annotated[int, k.integer(1)] = option(1, "units at once", execution=True)
     address: Annotated[str | None, k.text(optional=True)] = option(None, "Ray cluster address", execution=True)
-    progress: Flag = option(True, "show progress", execution=True)
     figures: Flag = option(True, "draw each model's figures into report.html", execution=True)
     report_only: Flag = option(False, "run nothing: write the claims and report from what is stored so far",
                                execution=True)

@@ -3,7 +3,8 @@ home of every default.
 
 The Python verbs (``workbench.api``), the CLI (generated from these fields) and the sweep file (its
 ``[collect]``, ``[probe]``, ... sections) all build these classes. Fields marked ``execution=True`` say how a
-result is computed, not what it is, and are not hashed. Field names and the content of ``CollectConfig``
+result is computed, not what it is, and are not hashed. Fields many stages share are declared once, in mixins
+(``Execution``: device and progress, ``OnRunModel`` adds the backend; ``Statistics``: seed and n_boot). Field names and the content of ``CollectConfig``
 and ``PatchConfig`` are those of earlier versions (renamed fields hash under their old names, ``RENAMED``), so
 stored runs and results keep their hashes.
 """
@@ -20,10 +21,49 @@ from workbench.configs.base import ConfigError, StageConfig, option
 
 DEFAULT_MODEL = "smollm2-135m-instruct"  # = workbench.backends.loading.DEFAULT_MODEL (checked in the tests)
 
-Device = Annotated[str | None, k.text(optional=True)]
 Boot = Annotated[int, k.integer(10)]
-Seed = Annotated[int, k.integer(0)]
 Flag = Annotated[bool, k.flag()]
+BOOT_FLAGS = ("--boot", "--n-boot")
+
+
+# --- shared fields, each declared once: a config composes the mixins it needs (listed after its own fields) ----
+
+class Progress(StageConfig):
+    SHARED: ClassVar[bool] = True
+    progress: Flag = option(True, "show progress", execution=True)
+
+
+class Execution(Progress):
+    """Where a stage's model runs, and whether it says what it does (not hashed)."""
+
+    SHARED: ClassVar[bool] = True
+    device: Annotated[str | None, k.text(optional=True)] = option(
+        None, "device of the model: cpu, cuda, cuda:1, mps, ... (default: the best available)", execution=True)
+
+
+class OnRunModel(Execution):
+    """A stage that loads a stored run's model again: its backend defaults to the run's."""
+
+    SHARED: ClassVar[bool] = True
+    backend: Annotated[str | None, k.name(reg.backends, optional=True)] = option(
+        None, "model backend (default: the run's)", execution=True)
+
+
+class Seeded(StageConfig):
+    SHARED: ClassVar[bool] = True
+    seed: Annotated[int, k.integer(0)] = option(
+        0, "seed of the stage's random draws (item sample, splits, pairs, samples, bootstrap)")
+
+
+class Bootstrapped(StageConfig):
+    SHARED: ClassVar[bool] = True
+    n_boot: Boot = option(1000, "bootstrap resamples for the intervals", flags=BOOT_FLAGS)
+
+
+class Statistics(Seeded, Bootstrapped):
+    """The seed and the bootstrap of an analysis (hashed)."""
+
+    SHARED: ClassVar[bool] = True
 
 
 class AnalysisConfig(StageConfig):
@@ -35,7 +75,7 @@ class AnalysisConfig(StageConfig):
                              "configs are kept either way)", execution=True)
 
 
-class CollectConfig(StageConfig):
+class CollectConfig(Execution, Seeded):
     """Everything that decides a run's contents (hashed) plus how it is executed (``batch_size``, ``device``)."""
 
     SECTION: ClassVar[str] = "collect"
@@ -44,7 +84,6 @@ class CollectConfig(StageConfig):
         "all", "built-in family, 'all', a part (elements/symbol), a mix (capitals+elements/symbol), or a file")
     limit: Annotated[int | None, k.integer(1, none_word="all")] = option(
         200, "number of items (seeded, family-stratified); 'all' for every item")
-    seed: Seed = option(0, "seed of the item sample")
     template: Annotated[str, k.name(reg.templates)] = option("answer_then_confidence", "prompt template")
     vocabulary: Annotated[str, k.name(reg.vocabularies)] = option(
         "percent", "confidence vocabulary: percent (0..100), digits (0..9) or letters (A..E)")
@@ -55,13 +94,11 @@ class CollectConfig(StageConfig):
     grading: Annotated[str, k.name(reg.gradings)] = option(
         "exact", "exact: normalised match; flex: also a substring either way (>= 2 characters); decides `correct`")
     batch_size: Annotated[int, k.integer(1)] = option(16, "prompts per forward", execution=True)
-    device: Device = option(None, "cpu, cuda, cuda:1, mps (default: the best available)", execution=True)
-    progress: Flag = option(True, "show progress bars", execution=True)
     fast: Flag = option(True, "exact speed-ups: the shared template prefix once, logits only where read "
                               "(--no-fast runs the plain path)", flags=("--no-fast",), execution=True)
 
 
-class ProbeConfig(AnalysisConfig):
+class ProbeConfig(AnalysisConfig, Statistics):
     """Layer-wise probes (``workbench.analyses.probe_layers``) and, with 2+ seeds, their replication."""
 
     SECTION: ClassVar[str] = "probe"
@@ -75,42 +112,34 @@ class ProbeConfig(AnalysisConfig):
     seeds: Annotated[int, k.integer(1)] = option(
         5, "number of split seeds; 2 or more also writes the replication result (AUROC sd and distribution "
            "shape across seeds); 1 is five times faster")
-    seed: Seed = option(0, "first split seed (the seeds are seed, seed+1, ...)")
     probes: Annotated[tuple[str, ...], k.names(reg.probes)] = option(("logistic", "diffmeans"), "probe kinds")
-    n_boot: Boot = option(1000, "bootstrap resamples for the intervals", flags=("--boot", "--n-boot"))
     save_weights: Flag = option(True, "save probe weights", flags=("--no-weights",))
 
 
-class CalibrateConfig(AnalysisConfig):
+class CalibrateConfig(AnalysisConfig, Statistics):
     """Every confidence channel side by side (``channels``) and, with ``prior_knowledge``, known vs unknown."""
 
     SECTION: ClassVar[str] = "calibrate"
     n_bins: Annotated[int, k.integer(2)] = option(10, "number of calibration bins", flags=("--bins", "--n-bins"))
     strategy: Annotated[str, k.name(("uniform", "quantile"))] = option(
         "uniform", "equal-width (uniform) or equal-mass (quantile) bins")
-    n_boot: Boot = option(1000, "bootstrap resamples for the intervals", flags=("--boot", "--n-boot"))
     validity: Annotated[str, k.name(reg.validity_presets)] = option("default", "validity-screen preset")
     prior_knowledge: Flag = option(True, "also compare calibration on known vs unknown items")
     known_threshold: Annotated[float, k.number(0, 1, low_open=True)] = option(
         0.5, "P(gold) above which an item counts as known")
-    seed: Seed = option(0, "bootstrap seed")
 
 
-class BottleneckConfig(AnalysisConfig):
+class BottleneckConfig(AnalysisConfig, Statistics, Execution):
     """Softmax expected value vs argmax; with ``logit_lens`` the lens per layer (which loads the run's model)."""
 
     SECTION: ClassVar[str] = "bottleneck"
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"lens_layers": ("lens_readouts",)}
-    n_boot: Annotated[int, k.integer(10)] = option(2000, "paired bootstrap resamples", flags=("--boot", "--n-boot"))
+    n_boot: Boot = option(2000, "paired bootstrap resamples", flags=BOOT_FLAGS)
     logit_lens: Flag = option(True, "run the logit lens (loads the run's model)", flags=("--no-lens",))
     lens_readouts: Annotated[str | tuple[int, ...], k.layers("read-out")] = option("all", "read-outs of the logit lens")
-    seed: Seed = option(0, "bootstrap seed")
-    device: Device = option(None, "device of the logit lens's model: cpu, cuda, ... (default: the best available)",
-                            execution=True)
-    progress: Flag = option(True, "show progress bars", execution=True)
 
 
-class PatchConfig(AnalysisConfig):
+class PatchConfig(AnalysisConfig, Statistics, OnRunModel):
     """Everything that decides a patching result (hashed), plus how it is executed."""
 
     SECTION: ClassVar[str] = "patch"
@@ -125,21 +154,15 @@ class PatchConfig(AnalysisConfig):
         None, "two confidence strings for logit_diff, e.g. '90,10'")
     n_pairs: Annotated[int | None, k.integer(1, none_word="all")] = option(
         None, "number of pairs; 'all': one pair per target example")
-    seed: Seed = option(0, "seed of the pairing and the controls")
     method: Annotated[str, k.name(reg.methods)] = option("auto", "fast (cached prefix) or reference patching")
     controls: Annotated[tuple[str, ...], k.names(reg.controls, empty=True)] = option(
         ("reverse", "off_position", "random"), "controls, comma-separated, or 'none'")
     attribution: Flag = option(True, "also estimate the effects by attribution patching")
-    n_boot: Boot = option(1000, "bootstrap resamples of the layer gradient")
     source_run: Annotated[str | None, k.text(optional=True)] = option(
         None, "cross-model: the fine-tuned model's run (source)")
     chunk_pairs: Annotated[int, k.integer(1)] = option(16, "pairs per stored chunk (resume granularity)",
                                                        execution=True)
-    backend: Annotated[str | None, k.name(reg.backends, optional=True)] = option(
-        None, "model backend (default: the run's)", execution=True)
-    device: Device = option(None, "device of the model: cpu, cuda, ... (default: the best available)", execution=True)
     figures: Flag = option(True, "write the figures beside the result", execution=True)
-    progress: Flag = option(True, "say what is running", execution=True)
 
     @model_validator(mode="after")
     def _cross_model_needs_a_source(self) -> "PatchConfig":
