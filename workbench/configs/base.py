@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 
-from workbench.configs.kinds import Kind
+from workbench.configs.kinds import Kind, of_type, plain, words
 from workbench.errors import WorkbenchError, did_you_mean
 
 
@@ -61,7 +61,8 @@ def extra(info: FieldInfo, key: str, default: Any = None) -> Any:
 
 
 def kind_of(info: FieldInfo) -> Kind | None:
-    return next((m for m in info.metadata if isinstance(m, Kind)), None)
+    """The field's kind (``kinds``), or how the CLI reads a plain pydantic type."""
+    return next((m for m in info.metadata if isinstance(m, Kind)), None) or of_type(info.annotation)
 
 
 def flags_of(name: str, info: FieldInfo) -> list[str]:
@@ -110,7 +111,7 @@ class StageConfig(BaseModel):
             raise ConfigError("", f"unknown key {self._path(unknown[0])!r}.{did_you_mean(str(unknown[0]), known)} "
                               f"Known in {self.SECTION or 'this config'}: {', '.join(known)}", has_value=False)
         try:
-            super().__init__(**data)
+            super().__init__(**{key: plain(value) for key, value in data.items()})
         except ValidationError as error:
             raise self._error(error) from None
 
@@ -132,7 +133,9 @@ class StageConfig(BaseModel):
             return cause
         if first["type"] == "missing":
             return ConfigError(cls._path(*loc), "missing (required)", has_value=False)
-        problem = str(cause) if first["type"] == "value_error" else first["msg"]
+        info = cls.model_fields.get(loc[0]) if loc else None
+        problem = str(cause) if first["type"] == "value_error" else \
+            words(first, info.annotation, info.metadata) if info is not None else first["msg"]
         return ConfigError(cls._path(*loc), problem, first.get("input"), has_value=bool(loc))
 
     # --- data ---------------------------------------------------------------------------------------------

@@ -5,16 +5,15 @@ header, so a re-run resumes) and ``FinetuneExperiment`` (the seeds, evaluation r
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from workbench.configs import kinds as k
 from workbench.configs import registries as reg
 from workbench.configs.base import ConfigError, option
-from workbench.configs.stages import AnalysisConfig, Bootstrapped, Execution, Flag
+from workbench.configs.stages import AnalysisConfig, Bootstrapped, Count, Execution, Flag
 
-Count = Annotated[int, k.integer(1)]
 NonNegative = Annotated[float, k.number(0)]
 
 
@@ -22,15 +21,15 @@ class FinetuneConfig(Execution):
     """What a fine-tuning run does (hashed) and how it is executed (``execution_keys``, not hashed)."""
 
     SECTION: ClassVar[str] = "finetune"
-    objective: Annotated[str, k.name(reg.objectives)] = option(
+    objective: Literal[*reg.objectives()] = option(
         "confidence", "confidence (match the target) or answer (standard fine-tuning on gold answers)")
-    target: Annotated[str, k.name(reg.targets)] = option("probe", "what the confidence is tuned toward")
-    strategy: Annotated[str, k.name(reg.strategies)] = option(
+    target: Literal[*reg.targets()] = option("probe", "what the confidence is tuned toward")
+    strategy: Literal[*reg.strategies()] = option(
         "standard", "standard, or knowledge-aware (CogCalib: familiar items first, with a confidence penalty; the "
                     "answer objective only)")
     probe: Annotated[str | None, k.text(optional=True)] = option(
         None, "LAYER/ROLE of the run's saved probe (e.g. 18/confidence_slot) or a probe file")
-    probe_kind: Annotated[str, k.name(reg.probes)] = option("logistic", "which saved probe kind")
+    probe_kind: Literal[*reg.probes()] = option("logistic", "which saved probe kind")
     width: NonNegative = option(5.0, "sd of the target Gaussian in points (0: one-hot)")
     constant: Annotated[float | None, k.number(0, 1, high_open=False, optional=True)] = option(
         None, "value of the constant target (default: the training accuracy)")
@@ -44,9 +43,10 @@ class FinetuneConfig(Execution):
     lr: Annotated[float, k.number(0, low_open=True)] = option(2e-3, "learning rate")
     weight_decay: NonNegative = option(0.0, "AdamW weight decay")
     answer_kl: NonNegative = option(1.0, "weight of the keep-the-answer KL term")
-    seed: Annotated[int, k.integer(0)] = option(0, "training seed", cli=False)  # the CLI's --seed: the seeds
-    min_per_class: Annotated[int, k.integer(0)] = option(5, "fewest correct and incorrect training examples")
-    dtype: Annotated[str, k.name(reg.dtypes)] = option("float32", "weights' dtype while training")
+    seed: Annotated[int, Field(strict=True, ge=0)] = option(0, "training seed", cli=False)  # the CLI's --seed: seeds
+    min_per_class: Annotated[int, Field(strict=True, ge=0)] = option(
+        5, "fewest correct and incorrect training examples")
+    dtype: Literal[*reg.dtypes()] = option("float32", "weights' dtype while training")
     checkpoint_every: Count = option(25, "steps between checkpoints", execution=True)
 
     @model_validator(mode="after")

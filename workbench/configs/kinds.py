@@ -1,10 +1,12 @@
-"""The kinds of value a config field holds: each checks a Python value and reads one from command-line text.
+"""The kinds of value pydantic's own types do not say: each checks a Python value and reads one from command-line text.
 
-A kind is pydantic metadata (``Annotated[int, count(1)]``): it replaces pydantic's own type checks with one
-that says what is expected in words (``must be an integer >= 2``), so an error reads the same from the
-Python API, the CLI and a sweep file. Values are normalised on the way in (numpy scalars become Python
-numbers, lists become tuples), so equal configs hash equally. Choices come from the registries, read
-lazily (a registry may import torch), with "did you mean".
+Plain fields are pydantic's: ``Literal[...]`` names (from ``registries``), ``Annotated[int, Field(strict=True,
+ge=2)]``, ``Annotated[bool, Field(strict=True)]``; ``StageConfig`` words their errors as these kinds word theirs
+(``must be an integer >= 2``), and ``of_type`` says how the CLI reads them. A kind here is pydantic metadata
+(``Annotated[str | tuple[int, ...], layers()]``) for what takes more: a word standing for ``None`` (``all``),
+comma-separated lists, layer ranges, ``SPLIT=RUN``. It says what is expected in words, so an error reads the
+same from the Python API, the CLI and a sweep file. Values are normalised on the way in (numpy scalars become
+Python numbers, lists become tuples), so equal configs hash equally.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic_core import core_schema
 
@@ -108,14 +110,6 @@ def number(low: float = 0.0, high: float = math.inf, *, low_open: bool = False, 
     return Kind(check, "X", _parse_number, optional=optional)
 
 
-def flag() -> Kind:
-    def check(v: Any) -> bool:
-        if not isinstance(v, bool):
-            raise ValueError("must be true or false")
-        return v
-    return Kind(check, "BOOL")
-
-
 def text(*, optional: bool = False) -> Kind:
     def check(v: Any) -> str:
         if isinstance(v, Path):
@@ -135,16 +129,34 @@ def _not_one_of(v: Any, known: list[str]) -> str:
     return f"must be one of {', '.join(known)}.{hint}".rstrip(".")
 
 
-def _one_of(v: Any, known: list[str]) -> str:
-    if isinstance(v, str) and v in known:
-        return v
-    raise ValueError(_not_one_of(v, known))
+def choices_of(annotation: Any) -> tuple[str, ...]:
+    """The names a ``Literal`` field (or an optional one) accepts; none for another type."""
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)
+    return next((names for arg in get_args(annotation) if (names := choices_of(arg))), ())
 
 
-def name(choices: Callable[[], Iterable[str]] | Sequence[str], *, optional: bool = False) -> Kind:
-    """One name from a registry (a function returning the names, so registries load lazily) or a tuple."""
-    return Kind(lambda v: _one_of(v, _known(choices)), "NAME", optional=optional,
-                choices=choices if callable(choices) else (lambda: choices))
+def of_type(annotation: Any) -> Kind | None:
+    """How the CLI reads a field pydantic checks itself: one of a ``Literal``'s names, or an integer."""
+    if names := choices_of(annotation):
+        return Kind(_as_is, "NAME", choices=lambda: names)
+    return Kind(_as_is, "N", int) if annotation is int else None
+
+
+def _as_is(v: Any) -> Any:
+    return v
+
+
+def words(error: Mapping[str, Any], annotation: Any, metadata: Sequence[Any]) -> str:
+    """pydantic's error on a plain field, in the kinds' words (``must be one of ...``, ``must be an integer >= 2``)."""
+    if error["type"] == "literal_error":
+        return _not_one_of(error["input"], list(choices_of(annotation)))
+    if error["type"] == "bool_type":
+        return "must be true or false"
+    if error["type"] in ("int_type", "greater_than_equal"):
+        low = next((m.ge for m in metadata if hasattr(m, "ge")), None)
+        return "must be an integer" + (f" >= {low}" if low is not None else "")
+    return error["msg"]
 
 
 def names(choices: Callable[[], Iterable[str]] | Sequence[str], *, empty: bool = False,

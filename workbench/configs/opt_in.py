@@ -7,16 +7,15 @@ their hashes (numbers are normalised to floats, so ``alphas=(-1, 1)`` now hashes
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from workbench.configs import kinds
 from workbench.configs import registries as reg
 from workbench.configs.base import ConfigError, option
-from workbench.configs.stages import AnalysisConfig, Execution, Flag, OnRunModel, Seeded, Statistics
+from workbench.configs.stages import AnalysisConfig, Count, Execution, Flag, OnRunModel, Seeded, Statistics
 
-Count = Annotated[int, kinds.integer(1)]
 ALPHA_UNITS = ("residual_norm", "absolute")
 
 
@@ -26,10 +25,10 @@ class SteerConfig(AnalysisConfig, Statistics, OnRunModel):
 
     SECTION: ClassVar[str] = "steer"
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"layers": ("readouts",)}
-    direction: Annotated[str, kinds.name(reg.directions)] = option(
+    direction: Literal[*reg.directions()] = option(
         "probe", "probe: the saved probe's weights (run `workbench probe` first); mean_diff: the difference of "
                  "class means of the stored residuals")
-    probe: Annotated[str, kinds.name(reg.probes)] = option("logistic", "which saved probe gives the direction")
+    probe: Literal[*reg.probes()] = option("logistic", "which saved probe gives the direction")
     probe_run: Annotated[str | None, kinds.text(optional=True)] = option(
         None, "the run whose probe or class means give the direction (default: this run)")
     readouts: Annotated[tuple[int, ...] | None, kinds.integers(optional=True)] = option(
@@ -38,7 +37,7 @@ class SteerConfig(AnalysisConfig, Statistics, OnRunModel):
         (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0),
         "alpha grid, comma-separated, in units of the mean residual norm at the slot (write --alphas=-1,0,1 "
         "when the first is negative)")
-    alpha_unit: Annotated[str, kinds.name(ALPHA_UNITS)] = option(
+    alpha_unit: Literal[*ALPHA_UNITS] = option(
         "residual_norm", "residual_norm: alpha x the mean residual norm at (layer, slot); absolute: alpha itself")
     n_random: Count = option(4, "random control directions per layer (same norm, seeded)")
     limit: Annotated[int | None, kinds.integer(1, none_word="all")] = option(
@@ -66,7 +65,7 @@ class SampleConfig(AnalysisConfig, Seeded, Execution):
     """Sampling channels (``workbench.sampling``): self-consistency, semantic entropy and P(True)."""
 
     SECTION: ClassVar[str] = "sample"
-    k: Annotated[int, kinds.integer(2)] = option(5, "samples per example (agreement and entropy need two)")
+    k: Annotated[int, Field(strict=True, ge=2)] = option(5, "samples per example (agreement and entropy need two)")
     temperature: Annotated[float, kinds.number(0, low_open=True)] = option(
         1.0, "sampling temperature (1.0 samples the model as is)")
     max_answer_tokens: Annotated[int | None, kinds.integer(1, optional=True)] = option(

@@ -4,16 +4,16 @@ home of every default.
 The Python verbs (``workbench.api``), the CLI (generated from these fields) and the sweep file (its
 ``[collect]``, ``[probe]``, ... sections) all build these classes. Fields marked ``execution=True`` say how a
 result is computed, not what it is, and are not hashed. Fields many stages share are declared once, in mixins
-(``Execution``: device and progress, ``OnRunModel`` adds the backend; ``Statistics``: seed and n_boot). Field names and the content of ``CollectConfig``
-and ``PatchConfig`` are those of earlier versions (renamed fields hash under their old names, ``RENAMED``), so
-stored runs and results keep their hashes.
+(``Execution``: device and progress, ``OnRunModel`` adds the backend; ``Statistics``: seed and n_boot). Field
+names and the content of ``CollectConfig`` and ``PatchConfig`` are those of earlier versions (renamed fields hash
+under their old names, ``RENAMED``), so stored runs and results keep their hashes.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from workbench.configs import kinds as k
 from workbench.configs import registries as reg
@@ -21,8 +21,9 @@ from workbench.configs.base import ConfigError, StageConfig, option
 
 DEFAULT_MODEL = "smollm2-135m-instruct"  # = workbench.backends.loading.DEFAULT_MODEL (checked in the tests)
 
-Boot = Annotated[int, k.integer(10)]
-Flag = Annotated[bool, k.flag()]
+Count = Annotated[int, Field(strict=True, ge=1)]
+Boot = Annotated[int, Field(strict=True, ge=10)]
+Flag = Annotated[bool, Field(strict=True)]
 BOOT_FLAGS = ("--boot", "--n-boot")
 
 
@@ -45,13 +46,13 @@ class OnRunModel(Execution):
     """A stage that loads a stored run's model again: its backend defaults to the run's."""
 
     SHARED: ClassVar[bool] = True
-    backend: Annotated[str | None, k.name(reg.backends, optional=True)] = option(
+    backend: Literal[*reg.backends()] | None = option(
         None, "model backend (default: the run's)", execution=True)
 
 
 class Seeded(StageConfig):
     SHARED: ClassVar[bool] = True
-    seed: Annotated[int, k.integer(0)] = option(
+    seed: Annotated[int, Field(strict=True, ge=0)] = option(
         0, "seed of the stage's random draws (item sample, splits, pairs, samples, bootstrap)")
 
 
@@ -84,16 +85,16 @@ class CollectConfig(Execution, Seeded):
         "all", "built-in family, 'all', a part (elements/symbol), a mix (capitals+elements/symbol), or a file")
     limit: Annotated[int | None, k.integer(1, none_word="all")] = option(
         200, "number of items (seeded, family-stratified); 'all' for every item")
-    template: Annotated[str, k.name(reg.templates)] = option("answer_then_confidence", "prompt template")
-    vocabulary: Annotated[str, k.name(reg.vocabularies)] = option(
+    template: Literal[*reg.templates()] = option("answer_then_confidence", "prompt template")
+    vocabulary: Literal[*reg.vocabularies()] = option(
         "percent", "confidence vocabulary: percent (0..100), digits (0..9) or letters (A..E)")
-    backend: Annotated[str, k.name(reg.backends)] = option("transformer_lens", "model backend")
-    dtype: Annotated[str, k.name(reg.dtypes)] = option("float32", "weights' dtype")
-    store_dtype: Annotated[str, k.name(reg.store_dtypes)] = option("float32", "dtype of the stored residuals")
-    max_answer_tokens: Annotated[int, k.integer(1)] = option(24, "longest greedy answer, in tokens")
-    grading: Annotated[str, k.name(reg.gradings)] = option(
+    backend: Literal[*reg.backends()] = option("transformer_lens", "model backend")
+    dtype: Literal[*reg.dtypes()] = option("float32", "weights' dtype")
+    store_dtype: Literal[*reg.store_dtypes()] = option("float32", "dtype of the stored residuals")
+    max_answer_tokens: Count = option(24, "longest greedy answer, in tokens")
+    grading: Literal[*reg.gradings()] = option(
         "exact", "exact: normalised match; flex: also a substring either way (>= 2 characters); decides `correct`")
-    batch_size: Annotated[int, k.integer(1)] = option(16, "prompts per forward", execution=True)
+    batch_size: Count = option(16, "prompts per forward", execution=True)
     fast: Flag = option(True, "exact speed-ups: the shared template prefix once, logits only where read "
                               "(--no-fast runs the plain path)", flags=("--no-fast",), execution=True)
 
@@ -109,7 +110,7 @@ class ProbeConfig(AnalysisConfig, Statistics):
         "all", "residual read-outs probed (0..n_blocks, -1 the last): 'all' or indices such as 0,8,-1 or 10-20")
     folds: Annotated[int | str, k.folds()] = option(
         "auto", "grouped (by question) cross-validation folds; 'auto': the most (up to 5) the class counts allow")
-    seeds: Annotated[int, k.integer(1)] = option(
+    seeds: Count = option(
         5, "number of split seeds; 2 or more also writes the replication result (AUROC sd and distribution "
            "shape across seeds); 1 is five times faster")
     probes: Annotated[tuple[str, ...], k.names(reg.probes)] = option(("logistic", "diffmeans"), "probe kinds")
@@ -120,10 +121,11 @@ class CalibrateConfig(AnalysisConfig, Statistics):
     """Every confidence channel side by side (``channels``) and, with ``prior_knowledge``, known vs unknown."""
 
     SECTION: ClassVar[str] = "calibrate"
-    n_bins: Annotated[int, k.integer(2)] = option(10, "number of calibration bins", flags=("--bins", "--n-bins"))
-    strategy: Annotated[str, k.name(("uniform", "quantile"))] = option(
+    n_bins: Annotated[int, Field(strict=True, ge=2)] = option(10, "number of calibration bins",
+                                                              flags=("--bins", "--n-bins"))
+    strategy: Literal["uniform", "quantile"] = option(
         "uniform", "equal-width (uniform) or equal-mass (quantile) bins")
-    validity: Annotated[str, k.name(reg.validity_presets)] = option("default", "validity-screen preset")
+    validity: Literal[*reg.validity_presets()] = option("default", "validity-screen preset")
     prior_knowledge: Flag = option(True, "also compare calibration on known vs unknown items")
     known_threshold: Annotated[float, k.number(0, 1, low_open=True)] = option(
         0.5, "P(gold) above which an item counts as known")
@@ -144,23 +146,23 @@ class PatchConfig(AnalysisConfig, Statistics, OnRunModel):
 
     SECTION: ClassVar[str] = "patch"
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"layers": ("blocks",)}
-    pairs: Annotated[str, k.name(reg.pair_kinds)] = option("correct-to-incorrect", "which (source, target) pairs")
-    site: Annotated[str, k.name(reg.sites)] = option("resid_pre", "the hook site patched in each block")
+    pairs: Literal[*reg.pair_kinds()] = option("correct-to-incorrect", "which (source, target) pairs")
+    site: Literal[*reg.sites()] = option("resid_pre", "the hook site patched in each block")
     blocks: Annotated[str | tuple[int, ...], k.layers("block")] = option(
         "all", "decoder blocks patched (hook points blocks.{L}.*, -1 the last): 'all', '5', '0,4,8' or '10-20'")
     roles: Annotated[tuple[str, ...], k.names(reg.roles)] = option(("confidence_slot",), "position roles to patch")
-    metric: Annotated[str, k.name(reg.metrics)] = option("shift", "headline metric (the table holds all of them)")
+    metric: Literal[*reg.metrics()] = option("shift", "headline metric (the table holds all of them)")
     levels: Annotated[tuple[str, str] | None, k.pair()] = option(
         None, "two confidence strings for logit_diff, e.g. '90,10'")
     n_pairs: Annotated[int | None, k.integer(1, none_word="all")] = option(
         None, "number of pairs; 'all': one pair per target example")
-    method: Annotated[str, k.name(reg.methods)] = option("auto", "fast (cached prefix) or reference patching")
+    method: Literal[*reg.methods()] = option("auto", "fast (cached prefix) or reference patching")
     controls: Annotated[tuple[str, ...], k.names(reg.controls, empty=True)] = option(
         ("reverse", "off_position", "random"), "controls, comma-separated, or 'none'")
     attribution: Flag = option(True, "also estimate the effects by attribution patching")
     source_run: Annotated[str | None, k.text(optional=True)] = option(
         None, "cross-model: the fine-tuned model's run (source)")
-    chunk_pairs: Annotated[int, k.integer(1)] = option(16, "pairs per stored chunk (resume granularity)",
+    chunk_pairs: Count = option(16, "pairs per stored chunk (resume granularity)",
                                                        execution=True)
     figures: Flag = option(True, "write the figures beside the result", execution=True)
 

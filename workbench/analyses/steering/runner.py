@@ -101,9 +101,9 @@ def steer(run: str | Path | Run, config: SteerConfig | None = None, model: Backe
 
     ``overrides`` set config fields (``alphas=(-1, 0, 1)``, ``readouts=(10, 20)``, ``overwrite=True``, ...);
     ``model`` is the run's model already loaded (else it is loaded on ``config.device``); ``progress``
-    receives a line per batch (default: printed when ``config.progress``). Tables: ``effects`` (per example and condition), ``dose`` (per layer,
-    direction and alpha, means with bootstrap intervals over examples), ``layers`` (dose-response slope per
-    layer: probe, random control and their difference) and ``directions``.
+    receives a line per batch (default: printed when ``config.progress``). Tables: ``effects`` (per example and
+    condition), ``dose`` (per layer, direction and alpha, means with bootstrap intervals over examples),
+    ``layers`` (dose-response slope per layer: probe, random control and their difference) and ``directions``.
     """
     config = SteerConfig(**{**(dict(config) if config is not None else {}), **overrides})
     run = run if isinstance(run, Run) else open_run(run)
