@@ -12,6 +12,7 @@ A bad value raises one ``ConfigError`` (a ``WorkbenchError``) naming the key pat
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import warnings
@@ -86,13 +87,17 @@ class StageConfig(BaseModel):
     SECTION: ClassVar[str] = ""
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {}
     SHARED: ClassVar[bool] = False  # a mixin of fields many configs share (``stages``): listed after a config's own
+    HELP: ClassVar[dict[str, str]] = {}  # what a shared field means in this config (its help text here)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         """A config's own fields first, then those of its mixins, in the CLI, the verbs' signatures and ``to_dict``."""
         super().__pydantic_init_subclass__(**kwargs)
         shared = {name for base in cls.__mro__ if base.__dict__.get("SHARED") for name in base.__annotations__}
-        fields = cls.__pydantic_fields__
+        fields = dict(cls.__pydantic_fields__)
+        for name, help in cls.__dict__.get("HELP", {}).items():
+            fields[name] = copy.copy(fields[name])
+            fields[name].description = help
         cls.__pydantic_fields__ = {**{n: f for n, f in fields.items() if n not in shared},
                                    **{n: f for n, f in fields.items() if n in shared}}
 

@@ -12,9 +12,9 @@ from pydantic import Field, model_validator
 from workbench.configs import kinds as k
 from workbench.configs import registries as reg
 from workbench.configs.base import ConfigError, option
-from workbench.configs.stages import AnalysisConfig, Bootstrapped, Count, Execution, Flag
+from workbench.configs.stages import AnalysisConfig, Bootstrapped, Count, Execution, Flag, MaybeText, Positive
 
-NonNegative = Annotated[float, k.number(0)]
+NonNegative = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
 
 
 class FinetuneConfig(Execution):
@@ -27,20 +27,20 @@ class FinetuneConfig(Execution):
     strategy: Literal[*reg.strategies()] = option(
         "standard", "standard, or knowledge-aware (CogCalib: familiar items first, with a confidence penalty; the "
                     "answer objective only)")
-    probe: Annotated[str | None, k.text(optional=True)] = option(
+    probe: MaybeText = option(
         None, "LAYER/ROLE of the run's saved probe (e.g. 18/confidence_slot) or a probe file")
     probe_kind: Literal[*reg.probes()] = option("logistic", "which saved probe kind")
     width: NonNegative = option(5.0, "sd of the target Gaussian in points (0: one-hot)")
-    constant: Annotated[float | None, k.number(0, 1, high_open=False, optional=True)] = option(
+    constant: Annotated[float | None, Field(strict=True, ge=0, le=1)] = option(
         None, "value of the constant target (default: the training accuracy)")
     rank: Count = option(8, "LoRA rank")
-    alpha: Annotated[float | None, k.number(0, low_open=True, optional=True)] = option(
+    alpha: Annotated[float | None, Field(strict=True, gt=0, allow_inf_nan=False)] = option(
         None, "LoRA scale numerator (default: 2 x rank)")
     target_modules: Annotated[tuple[str, ...], k.strings()] = option(
         ("q_proj", "v_proj"), "LoRA target modules", flags=("--modules", "--target-modules"))
     steps: Count = option(50, "optimiser steps")
     batch_size: Count = option(8, "examples per step")
-    lr: Annotated[float, k.number(0, low_open=True)] = option(2e-3, "learning rate")
+    lr: Positive = option(2e-3, "learning rate")
     weight_decay: NonNegative = option(0.0, "AdamW weight decay")
     answer_kl: NonNegative = option(1.0, "weight of the keep-the-answer KL term")
     seed: Annotated[int, Field(strict=True, ge=0)] = option(0, "training seed", cli=False)  # the CLI's --seed: seeds
@@ -82,6 +82,7 @@ class FinetuneExperiment(AnalysisConfig, Bootstrapped):
     Without ``eval`` only the adapters are trained (one per seed)."""
 
     SECTION: ClassVar[str] = "finetune"
+    HELP: ClassVar[dict[str, str]] = {"n_boot": "bootstrap resamples of the comparisons"}
     seeds: Annotated[tuple[int, ...], k.integers(0)] = option(
         (0,), "training seed(s); several also write the replication summary", flags=("--seed", "--seeds"))
     eval: Annotated[dict[str, str], k.splits()] = option(

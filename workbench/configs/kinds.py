@@ -88,36 +88,13 @@ def _parse_number(text: str) -> float | int:
     return int(text) if text.lstrip("-").isdigit() else float(text)
 
 
-def integer(low: int, *, optional: bool = False, none_word: str | None = None) -> Kind:
+def integer(low: int, *, none_word: str) -> Kind:
+    """An integer >= ``low``, or ``None`` written as ``none_word`` (``limit``: ``all``)."""
     def check(v: Any) -> int:
         if not _is_int(v) or v < low:
-            raise ValueError(f"must be an integer >= {low}" + (f" or {none_word!r}" if none_word else ""))
+            raise ValueError(f"must be an integer >= {low} or {none_word!r}")
         return v
-    return Kind(check, "N", int, optional=optional, none_word=none_word)
-
-
-def number(low: float = 0.0, high: float = math.inf, *, low_open: bool = False, high_open: bool = True,
-           optional: bool = False) -> Kind:
-    """A finite number in [low, high) (``low_open``/``high_open`` exclude the ends)."""
-    left, right = "(" if low_open else "[", ")" if high_open else "]"
-    span = f"{left}{low:g}, {high:g}{right}" if math.isfinite(high) else f">= {low:g}" if not low_open else f"> {low:g}"
-
-    def check(v: Any) -> float:
-        ok = _number(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
-        if not ok:
-            raise ValueError(f"must be a number {'in ' if math.isfinite(high) else ''}{span}")
-        return float(v)
-    return Kind(check, "X", _parse_number, optional=optional)
-
-
-def text(*, optional: bool = False) -> Kind:
-    def check(v: Any) -> str:
-        if isinstance(v, Path):
-            v = str(v)
-        if not isinstance(v, str) or not v:
-            raise ValueError("must be a non-empty string")
-        return v
-    return Kind(check, "TEXT", optional=optional)
+    return Kind(check, "N", int, none_word=none_word)
 
 
 def _known(choices: Callable[[], Iterable[str]] | Iterable[str]) -> list[str]:
@@ -137,14 +114,21 @@ def choices_of(annotation: Any) -> tuple[str, ...]:
 
 
 def of_type(annotation: Any) -> Kind | None:
-    """How the CLI reads a field pydantic checks itself: one of a ``Literal``'s names, or an integer."""
+    """How the CLI reads a field pydantic checks itself: one of a ``Literal``'s names, an integer, a number, a text."""
     if names := choices_of(annotation):
         return Kind(_as_is, "NAME", choices=lambda: names)
-    return Kind(_as_is, "N", int) if annotation is int else None
+    types = set(get_args(annotation)) - {type(None)} or {annotation}
+    read = {int: Kind(_as_is, "N", int), float: Kind(_as_is, "X", _parse_number), str: Kind(_as_is, "TEXT")}
+    return read.get(next(iter(types))) if len(types) == 1 else None
 
 
 def _as_is(v: Any) -> Any:
     return v
+
+
+def path_text(v: Any) -> Any:
+    """A path as its text (``BeforeValidator`` of the text fields)."""
+    return str(v) if isinstance(v, Path) else v
 
 
 def words(error: Mapping[str, Any], annotation: Any, metadata: Sequence[Any]) -> str:
@@ -153,9 +137,17 @@ def words(error: Mapping[str, Any], annotation: Any, metadata: Sequence[Any]) ->
         return _not_one_of(error["input"], list(choices_of(annotation)))
     if error["type"] == "bool_type":
         return "must be true or false"
+    bounds = {key: getattr(m, key) for m in metadata for key in ("ge", "gt", "le", "lt") if hasattr(m, key)}
+    if error["type"] in ("float_type", "finite_number", "greater_than", "greater_than_equal", "less_than",
+                         "less_than_equal") and float in {annotation, *get_args(annotation)}:
+        low, high = bounds.get("gt", bounds.get("ge", 0)), bounds.get("lt", bounds.get("le"))
+        if high is None:
+            return f"must be a number {'>' if 'gt' in bounds else '>='} {low:g}"
+        return f"must be a number in {'(' if 'gt' in bounds else '['}{low:g}, {high:g}{')' if 'lt' in bounds else ']'}"
     if error["type"] in ("int_type", "greater_than_equal"):
-        low = next((m.ge for m in metadata if hasattr(m, "ge")), None)
-        return "must be an integer" + (f" >= {low}" if low is not None else "")
+        return "must be an integer" + (f" >= {bounds['ge']}" if "ge" in bounds else "")
+    if error["type"] in ("string_type", "string_too_short"):
+        return "must be a non-empty string"
     return error["msg"]
 
 

@@ -14,7 +14,8 @@ from pydantic import Field, model_validator
 from workbench.configs import kinds
 from workbench.configs import registries as reg
 from workbench.configs.base import ConfigError, option
-from workbench.configs.stages import AnalysisConfig, Count, Execution, Flag, OnRunModel, Seeded, Statistics
+from workbench.configs.stages import (AnalysisConfig, Count, Execution, Flag, MaybeText, OnRunModel, Positive, Seeded,
+                                      Statistics)
 
 ALPHA_UNITS = ("residual_norm", "absolute")
 
@@ -24,12 +25,14 @@ class SteerConfig(AnalysisConfig, Statistics, OnRunModel):
     result (hashed) and how it runs (``execution_keys``)."""
 
     SECTION: ClassVar[str] = "steer"
+    HELP: ClassVar[dict[str, str]] = {"seed": "seed of the random directions and the bootstrap",
+                                      "n_boot": "bootstrap resamples over examples"}
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"layers": ("readouts",)}
     direction: Literal[*reg.directions()] = option(
         "probe", "probe: the saved probe's weights (run `workbench probe` first); mean_diff: the difference of "
                  "class means of the stored residuals")
     probe: Literal[*reg.probes()] = option("logistic", "which saved probe gives the direction")
-    probe_run: Annotated[str | None, kinds.text(optional=True)] = option(
+    probe_run: MaybeText = option(
         None, "the run whose probe or class means give the direction (default: this run)")
     readouts: Annotated[tuple[int, ...] | None, kinds.integers(optional=True)] = option(
         None, "residual read-outs steered, indices such as 5,15,-1 (default: four evenly spaced)")
@@ -65,10 +68,12 @@ class SampleConfig(AnalysisConfig, Seeded, Execution):
     """Sampling channels (``workbench.sampling``): self-consistency, semantic entropy and P(True)."""
 
     SECTION: ClassVar[str] = "sample"
+    HELP: ClassVar[dict[str, str]] = {
+        "seed": "seed of the samples (per example and sample, so batching does not matter)"}
     k: Annotated[int, Field(strict=True, ge=2)] = option(5, "samples per example (agreement and entropy need two)")
-    temperature: Annotated[float, kinds.number(0, low_open=True)] = option(
+    temperature: Positive = option(
         1.0, "sampling temperature (1.0 samples the model as is)")
-    max_answer_tokens: Annotated[int | None, kinds.integer(1, optional=True)] = option(
+    max_answer_tokens: Annotated[int | None, Field(strict=True, ge=1)] = option(
         None, "longest sampled answer, in tokens (default: the run's)")
     p_true: Flag = option(True, "also P(True): one forward per example")
     batch_size: Count = option(8, "examples per forward and per stored chunk", execution=True)

@@ -16,7 +16,7 @@ from pydantic import Field
 from workbench.configs import kinds as k
 from workbench.configs import registries as reg
 from workbench.configs.base import StageConfig, option
-from workbench.configs.stages import CollectConfig, Count, Flag, PatchConfig
+from workbench.configs.stages import CollectConfig, Count, Flag, PatchConfig, Text
 
 
 def _default(cls: type[StageConfig], name: str) -> Any:
@@ -28,7 +28,7 @@ class PlanConfig(StageConfig):
 
     SECTION: ClassVar[str] = "plan"
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"layers": ("blocks",)}
-    model: Annotated[str, k.text()] = option(
+    model: Text = option(
         _default(CollectConfig, "model"), "registry name (its converted checkpoint's config), a directory holding "
         "config.json (weights not needed), a config.json file, or a Hugging Face id in the local cache")
     items: Count = option(

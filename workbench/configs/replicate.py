@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 from workbench.configs import kinds as k
 from workbench.configs import registries as reg
 from workbench.configs.base import ConfigError, option
-from workbench.configs.stages import Bootstrapped, Count, Flag, Progress
+from workbench.configs.stages import Bootstrapped, Count, Flag, MaybeText, Progress
 from workbench.errors import did_you_mean
 
 DEFAULT_LADDER = ("smollm2-135m-instruct", "gemma-3-270m", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
@@ -83,14 +83,14 @@ class ReplicateConfig(Bootstrapped, Progress):
     executor: Literal[*reg.executors()] = option(
         "local", "where the sweep's units run: local, or ray (fine-tuning runs here)", execution=True)
     workers: Count = option(1, "units at once", execution=True)
-    address: Annotated[str | None, k.text(optional=True)] = option(None, "Ray cluster address", execution=True)
+    address: MaybeText = option(None, "Ray cluster address", execution=True)
     figures: Flag = option(True, "draw each model's figures into report.html", execution=True)
     report_only: Flag = option(False, "run nothing: write the claims and report from what is stored so far",
                                execution=True)
-    evidence: Annotated[str | None, k.text(optional=True)] = option(
+    evidence: MaybeText = option(
         None, "folder of the per-item evidence tables the claims read (default: OUT/evidence); a unit's tables are "
               "added, never replaced without --overwrite", execution=True)
-    from_evidence: Annotated[str | None, k.text(optional=True)] = option(
+    from_evidence: MaybeText = option(
         None, "run no model: recompute claims.csv, ladder.md and report.html from this evidence folder alone",
         execution=True)
     overwrite: Flag = option(False, "replace evidence tables already written", execution=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from workbench.configs import kinds as k
 from workbench.configs import registries as reg
@@ -22,6 +22,9 @@ from workbench.configs.base import ConfigError, StageConfig, option
 DEFAULT_MODEL = "smollm2-135m-instruct"  # = workbench.backends.loading.DEFAULT_MODEL (checked in the tests)
 
 Count = Annotated[int, Field(strict=True, ge=1)]
+Positive = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+Text = Annotated[str, Field(strict=True, min_length=1), BeforeValidator(k.path_text)]
+MaybeText = Annotated[str | None, Field(strict=True, min_length=1), BeforeValidator(k.path_text)]
 Boot = Annotated[int, Field(strict=True, ge=10)]
 Flag = Annotated[bool, Field(strict=True)]
 BOOT_FLAGS = ("--boot", "--n-boot")
@@ -38,7 +41,7 @@ class Execution(Progress):
     """Where a stage's model runs, and whether it says what it does (not hashed)."""
 
     SHARED: ClassVar[bool] = True
-    device: Annotated[str | None, k.text(optional=True)] = option(
+    device: MaybeText = option(
         None, "device of the model: cpu, cuda, cuda:1, mps, ... (default: the best available)", execution=True)
 
 
@@ -52,8 +55,7 @@ class OnRunModel(Execution):
 
 class Seeded(StageConfig):
     SHARED: ClassVar[bool] = True
-    seed: Annotated[int, Field(strict=True, ge=0)] = option(
-        0, "seed of the stage's random draws (item sample, splits, pairs, samples, bootstrap)")
+    seed: Annotated[int, Field(strict=True, ge=0)] = option(0, "bootstrap seed")
 
 
 class Bootstrapped(StageConfig):
@@ -80,6 +82,7 @@ class CollectConfig(Execution, Seeded):
     """Everything that decides a run's contents (hashed) plus how it is executed (``batch_size``, ``device``)."""
 
     SECTION: ClassVar[str] = "collect"
+    HELP: ClassVar[dict[str, str]] = {"seed": "seed of the item sample"}
     model: Annotated[str, k.model_name()] = option(DEFAULT_MODEL, "registry name, Hugging Face id or checkpoint dir")
     dataset: Annotated[str, k.dataset_name()] = option(
         "all", "built-in family, 'all', a part (elements/symbol), a mix (capitals+elements/symbol), or a file")
@@ -103,6 +106,7 @@ class ProbeConfig(AnalysisConfig, Statistics):
     """Layer-wise probes (``workbench.analyses.probe_layers``) and, with 2+ seeds, their replication."""
 
     SECTION: ClassVar[str] = "probe"
+    HELP: ClassVar[dict[str, str]] = {"seed": "first split seed (the seeds are seed, seed+1, ...)"}
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"layers": ("readouts",)}
     roles: Annotated[str | tuple[str, ...], k.names(reg.roles, word="all")] = option(
         ("confidence_slot", "answer_last"), "position roles to probe, or 'all'")
@@ -127,7 +131,7 @@ class CalibrateConfig(AnalysisConfig, Statistics):
         "uniform", "equal-width (uniform) or equal-mass (quantile) bins")
     validity: Literal[*reg.validity_presets()] = option("default", "validity-screen preset")
     prior_knowledge: Flag = option(True, "also compare calibration on known vs unknown items")
-    known_threshold: Annotated[float, k.number(0, 1, low_open=True)] = option(
+    known_threshold: Annotated[float, Field(strict=True, gt=0, lt=1)] = option(
         0.5, "P(gold) above which an item counts as known")
 
 
@@ -145,6 +149,8 @@ class PatchConfig(AnalysisConfig, Statistics, OnRunModel):
     """Everything that decides a patching result (hashed), plus how it is executed."""
 
     SECTION: ClassVar[str] = "patch"
+    HELP: ClassVar[dict[str, str]] = {"seed": "seed of the pairing and the controls",
+                                      "n_boot": "bootstrap resamples of the layer gradient"}
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"layers": ("blocks",)}
     pairs: Literal[*reg.pair_kinds()] = option("correct-to-incorrect", "which (source, target) pairs")
     site: Literal[*reg.sites()] = option("resid_pre", "the hook site patched in each block")
@@ -160,7 +166,7 @@ class PatchConfig(AnalysisConfig, Statistics, OnRunModel):
     controls: Annotated[tuple[str, ...], k.names(reg.controls, empty=True)] = option(
         ("reverse", "off_position", "random"), "controls, comma-separated, or 'none'")
     attribution: Flag = option(True, "also estimate the effects by attribution patching")
-    source_run: Annotated[str | None, k.text(optional=True)] = option(
+    source_run: MaybeText = option(
         None, "cross-model: the fine-tuned model's run (source)")
     chunk_pairs: Count = option(16, "pairs per stored chunk (resume granularity)",
                                                        execution=True)

@@ -35,8 +35,8 @@ from workbench.configs import kinds as k
 from workbench.configs import registries as reg
 from workbench.configs.checks import check_model_name
 from workbench.configs.opt_in import SampleConfig, SteerConfig
-from workbench.configs.stages import (BottleneckConfig, CalibrateConfig, CollectConfig, Count, Flag, PatchConfig,
-                                      ProbeConfig)
+from workbench.configs.stages import (BottleneckConfig, CalibrateConfig, CollectConfig, Count, Flag, MaybeText,
+                                      PatchConfig, ProbeConfig)
 from workbench.errors import WorkbenchError, did_you_mean
 
 ANALYSES: tuple[str, ...] = tuple(STAGE_CONFIGS)
@@ -67,7 +67,7 @@ class SweepModel(StageConfig):
     name: Annotated[str, k.model_name()] = option(..., "registry name, Hugging Face id or checkpoint dir")
     backend: Literal[*reg.backends()] = option("transformer_lens", "model backend")
     dtype: Literal[*reg.dtypes()] = option("float32", "weights' dtype")
-    device: Annotated[str | None, k.text(optional=True)] = option(None, "device", execution=True)
+    device: MaybeText = option(None, "device", execution=True)
     device_map: Any = option(None, "transformers/accelerate device map (\"auto\", ...)", execution=True)
     remote: Flag = option(False, "nnsight remote execution (NDIF)", execution=True)
 
@@ -152,7 +152,7 @@ class SweepConfig(StageConfig):
         execution=True)
     workers: Count = option(
         1, "units in flight at once (local: processes; ray: CPUs of the local cluster)", execution=True)
-    address: Annotated[str | None, k.text(optional=True)] = option(
+    address: MaybeText = option(
         None, "Ray cluster address (ray://HEAD:10001, or 'auto' on a cluster node); default: start a local cluster",
         execution=True)
     progress: Flag = option(True, "show progress bars", execution=True)
