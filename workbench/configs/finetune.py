@@ -36,7 +36,7 @@ class FinetuneConfig(Execution):
     rank: Count = option(8, "LoRA rank")
     alpha: Annotated[float | None, Field(strict=True, gt=0, allow_inf_nan=False)] = option(
         None, "LoRA scale numerator (default: 2 x rank)")
-    target_modules: Annotated[tuple[str, ...], k.strings()] = option(
+    target_modules: Annotated[tuple[str, ...], k.names()] = option(
         ("q_proj", "v_proj"), "LoRA target modules", flags=("--modules", "--target-modules"))
     steps: Count = option(50, "optimiser steps")
     batch_size: Count = option(8, "examples per step")

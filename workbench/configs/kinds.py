@@ -151,27 +151,33 @@ def words(error: Mapping[str, Any], annotation: Any, metadata: Sequence[Any]) ->
     return error["msg"]
 
 
-def names(choices: Callable[[], Iterable[str]] | Sequence[str], *, empty: bool = False,
+def split(v: Any) -> Any:
+    """Comma-separated text as a tuple of its stripped, non-empty parts; any other value as it is."""
+    return tuple(part.strip() for part in v.split(",") if part.strip()) if isinstance(v, str) else v
+
+
+def names(choices: Callable[[], Iterable[str]] | Sequence[str] | None = None, *, empty: bool = False,
           word: str | None = None) -> Kind:
-    """A tuple of names (a list, or comma-separated text); ``empty`` allows none (the text ``none``);
-    ``word`` is one extra text standing for every name (``all``)."""
+    """A tuple of names (a list, or comma-separated text), each one of ``choices`` (any non-empty text without);
+    ``empty`` allows none (the text ``none``); ``word`` is one extra text standing for every name (``all``)."""
     def check(v: Any) -> str | tuple[str, ...]:
         if word is not None and v == word:
             return word
         if empty and v == "none":
             return ()
-        if isinstance(v, str):
-            v = tuple(part.strip() for part in v.split(",") if part.strip())
+        v = split(v)
         if not isinstance(v, (list, tuple)) or (not v and not empty):
             raise ValueError("must be a non-empty list of names" if not empty else "must be a list of names")
-        known = _known(choices)
+        known = _known(choices) if choices is not None else None
         for item in v:
-            if not isinstance(item, str) or item not in known:
+            if known is None and not (isinstance(item, str) and item):
+                raise ValueError("must be a non-empty list of names")
+            if known is not None and (not isinstance(item, str) or item not in known):
                 raise ValueError(f"has {item!r}, which {_not_one_of(item, known)}")
         return tuple(v)
     words = tuple(w for w in (word, "none" if empty else None) if w)
     return Kind(check, "NAME", many=True, empty=empty, words=words,
-                choices=choices if callable(choices) else (lambda: choices))
+                choices=None if choices is None else choices if callable(choices) else (lambda: choices))
 
 
 def integers(low: int | None = None, *, optional: bool = False) -> Kind:
@@ -234,8 +240,7 @@ def folds() -> Kind:
 def pair(*, optional: bool = True) -> Kind:
     """Two strings (``"90,10"`` on the CLI), e.g. the confidence levels of ``logit_diff``."""
     def check(v: Any) -> tuple[str, str]:
-        if isinstance(v, str):
-            v = tuple(part.strip() for part in v.split(",") if part.strip())
+        v = split(v)
         if not isinstance(v, (list, tuple)) or len(v) != 2 or not all(isinstance(x, str) for x in v):
             raise ValueError("must be two confidence strings, e.g. '90,10'")
         return tuple(v)
@@ -265,8 +270,7 @@ def splits() -> Kind:
 def checked_name(checker: Callable[[str], None], metavar: str) -> Kind:
     """A name (a ``Path`` is taken as its text) that ``checker`` accepts; it raises ``ValueError`` otherwise."""
     def check(v: Any) -> str:
-        v = str(v) if isinstance(v, Path) else v
-        checker(v)
+        checker(v := path_text(v))
         return v
     return Kind(check, metavar)
 
@@ -282,13 +286,3 @@ def dataset_name() -> Kind:
 
     return checked_name(check_dataset, "DATASET")
 
-
-def strings() -> Kind:
-    """A non-empty tuple of strings (a list, or comma-separated text)."""
-    def check(v: Any) -> tuple[str, ...]:
-        if isinstance(v, str):
-            v = tuple(part.strip() for part in v.split(",") if part.strip())
-        if not isinstance(v, (list, tuple)) or not v or not all(isinstance(x, str) and x for x in v):
-            raise ValueError("must be a non-empty list of names")
-        return tuple(v)
-    return Kind(check, "NAME", many=True)

@@ -32,8 +32,7 @@ def registry_models(path: str, *, empty: bool = False) -> k.Kind:
     def check(v: Any) -> tuple[str, ...]:
         if empty and v == "none":
             return ()
-        if isinstance(v, str):
-            v = tuple(part.strip() for part in v.split(",") if part.strip())
+        v = k.split(v)
         if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
             raise ValueError("must be a list of registry model names")
         known = reg.models()
