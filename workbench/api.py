@@ -5,7 +5,8 @@ verbs that run these, ``wb.sweep`` and ``wb.replicate``, stand above them in ``w
 Each takes its stage's config fields (``workbench.configs``) as keyword arguments, with the names and
 defaults of the CLI, which calls these verbs; or a whole ``config=``, with fields overriding it. An
 analysis verb takes a run directory or an opened ``Run`` and returns the stored ``Result``. The signature
-of each verb is generated from its config, so ``help(wb.probe)`` lists every field and its default.
+of each verb is generated from its config, so ``help(wb.probe)`` lists every field and its default. A verb
+builds its config and calls its stage's runner (``runner(run, config, model)``), which loads the model it needs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from workbench.store import Run, open_run
 from workbench.store.results import Result
 
 RunLike = str | Path | Run
-TRUST_KEYS = ("allow_incomplete", "overwrite")
 
 
 def _open(run: RunLike) -> Run:
@@ -31,12 +31,6 @@ def _open(run: RunLike) -> Run:
 
 def _config(cls: type[StageConfig], config: StageConfig | None, fields: Mapping[str, Any]) -> Any:
     return cls(**{**(dict(config) if config is not None else {}), **fields})
-
-
-def _trust(fn: Callable, config: StageConfig) -> dict[str, Any]:
-    """``allow_incomplete``/``overwrite`` for the analysis functions that take them."""
-    accepted = inspect.signature(fn).parameters
-    return {key: getattr(config, key) for key in TRUST_KEYS if key in accepted and hasattr(config, key)}
 
 
 def _signature(fn: Callable, *configs: type[StageConfig], skip: tuple[str, ...] = ()) -> Callable:
@@ -66,18 +60,10 @@ def collect(out: str | Path = "runs/default", config: CollectConfig | None = Non
 
 def probe(run: RunLike, config: ProbeConfig | None = None, **fields: Any) -> Result:
     """Probe every (role, layer); with ``seeds >= 2`` also the replication result. Returns the ``probes`` result."""
-    from workbench.analyses.probe_layers import probe_layers
-    from workbench.analyses.replication import replication
-    from workbench.analyses.summary import adapt_folds
+    from workbench.analyses.probe_layers import run_probes
 
-    config, run = _config(ProbeConfig, config, fields), _open(run)
-    folds = adapt_folds(run, 5) if config.folds == "auto" else config.folds
-    result = probe_layers(run, config.roles, config.readouts, folds=folds,
-                          seeds=range(config.seed, config.seed + config.seeds), probes=config.probes,
-                          n_boot=config.n_boot, save_weights=config.save_weights, **_trust(probe_layers, config))
-    if config.seeds >= 2:
-        replication(run, result, **_trust(replication, config))
-    return result
+    config = _config(ProbeConfig, config, fields)
+    return run_probes(_open(run), config)
 
 
 def calibrate(run: RunLike, config: CalibrateConfig | None = None, *, probes: Result | None = None,
@@ -85,44 +71,30 @@ def calibrate(run: RunLike, config: CalibrateConfig | None = None, *, probes: Re
     """Every channel (and, with ``prior_knowledge``, known vs unknown items); returns the ``channels`` result.
     ``probes``: the probes result whose best probe becomes a channel (default: the run's, when stored);
     ``sampling``: the ``wb.sample`` result whose channels join (default: the run's latest, when stored)."""
-    from workbench.analyses.channels import channels, stored_result
-    from workbench.analyses.prior_knowledge import prior_knowledge
+    from workbench.analyses.prior_knowledge import run_calibration
 
-    config, run = _config(CalibrateConfig, config, fields), _open(run)
-    probes = probes if probes is not None else stored_result(run, "probes")
-    options = dict(n_bins=config.n_bins, strategy=config.strategy, n_boot=config.n_boot, seed=config.seed,
-                   sampling=sampling)
-    result = channels(run, probes=probes, thresholds=config.validity, **options, **_trust(channels, config))
-    if config.prior_knowledge:
-        prior_knowledge(run, probes=probes, threshold=config.known_threshold, **options,
-                        **_trust(prior_knowledge, config))
-    return result
+    config = _config(CalibrateConfig, config, fields)
+    return run_calibration(_open(run), config, probes=probes, sampling=sampling)
 
 
 def bottleneck(run: RunLike, config: BottleneckConfig | None = None, *, model: Any = None, **fields: Any) -> Result:
-    """Softmax expected value vs argmax, and the logit lens (loading the run's model unless ``model`` is given)."""
-    from workbench.analyses.bottleneck import bottleneck as bottleneck_run
+    """Softmax expected value vs argmax, and the logit lens (on ``model``, or the run's model when ``device`` is
+    given, else the run's read-out head alone)."""
+    from workbench.analyses.bottleneck import run_bottleneck
 
-    config, run = _config(BottleneckConfig, config, fields), _open(run)
-    if config.logit_lens and model is None and config.device is not None:
-        from workbench.backends import load_model
-
-        model = load_model(run.config["model"], backend=run.config.get("backend", "transformer_lens"),
-                           device=config.device)
-    return bottleneck_run(run, n_boot=config.n_boot, seed=config.seed, logit_lens=config.logit_lens, loaded=model,
-                          lens_layers=config.lens_readouts, **_trust(bottleneck_run, config))
+    config = _config(BottleneckConfig, config, fields)
+    return run_bottleneck(_open(run), config, model)
 
 
 def patch(run: RunLike, model: Any = None, config: PatchConfig | None = None, *, source_model: Any = None,
-          say: Callable[[str], None] | None = None, **fields: Any) -> Result:
+          **fields: Any) -> Result:
     """Patch states between runs block by block (the run's model, and a cross-model source's, is loaded unless given:
-    ``model``, ``source_model``); returns the stored patching result. ``say`` gets a line per unit when ``progress``."""
+    ``model``, ``source_model``); returns the stored patching result, and with ``figures`` writes its figures
+    beside it. It says what runs when ``progress``."""
     from workbench.analyses.patching.runner import run_patching
 
-    config, run = _config(PatchConfig, config, fields), _open(run)  # (the runner checks the run before loading)
-    say = say or (lambda message: print(f"  {message}", flush=True))
-    result = run_patching(run, config, backend=model, source_backend=source_model,
-                          progress=say if config.progress else None)
+    config = _config(PatchConfig, config, fields)  # (the runner checks the run before loading)
+    result = run_patching(_open(run), config, model, source_model=source_model)
     if config.figures:
         from workbench.figures.patching import write_figures
 
@@ -130,17 +102,14 @@ def patch(run: RunLike, model: Any = None, config: PatchConfig | None = None, *,
     return result
 
 
-def steer(run: RunLike, config: SteerConfig | None = None, *, model: Any = None,
-          say: Callable[[str], None] | None = None, **fields: Any) -> Result:
+def steer(run: RunLike, config: SteerConfig | None = None, *, model: Any = None, **fields: Any) -> Result:
     """Steer along a direction at the confidence slot, layer by layer, beside random directions of the same norm
     (the run's model is loaded unless ``model`` is given); returns the stored ``steering-<direction>`` result and,
-    with ``figures``, writes its dose-response figure beside it. ``say`` receives a line per batch when
-    ``progress`` is on."""
+    with ``figures``, writes its dose-response figure beside it. It says what runs when ``progress``."""
     from workbench.analyses.steering import steer as steer_run
 
-    config, run = _config(SteerConfig, config, fields), _open(run)  # (the runner checks layers before loading)
-    say = say or (lambda message: print(f"  {message}", flush=True))
-    result = steer_run(run, config, backend=model, progress=say if config.progress else None)
+    config = _config(SteerConfig, config, fields)  # (the runner checks layers before loading)
+    result = steer_run(_open(run), config, model)
     if config.figures:
         from workbench.figures.steering import write_figures
 
@@ -156,8 +125,8 @@ def sample(run: RunLike, config: SampleConfig | None = None, *, model: Any = Non
     others and names the sampling config they came from."""
     from workbench.sampling import sample_channels
 
-    config = _config(SampleConfig, config, fields)
-    return sample_channels(_open(run), config, loaded=model)
+    config = _config(SampleConfig, config, fields)  # (a bad field: refused before the run is read)
+    return sample_channels(_open(run), config, model)
 
 
 def finetune(run: RunLike, out: str | Path, *, config: FinetuneConfig | None = None,
@@ -165,36 +134,12 @@ def finetune(run: RunLike, out: str | Path, *, config: FinetuneConfig | None = N
     """Train the adapter(s) (one per seed) and, with ``eval`` runs, the whole experiment (baselines, before/after
     comparison, cross-model patching, replication over seeds). Returns the ``finetune`` result; without ``eval``
     a ``training`` result listing each adapter and its loss history."""
-    import pandas as pd
+    from workbench.finetune.runner import run_finetune
 
-    from workbench.analyses.inputs import require_complete
-    from workbench.finetune.runner import finetune_experiment
-    from workbench.finetune.train import train
-    from workbench.store.results import store_result
-
-    train_fields = {k: v for k, v in fields.items() if k in FinetuneConfig.model_fields}
-    plan = _config(FinetuneExperiment, experiment, {k: v for k, v in fields.items() if k not in train_fields})
-    config = _config(FinetuneConfig, config, {**train_fields, "seed": plan.seeds[0]})
-    train_run, out = _open(run), Path(out)
-    if plan.eval:
-        eval_runs = {split: open_run(path) for split, path in plan.eval.items()}
-        return finetune_experiment(train_run, config, out, eval_runs=eval_runs, baselines=plan.baselines,
-                                   seeds=plan.seeds, tolerance=plan.tolerance, patch=plan.patch,
-                                   patch_pairs=plan.patch_pairs, n_boot=plan.n_boot, progress=config.progress,
-                                   **_trust(finetune_experiment, plan))
-    require_complete(train_run, plan.allow_incomplete)  # before training
-    rows, histories = [], []
-    for seed in plan.seeds:
-        variant = config.replace(seed=seed)
-        done = train(train_run, variant, out / f"{variant.name}-seed{seed}", progress=config.progress)
-        history = pd.DataFrame(done.history)
-        rows.append({"variant": variant.name, "seed": seed, "path": str(done.path), "step": done.manifest["step"],
-                     "complete": done.complete, "first_loss": float(history["loss"].iloc[0]),
-                     "last_loss": float(history["loss"].iloc[-1])})
-        histories.append(history.assign(variant=variant.name, seed=seed))
-    tables = {"adapters": pd.DataFrame(rows), "history": pd.concat(histories, ignore_index=True)}
-    return store_result(out, "training", tables, {"finetune": config.content(), "seeds": list(plan.seeds)},
-                        train_run.manifest, overwrite=plan.overwrite)
+    train = {k: v for k, v in fields.items() if k in FinetuneConfig.model_fields}
+    experiment = _config(FinetuneExperiment, experiment, {k: v for k, v in fields.items() if k not in train})
+    config = _config(FinetuneConfig, config, {**train, "seed": experiment.seeds[0]})
+    return run_finetune(_open(run), config, experiment, out)
 
 
 def report(run: RunLike, path: str | Path | None = None, *, allow_incomplete: bool = False) -> Path:

@@ -41,7 +41,7 @@ def analyse(run: Run, model: Any, *, seed: int = 0, n_pairs: int = 24, logit_len
     kind = "correct-to-incorrect" if 0 < correct.sum() < len(correct) else "random"
     if kind == "random":
         skipped.append(f"patching: random pairs stand in for correct-to-incorrect ({describe_classes(correct)})")
-    run_patching(run, PatchConfig(pairs=kind, n_pairs=n_pairs, seed=seed), backend=model)
+    run_patching(run, PatchConfig(pairs=kind, n_pairs=n_pairs, seed=seed, progress=False), model)
     return skipped
 
 

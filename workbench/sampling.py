@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from workbench.analyses.inputs import require_complete
-from workbench.backends import Backend, load_model
+from workbench.analyses.inputs import require_complete, run_model
+from workbench.backends import Backend
 from workbench.configs import SampleConfig
 from workbench.elicit.sampling import consistency_row, p_true, sample_answers
 from workbench.errors import WorkbenchError
@@ -49,11 +49,11 @@ def _batch(backend: Backend, records: pd.DataFrame, config: SampleConfig, templa
     return frame
 
 
-def sample_channels(run: str | Path | Run, config: SampleConfig | None = None, *, loaded: Backend | None = None,
+def sample_channels(run: str | Path | Run, config: SampleConfig | None = None, model: Backend | None = None,
                     **overrides: Any) -> Result:
     """Sample (or resume sampling) every example of a run; return the stored ``sampling`` result.
 
-    ``overrides`` set config fields (``k=10``, ``overwrite=True``, ``progress=False``, ...); ``loaded`` is the
+    ``overrides`` set config fields (``k=10``, ``overwrite=True``, ``progress=False``, ...); ``model`` is the
     run's model already loaded (else it is loaded on ``config.device``). A config already stored on this run
     is returned as it is (``overwrite=True`` recomputes it); another config gets its own keyed folder.
 
@@ -70,11 +70,10 @@ def sample_channels(run: str | Path | Run, config: SampleConfig | None = None, *
         return slot.existing
     digest = config_hash({**config.content(), "run": run.manifest.get("config_hash")})
     chunks = ChunkStore(slot.path / "partial", digest, what="sampling table")
-    if loaded is None:
-        loaded = load_model(run.config["model"], backend=run.config.get("backend", "transformer_lens"),
-                            device=config.device, dtype=run.config.get("dtype", "float32"))
-    elif loaded.info.get("checksum") != run.manifest["model"].get("checksum"):
-        raise WorkbenchError(f"the loaded model ({loaded.info.get('name')}) is not the run's model "
+    if model is None:
+        model = run_model(run, config, dtype=run.config.get("dtype", "float32"))
+    elif model.info.get("checksum") != run.manifest["model"].get("checksum"):
+        raise WorkbenchError(f"the loaded model ({model.info.get('name')}) is not the run's model "
                              f"({run.model_name}); pass the run's model or none")
     template = PromptTemplate.from_dict(run.manifest["template"])
     max_tokens = config.max_answer_tokens or run.config.get("max_answer_tokens", 24)
@@ -85,7 +84,7 @@ def sample_channels(run: str | Path | Run, config: SampleConfig | None = None, *
               disable=not config.progress, unit="item") as bar:
         for start in range(0, len(todo), config.batch_size):
             batch = todo.iloc[start:start + config.batch_size]
-            chunks.put(f"batch-{len(chunks.done):05d}", _batch(loaded, batch, config, template, max_tokens))
+            chunks.put(f"batch-{len(chunks.done):05d}", _batch(model, batch, config, template, max_tokens))
             bar.update(len(batch))
     table = pd.concat(chunks.frames(), ignore_index=True).sort_values("example_id", ignore_index=True)
     result = slot.write({TABLE: table}, digest=digest, execution=config.to_dict(), n_examples=len(records),

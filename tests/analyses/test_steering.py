@@ -79,7 +79,7 @@ def test_conditions_read_together_equal_one_at_a_time(tiny, tiny_run):
 
 
 def test_steer_result_tables_and_control(tiny, fresh):
-    result = steer(fresh, backend=tiny, direction="mean_diff", readouts=(1, 2), **FAST)
+    result = steer(fresh, model=tiny, direction="mean_diff", readouts=(1, 2), **FAST)
     effects = result["effects"]
     n = fresh.n_examples
     assert len(effects) == n * 2 * (1 + 2) * 3  # examples x layers x directions x alphas
@@ -118,7 +118,7 @@ def test_probe_direction_from_saved_weights(tiny, fresh):
     from workbench.analyses.probe_layers import probe_layers
 
     probe_layers(fresh, ["confidence_slot"], folds=2, seeds=(0,), probes=["logistic"], n_boot=20)
-    result = steer(fresh, backend=tiny, readouts=(1,), **FAST)
+    result = steer(fresh, model=tiny, readouts=(1,), **FAST)
     assert result.path.parent.name == "steering-probe"  # keyed: RUN/results/steering-probe/<key>
     assert result["directions"]["source"].iloc[0].endswith("logistic-layer01.safetensors")
     assert set(result["effects"]["direction"]) == {"probe", "random"}
@@ -133,20 +133,20 @@ def test_killed_steer_resumes_and_equals_an_uninterrupted_one(tiny, fresh, tiny_
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        steer(fresh, backend=tiny, direction="mean_diff", readouts=(1,), progress=die_on_second, **FAST)
+        steer(fresh, model=tiny, direction="mean_diff", readouts=(1,), progress=die_on_second, **FAST)
     assert list((fresh.path / "results" / "steering-mean_diff").glob("*/partial/batch-00000.parquet"))
     resumed = []
-    result = steer(fresh, backend=tiny, direction="mean_diff", readouts=(1,), progress=resumed.append, **FAST)
+    result = steer(fresh, model=tiny, direction="mean_diff", readouts=(1,), progress=resumed.append, **FAST)
     assert [m.split(":")[0] for m in resumed] == ["batch-00001", "batch-00002"]  # the first batch was kept
     shutil.copytree(tiny_run.path, tmp_path / "other")
-    whole = steer(tmp_path / "other", backend=tiny, direction="mean_diff", readouts=(1,), **FAST)
+    whole = steer(tmp_path / "other", model=tiny, direction="mean_diff", readouts=(1,), **FAST)
     pd.testing.assert_frame_equal(result["effects"], whole["effects"], atol=1e-6)
-    assert steer(fresh, backend=tiny, direction="mean_diff", readouts=(1,), **FAST).path == result.path  # stored: reused
-    beside = steer(fresh, backend=tiny, direction="mean_diff", readouts=(2,), **FAST)  # another config: its own key
+    assert steer(fresh, model=tiny, direction="mean_diff", readouts=(1,), **FAST).path == result.path  # stored: reused
+    beside = steer(fresh, model=tiny, direction="mean_diff", readouts=(2,), **FAST)  # another config: its own key
     assert beside.path != result.path and (result.path / "manifest.json").exists()
     assert list(beside["layers"]["layer"]) == [2] and open_result(fresh.path, "steering-mean_diff").path == beside.path
     stamp = (beside.path / "manifest.json").stat().st_mtime_ns
-    again = steer(fresh, backend=tiny, direction="mean_diff", readouts=(2,), overwrite=True, **FAST)
+    again = steer(fresh, model=tiny, direction="mean_diff", readouts=(2,), overwrite=True, **FAST)
     assert again.path == beside.path and (again.path / "manifest.json").stat().st_mtime_ns != stamp  # recomputed
 
 
@@ -159,14 +159,14 @@ def test_bad_input_is_one_clear_error_each(tiny, fresh, tmp_path):
     with pytest.raises(WorkbenchError, match="at least one of them non-zero"):
         SteerConfig(alphas=(0.0,))
     with pytest.raises(WorkbenchError, match=r"read-out 7 out of range: there are 3 read-outs in this run \(0..2"):
-        steer(fresh, backend=tiny, direction="mean_diff", readouts=(1, 7))
+        steer(fresh, model=tiny, direction="mean_diff", readouts=(1, 7))
     with pytest.raises(WorkbenchError, match="run `workbench probe"):
-        steer(fresh, backend=tiny, readouts=(1,))
+        steer(fresh, model=tiny, readouts=(1,))
     other = make_run(tmp_path / "other", n=40, accuracy=0.5, n_blocks=2)  # d_model differs: another model's run
     probe_layers(other, ["confidence_slot"], [1], folds=2, seeds=(0,), probes=["logistic"], n_boot=20)
     for direction in ("probe", "mean_diff"):
         with pytest.raises(WorkbenchError, match="another model's run"):
-            steer(fresh, backend=tiny, direction=direction, readouts=(1,), probe_run=str(other.path))
+            steer(fresh, model=tiny, direction=direction, readouts=(1,), probe_run=str(other.path))
 
 
 def test_cli_steers_and_writes_the_figure(tiny, fresh, tiny_run, tmp_path, capsys):
@@ -196,7 +196,7 @@ def test_steer_smollm2_along_its_class_means_with_the_random_control(smollm2, sm
     """The small run has too few correct answers to cross-validate a probe; its class means give the direction."""
     shutil.copytree(smollm2_run.path, tmp_path / "run")
     run = open_run(tmp_path / "run")
-    result = steer(run, backend=smollm2, direction="mean_diff", readouts=(10, 20), alphas=(-0.5, 0.0, 0.5), n_random=2, limit=8,
+    result = steer(run, model=smollm2, direction="mean_diff", readouts=(10, 20), alphas=(-0.5, 0.0, 0.5), n_random=2, limit=8,
                    n_boot=200, batch_size=8)
     effects = result["effects"]
     base = effects[effects["alpha"] == 0].groupby("example_id")["expected"].first()

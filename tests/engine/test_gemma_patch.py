@@ -44,7 +44,7 @@ def token_run(path, n_examples: int, n_layers: int, d_model: int):
 def test_patch_on_gemma3_uses_the_fast_path_and_attribution(make_backends, tmp_path):
     backend = make_backends("gemma3_text")["transformer_lens"]
     run = token_run(tmp_path / "run", 6, backend.n_layers, backend.d_model)
-    result = run_patching(run, backend=backend, figures=False, pairs="random", n_pairs=3, site="attn_out",
+    result = run_patching(run, model=backend, figures=False, pairs="random", n_pairs=3, site="attn_out",
                           controls=(), n_boot=50, chunk_pairs=2)
     effects = result["effects"]
     assert (effects["method"] == "fast").all() and len(effects) == 3 * backend.n_layers

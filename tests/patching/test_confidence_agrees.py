@@ -29,7 +29,7 @@ def test_patched_confidence_equals_the_patching_result(smollm2, smollm2_run, tmp
     import shutil
 
     run = wb.open_run(shutil.copytree(smollm2_run.path, tmp_path / "run"))
-    result = run_patching(run, backend=smollm2, pairs="random", n_pairs=2, blocks=LAYERS, controls=(),
+    result = run_patching(run, model=smollm2, pairs="random", n_pairs=2, blocks=LAYERS, controls=(),
                           attribution=False, method=method, figures=False)
     assert undocumented(result.analysis, result.tables) == []
     effects = result["effects"]

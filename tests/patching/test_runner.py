@@ -88,17 +88,17 @@ def test_killed_run_resumes_where_it_stopped(smollm2, smollm2_run, monkeypatch):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_patching(smollm2_run, config, backend=smollm2, figures=False, progress=kill_after_two_units)
+        run_patching(smollm2_run, config, model=smollm2, figures=False, progress=kill_after_two_units)
     (path,) = (smollm2_run.path / "results" / "patching-random-mlp_out").iterdir()  # the config's keyed folder
     progress = json.loads((path / "partial" / "progress.json").read_text())
     assert progress["done"] == ["sweep-00000"] and not (path / "manifest.json").exists()
     assert len(calls) == 1
-    result = run_patching(smollm2_run, config, backend=smollm2, figures=False)
+    result = run_patching(smollm2_run, config, model=smollm2, figures=False)
     assert len(calls) == 2  # only sweep-00001 was computed again; the stored chunk was reused
     assert sorted(result["effects"]["pair_id"].unique()) == [0, 1]
-    again = run_patching(smollm2_run, config, backend=smollm2, figures=False)  # finished: read back, no work
+    again = run_patching(smollm2_run, config, model=smollm2, figures=False)  # finished: read back, no work
     assert len(calls) == 2 and again.manifest["config_hash"] == result.manifest["config_hash"]
-    other = run_patching(smollm2_run, config, backend=smollm2, figures=False, seed=6)  # another config: beside it
+    other = run_patching(smollm2_run, config, model=smollm2, figures=False, seed=6)  # another config: beside it
     assert other.path != result.path and (result.path / "manifest.json").exists() and len(calls) == 4
 
 
@@ -123,5 +123,5 @@ def test_an_architecture_without_a_row_is_one_error_naming_the_row_to_add(tiny_c
     for method in ("auto", "reference"):
         with pytest.raises(WorkbenchError, match=r"architecture 'llama' has no row .*workbench/architectures.py"):
             run_patching(run, PatchConfig(pairs="random", n_pairs=2, blocks="all", controls=(), method=method),
-                         backend=model, figures=False)
+                         model=model, figures=False)
     assert not (run.path / "results").exists() or not any((run.path / "results").rglob("effects.parquet"))

@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from workbench.analyses.calibration import auroc_rows, bootstrap_indices, percentile_interval
-from workbench.analyses.inputs import labels, require_complete, require_two_classes
+from workbench.analyses.inputs import labels, require_complete, require_two_classes, run_model
 from workbench.analyses.logit_lens import lens_auroc, lens_scores
+from workbench.configs import BottleneckConfig
 from workbench.store import Run
 from workbench.store.results import Result, result_slot
 
@@ -106,3 +107,13 @@ def bottleneck(run: Run, *, n_boot: int = 2000, level: float = 0.95, seed: int =
         summary.update(lens_summary(tables["lens"]))
     tables["summary"] = pd.DataFrame([summary])
     return slot.write(tables)
+
+
+def run_bottleneck(run: Run, config: BottleneckConfig, model: Any = None) -> Result:
+    """``wb.bottleneck``: the logit lens reads ``model``, else the run's model loaded on ``config.device`` when one is
+    named, else the read-out head alone (no model load)."""
+    if config.logit_lens and model is None and config.device is not None:
+        model = run_model(run, config)
+    return bottleneck(run, n_boot=config.n_boot, seed=config.seed, logit_lens=config.logit_lens, loaded=model,
+                      lens_layers=config.lens_readouts, allow_incomplete=config.allow_incomplete,
+                      overwrite=config.overwrite)

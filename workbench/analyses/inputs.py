@@ -9,7 +9,7 @@ problem and the fix. Nothing here computes a metric.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -26,6 +26,22 @@ def resume_command(run: Run) -> str:
     execution = CollectConfig.execution_keys()
     decides = {key: value for key, value in config.items() if key not in execution}
     return command_line("workbench", "collect", *CollectConfig.cli_args(decides), "--out", run.path)
+
+
+def run_model(run: Run, config, **load: object):
+    """The model ``run`` was collected with, loaded for a runner that needs it again: on ``config.device``, with
+    ``config.backend`` where the config has one (default: the run's). The one place a runner loads a run's model."""
+    from workbench.backends import load_model
+
+    backend = getattr(config, "backend", None) or run.config.get("backend", "transformer_lens")
+    return load_model(run.config["model"], backend=backend, device=config.device, **load)
+
+
+def say_progress(config, progress: Callable[[str], None] | None = None) -> Callable[[str], None]:
+    """Where a runner's progress lines go: ``progress`` when given, else printed when ``config.progress``."""
+    if progress is not None:
+        return progress
+    return (lambda message: print(f"  {message}", flush=True)) if config.progress else (lambda message: None)
 
 
 def require_complete(run: Run, allow_incomplete: bool = False) -> None:

@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 
 from workbench.analyses.calibration import percentile_interval
-from workbench.analyses.channels import CHANNELS, channel_scores
+from workbench.analyses.channels import CHANNELS, channel_scores, channels, stored_result
 from workbench.analyses.inputs import require_complete
 from workbench.analyses.tables import calibration_table, reliability_table, table_columns
+from workbench.configs import CalibrateConfig
 from workbench.errors import WorkbenchError
 from workbench.store import Run
 from workbench.store.results import Result, result_ref, store_result
@@ -113,3 +114,18 @@ def prior_knowledge(run: Run, *, probes: Result | None = None, threshold: float 
     if sampling is not None:  # (absent otherwise, so results of runs without sampling keep their keys)
         config["sampling_result"] = result_ref(sampling, run.path)
     return store_result(run.path, ANALYSIS, tables, config, run.manifest, overwrite=overwrite)
+
+
+def run_calibration(run: Run, config: CalibrateConfig, *, probes: Result | None = None,
+                    sampling: Result | None = None) -> Result:
+    """``wb.calibrate``: every channel and, with ``config.prior_knowledge``, known vs unknown items; returns the
+    ``channels`` result. ``probes``: the result whose best probe becomes a channel (default: the run's, when
+    stored); ``sampling``: the ``wb.sample`` result whose channels join (default: the run's latest)."""
+    probes = probes if probes is not None else stored_result(run, "probes")
+    options = dict(probes=probes, sampling=sampling, n_bins=config.n_bins, strategy=config.strategy,
+                   n_boot=config.n_boot, seed=config.seed, allow_incomplete=config.allow_incomplete,
+                   overwrite=config.overwrite)
+    result = channels(run, thresholds=config.validity, **options)
+    if config.prior_knowledge:
+        prior_knowledge(run, threshold=config.known_threshold, **options)
+    return result

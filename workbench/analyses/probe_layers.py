@@ -33,6 +33,7 @@ from workbench.analyses.inputs import (check_folds, labels, nonfinite_rows, ques
                                        select_roles)
 from workbench.analyses.probe_weights import save_probe
 from workbench.analyses.probes import ESTIMATORS, LogisticProbe
+from workbench.configs import ProbeConfig
 from workbench.errors import WorkbenchError, did_you_mean
 from workbench.layer_selection import READOUT, select_layers
 from workbench.store import Run
@@ -163,6 +164,22 @@ def probe_layers(run: Run, role: str | Sequence[str] = "confidence_slot", layers
         raise WorkbenchError("no layer could be probed: every selected layer has NaN/inf activations")
     tables = {"layers": table, "oof": pd.concat(oof_frames, ignore_index=True), "fits": pd.DataFrame(fit_rows)}
     return slot.write(tables, best=best_layers(table))
+
+
+def run_probes(run: Run, config: ProbeConfig) -> Result:
+    """``wb.probe``: every (role, read-out) of ``config`` (``folds="auto"``: the most the class counts allow) and,
+    with ``seeds >= 2``, the replication result; returns the ``probes`` result."""
+    from workbench.analyses.replication import replication
+    from workbench.analyses.summary import adapt_folds
+
+    trust = dict(allow_incomplete=config.allow_incomplete, overwrite=config.overwrite)
+    folds = adapt_folds(run, 5) if config.folds == "auto" else config.folds
+    result = probe_layers(run, config.roles, config.readouts, folds=folds, probes=config.probes,
+                          seeds=range(config.seed, config.seed + config.seeds), n_boot=config.n_boot,
+                          save_weights=config.save_weights, **trust)
+    if config.seeds >= 2:
+        replication(run, result, **trust)
+    return result
 
 
 def save_refit(run: Run, out_dir: Path, estimator: BaseEstimator, name: str, X: np.ndarray, correct: np.ndarray,

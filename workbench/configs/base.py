@@ -12,6 +12,7 @@ A bad value raises one ``ConfigError`` (a ``WorkbenchError``) naming the key pat
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import warnings
@@ -21,7 +22,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 
-from workbench.configs.kinds import Kind
+from workbench.configs.kinds import Kind, of_type, plain, words
 from workbench.errors import WorkbenchError, did_you_mean
 
 
@@ -61,7 +62,8 @@ def extra(info: FieldInfo, key: str, default: Any = None) -> Any:
 
 
 def kind_of(info: FieldInfo) -> Kind | None:
-    return next((m for m in info.metadata if isinstance(m, Kind)), None)
+    """The field's kind (``kinds``), or how the CLI reads a plain pydantic type."""
+    return next((m for m in info.metadata if isinstance(m, Kind)), None) or of_type(info.annotation)
 
 
 def flags_of(name: str, info: FieldInfo) -> list[str]:
@@ -84,6 +86,20 @@ class StageConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     SECTION: ClassVar[str] = ""
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {}
+    SHARED: ClassVar[bool] = False  # a mixin of fields many configs share (``stages``): listed after a config's own
+    HELP: ClassVar[dict[str, str]] = {}  # what a shared field means in this config (its help text here)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """A config's own fields first, then those of its mixins, in the CLI, the verbs' signatures and ``to_dict``."""
+        super().__pydantic_init_subclass__(**kwargs)
+        shared = {name for base in cls.__mro__ if base.__dict__.get("SHARED") for name in base.__annotations__}
+        fields = dict(cls.__pydantic_fields__)
+        for name, help in cls.__dict__.get("HELP", {}).items():
+            fields[name] = copy.copy(fields[name])
+            fields[name].description = help
+        cls.__pydantic_fields__ = {**{n: f for n, f in fields.items() if n not in shared},
+                                   **{n: f for n, f in fields.items() if n in shared}}
 
     def __init__(self, **data: Any) -> None:
         for old, new in self.RENAMED.items():
@@ -100,7 +116,7 @@ class StageConfig(BaseModel):
             raise ConfigError("", f"unknown key {self._path(unknown[0])!r}.{did_you_mean(str(unknown[0]), known)} "
                               f"Known in {self.SECTION or 'this config'}: {', '.join(known)}", has_value=False)
         try:
-            super().__init__(**data)
+            super().__init__(**{key: plain(value) for key, value in data.items()})
         except ValidationError as error:
             raise self._error(error) from None
 
@@ -122,7 +138,9 @@ class StageConfig(BaseModel):
             return cause
         if first["type"] == "missing":
             return ConfigError(cls._path(*loc), "missing (required)", has_value=False)
-        problem = str(cause) if first["type"] == "value_error" else first["msg"]
+        info = cls.model_fields.get(loc[0]) if loc else None
+        problem = str(cause) if first["type"] == "value_error" else \
+            words(first, info.annotation, info.metadata) if info is not None else first["msg"]
         return ConfigError(cls._path(*loc), problem, first.get("input"), has_value=bool(loc))
 
     # --- data ---------------------------------------------------------------------------------------------

@@ -5,51 +5,49 @@ header, so a re-run resumes) and ``FinetuneExperiment`` (the seeds, evaluation r
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from workbench.configs import kinds as k
 from workbench.configs import registries as reg
-from workbench.configs.base import ConfigError, StageConfig, option
-from workbench.configs.stages import AnalysisConfig, Device, Flag, Seed
+from workbench.configs.base import ConfigError, option
+from workbench.configs.stages import AnalysisConfig, Bootstrapped, Count, Execution, Flag, MaybeText, Positive
 
-Count = Annotated[int, k.integer(1)]
-NonNegative = Annotated[float, k.number(0)]
+NonNegative = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
 
 
-class FinetuneConfig(StageConfig):
+class FinetuneConfig(Execution):
     """What a fine-tuning run does (hashed) and how it is executed (``execution_keys``, not hashed)."""
 
     SECTION: ClassVar[str] = "finetune"
-    objective: Annotated[str, k.name(reg.objectives)] = option(
+    objective: Literal[*reg.objectives()] = option(
         "confidence", "confidence (match the target) or answer (standard fine-tuning on gold answers)")
-    target: Annotated[str, k.name(reg.targets)] = option("probe", "what the confidence is tuned toward")
-    strategy: Annotated[str, k.name(reg.strategies)] = option(
+    target: Literal[*reg.targets()] = option("probe", "what the confidence is tuned toward")
+    strategy: Literal[*reg.strategies()] = option(
         "standard", "standard, or knowledge-aware (CogCalib: familiar items first, with a confidence penalty; the "
                     "answer objective only)")
-    probe: Annotated[str | None, k.text(optional=True)] = option(
+    probe: MaybeText = option(
         None, "LAYER/ROLE of the run's saved probe (e.g. 18/confidence_slot) or a probe file")
-    probe_kind: Annotated[str, k.name(reg.probes)] = option("logistic", "which saved probe kind")
+    probe_kind: Literal[*reg.probes()] = option("logistic", "which saved probe kind")
     width: NonNegative = option(5.0, "sd of the target Gaussian in points (0: one-hot)")
-    constant: Annotated[float | None, k.number(0, 1, high_open=False, optional=True)] = option(
+    constant: Annotated[float | None, Field(strict=True, ge=0, le=1)] = option(
         None, "value of the constant target (default: the training accuracy)")
     rank: Count = option(8, "LoRA rank")
-    alpha: Annotated[float | None, k.number(0, low_open=True, optional=True)] = option(
+    alpha: Annotated[float | None, Field(strict=True, gt=0, allow_inf_nan=False)] = option(
         None, "LoRA scale numerator (default: 2 x rank)")
-    target_modules: Annotated[tuple[str, ...], k.strings()] = option(
+    target_modules: Annotated[tuple[str, ...], k.names()] = option(
         ("q_proj", "v_proj"), "LoRA target modules", flags=("--modules", "--target-modules"))
     steps: Count = option(50, "optimiser steps")
     batch_size: Count = option(8, "examples per step")
-    lr: Annotated[float, k.number(0, low_open=True)] = option(2e-3, "learning rate")
+    lr: Positive = option(2e-3, "learning rate")
     weight_decay: NonNegative = option(0.0, "AdamW weight decay")
     answer_kl: NonNegative = option(1.0, "weight of the keep-the-answer KL term")
-    seed: Seed = option(0, "training seed", cli=False)
-    min_per_class: Annotated[int, k.integer(0)] = option(5, "fewest correct and incorrect training examples")
-    dtype: Annotated[str, k.name(reg.dtypes)] = option("float32", "weights' dtype while training")
+    seed: Annotated[int, Field(strict=True, ge=0)] = option(0, "training seed", cli=False)  # the CLI's --seed: seeds
+    min_per_class: Annotated[int, Field(strict=True, ge=0)] = option(
+        5, "fewest correct and incorrect training examples")
+    dtype: Literal[*reg.dtypes()] = option("float32", "weights' dtype while training")
     checkpoint_every: Count = option(25, "steps between checkpoints", execution=True)
-    device: Device = option(None, "device to train on: cpu, cuda, ... (default: the best available)", execution=True)
-    progress: Flag = option(True, "show progress bars", execution=True)
 
     @model_validator(mode="after")
     def _probe_target_needs_a_probe(self) -> "FinetuneConfig":
@@ -78,12 +76,13 @@ class FinetuneConfig(StageConfig):
         return self.target if self.objective != "answer" else self.strategy
 
 
-class FinetuneExperiment(AnalysisConfig):
+class FinetuneExperiment(AnalysisConfig, Bootstrapped):
     """Around the adapters: the training seeds, the held-out runs to evaluate on, baselines, cross-model patching.
 
     Without ``eval`` only the adapters are trained (one per seed)."""
 
     SECTION: ClassVar[str] = "finetune"
+    HELP: ClassVar[dict[str, str]] = {"n_boot": "bootstrap resamples of the comparisons"}
     seeds: Annotated[tuple[int, ...], k.integers(0)] = option(
         (0,), "training seed(s); several also write the replication summary", flags=("--seed", "--seeds"))
     eval: Annotated[dict[str, str], k.splits()] = option(
@@ -93,4 +92,3 @@ class FinetuneExperiment(AnalysisConfig):
     tolerance: NonNegative = option(0.02, "largest accepted accuracy drop (absolute)")
     patch: Flag = option(True, "cross-model patching of the tuned model into the base")
     patch_pairs: Count = option(24, "pairs of the cross-model patching")
-    n_boot: Annotated[int, k.integer(10)] = option(1000, "bootstrap resamples of the comparisons")

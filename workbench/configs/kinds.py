@@ -1,10 +1,12 @@
-"""The kinds of value a config field holds: each checks a Python value and reads one from command-line text.
+"""The kinds of value pydantic's own types do not say: each checks a Python value and reads one from command-line text.
 
-A kind is pydantic metadata (``Annotated[int, count(1)]``): it replaces pydantic's own type checks with one
-that says what is expected in words (``must be an integer >= 2``), so an error reads the same from the
-Python API, the CLI and a sweep file. Values are normalised on the way in (numpy scalars become Python
-numbers, lists become tuples), so equal configs hash equally. Choices come from the registries, read
-lazily (a registry may import torch), with "did you mean".
+Plain fields are pydantic's: ``Literal[...]`` names (from ``registries``), ``Annotated[int, Field(strict=True,
+ge=2)]``, ``Annotated[bool, Field(strict=True)]``; ``StageConfig`` words their errors as these kinds word theirs
+(``must be an integer >= 2``), and ``of_type`` says how the CLI reads them. A kind here is pydantic metadata
+(``Annotated[str | tuple[int, ...], layers()]``) for what takes more: a word standing for ``None`` (``all``),
+comma-separated lists, layer ranges, ``SPLIT=RUN``. It says what is expected in words, so an error reads the
+same from the Python API, the CLI and a sweep file. Values are normalised on the way in (numpy scalars become
+Python numbers, lists become tuples), so equal configs hash equally.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic_core import core_schema
 
@@ -86,44 +88,13 @@ def _parse_number(text: str) -> float | int:
     return int(text) if text.lstrip("-").isdigit() else float(text)
 
 
-def integer(low: int, *, optional: bool = False, none_word: str | None = None) -> Kind:
+def integer(low: int, *, none_word: str) -> Kind:
+    """An integer >= ``low``, or ``None`` written as ``none_word`` (``limit``: ``all``)."""
     def check(v: Any) -> int:
         if not _is_int(v) or v < low:
-            raise ValueError(f"must be an integer >= {low}" + (f" or {none_word!r}" if none_word else ""))
+            raise ValueError(f"must be an integer >= {low} or {none_word!r}")
         return v
-    return Kind(check, "N", int, optional=optional, none_word=none_word)
-
-
-def number(low: float = 0.0, high: float = math.inf, *, low_open: bool = False, high_open: bool = True,
-           optional: bool = False) -> Kind:
-    """A finite number in [low, high) (``low_open``/``high_open`` exclude the ends)."""
-    left, right = "(" if low_open else "[", ")" if high_open else "]"
-    span = f"{left}{low:g}, {high:g}{right}" if math.isfinite(high) else f">= {low:g}" if not low_open else f"> {low:g}"
-
-    def check(v: Any) -> float:
-        ok = _number(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
-        if not ok:
-            raise ValueError(f"must be a number {'in ' if math.isfinite(high) else ''}{span}")
-        return float(v)
-    return Kind(check, "X", _parse_number, optional=optional)
-
-
-def flag() -> Kind:
-    def check(v: Any) -> bool:
-        if not isinstance(v, bool):
-            raise ValueError("must be true or false")
-        return v
-    return Kind(check, "BOOL")
-
-
-def text(*, optional: bool = False) -> Kind:
-    def check(v: Any) -> str:
-        if isinstance(v, Path):
-            v = str(v)
-        if not isinstance(v, str) or not v:
-            raise ValueError("must be a non-empty string")
-        return v
-    return Kind(check, "TEXT", optional=optional)
+    return Kind(check, "N", int, none_word=none_word)
 
 
 def _known(choices: Callable[[], Iterable[str]] | Iterable[str]) -> list[str]:
@@ -135,39 +106,78 @@ def _not_one_of(v: Any, known: list[str]) -> str:
     return f"must be one of {', '.join(known)}.{hint}".rstrip(".")
 
 
-def _one_of(v: Any, known: list[str]) -> str:
-    if isinstance(v, str) and v in known:
-        return v
-    raise ValueError(_not_one_of(v, known))
+def choices_of(annotation: Any) -> tuple[str, ...]:
+    """The names a ``Literal`` field (or an optional one) accepts; none for another type."""
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)
+    return next((names for arg in get_args(annotation) if (names := choices_of(arg))), ())
 
 
-def name(choices: Callable[[], Iterable[str]] | Sequence[str], *, optional: bool = False) -> Kind:
-    """One name from a registry (a function returning the names, so registries load lazily) or a tuple."""
-    return Kind(lambda v: _one_of(v, _known(choices)), "NAME", optional=optional,
-                choices=choices if callable(choices) else (lambda: choices))
+def of_type(annotation: Any) -> Kind | None:
+    """How the CLI reads a field pydantic checks itself: one of a ``Literal``'s names, an integer, a number, a text."""
+    if names := choices_of(annotation):
+        return Kind(_as_is, "NAME", choices=lambda: names)
+    types = set(get_args(annotation)) - {type(None)} or {annotation}
+    read = {int: Kind(_as_is, "N", int), float: Kind(_as_is, "X", _parse_number), str: Kind(_as_is, "TEXT")}
+    return read.get(next(iter(types))) if len(types) == 1 else None
 
 
-def names(choices: Callable[[], Iterable[str]] | Sequence[str], *, empty: bool = False,
+def _as_is(v: Any) -> Any:
+    return v
+
+
+def path_text(v: Any) -> Any:
+    """A path as its text (``BeforeValidator`` of the text fields)."""
+    return str(v) if isinstance(v, Path) else v
+
+
+def words(error: Mapping[str, Any], annotation: Any, metadata: Sequence[Any]) -> str:
+    """pydantic's error on a plain field, in the kinds' words (``must be one of ...``, ``must be an integer >= 2``)."""
+    if error["type"] == "literal_error":
+        return _not_one_of(error["input"], list(choices_of(annotation)))
+    if error["type"] == "bool_type":
+        return "must be true or false"
+    bounds = {key: getattr(m, key) for m in metadata for key in ("ge", "gt", "le", "lt") if hasattr(m, key)}
+    if error["type"] in ("float_type", "finite_number", "greater_than", "greater_than_equal", "less_than",
+                         "less_than_equal") and float in {annotation, *get_args(annotation)}:
+        low, high = bounds.get("gt", bounds.get("ge", 0)), bounds.get("lt", bounds.get("le"))
+        if high is None:
+            return f"must be a number {'>' if 'gt' in bounds else '>='} {low:g}"
+        return f"must be a number in {'(' if 'gt' in bounds else '['}{low:g}, {high:g}{')' if 'lt' in bounds else ']'}"
+    if error["type"] in ("int_type", "greater_than_equal"):
+        return "must be an integer" + (f" >= {bounds['ge']}" if "ge" in bounds else "")
+    if error["type"] in ("string_type", "string_too_short"):
+        return "must be a non-empty string"
+    return error["msg"]
+
+
+def split(v: Any) -> Any:
+    """Comma-separated text as a tuple of its stripped, non-empty parts; any other value as it is."""
+    return tuple(part.strip() for part in v.split(",") if part.strip()) if isinstance(v, str) else v
+
+
+def names(choices: Callable[[], Iterable[str]] | Sequence[str] | None = None, *, empty: bool = False,
           word: str | None = None) -> Kind:
-    """A tuple of names (a list, or comma-separated text); ``empty`` allows none (the text ``none``);
-    ``word`` is one extra text standing for every name (``all``)."""
+    """A tuple of names (a list, or comma-separated text), each one of ``choices`` (any non-empty text without);
+    ``empty`` allows none (the text ``none``); ``word`` is one extra text standing for every name (``all``)."""
     def check(v: Any) -> str | tuple[str, ...]:
         if word is not None and v == word:
             return word
         if empty and v == "none":
             return ()
-        if isinstance(v, str):
-            v = tuple(part.strip() for part in v.split(",") if part.strip())
+        v = split(v)
         if not isinstance(v, (list, tuple)) or (not v and not empty):
             raise ValueError("must be a non-empty list of names" if not empty else "must be a list of names")
-        known = _known(choices)
+        known = _known(choices) if choices is not None else None
         for item in v:
-            if not isinstance(item, str) or item not in known:
+            if known is None and not (isinstance(item, str) and item):
+                raise ValueError("must be a non-empty list of names")
+            if known is not None and (not isinstance(item, str) or item not in known):
                 raise ValueError(f"has {item!r}, which {_not_one_of(item, known)}")
         return tuple(v)
     words = tuple(w for w in (word, "none" if empty else None) if w)
     return Kind(check, "NAME", many=True, empty=empty, words=words,
-                choices=choices if callable(choices) else (lambda: choices))
+                choices=None if choices is None else choices if callable(choices) else (lambda: choices))
 
 
 def integers(low: int | None = None, *, optional: bool = False) -> Kind:
@@ -230,8 +240,7 @@ def folds() -> Kind:
 def pair(*, optional: bool = True) -> Kind:
     """Two strings (``"90,10"`` on the CLI), e.g. the confidence levels of ``logit_diff``."""
     def check(v: Any) -> tuple[str, str]:
-        if isinstance(v, str):
-            v = tuple(part.strip() for part in v.split(",") if part.strip())
+        v = split(v)
         if not isinstance(v, (list, tuple)) or len(v) != 2 or not all(isinstance(x, str) for x in v):
             raise ValueError("must be two confidence strings, e.g. '90,10'")
         return tuple(v)
@@ -261,8 +270,7 @@ def splits() -> Kind:
 def checked_name(checker: Callable[[str], None], metavar: str) -> Kind:
     """A name (a ``Path`` is taken as its text) that ``checker`` accepts; it raises ``ValueError`` otherwise."""
     def check(v: Any) -> str:
-        v = str(v) if isinstance(v, Path) else v
-        checker(v)
+        checker(v := path_text(v))
         return v
     return Kind(check, metavar)
 
@@ -278,13 +286,3 @@ def dataset_name() -> Kind:
 
     return checked_name(check_dataset, "DATASET")
 
-
-def strings() -> Kind:
-    """A non-empty tuple of strings (a list, or comma-separated text)."""
-    def check(v: Any) -> tuple[str, ...]:
-        if isinstance(v, str):
-            v = tuple(part.strip() for part in v.split(",") if part.strip())
-        if not isinstance(v, (list, tuple)) or not v or not all(isinstance(x, str) and x for x in v):
-            raise ValueError("must be a non-empty list of names")
-        return tuple(v)
-    return Kind(check, "NAME", many=True)

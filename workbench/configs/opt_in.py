@@ -7,30 +7,32 @@ their hashes (numbers are normalised to floats, so ``alphas=(-1, 1)`` now hashes
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from workbench.configs import kinds
 from workbench.configs import registries as reg
 from workbench.configs.base import ConfigError, option
-from workbench.configs.stages import AnalysisConfig, Boot, Device, Flag, Seed
+from workbench.configs.stages import (AnalysisConfig, Count, Execution, Flag, MaybeText, OnRunModel, Positive, Seeded,
+                                      Statistics)
 
-Count = Annotated[int, kinds.integer(1)]
 ALPHA_UNITS = ("residual_norm", "absolute")
 
 
-class SteerConfig(AnalysisConfig):
+class SteerConfig(AnalysisConfig, Statistics, OnRunModel):
     """Steering along a direction at the confidence slot (``workbench.analyses.steering``): what decides the
     result (hashed) and how it runs (``execution_keys``)."""
 
     SECTION: ClassVar[str] = "steer"
+    HELP: ClassVar[dict[str, str]] = {"seed": "seed of the random directions and the bootstrap",
+                                      "n_boot": "bootstrap resamples over examples"}
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"layers": ("readouts",)}
-    direction: Annotated[str, kinds.name(reg.directions)] = option(
+    direction: Literal[*reg.directions()] = option(
         "probe", "probe: the saved probe's weights (run `workbench probe` first); mean_diff: the difference of "
                  "class means of the stored residuals")
-    probe: Annotated[str, kinds.name(reg.probes)] = option("logistic", "which saved probe gives the direction")
-    probe_run: Annotated[str | None, kinds.text(optional=True)] = option(
+    probe: Literal[*reg.probes()] = option("logistic", "which saved probe gives the direction")
+    probe_run: MaybeText = option(
         None, "the run whose probe or class means give the direction (default: this run)")
     readouts: Annotated[tuple[int, ...] | None, kinds.integers(optional=True)] = option(
         None, "residual read-outs steered, indices such as 5,15,-1 (default: four evenly spaced)")
@@ -38,20 +40,14 @@ class SteerConfig(AnalysisConfig):
         (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0),
         "alpha grid, comma-separated, in units of the mean residual norm at the slot (write --alphas=-1,0,1 "
         "when the first is negative)")
-    alpha_unit: Annotated[str, kinds.name(ALPHA_UNITS)] = option(
+    alpha_unit: Literal[*ALPHA_UNITS] = option(
         "residual_norm", "residual_norm: alpha x the mean residual norm at (layer, slot); absolute: alpha itself")
     n_random: Count = option(4, "random control directions per layer (same norm, seeded)")
     limit: Annotated[int | None, kinds.integer(1, none_word="all")] = option(
         None, "steer the first N examples only (default: all)")
-    seed: Seed = option(0, "seed of the random directions and the bootstrap")
-    n_boot: Boot = option(1000, "bootstrap resamples over examples", flags=("--boot", "--n-boot"))
     batch_size: Count = option(8, "examples per stored chunk (resume granularity)", execution=True)
     rows_per_forward: Count = option(64, "(example, condition) rows per forward: memory for speed", execution=True)
-    backend: Annotated[str | None, kinds.name(reg.backends, optional=True)] = option(
-        None, "model backend (default: the run's)", execution=True)
-    device: Device = option(None, "device of the model: cpu, cuda, ... (default: the best available)", execution=True)
     figures: Flag = option(True, "write the dose-response figure beside the result", execution=True)
-    progress: Flag = option(True, "say what is running", execution=True)
 
     @model_validator(mode="after")
     def _a_grid_that_steers(self) -> "SteerConfig":
@@ -68,17 +64,16 @@ class SteerConfig(AnalysisConfig):
         return f"steering-{self.direction}"
 
 
-class SampleConfig(AnalysisConfig):
+class SampleConfig(AnalysisConfig, Seeded, Execution):
     """Sampling channels (``workbench.sampling``): self-consistency, semantic entropy and P(True)."""
 
     SECTION: ClassVar[str] = "sample"
-    k: Annotated[int, kinds.integer(2)] = option(5, "samples per example (agreement and entropy need two)")
-    temperature: Annotated[float, kinds.number(0, low_open=True)] = option(
+    HELP: ClassVar[dict[str, str]] = {
+        "seed": "seed of the samples (per example and sample, so batching does not matter)"}
+    k: Annotated[int, Field(strict=True, ge=2)] = option(5, "samples per example (agreement and entropy need two)")
+    temperature: Positive = option(
         1.0, "sampling temperature (1.0 samples the model as is)")
-    seed: Seed = option(0, "seed of the samples (per example and sample, so batching does not matter)")
-    max_answer_tokens: Annotated[int | None, kinds.integer(1, optional=True)] = option(
+    max_answer_tokens: Annotated[int | None, Field(strict=True, ge=1)] = option(
         None, "longest sampled answer, in tokens (default: the run's)")
     p_true: Flag = option(True, "also P(True): one forward per example")
     batch_size: Count = option(8, "examples per forward and per stored chunk", execution=True)
-    device: Device = option(None, "device of the model: cpu, cuda, ... (default: the best available)", execution=True)
-    progress: Flag = option(True, "show progress bars", execution=True)

@@ -9,12 +9,14 @@ table holds) and ``items`` is collect's ``limit`` under the name a plan asks for
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
 
 from workbench.configs import kinds as k
 from workbench.configs import registries as reg
 from workbench.configs.base import StageConfig, option
-from workbench.configs.stages import CollectConfig, Flag, PatchConfig
+from workbench.configs.stages import CollectConfig, Count, Flag, PatchConfig, Text
 
 
 def _default(cls: type[StageConfig], name: str) -> Any:
@@ -26,22 +28,22 @@ class PlanConfig(StageConfig):
 
     SECTION: ClassVar[str] = "plan"
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"layers": ("blocks",)}
-    model: Annotated[str, k.text()] = option(
+    model: Text = option(
         _default(CollectConfig, "model"), "registry name (its converted checkpoint's config), a directory holding "
         "config.json (weights not needed), a config.json file, or a Hugging Face id in the local cache")
-    items: Annotated[int, k.integer(1)] = option(
+    items: Count = option(
         _default(CollectConfig, "limit"), "items collected (collect's --limit)")
-    batch_size: Annotated[int, k.integer(1)] = option(
+    batch_size: Count = option(
         _default(CollectConfig, "batch_size"), "prompts per forward of collect")
-    dtype: Annotated[str, k.name(reg.dtypes)] = option("bfloat16", "weights' dtype (collect's --dtype)")
-    store_dtype: Annotated[str, k.name(reg.store_dtypes)] = option(
+    dtype: Literal[*reg.dtypes()] = option("bfloat16", "weights' dtype (collect's --dtype)")
+    store_dtype: Literal[*reg.store_dtypes()] = option(
         _default(CollectConfig, "store_dtype"), "dtype of the stored residuals")
-    vocabulary: Annotated[str, k.name(reg.vocabularies)] = option(
+    vocabulary: Literal[*reg.vocabularies()] = option(
         _default(CollectConfig, "vocabulary"), "confidence vocabulary")
-    max_answer_tokens: Annotated[int, k.integer(1)] = option(
+    max_answer_tokens: Count = option(
         _default(CollectConfig, "max_answer_tokens"), "longest greedy answer; the plan counts every batch generating "
         "this many tokens (an upper bound: short answers stop after 2-5)")
-    prompt_tokens: Annotated[int, k.integer(16)] = option(
+    prompt_tokens: Annotated[int, Field(strict=True, ge=16)] = option(
         128, "tokens of a prompt up to the answer (chat template, worked examples, question): 92-125 on the registry "
              "models' tokenizers with the default template; a config.json holds no tokenizer")
     blocks: Annotated[str | tuple[int, ...], k.layers("block")] = option(
@@ -53,4 +55,4 @@ class PlanConfig(StageConfig):
     controls: Annotated[tuple[str, ...], k.names(reg.controls, empty=True)] = option(
         _default(PatchConfig, "controls"), "patching controls, or 'none'")
     attribution: Flag = option(_default(PatchConfig, "attribution"), "patching also runs attribution patching")
-    device: Annotated[str, k.name(reg.plan_devices)] = option("h100", "device the run is timed and fitted on")
+    device: Literal[*reg.plan_devices()] = option("h100", "device the run is timed and fitted on")

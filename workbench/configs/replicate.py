@@ -11,14 +11,14 @@ installed can still be written with ``report_only``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from workbench.configs import kinds as k
 from workbench.configs import registries as reg
-from workbench.configs.base import ConfigError, StageConfig, option
-from workbench.configs.stages import Boot, Flag
+from workbench.configs.base import ConfigError, option
+from workbench.configs.stages import Bootstrapped, Count, Flag, MaybeText, Progress
 from workbench.errors import did_you_mean
 
 DEFAULT_LADDER = ("smollm2-135m-instruct", "gemma-3-270m", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct")
@@ -32,8 +32,7 @@ def registry_models(path: str, *, empty: bool = False) -> k.Kind:
     def check(v: Any) -> tuple[str, ...]:
         if empty and v == "none":
             return ()
-        if isinstance(v, str):
-            v = tuple(part.strip() for part in v.split(",") if part.strip())
+        v = k.split(v)
         if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
             raise ValueError("must be a list of registry model names")
         known = reg.models()
@@ -50,7 +49,7 @@ def registry_models(path: str, *, empty: bool = False) -> k.Kind:
                   choices=reg.models)
 
 
-class ReplicateConfig(StageConfig):
+class ReplicateConfig(Bootstrapped, Progress):
     """The ladder study (``workbench.replicate``): per model a sweep of every stage, then the claims."""
 
     SECTION: ClassVar[str] = "replicate"
@@ -59,40 +58,38 @@ class ReplicateConfig(StageConfig):
         DEFAULT_LADDER, "registry models, smallest first (see `workbench models`)")
     dataset: Annotated[str, k.dataset_name()] = option(
         "all", "built-in family, part of one (elements/symbol), a mix (capitals+elements/symbol) or a file")
-    limit: Annotated[int, k.integer(1)] = option(300, "items per model and seed (seeded, family-stratified)")
+    limit: Count = option(300, "items per model and seed (seeded, family-stratified)")
     seeds: Annotated[tuple[int, ...], k.integers(0)] = option(
         (0, 1, 2), "seeds of each model's collect (the item sample) and analyses; intervals span items and seeds")
-    n_pairs: Annotated[int, k.integer(1)] = option(24, "patching pairs per model and seed")
+    n_pairs: Count = option(24, "patching pairs per model and seed")
     readouts: Annotated[str | tuple[int, ...], k.layers("read-out")] = option(
         "all", "residual read-outs probed: 'all' or indices such as 0,8,-1 or 10-20")
     blocks: Annotated[str | tuple[int, ...], k.layers("block")] = option(
         "all", "decoder blocks patched: 'all' or indices such as 0,8,-1 or 10-20")
-    n_boot: Boot = option(1000, "bootstrap resamples for the intervals")
     finetune: Annotated[tuple[str, ...] | None, registry_models("replicate.finetune", empty=True)] = option(
         None, "models whose probe-targeted LoRA fine-tuning tests claims 7 and 9, then the seed's cross-model "
               "patching of claims 4 and 5, or 'none' (default: the three smallest of --models)")
-    finetune_steps: Annotated[int, k.integer(1)] = option(
+    finetune_steps: Count = option(
         30, "optimiser steps of each fine-tuning (batch 8, LoRA rank 8 on q_proj/v_proj)")
-    finetune_items: Annotated[int, k.integer(20)] = option(
+    finetune_items: Annotated[int, Field(strict=True, ge=20)] = option(
         100, "held-out items (not among the study's) on which fine-tuning is evaluated, collected before and after")
     tuning: Annotated[tuple[str, ...], registry_models("replicate.tuning", empty=True)] = option(
         (), "models whose standard fine-tuning on known-only, unknown-only and mixed items, and the knowledge-aware "
             "strategy, test claim 6, and (on a base model) the alignment before/after of claim 8, or 'none'")
-    tuning_items: Annotated[int, k.integer(2)] = option(
+    tuning_items: Annotated[int, Field(strict=True, ge=2)] = option(
         24, "training items of each knowledge set (known-only, unknown-only, mix); its steps are --finetune-steps")
-    batch_size: Annotated[int, k.integer(1)] = option(16, "prompts per forward", execution=True)
-    executor: Annotated[str, k.name(reg.executors)] = option(
+    batch_size: Count = option(16, "prompts per forward", execution=True)
+    executor: Literal[*reg.executors()] = option(
         "local", "where the sweep's units run: local, or ray (fine-tuning runs here)", execution=True)
-    workers: Annotated[int, k.integer(1)] = option(1, "units at once", execution=True)
-    address: Annotated[str | None, k.text(optional=True)] = option(None, "Ray cluster address", execution=True)
-    progress: Flag = option(True, "show progress", execution=True)
+    workers: Count = option(1, "units at once", execution=True)
+    address: MaybeText = option(None, "Ray cluster address", execution=True)
     figures: Flag = option(True, "draw each model's figures into report.html", execution=True)
     report_only: Flag = option(False, "run nothing: write the claims and report from what is stored so far",
                                execution=True)
-    evidence: Annotated[str | None, k.text(optional=True)] = option(
+    evidence: MaybeText = option(
         None, "folder of the per-item evidence tables the claims read (default: OUT/evidence); a unit's tables are "
               "added, never replaced without --overwrite", execution=True)
-    from_evidence: Annotated[str | None, k.text(optional=True)] = option(
+    from_evidence: MaybeText = option(
         None, "run no model: recompute claims.csv, ladder.md and report.html from this evidence folder alone",
         execution=True)
     overwrite: Flag = option(False, "replace evidence tables already written", execution=True)

@@ -3,16 +3,17 @@ home of every default.
 
 The Python verbs (``workbench.api``), the CLI (generated from these fields) and the sweep file (its
 ``[collect]``, ``[probe]``, ... sections) all build these classes. Fields marked ``execution=True`` say how a
-result is computed, not what it is, and are not hashed. Field names and the content of ``CollectConfig``
-and ``PatchConfig`` are those of earlier versions (renamed fields hash under their old names, ``RENAMED``), so
-stored runs and results keep their hashes.
+result is computed, not what it is, and are not hashed. Fields many stages share are declared once, in mixins
+(``Execution``: device and progress, ``OnRunModel`` adds the backend; ``Statistics``: seed and n_boot). Field
+names and the content of ``CollectConfig`` and ``PatchConfig`` are those of earlier versions (renamed fields hash
+under their old names, ``RENAMED``), so stored runs and results keep their hashes.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from workbench.configs import kinds as k
 from workbench.configs import registries as reg
@@ -20,10 +21,52 @@ from workbench.configs.base import ConfigError, StageConfig, option
 
 DEFAULT_MODEL = "smollm2-135m-instruct"  # = workbench.backends.loading.DEFAULT_MODEL (checked in the tests)
 
-Device = Annotated[str | None, k.text(optional=True)]
-Boot = Annotated[int, k.integer(10)]
-Seed = Annotated[int, k.integer(0)]
-Flag = Annotated[bool, k.flag()]
+Count = Annotated[int, Field(strict=True, ge=1)]
+Positive = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+Text = Annotated[str, Field(strict=True, min_length=1), BeforeValidator(k.path_text)]
+MaybeText = Annotated[str | None, Field(strict=True, min_length=1), BeforeValidator(k.path_text)]
+Boot = Annotated[int, Field(strict=True, ge=10)]
+Flag = Annotated[bool, Field(strict=True)]
+BOOT_FLAGS = ("--boot", "--n-boot")
+
+
+# --- shared fields, each declared once: a config composes the mixins it needs (listed after its own fields) ----
+
+class Progress(StageConfig):
+    SHARED: ClassVar[bool] = True
+    progress: Flag = option(True, "show progress", execution=True)
+
+
+class Execution(Progress):
+    """Where a stage's model runs, and whether it says what it does (not hashed)."""
+
+    SHARED: ClassVar[bool] = True
+    device: MaybeText = option(
+        None, "device of the model: cpu, cuda, cuda:1, mps, ... (default: the best available)", execution=True)
+
+
+class OnRunModel(Execution):
+    """A stage that loads a stored run's model again: its backend defaults to the run's."""
+
+    SHARED: ClassVar[bool] = True
+    backend: Literal[*reg.backends()] | None = option(
+        None, "model backend (default: the run's)", execution=True)
+
+
+class Seeded(StageConfig):
+    SHARED: ClassVar[bool] = True
+    seed: Annotated[int, Field(strict=True, ge=0)] = option(0, "bootstrap seed")
+
+
+class Bootstrapped(StageConfig):
+    SHARED: ClassVar[bool] = True
+    n_boot: Boot = option(1000, "bootstrap resamples for the intervals", flags=BOOT_FLAGS)
+
+
+class Statistics(Seeded, Bootstrapped):
+    """The seed and the bootstrap of an analysis (hashed)."""
+
+    SHARED: ClassVar[bool] = True
 
 
 class AnalysisConfig(StageConfig):
@@ -35,36 +78,35 @@ class AnalysisConfig(StageConfig):
                              "configs are kept either way)", execution=True)
 
 
-class CollectConfig(StageConfig):
+class CollectConfig(Execution, Seeded):
     """Everything that decides a run's contents (hashed) plus how it is executed (``batch_size``, ``device``)."""
 
     SECTION: ClassVar[str] = "collect"
+    HELP: ClassVar[dict[str, str]] = {"seed": "seed of the item sample"}
     model: Annotated[str, k.model_name()] = option(DEFAULT_MODEL, "registry name, Hugging Face id or checkpoint dir")
     dataset: Annotated[str, k.dataset_name()] = option(
         "all", "built-in family, 'all', a part (elements/symbol), a mix (capitals+elements/symbol), or a file")
     limit: Annotated[int | None, k.integer(1, none_word="all")] = option(
         200, "number of items (seeded, family-stratified); 'all' for every item")
-    seed: Seed = option(0, "seed of the item sample")
-    template: Annotated[str, k.name(reg.templates)] = option("answer_then_confidence", "prompt template")
-    vocabulary: Annotated[str, k.name(reg.vocabularies)] = option(
+    template: Literal[*reg.templates()] = option("answer_then_confidence", "prompt template")
+    vocabulary: Literal[*reg.vocabularies()] = option(
         "percent", "confidence vocabulary: percent (0..100), digits (0..9) or letters (A..E)")
-    backend: Annotated[str, k.name(reg.backends)] = option("transformer_lens", "model backend")
-    dtype: Annotated[str, k.name(reg.dtypes)] = option("float32", "weights' dtype")
-    store_dtype: Annotated[str, k.name(reg.store_dtypes)] = option("float32", "dtype of the stored residuals")
-    max_answer_tokens: Annotated[int, k.integer(1)] = option(24, "longest greedy answer, in tokens")
-    grading: Annotated[str, k.name(reg.gradings)] = option(
+    backend: Literal[*reg.backends()] = option("transformer_lens", "model backend")
+    dtype: Literal[*reg.dtypes()] = option("float32", "weights' dtype")
+    store_dtype: Literal[*reg.store_dtypes()] = option("float32", "dtype of the stored residuals")
+    max_answer_tokens: Count = option(24, "longest greedy answer, in tokens")
+    grading: Literal[*reg.gradings()] = option(
         "exact", "exact: normalised match; flex: also a substring either way (>= 2 characters); decides `correct`")
-    batch_size: Annotated[int, k.integer(1)] = option(16, "prompts per forward", execution=True)
-    device: Device = option(None, "cpu, cuda, cuda:1, mps (default: the best available)", execution=True)
-    progress: Flag = option(True, "show progress bars", execution=True)
+    batch_size: Count = option(16, "prompts per forward", execution=True)
     fast: Flag = option(True, "exact speed-ups: the shared template prefix once, logits only where read "
                               "(--no-fast runs the plain path)", flags=("--no-fast",), execution=True)
 
 
-class ProbeConfig(AnalysisConfig):
+class ProbeConfig(AnalysisConfig, Statistics):
     """Layer-wise probes (``workbench.analyses.probe_layers``) and, with 2+ seeds, their replication."""
 
     SECTION: ClassVar[str] = "probe"
+    HELP: ClassVar[dict[str, str]] = {"seed": "first split seed (the seeds are seed, seed+1, ...)"}
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"layers": ("readouts",)}
     roles: Annotated[str | tuple[str, ...], k.names(reg.roles, word="all")] = option(
         ("confidence_slot", "answer_last"), "position roles to probe, or 'all'")
@@ -72,74 +114,63 @@ class ProbeConfig(AnalysisConfig):
         "all", "residual read-outs probed (0..n_blocks, -1 the last): 'all' or indices such as 0,8,-1 or 10-20")
     folds: Annotated[int | str, k.folds()] = option(
         "auto", "grouped (by question) cross-validation folds; 'auto': the most (up to 5) the class counts allow")
-    seeds: Annotated[int, k.integer(1)] = option(
+    seeds: Count = option(
         5, "number of split seeds; 2 or more also writes the replication result (AUROC sd and distribution "
            "shape across seeds); 1 is five times faster")
-    seed: Seed = option(0, "first split seed (the seeds are seed, seed+1, ...)")
     probes: Annotated[tuple[str, ...], k.names(reg.probes)] = option(("logistic", "diffmeans"), "probe kinds")
-    n_boot: Boot = option(1000, "bootstrap resamples for the intervals", flags=("--boot", "--n-boot"))
     save_weights: Flag = option(True, "save probe weights", flags=("--no-weights",))
 
 
-class CalibrateConfig(AnalysisConfig):
+class CalibrateConfig(AnalysisConfig, Statistics):
     """Every confidence channel side by side (``channels``) and, with ``prior_knowledge``, known vs unknown."""
 
     SECTION: ClassVar[str] = "calibrate"
-    n_bins: Annotated[int, k.integer(2)] = option(10, "number of calibration bins", flags=("--bins", "--n-bins"))
-    strategy: Annotated[str, k.name(("uniform", "quantile"))] = option(
+    n_bins: Annotated[int, Field(strict=True, ge=2)] = option(10, "number of calibration bins",
+                                                              flags=("--bins", "--n-bins"))
+    strategy: Literal["uniform", "quantile"] = option(
         "uniform", "equal-width (uniform) or equal-mass (quantile) bins")
-    n_boot: Boot = option(1000, "bootstrap resamples for the intervals", flags=("--boot", "--n-boot"))
-    validity: Annotated[str, k.name(reg.validity_presets)] = option("default", "validity-screen preset")
+    validity: Literal[*reg.validity_presets()] = option("default", "validity-screen preset")
     prior_knowledge: Flag = option(True, "also compare calibration on known vs unknown items")
-    known_threshold: Annotated[float, k.number(0, 1, low_open=True)] = option(
+    known_threshold: Annotated[float, Field(strict=True, gt=0, lt=1)] = option(
         0.5, "P(gold) above which an item counts as known")
-    seed: Seed = option(0, "bootstrap seed")
 
 
-class BottleneckConfig(AnalysisConfig):
+class BottleneckConfig(AnalysisConfig, Statistics, Execution):
     """Softmax expected value vs argmax; with ``logit_lens`` the lens per layer (which loads the run's model)."""
 
     SECTION: ClassVar[str] = "bottleneck"
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"lens_layers": ("lens_readouts",)}
-    n_boot: Annotated[int, k.integer(10)] = option(2000, "paired bootstrap resamples", flags=("--boot", "--n-boot"))
+    n_boot: Boot = option(2000, "paired bootstrap resamples", flags=BOOT_FLAGS)
     logit_lens: Flag = option(True, "run the logit lens (loads the run's model)", flags=("--no-lens",))
     lens_readouts: Annotated[str | tuple[int, ...], k.layers("read-out")] = option("all", "read-outs of the logit lens")
-    seed: Seed = option(0, "bootstrap seed")
-    device: Device = option(None, "device of the logit lens's model: cpu, cuda, ... (default: the best available)",
-                            execution=True)
-    progress: Flag = option(True, "show progress bars", execution=True)
 
 
-class PatchConfig(AnalysisConfig):
+class PatchConfig(AnalysisConfig, Statistics, OnRunModel):
     """Everything that decides a patching result (hashed), plus how it is executed."""
 
     SECTION: ClassVar[str] = "patch"
+    HELP: ClassVar[dict[str, str]] = {"seed": "seed of the pairing and the controls",
+                                      "n_boot": "bootstrap resamples of the layer gradient"}
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"layers": ("blocks",)}
-    pairs: Annotated[str, k.name(reg.pair_kinds)] = option("correct-to-incorrect", "which (source, target) pairs")
-    site: Annotated[str, k.name(reg.sites)] = option("resid_pre", "the hook site patched in each block")
+    pairs: Literal[*reg.pair_kinds()] = option("correct-to-incorrect", "which (source, target) pairs")
+    site: Literal[*reg.sites()] = option("resid_pre", "the hook site patched in each block")
     blocks: Annotated[str | tuple[int, ...], k.layers("block")] = option(
         "all", "decoder blocks patched (hook points blocks.{L}.*, -1 the last): 'all', '5', '0,4,8' or '10-20'")
     roles: Annotated[tuple[str, ...], k.names(reg.roles)] = option(("confidence_slot",), "position roles to patch")
-    metric: Annotated[str, k.name(reg.metrics)] = option("shift", "headline metric (the table holds all of them)")
+    metric: Literal[*reg.metrics()] = option("shift", "headline metric (the table holds all of them)")
     levels: Annotated[tuple[str, str] | None, k.pair()] = option(
         None, "two confidence strings for logit_diff, e.g. '90,10'")
     n_pairs: Annotated[int | None, k.integer(1, none_word="all")] = option(
         None, "number of pairs; 'all': one pair per target example")
-    seed: Seed = option(0, "seed of the pairing and the controls")
-    method: Annotated[str, k.name(reg.methods)] = option("auto", "fast (cached prefix) or reference patching")
+    method: Literal[*reg.methods()] = option("auto", "fast (cached prefix) or reference patching")
     controls: Annotated[tuple[str, ...], k.names(reg.controls, empty=True)] = option(
         ("reverse", "off_position", "random"), "controls, comma-separated, or 'none'")
     attribution: Flag = option(True, "also estimate the effects by attribution patching")
-    n_boot: Boot = option(1000, "bootstrap resamples of the layer gradient")
-    source_run: Annotated[str | None, k.text(optional=True)] = option(
+    source_run: MaybeText = option(
         None, "cross-model: the fine-tuned model's run (source)")
-    chunk_pairs: Annotated[int, k.integer(1)] = option(16, "pairs per stored chunk (resume granularity)",
+    chunk_pairs: Count = option(16, "pairs per stored chunk (resume granularity)",
                                                        execution=True)
-    backend: Annotated[str | None, k.name(reg.backends, optional=True)] = option(
-        None, "model backend (default: the run's)", execution=True)
-    device: Device = option(None, "device of the model: cpu, cuda, ... (default: the best available)", execution=True)
     figures: Flag = option(True, "write the figures beside the result", execution=True)
-    progress: Flag = option(True, "say what is running", execution=True)
 
     @model_validator(mode="after")
     def _cross_model_needs_a_source(self) -> "PatchConfig":

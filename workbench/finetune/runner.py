@@ -1,4 +1,5 @@
-"""The whole experiment behind ``workbench finetune``: train each variant and seed, evaluate, patch, replicate.
+"""What ``workbench finetune`` runs (``run_finetune``): the adapters alone (``train_adapters``), or with evaluation
+runs the whole experiment: train each variant and seed, evaluate, patch, replicate.
 
 Layout under ``OUT``::
 
@@ -23,13 +24,14 @@ from typing import Any
 import pandas as pd
 
 from workbench.analyses.inputs import require_complete
+from workbench.configs import FinetuneExperiment
 from workbench.errors import WorkbenchError, did_you_mean
 from workbench.finetune.adapter import merge
 from workbench.finetune.evaluate import DEFAULT_TOLERANCE, check_disjoint, collect_with, compare
 from workbench.finetune.train import FinetuneConfig, train
 from workbench.store import Run, open_run
 from workbench.store.paths import check_output_dir
-from workbench.store.results import Result, result_slot
+from workbench.store.results import Result, result_slot, store_result
 
 ANALYSIS = "finetune"
 BASELINES: tuple[str, ...] = ("correctness", "constant", "standard")
@@ -123,6 +125,39 @@ def finetune_experiment(train_run: Run, config: FinetuneConfig, out: str | Path,
         extra["patch_split"] = split
     tables["history"] = pd.concat(histories, ignore_index=True)
     return slot.write(tables, **extra)
+
+
+def run_finetune(train_run: Run, config: FinetuneConfig, experiment: FinetuneExperiment, out: str | Path) -> Result:
+    """``wb.finetune``: with ``experiment.eval`` runs the whole experiment (``finetune_experiment``); without, the
+    adapters alone (``train_adapters``). ``config.seed`` becomes each of ``experiment.seeds``."""
+    config = config.replace(seed=experiment.seeds[0])
+    trust = dict(allow_incomplete=experiment.allow_incomplete, overwrite=experiment.overwrite)
+    if not experiment.eval:
+        return train_adapters(train_run, config, out, experiment.seeds, **trust)
+    eval_runs = {split: open_run(path) for split, path in experiment.eval.items()}
+    return finetune_experiment(train_run, config, out, eval_runs=eval_runs, baselines=experiment.baselines,
+                               seeds=experiment.seeds, tolerance=experiment.tolerance, patch=experiment.patch,
+                               patch_pairs=experiment.patch_pairs, n_boot=experiment.n_boot,
+                               progress=config.progress, **trust)
+
+
+def train_adapters(train_run: Run, config: FinetuneConfig, out: str | Path, seeds: Sequence[int] = (0,), *,
+                   allow_incomplete: bool = False, overwrite: bool = False) -> Result:
+    """Train (or resume) one adapter per seed into ``OUT/<variant>-seed<k>/`` and return the ``training`` result:
+    ``adapters`` (each adapter's path, step and first and last loss) and ``history`` (every step's loss)."""
+    require_complete(train_run, allow_incomplete)  # before training
+    out, rows, histories = Path(out), [], []
+    for seed in seeds:
+        variant = config.replace(seed=seed)
+        done = train(train_run, variant, out / f"{variant.name}-seed{seed}", progress=config.progress)
+        history = pd.DataFrame(done.history)
+        rows.append({"variant": variant.name, "seed": seed, "path": str(done.path), "step": done.manifest["step"],
+                     "complete": done.complete, "first_loss": float(history["loss"].iloc[0]),
+                     "last_loss": float(history["loss"].iloc[-1])})
+        histories.append(history.assign(variant=variant.name, seed=seed))
+    tables = {"adapters": pd.DataFrame(rows), "history": pd.concat(histories, ignore_index=True)}
+    return store_result(out, "training", tables, {"finetune": config.content(), "seeds": list(seeds)},
+                        train_run.manifest, overwrite=overwrite)
 
 
 def _history(directory: Path, variant: str, seed: int) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import model_validator
 
@@ -35,8 +35,8 @@ from workbench.configs import kinds as k
 from workbench.configs import registries as reg
 from workbench.configs.checks import check_model_name
 from workbench.configs.opt_in import SampleConfig, SteerConfig
-from workbench.configs.stages import (BottleneckConfig, CalibrateConfig, CollectConfig, Flag, PatchConfig,
-                                      ProbeConfig)
+from workbench.configs.stages import (BottleneckConfig, CalibrateConfig, CollectConfig, Count, Flag, MaybeText,
+                                      PatchConfig, ProbeConfig)
 from workbench.errors import WorkbenchError, did_you_mean
 
 ANALYSES: tuple[str, ...] = tuple(STAGE_CONFIGS)
@@ -65,9 +65,9 @@ class SweepModel(StageConfig):
 
     SECTION: ClassVar[str] = "sweep.models"
     name: Annotated[str, k.model_name()] = option(..., "registry name, Hugging Face id or checkpoint dir")
-    backend: Annotated[str, k.name(reg.backends)] = option("transformer_lens", "model backend")
-    dtype: Annotated[str, k.name(reg.dtypes)] = option("float32", "weights' dtype")
-    device: Annotated[str | None, k.text(optional=True)] = option(None, "device", execution=True)
+    backend: Literal[*reg.backends()] = option("transformer_lens", "model backend")
+    dtype: Literal[*reg.dtypes()] = option("float32", "weights' dtype")
+    device: MaybeText = option(None, "device", execution=True)
     device_map: Any = option(None, "transformers/accelerate device map (\"auto\", ...)", execution=True)
     remote: Flag = option(False, "nnsight remote execution (NDIF)", execution=True)
 
@@ -147,12 +147,12 @@ class SweepConfig(StageConfig):
     datasets: tuple[str, ...] = option(..., "built-in names, files (relative to the sweep file) or hf:NAME")
     seeds: Annotated[tuple[int, ...], k.integers(0)] = option((0,), "seeds (of each collect and analysis)")
     analyses: Annotated[tuple[str, ...], k.names(ANALYSES)] = option(("collect",), "stages to run on each run")
-    executor: Annotated[str, k.name(reg.executors)] = option(
+    executor: Literal[*reg.executors()] = option(
         "local", "local: this machine, no extra service; ray: Ray tasks (pip install 'confidence-workbench[ray]')",
         execution=True)
-    workers: Annotated[int, k.integer(1)] = option(
+    workers: Count = option(
         1, "units in flight at once (local: processes; ray: CPUs of the local cluster)", execution=True)
-    address: Annotated[str | None, k.text(optional=True)] = option(
+    address: MaybeText = option(
         None, "Ray cluster address (ray://HEAD:10001, or 'auto' on a cluster node); default: start a local cluster",
         execution=True)
     progress: Flag = option(True, "show progress bars", execution=True)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.analyses.inputs import require_complete
+from workbench.analyses.inputs import require_complete, run_model, say_progress
 from workbench.analyses.patching import attribution as attr
 from workbench.analyses.patching.controls import per_layer, run_control, summarize
 from workbench.analyses.patching.gradient import layer_gradient
@@ -25,10 +25,9 @@ from workbench.analyses.patching.metrics import MetricSpec
 from workbench.analyses.patching.pairs import PairSet, build_pairs
 from workbench.analyses.patching.sources import source_activations
 from workbench.analyses.patching.sweep import choose_method, make_job, patch_sweep
-from workbench.backends import Backend, load_model
+from workbench.backends import Backend
 from workbench.configs import PatchConfig
 from workbench.elicit.scoring import VocabularyTrie
-from workbench.errors import WorkbenchError
 from workbench.layer_selection import select_layers
 from workbench.store import Run, config_hash, open_run
 from workbench.store.chunks import ChunkStore
@@ -56,35 +55,30 @@ def _attribution_chunk(model: Backend, pairs: PairSet, config: PatchConfig, laye
     return pd.concat(frames, ignore_index=True)
 
 
-def _model(run: Run, config: PatchConfig) -> Backend:
-    return load_model(run.config["model"], device=config.device,
-                      backend=config.backend or run.config.get("backend", "transformer_lens"))
-
-
-def run_patching(run: str | Path | Run, config: PatchConfig | None = None, *, backend: Backend | None = None,
-                 source_backend: Backend | None = None, overwrite: bool = False, allow_incomplete: bool = False,
-                 progress: Callable[[str], None] | None = None, **overrides: Any) -> Result:
+def run_patching(run: str | Path | Run, config: PatchConfig | None = None, model: Backend | None = None, *,
+                 source_model: Backend | None = None, progress: Callable[[str], None] | None = None,
+                 **overrides: Any) -> Result:
     """Run (or resume) a patching analysis on a stored run and return the stored result; the run's model (and, for
-    cross-model pairs, the source run's) is loaded unless given, after every input check."""
+    cross-model pairs, the source run's) is loaded unless given, after every input check. ``overrides``: config
+    fields; ``progress`` gets a line per unit (default: printed when ``config.progress``)."""
     config = PatchConfig.from_dict({**(config.to_dict() if config else {}), **overrides})
-    overwrite = overwrite or config.overwrite
     run = run if isinstance(run, Run) else open_run(run)
-    require_complete(run, allow_incomplete or config.allow_incomplete)
+    require_complete(run, config.allow_incomplete)
     blocks = select_layers(config.blocks, run.n_blocks)  # checked here once, before any model loads
-    slot = result_slot(run.path, ANALYSIS, config.content(), run.manifest, overwrite=overwrite, name=config.name)
+    slot = result_slot(run.path, ANALYSIS, config.content(), run.manifest, overwrite=config.overwrite,
+                       name=config.name)
     if slot.existing is not None:
         return slot.existing
     path = slot.path
     digest = config_hash({**config.content(), "run": run.manifest.get("config_hash")})
-    say = progress or (lambda message: None)
+    say = say_progress(config, progress)
     source_run = open_run(config.source_run) if config.source_run else None
     pairs = build_pairs(run, config.pairs, n_pairs=config.n_pairs, seed=config.seed, source_run=source_run)
     spec = MetricSpec.resolve(config.metric, run.vocabulary, config.levels)
     for role in config.roles:
         pairs.positions(role)  # missing roles fail before any model work
-    backend = backend if backend is not None else _model(run, config)
-    if source_run is not None and source_backend is None:
-        source_backend = _model(source_run, config)
+    backend = model if model is not None else run_model(run, config)
+    source_backend = source_model if source_model is not None or source_run is None else run_model(source_run, config)
     _, fallback = choose_method(backend, config.method)  # a model without an architecture row: one error
     notes = []
     if config.attribution and config.metric not in attr.LINEAR_METRICS:

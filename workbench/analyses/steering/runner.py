@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from workbench.analyses.inputs import require_complete
+from workbench.analyses.inputs import require_complete, run_model, say_progress
 from workbench.analyses.patching.metrics import expected
 from workbench.analyses.steering.directions import random_directions, residual_norm, steering_direction
 from workbench.analyses.steering.mechanics import SlotSteerer
 from workbench.analyses.steering.summary import dose_table, layer_table, summary_text
-from workbench.backends import Backend, load_model
+from workbench.backends import Backend
 from workbench.configs import SteerConfig
 from workbench.errors import WorkbenchError
 from workbench.layer_selection import READOUT, select_layers
@@ -95,15 +95,15 @@ def _steer_chunk(backend: Backend, run: Run, records: pd.DataFrame, plan, alphas
     return pd.concat(frames, ignore_index=True)
 
 
-def steer(run: str | Path | Run, config: SteerConfig | None = None, *, backend: Backend | None = None,
+def steer(run: str | Path | Run, config: SteerConfig | None = None, model: Backend | None = None, *,
           progress: Callable[[str], None] | None = None, **overrides: Any) -> Result:
     """Steer (or resume steering) a stored run and return the stored ``steering-<direction>`` result.
 
     ``overrides`` set config fields (``alphas=(-1, 0, 1)``, ``readouts=(10, 20)``, ``overwrite=True``, ...);
-    ``backend`` is the run's model already loaded (else it is loaded on ``config.device``); ``progress``
-    receives a line per batch. Tables: ``effects`` (per example and condition), ``dose`` (per layer,
-    direction and alpha, means with bootstrap intervals over examples), ``layers`` (dose-response slope per
-    layer: probe, random control and their difference) and ``directions``.
+    ``model`` is the run's model already loaded (else it is loaded on ``config.device``); ``progress``
+    receives a line per batch (default: printed when ``config.progress``). Tables: ``effects`` (per example and
+    condition), ``dose`` (per layer, direction and alpha, means with bootstrap intervals over examples),
+    ``layers`` (dose-response slope per layer: probe, random control and their difference) and ``directions``.
     """
     config = SteerConfig(**{**(dict(config) if config is not None else {}), **overrides})
     run = run if isinstance(run, Run) else open_run(run)
@@ -117,15 +117,13 @@ def steer(run: str | Path | Run, config: SteerConfig | None = None, *, backend: 
     path = slot.path
     digest = config_hash({**config.content(), "run": run.manifest.get("config_hash")})
     plan = steering_plan(run, config)
-    if backend is None:
-        backend = load_model(run.config["model"], device=config.device,
-                             backend=config.backend or run.config.get("backend", "transformer_lens"))
+    backend = model if model is not None else run_model(run, config)
     if backend.d_model != run.d_model:
         raise WorkbenchError(f"the loaded model has d_model {backend.d_model}, the run {run.d_model}: load the run's model")
     records = run.records if config.limit is None else run.records.iloc[:config.limit]
     alphas = sorted({0.0, *map(float, config.alphas)})
     chunks = ChunkStore(path / "partial", digest, what="steering result")
-    say = progress or (lambda message: None)
+    say = say_progress(config, progress)
     parts = []
     for i, start in enumerate(range(0, len(records), config.batch_size)):
         unit = f"batch-{i:05d}"
