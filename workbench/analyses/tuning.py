@@ -102,7 +102,7 @@ def _accuracy_note(ev, a: str, b: str) -> str:
     if not isinstance(acc, dict):
         return ""
     diff = acc[a][1] - acc[b][1]
-    return (f"; accuracy {acc[a][0]:.3f} vs {acc[b][0]:.3f} (change {acc[a][0] - acc[b][0]:+.3f} "
+    return (f"; accuracy {a} {acc[a][0]:.3f} vs {b} {acc[b][0]:.3f} (change {acc[a][0] - acc[b][0]:+.3f} "
             f"[{np.percentile(diff, 2.5):+.3f}, {np.percentile(diff, 97.5):+.3f}])")
 
 
