@@ -101,3 +101,16 @@ def test_sweep_workers(bench_script, capsys):
     result = last_json(capsys)
     assert {"benchmark", "executor", "units", "seconds_1_worker", "seconds_2_workers", "ratio"} <= result.keys()
     assert result["units"] >= 1 and result["seconds_2_workers"] > 0
+
+
+def test_gpu_scale(bench_script, capsys):
+    """Tiny random models of two real configs (a Llama and a Gemma 3, truncated) on the CPU: collect, fast patching
+    equal to the reference loop, and both peers equal to the workbench's hooked forward on the first-token metric."""
+    bench_script("gpu_scale").main(["--smoke"])
+    result = last_json(capsys)
+    assert result["benchmark"] == "gpu_scale" and [m["model"] for m in result["models"]] == [
+        "llama-3.1-8b-instruct", "gemma-3-12b-it:2"]
+    for model in result["models"]:
+        assert model["items"] == 6 and model["pairs"] == 3 and model["blocks"] == 2
+        assert model["max_abs_diff"] < 1e-5 and model["max_abs_diff_tl"] < 1e-4 and model["max_abs_diff_nnsight"] < 1e-4
+        assert model["fast_tflops"] > 0 and 0 < model["fast_fraction_of_peak"] < 1
