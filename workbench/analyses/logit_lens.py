@@ -61,6 +61,8 @@ def lens_scores(run: Run, loaded: Any = None, *, role: str = "confidence_slot",
 
     head, tokenizer = run_head(run, loaded)
     (role,), layer_ids = select_roles(run, role), select_layers(layers, len(run.readouts), READOUT, "this run")
+    if layers == "all":  # every stored read-out (a run collected with --store-readouts holds some)
+        layer_ids = tuple(run.stored_readouts)
     vocab = run.vocabulary
     first = np.array([ids[0] for ids in VocabularyTrie.build(tokenizer, vocab).token_ids])  # [S]
     tokens, column = np.unique(first, return_inverse=True)  # distinct first tokens [T]; string -> its token

@@ -102,7 +102,7 @@ def store_bytes(shape: ModelShape, config: PlanConfig) -> dict[str, int]:
     per_item = readouts * roles * shape.d_model * DTYPE_BYTES[config.store_dtype]
     sizes = [config.batch_size] * (config.items // config.batch_size) + [config.items % config.batch_size]
     sizes = [n for n in sizes if n]
-    dtype = {"float32": "F32", "float16": "F16"}[config.store_dtype]
+    dtype = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}[config.store_dtype]
     residuals = 0
     for n in sizes:  # safetensors: 8-byte header length, JSON header padded to 8 bytes, the data
         header = json.dumps({"resid": {"dtype": dtype, "shape": [n, readouts, roles, shape.d_model],
