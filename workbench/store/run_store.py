@@ -110,11 +110,12 @@ def stored_tensor(residuals: np.ndarray, dtype: str, start: int = 0, readouts: S
     lost = torch.isfinite(values) & ~torch.isfinite(cast)
     if lost.any():
         where = np.argwhere(lost.numpy())[0]
+        readout = (readouts or range(values.shape[1]))[int(where[1])]
         raise WorkbenchError(
             f"store dtype {dtype} cannot hold these residuals: {int(lost.sum())} value(s) overflow it (largest "
             f"|value| {float(values.abs().max()):.4g}, {dtype}'s largest {torch.finfo(cast.dtype).max:.4g}; first at "
-            f"example {start + int(where[0])}, read-out {(readouts or range(values.shape[1]))[int(where[1])]}); collect with --store-dtype "
-            "bfloat16 (float32's range, half the bytes) or float32")
+            f"example {start + int(where[0])}, read-out {readout}); collect with --store-dtype bfloat16 (float32's "
+            "range, half the bytes) or float32")
     return cast.contiguous()
 
 
