@@ -36,6 +36,10 @@ class PlanConfig(StageConfig):
     dtype: Annotated[str, k.name(reg.dtypes)] = option("bfloat16", "weights' dtype (collect's --dtype)")
     store_dtype: Annotated[str, k.name(reg.store_dtypes)] = option(
         _default(CollectConfig, "store_dtype"), "dtype of the stored residuals")
+    store_readouts: Annotated[str | tuple[int, ...], k.layers("read-out")] = option(
+        _default(CollectConfig, "store_readouts"), "read-outs stored (collect's --store-readouts)")
+    store_roles: Annotated[str | tuple[str, ...], k.names(reg.roles, word="all")] = option(
+        _default(CollectConfig, "store_roles"), "roles stored (collect's --store-roles)")
     vocabulary: Annotated[str, k.name(reg.vocabularies)] = option(
         _default(CollectConfig, "vocabulary"), "confidence vocabulary")
     max_answer_tokens: Annotated[int, k.integer(1)] = option(
