@@ -1,14 +1,15 @@
 """GPU scale: collect and exact fast patching on randomly initialised models of real configs, beside
 TransformerLens's and nnsight's patching on the same pairs.
 
-    python benchmarks/gpu_scale.py [--models llama-3.1-8b-instruct,llama-3.1-70b-instruct:8] [--items 100]
+    python benchmarks/gpu_scale.py [--models llama-3.1-8b-instruct,llama-3.1-70b-instruct:8,...] [--items 100]
         [--pairs 100] [--peer-pairs 4] [--reference-pairs 2] [--device cuda] [--dtype bfloat16]
         [--tokenizer DIR] [--smoke]
 
-Each model is a config.json of data/model_configs/ (``NAME:N`` keeps its first N blocks: the 70B as 8 blocks fits
-one device and still has the 70B's widths), built with random weights on the device in ``--dtype`` (no weights are
-read or downloaded), with SmolLM2's tokenizer (``--tokenizer``: any tokenizer directory; its ids fit every config's
-vocabulary). Per model:
+Each model is a config.json of data/model_configs/ (``NAME:N`` keeps its first N blocks: the 70B and 72B as 8 blocks
+fit one device and keep their widths), built with random weights on the device in ``--dtype`` (no weights are read or
+downloaded), with SmolLM2's tokenizer (its ids fit every config's vocabulary). Where SmolLM2 is not installed (its
+GGUF package is large), pass ``--tokenizer DIR``: a directory holding only tokenizer files (SmolLM2's are ~3.5 MB,
+written by ``AutoTokenizer.from_pretrained(...).save_pretrained(DIR)``). Per model:
 
 1. ``collect`` of ``--items`` items (greedy answers, exact confidence read-out, residuals stored);
 2. exact fast patching of ``--pairs`` random (source, target) pairs x every block (resid_pre at the confidence slot,
@@ -25,7 +26,9 @@ Reported: tokens/s (collect: prompt and answer tokens of the stored runs; patchi
 (pair, block) run), achieved TFLOP/s (matmul FLOPs of the work done, as ``workbench plan`` counts them, over the
 measured time) and its fraction of the device's dense bf16 peak (``workbench.planning.devices``), peak device memory.
 Ends with one JSON line. ``--smoke``: the same code at tiny shapes on the CPU (2 blocks, d_model 64), for the test
-suite (tests/benchmarks), whose numbers mean nothing. Sized to run within 8 minutes on one H200.
+suite (tests/benchmarks), whose numbers mean nothing. Sized to run within 8 minutes on one H200 (an estimate, not yet
+run on a GPU: ``workbench plan`` puts collect and patching at under 10 s per model; the reference and the peers add
+about (2 + 3 x 4) x blocks single forwards per model).
 """
 
 from __future__ import annotations
@@ -225,7 +228,8 @@ def main(argv: list[str] | None = None) -> None:
     from transformers import AutoTokenizer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="llama-3.1-8b-instruct,llama-3.1-70b-instruct:8",
+    parser.add_argument("--models", default="llama-3.1-8b-instruct,llama-3.1-70b-instruct:8,qwen2.5-7b-instruct,"
+                        "qwen2.5-72b-instruct:8,gemma-3-12b-it,gemma-3-27b-it",
                         help=f"comma-separated NAME or NAME:BLOCKS of {CONFIGS.relative_to(ROOT)}")
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--pairs", type=int, default=100)
