@@ -50,17 +50,19 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/patching_speed.py
 	$(BIN)/python benchmarks/sweep_workers.py
 
-# The paper figures of the demo results, referenced from the README (after `make demo`).
+# Every figure in figures/ (the README's and the docs'), redrawn by the current code: the demo's and the fine-tuning's
+# from their committed copies in figures/sources/ (refreshed first from runs/demo and runs/finetune-smollm2 when
+# present), the ladder's from docs/ladder/evidence; each SVG with its spec hash, which a test checks.
 figures: $(STAMP) chromium
-	$(BIN)/workbench figures runs/demo --format svg --out figures
+	$(BIN)/python scripts/readme_figures.py $(wildcard runs/demo runs/finetune-smollm2)
 
 notebooks: $(STAMP) chromium
 	$(BIN)/python scripts/make_notebooks.py --execute runs/notebooks
 
-# JupyterLab on the notebooks (the `lab` extra, installed into the venv the first time).
+# JupyterLab with the four notebooks open (the `lab` extra, installed into the venv the first time).
 lab: $(STAMP)
 	$(BIN)/jupyter-lab --version >/dev/null 2>&1 || $(BIN)/python -m pip install -q -c requirements.lock -e ".[dev,lab]"
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/*.ipynb
 
 # Refresh the pinned versions after changing dependencies (torch stays free: CPU or CUDA is the user's choice).
 lock: $(STAMP)

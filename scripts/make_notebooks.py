@@ -182,11 +182,44 @@ sorted(str(p.relative_to(OUT / "figures")) for p in done.paths)'''),
 ]
 
 
+APP = [
+    new_markdown_cell("""# Explore one example at a time
+
+`wb.explore(run, model)`: choose an example (right or wrong answers, a search in the question), a block (the
+slider), a role and a site. The left figure is the stored probe's score for that example at every read-out; the
+right one the logit lens's confidence distribution at that block beside the final one, and, with a model, the exact
+distribution after the chosen source example's state is written there (computed live). Without a model
+(`WORKBENCH_NOTEBOOK_MODEL=""`) it reads stored data only. The run is notebook 01's (`WORKBENCH_NOTEBOOK_RUN`
+names another); it needs JupyterLab (`make lab`)."""),
+    new_code_cell(SETTINGS.format(limit=64) + '''
+RUN = Path(os.environ.get("WORKBENCH_NOTEBOOK_RUN", OUT / "explore"))  # with a stored probes result
+MODEL = os.environ.get("WORKBENCH_NOTEBOOK_MODEL", "smollm2-135m-instruct")  # "" = stored data only'''),
+    new_code_cell('''import numpy as np
+
+import workbench as wb
+
+run = wb.open_run(RUN)
+model = wb.load_model(MODEL) if MODEL else None
+app = wb.explore(run, model=model)
+app'''),
+    new_markdown_cell("The controls are plain widgets: setting one from Python redraws as the slider does."),
+    new_code_cell('''oof = wb.open_result(run.path, "probes")["oof"].query("probe == 'logistic'")
+target = app.example.value
+app.block.value = run.n_blocks - 1
+probe, marker = app.probe_figure.data
+stored = oof[(oof["role"] == app.role.value) & (oof["example_id"] == target)].groupby("layer")["score"].mean()
+assert marker.x == (run.n_blocks - 1,) and np.isclose(marker.y[0], stored[run.n_blocks - 1])
+final = app.confidence_figure.data[0]
+assert np.allclose(final.y, run.confidence_probs()[run.example(target).row])
+print(f"example {target}, block {app.block.value}: probe score {marker.y[0]:.3f}")'''),
+]
+
 def build() -> dict[str, nbformat.NotebookNode]:
     meta = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
             "language_info": {"name": "python"}}
     notebooks = {}
-    for name, cells in (("01_explore_layers", EXPLORE), ("02_patching", PATCHING), ("03_paper_figures", FIGURES)):
+    for name, cells in (("01_explore_layers", EXPLORE), ("02_patching", PATCHING), ("03_paper_figures", FIGURES),
+                        ("04_explore", APP)):
         notebook = new_notebook(cells=cells, metadata=meta)
         for i, cell in enumerate(notebook.cells):
             cell["id"] = f"{name[:2]}-{i:02d}"  # stable ids: a rebuild is byte-identical
@@ -221,14 +254,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def execute(out: Path) -> None:
-    """Run the notebooks top to bottom in one folder (03 draws what 01 and 02 stored), outputs kept."""
+    """Run the notebooks top to bottom in one folder (03 draws what 01 and 02 stored, 04 opens 01's run),
+    outputs kept."""
     import os
 
     from nbclient import NotebookClient
 
     out.mkdir(parents=True, exist_ok=True)
     os.environ["WORKBENCH_NOTEBOOK_OUT"] = str(out.resolve())
-    for name in ("01_explore_layers", "02_patching", "03_paper_figures"):
+    for name in ("01_explore_layers", "02_patching", "03_paper_figures", "04_explore"):
         notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
         NotebookClient(notebook, kernel_name="python3", timeout=1800,
                        resources={"metadata": {"path": str(out)}}).execute()

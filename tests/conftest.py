@@ -93,6 +93,22 @@ def tiny4_checkpoint(tmp_path_factory, smollm2_tokenizer) -> Path:
     return tiny_llama(tmp_path_factory.mktemp("tiny4") / "tiny-llama-4", smollm2_tokenizer, n_layers=4)
 
 
+@pytest.fixture(scope="session")
+def tiny_probed_run(tiny_checkpoint, tmp_path_factory):
+    """10 items collected on the tiny llama (5 marked correct: a random model is never right) with a stored probes
+    result (logistic and diffmeans, 2 folds, 2 seeds, at confidence_slot and answer_last): what ``wb.explore`` reads."""
+    from workbench.analyses.probe_layers import probe_layers
+    from workbench.backends import load_model
+    from workbench.collect import collect
+
+    model = load_model(str(tiny_checkpoint), device="cpu")
+    raw = collect(out=tmp_path_factory.mktemp("explore") / "raw", loaded=model, model=str(tiny_checkpoint), limit=10,
+                  max_answer_tokens=3, batch_size=5, progress=False)
+    run = with_correct(raw, raw.path.parent / "run", [1, 2, 3, 7, 8])
+    probe_layers(run, ("confidence_slot", "answer_last"), folds=2, seeds=(0, 1), n_boot=10)  # logistic and diffmeans
+    return run
+
+
 def with_correct(run, path: Path, correct_ids: list[int]):
     """A copy of ``run`` whose examples ``correct_ids`` are marked correct and every other one incorrect.
 

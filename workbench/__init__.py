@@ -20,7 +20,7 @@ from workbench.configs import (BottleneckConfig, CalibrateConfig, CollectConfig,
 from workbench.datasets import QAItem, load_dataset
 from workbench.elicit.confidence import Confidence
 from workbench.errors import WorkbenchError
-from workbench.figures.api import export_figures, figure, figure_names, find_results
+from workbench.figures.api import explore, export_figures, figure, figure_names, find_results
 from workbench.planning import Plan
 from workbench.store import Example, Run, open_run
 from workbench.store.results import Result, open_result
@@ -34,6 +34,7 @@ __all__ = ["collect", "probe", "calibrate", "bottleneck", "patch", "finetune", "
            "Backend", "Patch", "SITES", "hook_name", "load_model", "models", "CollectConfig", "ProbeConfig",
            "CalibrateConfig", "BottleneckConfig", "PatchConfig", "FinetuneConfig", "SteerConfig", "SampleConfig",
            "SweepConfig", "QAItem", "load_dataset", "Confidence", "WorkbenchError", "Example", "Run", "open_run",
-           "Result", "open_result", "figure", "figure_names", "find_results", "export_figures", "ProbeSummary",
+           "Result", "open_result", "figure", "figure_names", "find_results", "export_figures",
+           "explore", "ProbeSummary",
            "CalibrateSummary", "BottleneckSummary", "PatchSummary", "SteerSummary", "ResultSummary"]
 __version__ = "0.1.0"

@@ -209,7 +209,8 @@ def run_tuning(config: ReplicateConfig, model: str, sweep_dir: Path, views: Mapp
             print(f"replicate: {model} seed {seed}: fine-tuning on known, unknown and mixed items "
                   f"({config.tuning_items} items, {config.finetune_steps} steps each)", flush=True)
         train_run = open_run(stages["collect"])
-        try:
+
+        def tune() -> None:
             training_sets(train_run, config.tuning_items, seed)  # too few known or unknown items: before any model
             heldout = collect_heldout(train_run, finetune_dir(config, sweep_dir, seed),
                                       dataset=train_run.config.get("dataset", config.dataset),
@@ -217,12 +218,7 @@ def run_tuning(config: ReplicateConfig, model: str, sweep_dir: Path, views: Mapp
                                       progress=config.progress, loaded=loaded)
             knowledge_tuning(train_run, heldout, folder, n_train=config.tuning_items, steps=config.finetune_steps,
                              seed=seed, progress=config.progress)
-        except WorkbenchError as error:
-            write_json_atomic(folder / FINETUNE_WHY, {"why": f"the knowledge-split fine-tuning could not run: {error}"})
-            if config.progress:
-                print(f"replicate: {model} seed {seed}: {error}", flush=True)
-        else:
-            (folder / FINETUNE_WHY).unlink(missing_ok=True)
+        run_or_why(tune, folder, "the knowledge-split fine-tuning", f"{model} seed {seed}", config.progress)
 
 
 def run_finetune(config: ReplicateConfig, model: str, sweep_dir: Path, views: Mapping[int, Mapping[str, Path]],
@@ -242,18 +238,27 @@ def run_finetune(config: ReplicateConfig, model: str, sweep_dir: Path, views: Ma
             print(f"replicate: {model} seed {seed}: probe-targeted fine-tuning ({config.finetune_steps} steps, "
                   f"{config.finetune_items} held-out items)", flush=True)
         train_run = open_run(stages["collect"])
-        try:
+
+        def tune() -> None:
             probe_recovery(train_run, _results(stages["probe"])["probes"], folder,
                            dataset=train_run.config.get("dataset", config.dataset), n_items=config.finetune_items,
                            steps=config.finetune_steps, seed=seed,
                            batch_size=config.batch_size, progress=config.progress, loaded=loaded)
             crossmodel_stage(folder, loaded=loaded, progress=config.progress)
-        except WorkbenchError as error:
-            write_json_atomic(folder / FINETUNE_WHY, {"why": f"fine-tuning could not run: {error}"})
-            if config.progress:
-                print(f"replicate: {model} seed {seed}: fine-tuning could not run: {error}", flush=True)
-        else:
-            (folder / FINETUNE_WHY).unlink(missing_ok=True)
+        run_or_why(tune, folder, "fine-tuning", f"{model} seed {seed}", config.progress)
+
+
+def run_or_why(step: Any, folder: Path, what: str, where: str, progress: bool) -> None:
+    """Run ``step()``; when it cannot run (a ``WorkbenchError``), store why in ``folder`` for the claims table
+    (and say it), else remove an earlier reason."""
+    try:
+        step()
+    except WorkbenchError as error:
+        write_json_atomic(folder / FINETUNE_WHY, {"why": f"{what} could not run: {error}"})
+        if progress:
+            print(f"replicate: {where}: {what} could not run: {error}", flush=True)
+    else:
+        (folder / FINETUNE_WHY).unlink(missing_ok=True)
 
 
 def accuracy_table(evidence: Sequence[Evidence]) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import pytest
 
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ("01_explore_layers", "02_patching", "03_paper_figures")
+NOTEBOOKS = ("01_explore_layers", "02_patching", "03_paper_figures", "04_explore")
 
 
 def read(name: str) -> nbformat.NotebookNode:
@@ -34,7 +34,7 @@ def test_notebooks_run_top_to_bottom_on_smollm2(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_NOTEBOOK_OUT", str(tmp_path / "out"))
     monkeypatch.delenv("WORKBENCH_NOTEBOOK_RESULTS", raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # one torch thread in the kernel: far faster on a busy 2-core machine
-    for name in NOTEBOOKS:  # in order: 03 draws what 01 and 02 stored
+    for name in NOTEBOOKS:  # in order: 03 draws what 01 and 02 stored, 04 opens 01's run
         notebook = read(name)
         client = NotebookClient(notebook, kernel_name="python3", timeout=900, resources={"metadata": {"path": tmp_path}})
         client.execute()  # raises CellExecutionError, with the cell and its traceback, if any cell fails

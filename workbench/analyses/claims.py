@@ -38,7 +38,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from workbench.analyses import seed_patching as sp
 from workbench.analyses.calibration import auroc, auroc_rows, bootstrap_indices, ece
 from workbench.analyses import tuning as tu
-from workbench.analyses.measures import N_BOOT, Measure, combine_seeds
+from workbench.analyses.measures import N_BOOT, Measure, combine_seeds, resample
 from workbench.analyses.validity import screen
 
 MIN_CLASS = 10  # fewer correct (or incorrect) answers than this: discrimination claims are inconclusive
@@ -188,8 +188,7 @@ def verbal_ceiling(ev: Evidence) -> Measure:
     if len(parsed) < MIN_SPLIT:
         return Measure.undetermined(f"{len(parsed)} parsed verbal confidences: too few")
     at_ceiling = (parsed >= 95).astype(float)
-    rng = np.random.default_rng(ev.seed)
-    samples = at_ceiling[rng.integers(0, len(parsed), size=(N_BOOT, len(parsed)))].mean(axis=1)
+    samples = at_ceiling[resample(len(parsed), ev.seed)].mean(axis=1)
     tier = screen(verbal, ev.correct.astype(int))["tier"]
     return Measure.bootstrapped(at_ceiling.mean(), samples, f"tier {tier}; {len(parsed)} parsed")
 
@@ -281,7 +280,7 @@ def seed_layer_gradient(ev: Evidence, position: str = "pre_answer") -> Measure:
     layers = np.array(sp.seed_layers(int(blocks.max()) + 1))
     cols = np.searchsorted(blocks, layers)
     rho = sp.gradient_rho(layers, sp.layer_means(matrix[:, cols]))
-    idx = np.random.default_rng(ev.seed).integers(0, len(matrix), size=(N_BOOT, len(matrix)))  # [n_boot, n]
+    idx = resample(len(matrix), ev.seed)  # [n_boot, n]
     means = sp.layer_means(matrix[idx][:, :, cols])  # [n_boot, n_layers]
     samples = np.array([sp.gradient_rho(layers, m) for m in means])
     rho_all = sp.gradient_rho(blocks, sp.layer_means(matrix))
@@ -371,7 +370,7 @@ def prior_knowledge_overconfidence(ev: Evidence) -> Measure:
 
     rng = np.random.default_rng(ev.seed)
     k, u = parts["known"], parts["unknown"]
-    samples = contrast(k[rng.integers(0, len(k), (N_BOOT, len(k)))], u[rng.integers(0, len(u), (N_BOOT, len(u)))])
+    samples = contrast(k[resample(len(k), rng)], u[resample(len(u), rng)])
     return Measure.bootstrapped(contrast(k, u), samples, f"{len(k)} known, {len(u)} unknown")
 
 
@@ -394,7 +393,7 @@ def probe_recovery(ev: Evidence) -> Measure:
         if problem := class_problem(labels):
             return Measure.undetermined(f"held-out items {when} fine-tuning: {problem}")
     probe, verbal = f["probe_before"].to_numpy(dtype=float), f["verbal_after"].to_numpy(dtype=float)
-    idx = np.random.default_rng(ev.seed).integers(0, len(f), size=(N_BOOT, len(f)))  # [n_boot, n]
+    idx = resample(len(f), ev.seed)  # [n_boot, n]
     with np.errstate(divide="ignore", invalid="ignore"):  # a resample with one class gives NaN, then ignored
         samples = (auroc_rows(verbal[idx], after[idx]) - 0.5) / (auroc_rows(probe[idx], before[idx]) - 0.5)
     probe_auroc, verbal_auroc = auroc(probe, before), auroc(verbal, after)
@@ -417,8 +416,7 @@ def alignment_calibration(instruct: Evidence, base: Evidence | None) -> Measure:
         if ok.sum() < MIN_SPLIT:
             return Measure.undetermined(f"{ev.model}: {int(ok.sum())} parsed verbal confidences: too few")
         conf, corr = verbal[ok] / 100, ev.correct[ok]
-        rng = np.random.default_rng(ev.seed + i)
-        idx = rng.integers(0, len(conf), size=(N_BOOT, len(conf)))
+        idx = resample(len(conf), ev.seed + i)
         values.append(ece(conf, corr))
         samples.append(np.array([ece(conf[j], corr[j]) for j in idx]))
     return Measure.bootstrapped(values[0] - values[1], samples[0] - samples[1],

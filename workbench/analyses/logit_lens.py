@@ -17,6 +17,7 @@ as finely as the vocabulary's distinct first tokens.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,42 @@ def run_head(run: Run, loaded: Any = None) -> tuple[ReadoutHead, Any]:
     return checkpoint_head(run.config["model"], run.manifest["model"].get("checksum"))
 
 
+@dataclass(frozen=True)
+class Lens:
+    """The logit lens of one run at one role: ``probs(layer)`` is P_L(s) for every example and confidence string
+    (the formula in the module docstring). ``Lens.of(run, loaded)`` reads what every layer shares once."""
+
+    run: Run
+    role: str
+    head: ReadoutHead
+    tokens: np.ndarray  # the vocabulary's distinct first tokens [T]
+    column: np.ndarray  # each string's first token, as a column of ``tokens`` [S]
+    rest: np.ndarray  # P(s | first(s)) from the run's exact scoring [n, S]
+
+    @classmethod
+    def of(cls, run: Run, loaded: Any = None, role: str = "confidence_slot") -> "Lens":
+        from workbench.elicit.scoring import VocabularyTrie
+
+        head, tokenizer = run_head(run, loaded)
+        (role,) = select_roles(run, role)
+        first = np.array([ids[0] for ids in VocabularyTrie.build(tokenizer, run.vocabulary).token_ids])  # [S]
+        tokens, column = np.unique(first, return_inverse=True)
+        final_q = np.exp(head.log_probs(run.residuals(len(run.readouts) - 1, role), tokens.tolist()))  # [n, T]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rest = np.where(final_q[:, column] > 1e-30, run.confidence_probs() / final_q[:, column], 0.0)
+        return cls(run, role, head, tokens, column, rest.clip(0.0, 1.0))
+
+    def probs(self, layer: int, rows: Any = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """(P_L(s) [n, S], the layer's next-token mass on each first token [n, T]) at read-out ``layer``, for the
+        examples at ``rows`` of the run's records (all by default)."""
+        resid = self.run.residuals(layer, self.role)[rows]
+        if nonfinite_rows(resid):
+            raise WorkbenchError(f"layer {layer} ({self.run.readouts[layer]}) at {self.role} holds NaN/inf activations "
+                                 f"in {nonfinite_rows(resid)} examples; choose other layers")
+        q = np.exp(self.head.log_probs(resid, self.tokens.tolist()))  # [n, T]
+        return q[:, self.column] * self.rest[rows], q
+
+
 def lens_scores(run: Run, loaded: Any = None, *, role: str = "confidence_slot",
                 layers: str | Iterable[int] = "all") -> pd.DataFrame:
     """Per example and layer: ``expected`` confidence (0-100) and ``first_token_mass`` (share of the layer's
@@ -57,28 +94,11 @@ def lens_scores(run: Run, loaded: Any = None, *, role: str = "confidence_slot",
     ``loaded`` is the run's model if already loaded (otherwise only its read-out head is read from the
     checkpoint named in the run's config).
     """
-    from workbench.elicit.scoring import VocabularyTrie
-
-    head, tokenizer = run_head(run, loaded)
-    (role,), layer_ids = select_roles(run, role), select_layers(layers, len(run.readouts), READOUT, "this run")
-    if layers == "all":  # every stored read-out (a run collected with --store-readouts holds some)
-        layer_ids = tuple(run.stored_readouts)
-    vocab = run.vocabulary
-    first = np.array([ids[0] for ids in VocabularyTrie.build(tokenizer, vocab).token_ids])  # [S]
-    tokens, column = np.unique(first, return_inverse=True)  # distinct first tokens [T]; string -> its token
-    values = np.asarray(vocab.values)  # [S]
-    p_final = run.confidence_probs()  # [n, S], exact
-    final_q = np.exp(head.log_probs(run.residuals(len(run.readouts) - 1, role), tokens.tolist()))  # [n, T]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rest = np.where(final_q[:, column] > 1e-30, p_final / final_q[:, column], 0.0).clip(0.0, 1.0)  # [n, S]
+    lens, values = Lens.of(run, loaded, role), np.asarray(run.vocabulary.values)  # values [S]
     frames = []
-    for layer in layer_ids:
-        resid = run.residuals(layer, role)
-        if nonfinite_rows(resid):
-            raise WorkbenchError(f"layer {layer} ({run.readouts[layer]}) at {role} holds NaN/inf activations in "
-                                 f"{nonfinite_rows(resid)} examples; choose other layers")
-        q = np.exp(head.log_probs(resid, tokens.tolist()))  # [n, T]
-        p = q[:, column] * rest  # [n, S]
+    chosen = select_layers(layers, len(run.readouts), READOUT, "this run")
+    for layer in run.stored_readouts if layers == "all" else chosen:  # 'all': every stored read-out
+        p, q = lens.probs(layer)  # [n, S], [n, T]
         mass = p.sum(axis=1)
         expected = np.where(mass > 0, (p @ values) / np.where(mass > 0, mass, 1.0), np.nan)
         frames.append(pd.DataFrame({"example_id": run.records["example_id"].to_numpy(), "layer": layer,

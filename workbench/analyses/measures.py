@@ -17,6 +17,12 @@ from workbench.analyses.calibration import percentile_interval
 N_BOOT = 1000
 
 
+def resample(n: int, rng: int | np.random.Generator) -> np.ndarray:
+    """[N_BOOT, n] item indices drawn with replacement: the claims' one bootstrap (``rng``: a seed, or a generator
+    that several draws share)."""
+    return np.random.default_rng(rng).integers(0, n, size=(N_BOOT, n))
+
+
 @dataclass(frozen=True)
 class Measure:
     value: float = np.nan

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import WorkbenchError, did_you_mean
+from workbench.store import Run, open_run
 from workbench.store.results import Result, analysis_folder, read_result
 
 
@@ -60,3 +61,15 @@ def export_figures(results: str | Path, out: str | Path = "figures",
     from workbench.figures.paper import regenerate_figures
 
     return regenerate_figures(results, out, formats, allow_incomplete=allow_incomplete)
+
+
+def explore(run: Run | str | Path, model: Any = None) -> Any:
+    """An app for JupyterLab (ipywidgets and plotly, offline) on one example at a time: choose it (correct or
+    incorrect, a search in the question), a block (slider), a role and a site; it shows the stored probe's score at
+    every read-out, the logit lens's confidence distribution at the block beside the final one, and, with ``model``
+    (the run's own), the exact confidence after a chosen source example's activation is written there, computed
+    live through ``model.confidence``. Without a model it reads only stored data (and the checkpoint's read-out
+    head). Returns the ``Explorer`` (``.widget`` is what the notebook shows); needs the ``lab`` extra."""
+    from workbench.figures.explore import Explorer
+
+    return Explorer(run if isinstance(run, Run) else open_run(run), model)

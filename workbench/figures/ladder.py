@@ -10,6 +10,7 @@ on how to read each, and any further ``(heading, html)`` sections a caller adds.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -116,3 +117,17 @@ def write_report(path: Path, claims: pd.DataFrame, accuracy: pd.DataFrame, evide
     page = page_html("Seed-study claims across the ladder", claim_findings(claims), [*bodies, *sections])
     write_bytes_atomic(path, page.encode())
     return path
+
+
+def ladder_figures(evidence_root) -> dict[str, go.Figure]:
+    """The evidence figures of each model's lowest seed under an evidence folder (what the README shows), titled, by
+    ``<model>_seed<S>/<figure>`` (``cross_model_patching`` for "Cross-model patching (the seed's claim 4)")."""
+    from workbench.analyses.evidence import read_evidence
+
+    _, units, _ = read_evidence(evidence_root)
+    first: dict[str, Evidence] = {}
+    for ev in units:  # seeds ascending
+        first.setdefault(ev.model, ev)
+    return {f"{ev.model}_seed{ev.seed}/{re.sub(r'[^a-z0-9]+', '_', heading.split('(')[0].lower()).strip('_')}":
+            fig.update_layout(title=f"{ev.model}, seed {ev.seed}: {heading}")
+            for ev in first.values() for heading, fig in evidence_figures(ev).items()}

@@ -7,18 +7,24 @@ sequential scale for heatmaps, axis lines and outside ticks, no grid, and interv
 
 ``regenerate_figures(results_root, out_dir, formats)`` walks every stored result under ``results_root``
 (the latest result of each ``RUN/results/<analysis>/``, in run stores and sweep folders alike), builds each result's
-figures with the builder registered for its analysis, and exports them. No model is run.
+figures with the builder registered for its analysis (``draw_figures``), and exports them. No model is run.
+``spec_hash(fig)`` is a stable hash of what a figure draws: ``scripts/readme_figures.py`` writes it beside each README
+figure, and a test compares it with a fresh drawing.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 
 from workbench.errors import WorkbenchError
@@ -268,15 +274,24 @@ def _run_label(result: Result) -> str:
 
 def regenerate_figures(results_root: str | Path, out_dir: str | Path = "figures",
                        formats: str | Iterable[str] = STATIC_FORMATS, *, allow_incomplete: bool = False) -> Regenerated:
-    """Every figure of every stored result under ``results_root``, paper-styled, into ``out_dir``.
-
-    Files: ``out_dir/<model>_<dataset>_seed<seed>/<result>-<figure>.<format>`` (one folder per run, told apart
-    by the run's id, so copies of a run or runs of one config never merge: the id is appended when two runs
-    would share a folder). Results of an incomplete run are refused unless ``allow_incomplete``. A result that
-    cannot be read (another format version) or drawn is listed in ``skipped`` with the reason; the others are
-    still written."""
+    """Every figure of every stored result under ``results_root`` (``draw_figures``), exported into ``out_dir`` as
+    ``out_dir/<model>_<dataset>_seed<seed>/<result>-<figure>.<format>``. A result that cannot be read (another
+    format version) or drawn is listed in ``skipped`` with the reason; the others are still written."""
     formats = parse_formats(formats)
     check_output_dir(out_dir)
+    figures, skipped = draw_figures(results_root, allow_incomplete=allow_incomplete)
+    paths = export_figures({Path(out_dir) / stem: fig for stem, fig in figures.items()}, formats) if figures else []
+    return Regenerated(paths, skipped)
+
+
+def draw_figures(results_root: str | Path, *, allow_incomplete: bool = False,
+                 read: Callable[[Path], Result] = read_result) -> tuple[dict[Path, go.Figure], list[tuple[Path, str]]]:
+    """(every figure of every stored result under ``results_root``, paper-styled, by ``<run label>/<result>-<figure>``;
+    each result that could not be read or drawn, with the reason).
+
+    The run label is ``<model>_<dataset>_seed<seed>``, one per run, told apart by the run's id, so copies of a run or
+    runs of one config never merge: the id is appended when two runs would share a label. Results of an incomplete
+    run are refused unless ``allow_incomplete``. ``read`` opens a result folder (``read_result``)."""
     root = Path(results_root)
     if not root.exists():
         raise WorkbenchError(f"{root} does not exist; give a run folder, a sweep folder, or a folder holding them")
@@ -288,7 +303,7 @@ def regenerate_figures(results_root: str | Path, out_dir: str | Path = "figures"
     by_run: dict[tuple[str, int], list[tuple[str, Result]]] = {}  # (run id, copy): a copied run keeps its id
     for folder in folders:
         try:
-            result = read_result(folder)
+            result = read(folder)
         except (WorkbenchError, OSError, json.JSONDecodeError) as error:
             skipped.append((folder, str(error)))
             continue
@@ -314,7 +329,6 @@ def regenerate_figures(results_root: str | Path, out_dir: str | Path = "figures"
             label = f"{base}_{copy}"  # a copy of a run (same id)
         labels[key] = label
     figures: dict[Path, go.Figure] = {}
-    out = Path(out_dir)
     for key, results in by_run.items():
         related = {}
         for _, result in results:
@@ -330,6 +344,25 @@ def regenerate_figures(results_root: str | Path, out_dir: str | Path = "figures"
                 skipped.append((result.path, f"{type(error).__name__}: {error}"))
                 continue
             for fig_name, fig in built.items():
-                figures[out / labels[key] / f"{name}-{fig_name}"] = paper_style(fig)
-    paths = export_figures(figures, formats) if figures else []
-    return Regenerated(paths, skipped)
+                figures[Path(labels[key]) / f"{name}-{fig_name}"] = paper_style(fig)
+    return figures, skipped
+
+
+def spec_hash(fig: go.Figure, digits: int = 6) -> str:
+    """sha256 of a figure's plotly spec (its JSON, keys sorted, typed arrays decoded, floats rounded to ``digits``
+    significant digits): the same for the same drawing on any machine, another when the code draws something else."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict) and {"dtype", "bdata"} <= set(value):  # plotly's typed array: numbers again
+            array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]).newbyteorder("<"))
+            shape = value.get("shape")
+            return plain(array.reshape([int(n) for n in str(shape).split(",")]) if shape else array)
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple, np.ndarray)):
+            return [plain(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+        if isinstance(value, (float, np.floating)):
+            return float(f"{value:.{digits}g}") or 0.0  # -0.0 and 0.0 alike
+        return value.item() if isinstance(value, np.generic) else value
+
+    text = json.dumps(plain(fig.to_dict()), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
