@@ -163,6 +163,7 @@ def test_collect_stores_the_chosen_readouts_and_roles_in_the_chosen_dtype(tiny_m
     """The values are the full run's (bfloat16-rounded); the others are refused naming what is stored; probes
     over 'all' read-outs probe the stored ones; the default config's hash leaves the new fields out."""
     import workbench as wb
+    from workbench.analyses.logit_lens import lens_scores
     from workbench.analyses.probe_layers import probe_layers
     from workbench.collect import collect
     from workbench.configs import CollectConfig
@@ -184,6 +185,7 @@ def test_collect_stores_the_chosen_readouts_and_roles_in_the_chosen_dtype(tiny_m
     probes = probe_layers(labelled, "confidence_slot", "all", folds=3, probes=("diffmeans",), n_boot=10,
                           save_weights=False)
     assert sorted(probes.tables["layers"]["layer"].unique()) == [1, 2]
+    assert sorted(lens_scores(run, tiny_model)["layer"].unique()) == [1, 2]  # the logit lens too
     assert "store_readouts" not in CollectConfig().content() and "store_roles" not in CollectConfig().content()
     plan = wb.plan(model=str(tiny_path), items=6, batch_size=3, store_dtype="bfloat16", store_readouts=(1, -1),
                    store_roles=("confidence_slot", "answer_last"), device="cpu")
