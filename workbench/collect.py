@@ -17,6 +17,7 @@ from workbench.configs import CollectConfig
 from workbench.datasets import load_dataset
 from workbench.elicit import Elicitor, ElicitSettings, residual_hooks
 from workbench.errors import WorkbenchError, WorkbenchWarning
+from workbench.layer_selection import READOUT, select_layers
 from workbench.prompts import ROLES, get_template, get_vocabulary
 from workbench.store import Run, RunWriter, open_run, provenance
 from workbench.store.paths import check_output_dir
@@ -46,8 +47,11 @@ def collect(config: CollectConfig | None = None, out: str | Path = "runs/default
     else:
         backend = loaded
     content = config.content()
-    header = {**provenance(content, backend.info), "execution": config.to_dict(), "roles": list(ROLES),
-              "layers": residual_hooks(backend.n_layers), "d_model": backend.d_model, "dtype": config.store_dtype,
+    readouts = list(select_layers(config.store_readouts, backend.n_layers + 1, READOUT, "this model"))
+    roles = [r for r in ROLES if config.store_roles == "all" or r in config.store_roles]
+    header = {**provenance(content, backend.info), "execution": config.to_dict(), "roles": roles,
+              "stored_readouts": readouts, "layers": residual_hooks(backend.n_layers), "d_model": backend.d_model,
+              "dtype": config.store_dtype,
               "vocabulary": vocabulary.to_dict(), "template": template.to_dict(), "n_items": len(items)}
     writer = RunWriter(out, header)
     elicitor = Elicitor(backend, ElicitSettings(template=template, vocabulary=vocabulary,
@@ -57,8 +61,8 @@ def collect(config: CollectConfig | None = None, out: str | Path = "runs/default
               unit="item") as bar:
         for start in range(writer.n_done, len(items), config.batch_size):
             batch = items[start:start + config.batch_size]
-            records, resid = elicitor.batch(batch)
-            writer.append(records, resid)
+            records, resid = elicitor.batch(batch)  # resid [n, read-out, role, d_model]: every read-out and role
+            writer.append(records, resid[:, readouts][:, :, [ROLES.index(r) for r in roles]])
             bar.update(len(batch))
     run = open_run(out)
     if not run.manifest["complete"]:

@@ -101,3 +101,32 @@ def test_sweep_workers(bench_script, capsys):
     result = last_json(capsys)
     assert {"benchmark", "executor", "units", "seconds_1_worker", "seconds_2_workers", "ratio"} <= result.keys()
     assert result["units"] >= 1 and result["seconds_2_workers"] > 0
+
+
+def test_gpu_scale(bench_script, capsys):
+    """Tiny random models of two real configs (a Llama and a Gemma 3, truncated) on the CPU: collect, fast patching
+    equal to the reference loop, and both peers equal to the workbench's hooked forward on the first-token metric."""
+    bench_script("gpu_scale").main(["--smoke"])
+    result = last_json(capsys)
+    assert result["benchmark"] == "gpu_scale" and [m["model"] for m in result["models"]] == [
+        "llama-3.1-8b-instruct", "gemma-3-12b-it:2"]
+    for model in result["models"]:
+        assert model["items"] == 6 and model["pairs"] == 3 and model["blocks"] == 2
+        assert model["max_abs_diff"] < 1e-5 and model["max_abs_diff_tl"] < 1e-4 and model["max_abs_diff_nnsight"] < 1e-4
+        assert model["fast_tflops"] > 0 and 0 < model["fast_fraction_of_peak"] < 1
+
+
+def test_store_dtype(bench_script, tiny_checkpoint, correct_copy, tmp_path, capsys):
+    """A float32 run of a tiny model (half its answers marked correct) recast to float16 and bfloat16: the probes run
+    on each and differ from float32's by little, from residual shards of about half the bytes."""
+    from workbench.collect import collect
+
+    raw = collect(out=tmp_path / "raw", model=str(tiny_checkpoint), dataset="capitals", limit=12, batch_size=6,
+                  max_answer_tokens=4, device="cpu", progress=False)
+    run = correct_copy(raw, tmp_path / "run", list(range(0, 12, 2)))
+    bench_script("store_dtype").main(["--smoke", "--run", str(run.path)])
+    result = last_json(capsys)
+    assert result["benchmark"] == "store_dtype" and result["n"] == 12
+    for dtype in ("float16", "bfloat16"):
+        assert result[dtype]["max_abs_auroc_diff"] < 0.1 and 0 < result[dtype]["max_rel_resid_diff"] < 1e-2
+        assert result[dtype]["bytes"] < result["float32"]["bytes"] * 0.6

@@ -54,6 +54,9 @@ def test_existing_flag_spellings_give_the_python_config():
     assert CollectConfig(**parsed(["collect", "--out", "x", "--limit", "5", "--store-dtype", "float16",
                                    "--batch-size", "2", "--device", "cpu"], CollectConfig)) == \
         CollectConfig(limit=5, store_dtype="float16", batch_size=2, device="cpu")
+    assert CollectConfig(**parsed(["collect", "--out", "x", "--store-dtype", "bfloat16", "--store-readouts", "0,40,-1",
+                                   "--store-roles", "confidence_slot", "answer_last"], CollectConfig)) == \
+        CollectConfig(store_dtype="bfloat16", store_readouts=(0, 40, -1), store_roles=("confidence_slot", "answer_last"))
     assert ProbeConfig(**parsed(["probe", "r", "--roles", "confidence_slot", "answer_last", "--readouts", "0,8,-1",
                                  "--folds", "3", "--seeds", "2", "--probes", "diffmeans", "--boot", "50",
                                  "--no-weights"], ProbeConfig)) == \

@@ -50,6 +50,40 @@ def test_float16_storage(tmp_path):
     np.testing.assert_allclose(got, acts[:, 1, 0], rtol=1e-3, atol=1e-3)
 
 
+def test_bfloat16_storage_keeps_float32_range(tmp_path):
+    writer = RunWriter(tmp_path / "run", header(dtype="bfloat16"))
+    records, acts = shard(0, 2)
+    acts[0, 1, 0, 0] = 1e6  # beyond float16, within bfloat16
+    writer.append(records, acts)
+    got = open_run(tmp_path / "run").residuals(1, "pre_answer")
+    assert got.dtype == np.float32 and got[0, 0] == pytest.approx(1e6, rel=1e-2)
+    np.testing.assert_allclose(got, acts[:, 1, 0], rtol=1e-2, atol=1e-2)
+
+
+def test_a_value_float16_cannot_hold_is_refused_with_why(tmp_path):
+    writer = RunWriter(tmp_path / "run", header(dtype="float16"))
+    records, acts = shard(0, 2)
+    acts[1, 2, 0, 3] = -7e4
+    with pytest.raises(WorkbenchError, match=r"store dtype float16 cannot hold these residuals: 1 value\(s\) overflow "
+                                             r"it \(largest \|value\| 7e\+04, float16's largest 6\.55e\+04; first at "
+                                             r"example 1, read-out 2\); collect with --store-dtype bfloat16"):
+        writer.append(records, acts)
+    assert writer.n_done == 0
+
+
+def test_a_subset_of_readouts_is_read_by_its_index_and_others_are_refused(tmp_path):
+    writer = RunWriter(tmp_path / "run", {**header(), "stored_readouts": [0, 2]})
+    records, acts = shard(0, 3)
+    writer.append(records, acts[:, [0, 2]])
+    run = open_run(tmp_path / "run")
+    assert run.stored_readouts == [0, 2] and len(run.readouts) == 3
+    np.testing.assert_array_equal(run.residuals(-1, "confidence_slot"), acts[:, 2, 1])
+    np.testing.assert_array_equal(run.residuals("blocks.0.hook_resid_pre", "pre_answer"), acts[:, 0, 0])
+    with pytest.raises(WorkbenchError, match=r"read-out 1 \(blocks.1.hook_resid_pre\) is not stored in this run: it "
+                                             r"stores read-outs 0, 2 of 0..2 \(collect --store-readouts\)"):
+        run.residuals("blocks.0.hook_resid_post", "pre_answer")
+
+
 def test_reopening_resumes_and_other_config_is_refused(tmp_path):
     writer = RunWriter(tmp_path / "run", header())
     writer.append(*shard(0, 3))
@@ -122,3 +156,37 @@ def test_collect_into_a_run_of_another_config_names_the_field_that_differs(tiny_
         collect(out=tiny_run.path, loaded=tiny_model, model=str(tiny_path), dataset="capitals", limit=5,
                 max_answer_tokens=4, progress=False)
     assert open_run(tiny_run.path).n_examples == 6  # the stored run is intact
+
+
+def test_collect_stores_the_chosen_readouts_and_roles_in_the_chosen_dtype(tiny_model, tiny_path, tiny_run, tmp_path,
+                                                                         correct_copy):
+    """The values are the full run's (bfloat16-rounded); the others are refused naming what is stored; probes
+    over 'all' read-outs probe the stored ones; the default config's hash leaves the new fields out."""
+    import workbench as wb
+    from workbench.analyses.logit_lens import lens_scores
+    from workbench.analyses.probe_layers import probe_layers
+    from workbench.collect import collect
+    from workbench.configs import CollectConfig
+
+    run = collect(out=tmp_path / "sub", loaded=tiny_model, model=str(tiny_path), dataset="capitals", limit=6,
+                  batch_size=3, max_answer_tokens=4, progress=False, store_dtype="bfloat16", store_readouts=(1, -1),
+                  store_roles=("confidence_slot", "answer_last"))
+    assert run.stored_readouts == [1, 2] and run.roles == ["answer_last", "confidence_slot"] and run.n_blocks == 2
+    assert run.manifest["dtype"] == "bfloat16" and run.config["store_readouts"] == [1, -1]
+    full = tiny_run.residuals(2, "answer_last")
+    np.testing.assert_allclose(run.residuals(-1, "answer_last"), full, rtol=1e-2, atol=1e-2 * np.abs(full).max())
+    with pytest.raises(WorkbenchError, match=r"role 'pre_answer' not stored in this run\. Stored roles: answer_last, "
+                                             "confidence_slot"):
+        run.residuals(1, "pre_answer")
+    with pytest.raises(WorkbenchError, match="read-out 0 .* stores read-outs 1, 2 of 0..2"):
+        run.residuals(0)
+    assert run.example(0).positions.keys() == tiny_run.example(0).positions.keys()  # every role's position is kept
+    labelled = correct_copy(run, tmp_path / "labelled", [0, 2, 4])
+    probes = probe_layers(labelled, "confidence_slot", "all", folds=3, probes=("diffmeans",), n_boot=10,
+                          save_weights=False)
+    assert sorted(probes.tables["layers"]["layer"].unique()) == [1, 2]
+    assert sorted(lens_scores(run, tiny_model)["layer"].unique()) == [1, 2]  # the logit lens too
+    assert "store_readouts" not in CollectConfig().content() and "store_roles" not in CollectConfig().content()
+    plan = wb.plan(model=str(tiny_path), items=6, batch_size=3, store_dtype="bfloat16", store_readouts=(1, -1),
+                   store_roles=("confidence_slot", "answer_last"), device="cpu")
+    assert plan.residual_bytes == sum(p.stat().st_size for p in (run.path / "activations").iterdir())

@@ -96,7 +96,8 @@ def lens_scores(run: Run, loaded: Any = None, *, role: str = "confidence_slot",
     """
     lens, values = Lens.of(run, loaded, role), np.asarray(run.vocabulary.values)  # values [S]
     frames = []
-    for layer in select_layers(layers, len(run.readouts), READOUT, "this run"):
+    chosen = select_layers(layers, len(run.readouts), READOUT, "this run")
+    for layer in run.stored_readouts if layers == "all" else chosen:  # 'all': every stored read-out
         p, q = lens.probs(layer)  # [n, S], [n, T]
         mass = p.sum(axis=1)
         expected = np.where(mass > 0, (p @ values) / np.where(mass > 0, mass, 1.0), np.nan)

@@ -123,6 +123,8 @@ def probe_layers(run: Run, role: str | Sequence[str] = "confidence_slot", layers
     require_complete(run, allow_incomplete)
     correct, groups = labels(run), question_groups(run)
     roles, layer_ids = select_roles(run, role), list(select_layers(layers, len(run.readouts), READOUT, "this run"))
+    if layers == "all":  # every stored read-out (a run collected with --store-readouts holds some)
+        layer_ids = run.stored_readouts
     estimators = make_estimators(probes)
     seeds = [int(s) for s in seeds]
     if not seeds:

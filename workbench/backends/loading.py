@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from workbench.architectures import architecture, text_config
 from workbench.backends.base import Backend
 from workbench.errors import WorkbenchError, did_you_mean
 from workbench.files import honour_umask
@@ -328,12 +329,14 @@ def load_transformers(name_or_path: str, *, device: str | None = None, dtype: st
                       **from_pretrained_kwargs: Any) -> tuple[Any, Any, dict[str, Any]]:
     """A plain transformers model (no backend wrapper) in eval mode, its tokenizer, and the loader's info
     (name, source, checksum, dtype). The one loader behind ``load_model`` and fine-tuning's base model."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     if dtype not in DTYPES:
         raise WorkbenchError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
     check_device(device)
     source, info = resolve(name_or_path)
+    if isinstance(from_pretrained_kwargs.get("device_map"), dict):
+        check_device_map(from_pretrained_kwargs["device_map"], pretrained(AutoConfig, source, info))
     tokenizer = pretrained(AutoTokenizer, source, info)
     model = pretrained(AutoModelForCausalLM, source, info, dtype=DTYPES[dtype], **from_pretrained_kwargs)
     if "device_map" not in from_pretrained_kwargs:
@@ -343,6 +346,22 @@ def load_transformers(name_or_path: str, *, device: str | None = None, dtype: st
         info["checksum"], info["checksum_of"] = _state_dict_checksum(model), "state_dict"
     info["dtype"] = dtype
     return model, tokenizer, info
+
+
+def check_device_map(device_map: dict[str, Any], config: Any) -> None:
+    """Every decoder block must be placed: by its own key (``model.layers.3``), a key above it (``model``, ``""``) or
+    keys inside it. A block left on no device is one error naming it, before any weight loads."""
+    layers = architecture(config.model_type).layers
+    keys = [str(k) for k in device_map]
+
+    def placed(module: str) -> bool:
+        return any(k in ("", module) or module.startswith(k + ".") or k.startswith(module + ".") for k in keys)
+
+    missing = [f"{layers}.{b}" for b in range(text_config(config).num_hidden_layers) if not placed(f"{layers}.{b}")]
+    if missing:
+        raise WorkbenchError(f"device_map places no device for block(s) {', '.join(missing)}: give each block a "
+                             f"device (a GPU index, 'cpu' or 'disk'), e.g. {{'{missing[0]}': 0, ...}}, or use "
+                             "device_map='auto'")
 
 
 def _state_dict_checksum(model: torch.nn.Module) -> str:

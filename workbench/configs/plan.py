@@ -38,6 +38,10 @@ class PlanConfig(StageConfig):
     dtype: Literal[*reg.dtypes()] = option("bfloat16", "weights' dtype (collect's --dtype)")
     store_dtype: Literal[*reg.store_dtypes()] = option(
         _default(CollectConfig, "store_dtype"), "dtype of the stored residuals")
+    store_readouts: Annotated[str | tuple[int, ...], k.layers("read-out")] = option(
+        _default(CollectConfig, "store_readouts"), "read-outs stored (collect's --store-readouts)")
+    store_roles: Annotated[str | tuple[str, ...], k.names(reg.roles, word="all")] = option(
+        _default(CollectConfig, "store_roles"), "roles stored (collect's --store-roles)")
     vocabulary: Literal[*reg.vocabularies()] = option(
         _default(CollectConfig, "vocabulary"), "confidence vocabulary")
     max_answer_tokens: Count = option(

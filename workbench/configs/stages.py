@@ -93,13 +93,28 @@ class CollectConfig(Execution, Seeded):
         "percent", "confidence vocabulary: percent (0..100), digits (0..9) or letters (A..E)")
     backend: Literal[*reg.backends()] = option("transformer_lens", "model backend")
     dtype: Literal[*reg.dtypes()] = option("float32", "weights' dtype")
-    store_dtype: Literal[*reg.store_dtypes()] = option("float32", "dtype of the stored residuals")
+    store_dtype: Literal[*reg.store_dtypes()] = option(
+        "float32", "dtype of the stored residuals (float16 halves the store and is refused where a value overflows it; "
+                   "bfloat16 keeps float32's range with an 8-bit mantissa)")
+    store_readouts: Annotated[str | tuple[int, ...], k.layers("read-out")] = option(
+        "all", "residual read-outs stored (0..n_blocks, -1 the last): 'all' or indices such as 0,40,-1 or 60-80")
+    store_roles: Annotated[str | tuple[str, ...], k.names(reg.roles, word="all")] = option(
+        "all", "position roles whose residuals are stored, or 'all'")
     max_answer_tokens: Count = option(24, "longest greedy answer, in tokens")
     grading: Literal[*reg.gradings()] = option(
         "exact", "exact: normalised match; flex: also a substring either way (>= 2 characters); decides `correct`")
     batch_size: Count = option(16, "prompts per forward", execution=True)
     fast: Flag = option(True, "exact speed-ups: the shared template prefix once, logits only where read "
                               "(--no-fast runs the plain path)", flags=("--no-fast",), execution=True)
+
+    def content(self) -> dict:
+        """The hashed fields; ``store_readouts`` and ``store_roles`` only when not 'all', so earlier runs keep their
+        hash."""
+        content = super().content()
+        for name in ("store_readouts", "store_roles"):
+            if content.get(name) == "all":
+                del content[name]
+        return content
 
 
 class ProbeConfig(AnalysisConfig, Statistics):

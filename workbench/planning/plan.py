@@ -17,8 +17,7 @@ from workbench.configs.plan import PlanConfig
 from workbench.planning.devices import DEVICES, DeviceSpec, device_spec
 from workbench.planning.forwards import DTYPE_BYTES
 from workbench.planning.shape import ModelShape
-from workbench.planning.stages import Lengths, StageCost, collect_cost, patch_cost, probe_cost, store_bytes
-from workbench.prompts import ROLES
+from workbench.planning.stages import Lengths, StageCost, collect_cost, patch_cost, probe_cost, store_bytes, stored
 
 CONTEXT_BYTES = 2 * 2**30  # beside torch's peak: the CUDA context and the caching allocator's slack
 
@@ -89,7 +88,7 @@ class Plan:
     def text(self) -> str:
         """The readable table ``workbench plan`` prints."""
         c, d, s = self.config, self.device, self.shape
-        n = Lengths.of(c)
+        n, (readouts, roles) = Lengths.of(c), stored(s, c)
         memory = f"{d.memory_gib:g} GiB" if d.memory_gib is not None else "host memory"
         patching = (f"{c.n_pairs or c.items} pairs x {_blocks(c.blocks, s.layers)} x "
                     f"{len(c.roles)} role(s); controls {', '.join(c.controls) or 'none'}"
@@ -106,7 +105,7 @@ class Plan:
             f"  patch    {patching}",
             "",
             f"residual store: {_size(self.store_bytes)} on disk: residuals {_size(self.residual_bytes)} "
-            f"({c.items} items x {s.layers + 1} read-outs x {len(ROLES)} roles x d_model {s.d_model} x "
+            f"({c.items} items x {readouts} read-outs x {roles} roles x d_model {s.d_model} x "
             f"{DTYPE_BYTES[c.store_dtype]} bytes), records {_size(self.records_bytes)}",
             "",
             f"{'stage':<8} {'FLOPs':>9} {'moved':>10} {'peak memory':>12}  time",

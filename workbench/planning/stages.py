@@ -6,7 +6,8 @@ characters (every digit one token, as in the SmolLM2, Qwen and Gemma tokenizers:
 longer strings, so percent needs 10 nodes; a tokenizer with whole-number tokens, as Llama 3's, needs fewer).
 
 - **store**: exactly what ``RunWriter`` writes per shard (one shard per collect batch): residuals
-  [n, n_blocks + 1, roles, d_model] in ``store_dtype`` as safetensors (an 8-byte length, a JSON header padded to 8),
+  [n, read-outs, roles, d_model] (those ``--store-readouts`` and ``--store-roles`` keep) in ``store_dtype`` as
+  safetensors (an 8-byte length, a JSON header padded to 8),
   the records as parquet (a per-file and a per-row size, measured), and the manifest.
 - **collect**: per batch, as ``Elicitor.batch`` runs it: the prefix every prompt shares once, the rest of the
   prompts, the gold answers teacher-forced, ``max_answer_tokens`` greedy steps (a bound), the confidence prompt,
@@ -30,7 +31,7 @@ from workbench.analyses.probes import LogisticProbe
 from workbench.configs import PatchConfig, ProbeConfig
 from workbench.configs.plan import PlanConfig
 from workbench.elicit.readout import ElicitSettings
-from workbench.layer_selection import select_layers
+from workbench.layer_selection import READOUT, select_layers
 from workbench.planning.forwards import DTYPE_BYTES, Forward
 from workbench.planning.shape import ModelShape
 from workbench.prompts import ROLES, get_vocabulary
@@ -96,13 +97,19 @@ class StageCost:
     forwards: tuple[Forward, ...] = ()
 
 
+def stored(shape: ModelShape, config: PlanConfig) -> tuple[int, int]:
+    """Read-outs and roles the store keeps (collect's ``--store-readouts``, ``--store-roles``)."""
+    readouts = len(select_layers(config.store_readouts, shape.layers + 1, READOUT, "this model"))
+    return readouts, len(ROLES) if config.store_roles == "all" else len(config.store_roles)
+
+
 def store_bytes(shape: ModelShape, config: PlanConfig) -> dict[str, int]:
     """Bytes on disk of the run store: ``residuals`` (exact), ``records`` and ``manifest`` (measured sizes)."""
-    readouts, roles = shape.layers + 1, len(ROLES)
+    readouts, roles = stored(shape, config)
     per_item = readouts * roles * shape.d_model * DTYPE_BYTES[config.store_dtype]
     sizes = [config.batch_size] * (config.items // config.batch_size) + [config.items % config.batch_size]
     sizes = [n for n in sizes if n]
-    dtype = {"float32": "F32", "float16": "F16"}[config.store_dtype]
+    dtype = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}[config.store_dtype]
     residuals = 0
     for n in sizes:  # safetensors: 8-byte header length, JSON header padded to 8 bytes, the data
         header = json.dumps({"resid": {"dtype": dtype, "shape": [n, readouts, roles, shape.d_model],
@@ -205,13 +212,15 @@ def patch_cost(shape: ModelShape, config: PlanConfig) -> StageCost:
 def probe_cost(shape: ModelShape, config: PlanConfig) -> StageCost:
     """Newton logistic probes (``analyses.probes``) at ``ProbeConfig``'s defaults; diff-means probes cost nothing."""
     fields = ProbeConfig.model_fields
-    roles, seeds, folds = len(fields["roles"].default), fields["seeds"].default, 5
+    readouts, _ = stored(shape, config)
+    roles = sum(config.store_roles == "all" or r in config.store_roles for r in fields["roles"].default)
+    seeds, folds = fields["seeds"].default, 5
     cs = len(LogisticProbe().Cs)
     train = config.items * (folds - 1) / folds
     rank = min(train, shape.d_model)
     gram = 2 * train * rank * max(train, shape.d_model)  # X X^T (or X itself when n > d) and its factors
     newton = NEWTON_STEPS * (2 * train * rank**2 + rank**3 / 3)  # Hessians and solves, per C
     per_fold = INNER_FOLDS * (gram + cs * newton) + gram + newton  # inner folds choose C over the grid, then one fit
-    flops = roles * (shape.layers + 1) * seeds * folds * per_fold
-    traffic = config.items * (shape.layers + 1) * roles * shape.d_model * DTYPE_BYTES[config.store_dtype]
+    flops = roles * readouts * seeds * folds * per_fold
+    traffic = config.items * readouts * roles * shape.d_model * DTYPE_BYTES[config.store_dtype]
     return StageCost(flops, traffic, None)

@@ -1,4 +1,7 @@
-"""The run store: records (parquet), residuals [example, layer, role, d_model] (safetensors shards), manifest.
+"""The run store: records (parquet), residuals [example, read-out, role, d_model] (safetensors shards), manifest.
+
+The residuals hold the read-outs ``stored_readouts`` and the roles ``roles`` the collect chose (all by default), in
+float32, float16 or bfloat16 (manifest ``dtype``); ``Run.residuals`` reads them back as float32.
 
 A run is written shard by shard; each shard's files land atomically before the manifest names them, so
 a killed collect loses at most the shard in flight and a re-run resumes after the last listed shard.
@@ -19,8 +22,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from safetensors import safe_open
-from safetensors.numpy import save as save_safetensors
+from safetensors.torch import save as save_safetensors
 
 from workbench.errors import WorkbenchError, did_you_mean
 from workbench.layer_selection import layer_index, readout_of_hook
@@ -85,7 +89,7 @@ class RunWriter:
         frame.to_parquet(buffer, index=False)
         name = f"shard-{index:05d}"
         write_bytes_atomic(self.path / "records" / f"{name}.parquet", buffer.getvalue())
-        resid = np.ascontiguousarray(residuals, dtype=self.manifest["dtype"])
+        resid = stored_tensor(residuals, self.manifest["dtype"], start, self.manifest.get("stored_readouts"))
         write_bytes_atomic(self.path / "activations" / f"{name}.safetensors", save_safetensors({"resid": resid}))
         self.manifest["shards"].append({"name": name, "start": start, "n": len(records)})
         self.manifest["n_examples"] = start + len(records)
@@ -94,6 +98,25 @@ class RunWriter:
     def finish(self, **summary: Any) -> None:
         self.manifest.update(complete=True, **summary)
         write_json_atomic(self.path / MANIFEST, self.manifest)
+
+
+def stored_tensor(residuals: np.ndarray, dtype: str, start: int = 0, readouts: Sequence[int] | None = None
+                  ) -> torch.Tensor:
+    """``residuals`` [n, read-out, role, d_model] in the store's ``dtype``; refused, saying why, where a finite value
+    would not survive the cast (float16 overflows above 65504: the residual stream of a large model can reach that).
+    ``start`` is the first example's id and ``readouts`` the read-out of each index of axis 1 (for the message)."""
+    values = torch.from_numpy(np.ascontiguousarray(residuals, dtype=np.float32))
+    cast = values.to(getattr(torch, dtype))
+    lost = torch.isfinite(values) & ~torch.isfinite(cast)
+    if lost.any():
+        where = np.argwhere(lost.numpy())[0]
+        readout = (readouts or range(values.shape[1]))[int(where[1])]
+        raise WorkbenchError(
+            f"store dtype {dtype} cannot hold these residuals: {int(lost.sum())} value(s) overflow it (largest "
+            f"|value| {float(values.abs().max()):.4g}, {dtype}'s largest {torch.finfo(cast.dtype).max:.4g}; first at "
+            f"example {start + int(where[0])}, read-out {readout}); collect with --store-dtype bfloat16 (float32's "
+            "range, half the bytes) or float32")
+    return cast.contiguous()
 
 
 @dataclass(frozen=True)
@@ -157,12 +180,19 @@ class Run:
 
     @property
     def roles(self) -> list[str]:
+        """The position roles whose residuals are stored (``collect --store-roles``; every role by default)."""
         return list(self.manifest["roles"])
 
     @property
     def readouts(self) -> list[str]:
-        """Hook name of each stored residual read-out, by index (``n_blocks + 1`` of them)."""
+        """Hook name of each residual read-out of the model, by index (``n_blocks + 1`` of them); those stored are
+        ``stored_readouts``."""
         return list(self.manifest["layers"])
+
+    @property
+    def stored_readouts(self) -> list[int]:
+        """Indices of the read-outs whose residuals are stored (``collect --store-readouts``; all by default)."""
+        return list(self.manifest.get("stored_readouts", range(len(self.manifest["layers"]))))
 
     @property
     def n_blocks(self) -> int:
@@ -203,7 +233,7 @@ class Run:
             raise WorkbenchError(f"example {example_id} is not in this run: it holds example_id "
                                  f"{ids.min()}..{ids.max()}")
         record = self.records.iloc[int(rows[0])]
-        positions = {role: int(record[f"pos_{role}"]) for role in self.roles if f"pos_{role}" in record}
+        positions = {str(c).removeprefix("pos_"): int(record[c]) for c in record.index if str(c).startswith("pos_")}
         return Example(int(example_id), int(rows[0]), record, [int(t) for t in record["input_ids"]], positions)
 
     def prompt_ids(self, example_id: int, role: str = "confidence_slot") -> list[int]:
@@ -219,12 +249,19 @@ class Run:
         return example.input_ids[:example.positions[role] + 1]
 
     def _check(self, readout: int | str, role: str) -> tuple[int, int]:
+        """(read-out axis, role axis) of the stored residuals; one error naming what is stored for any other."""
         readout = readout_of_hook(readout, self.n_blocks) if isinstance(readout, str) else readout
         readout = layer_index(readout, len(self.readouts), "readout", "read-outs in this run")
+        stored = self.stored_readouts
+        if readout not in stored:
+            raise WorkbenchError(
+                f"read-out {readout} ({self.readouts[readout]}) is not stored in this run: it stores read-outs "
+                f"{', '.join(map(str, stored))} of 0..{self.n_blocks} (collect --store-readouts); choose one of those, "
+                "or collect again with it")
         if role not in self.roles:
             raise WorkbenchError(f"role {role!r} not stored in this run.{did_you_mean(str(role), self.roles)} "
                                  f"Stored roles: {', '.join(self.roles)}")
-        return readout, self.roles.index(role)
+        return stored.index(readout), self.roles.index(role)
 
     def residuals(self, readout: int | str, role: str = "confidence_slot") -> np.ndarray:
         """[n_examples, d_model] residual stream at one read-out and role, read without loading the rest.
@@ -235,9 +272,9 @@ class Run:
         layer, r = self._check(readout, role)
         parts = []
         for shard in self.manifest["shards"]:
-            with safe_open(self.path / "activations" / f"{shard['name']}.safetensors", framework="numpy") as handle:
-                parts.append(handle.get_slice("resid")[:, layer:layer + 1, r:r + 1, :][:, 0, 0, :])
-        return np.concatenate(parts).astype(np.float32)
+            with safe_open(self.path / "activations" / f"{shard['name']}.safetensors", framework="pt") as handle:
+                parts.append(handle.get_slice("resid")[:, layer:layer + 1, r:r + 1, :][:, 0, 0, :].float().numpy())
+        return np.concatenate(parts)
 
 
 def run_id_of(manifest: dict[str, Any], path: str | Path) -> str:

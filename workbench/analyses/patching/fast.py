@@ -56,7 +56,7 @@ class CleanTargets:
     lengths: Tensor  # [T] tokens in the sequence
     width: int  # sequence columns of a run (max over targets of length - position)
     resid: Tensor  # [n_layers + 1, T, width + n_nodes, d_model]
-    keys: list[Tensor]  # per layer [T, kv_heads, prefix, head_dim]
+    keys: list[Tensor]  # per block [T, kv_heads, prefix, head_dim], on that block's device
     values: list[Tensor]
     vocab_probs: Tensor  # [T, n_strings]
     greedy: list[Tensor]  # per target, greedy next tokens at its answer span
@@ -111,8 +111,8 @@ def _clean_group(dec: Decoder, job: PatchJob, group: list[int], shared: list[tup
     h = dec.embed(ids)
     rotary = dec.rotary(h, pos)
     resid, keys, values = [], [], []
-    for layer in range(dec.n_layers):
-        resid.append(h.gather(1, gather))
+    for layer in range(dec.n_layers):  # h is on the block's device (one device unless a device_map splits the model)
+        resid.append(h.gather(1, gather.to(h.device)).to(dec.device))
         cached = shared[layer] if shared else (None, None)
         kv = PrefixKV(*(None if c is None else c.expand(n_targets, -1, -1, -1) for c in cached))
         h = dec.layer(layer, h, rotary, masks, kv)
@@ -121,13 +121,13 @@ def _clean_group(dec: Decoder, job: PatchJob, group: list[int], shared: list[tup
         pad = max(0, prefix - k.shape[2])  # other groups' targets may be longer: zero keys, always masked
         keys.append(torch.nn.functional.pad(k[:, :, :prefix], (0, 0, 0, pad)))
         values.append(torch.nn.functional.pad(v[:, :, :prefix], (0, 0, 0, pad)))
-    resid.append(h.gather(1, gather))
+    resid.append(h.gather(1, gather.to(h.device)).to(dec.device))
     spans = [(g, torch.arange(*job.answer_spans[t]) - n_shared) for g, t in enumerate(group)]
     span_rows = torch.cat([torch.full((len(c),), g) for g, c in spans]).long()
     span_cols = torch.cat([c for _, c in spans]).long()
     greedy = dec.log_probs(h[span_rows, span_cols]).argmax(-1).cpu() if len(span_rows) else span_rows
-    return {"resid": torch.stack(resid, 1), "keys": torch.stack(keys, 1),
-            "values": torch.stack(values, 1), "greedy": list(greedy.split([len(c) for _, c in spans])),
+    return {"resid": torch.stack(resid, 1), "keys": keys, "values": values,
+            "greedy": list(greedy.split([len(c) for _, c in spans])),
             "lengths": lengths, "positions": positions}
 
 
@@ -146,12 +146,16 @@ def clean_targets(dec: Decoder, job: PatchJob) -> CleanTargets:
     parts = [_clean_group(dec, job, order[lo:lo + CLEAN_BATCH], shared, n_shared, width, prefix)
              for lo in range(0, len(order), CLEAN_BATCH)]
     back = torch.argsort(torch.tensor(order))
-    joined = {k: torch.cat([part[k] for part in parts])[back] for k in ("resid", "keys", "values")}
+
+    def per_block(name: str) -> list[Tensor]:  # each block's keys or values stay on that block's device
+        return [torch.cat([part[name][b] for part in parts])[back.to(parts[0][name][b].device)]
+                for b in range(dec.n_layers)]
+
     greedy = [g for part in parts for g in part["greedy"]]
-    resid = joined["resid"].transpose(0, 1)  # [n_layers + 1, T, cols, d_model]
+    resid = torch.cat([part["resid"] for part in parts])[back.to(dec.device)].transpose(0, 1)  # [n_layers + 1, T, ...]
     n_nodes = resid.shape[2] - width
     probs = vocab_probs(dec, job, resid[-1], lengths - positions - 1, width + torch.arange(n_nodes))
-    return CleanTargets(positions, lengths, width, resid, list(joined["keys"].unbind(1)), list(joined["values"].unbind(1)), probs,
+    return CleanTargets(positions, lengths, width, resid, per_block("keys"), per_block("values"), probs,
                         [greedy[i] for i in back.tolist()])
 
 
@@ -203,7 +207,8 @@ def run_layers(dec: Decoder, clean: CleanTargets, h: Tensor, start: Tensor, targ
     captured: dict[int, Tensor] = {}
     for layer in range(int(start.min()), dec.n_layers):
         lo, c = int(first[layer]), int(upto[layer])  # runs lo..c-1 start here
-        kv = PrefixKV(clean.keys[layer].index_select(0, target[:c]), clean.values[layer].index_select(0, target[:c]))
+        rows = target[:c].to(clean.keys[layer].device)  # the prefix cache lives on the block's device
+        kv = PrefixKV(clean.keys[layer].index_select(0, rows), clean.values[layer].index_select(0, rows))
         with ExitStack() as hooks:
             if values is not None and lo < c:
                 hooks.enter_context(dec.at_site(layer, site, partial(_write, rows=slice(lo, c), values=values)))
@@ -212,9 +217,9 @@ def run_layers(dec: Decoder, clean: CleanTargets, h: Tensor, start: Tensor, targ
             out = dec.layer(layer, h[:c], {k: (cos[:c], sin[:c]) for k, (cos, sin) in rotary.items()},
                             {k: m[:c] for k, m in masks.items()}, kv)
         if c == len(h) or torch.is_grad_enabled():  # (a new tensor keeps autograd's graph intact)
-            h = torch.cat([out, h[c:]]) if c < len(h) else out
+            h = torch.cat([out, h[c:].to(out.device)]) if c < len(h) else out
         else:
-            h[:c] = out
+            h[:c] = out.to(h.device)
     return h, captured
 
 

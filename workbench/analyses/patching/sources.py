@@ -32,7 +32,7 @@ def from_store(pairs: PairSet, site: str, layers: tuple[int, ...], role: str) ->
     run = pairs.source
     if site not in ("resid_pre", "resid_post") or role not in run.roles or run.manifest.get("dtype") != "float32":
         return False
-    return set(_stored_names(site, layers, run.n_blocks)) <= set(run.readouts)
+    return set(_stored_names(site, layers, run.n_blocks)) <= {run.readouts[i] for i in run.stored_readouts}
 
 
 def source_activations(pairs: PairSet, site: str, layers: tuple[int, ...], role: str,
