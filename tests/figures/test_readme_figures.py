@@ -54,6 +54,7 @@ def test_a_result_drawn_otherwise_fails_the_check(script, tmp_path, monkeypatch,
     monkeypatch.setattr(module, "FIGURES", figures)
     monkeypatch.setattr(module, "SOURCES", figures / "sources")
     monkeypatch.setattr(module, "EVIDENCE", evidence)
+    monkeypatch.setattr(module, "TUNING", tmp_path / "no-tuning.csv")  # the knowledge-split figures: not in this copy
     assert module.main(["--check"]) == 0, capsys.readouterr().err
     (table,) = (figures / "sources" / "demo" / "results" / "probes").glob("*/layers.parquet")
     layers = pd.read_parquet(table)
