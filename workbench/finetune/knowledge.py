@@ -26,7 +26,6 @@ once their held-out run is collected.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -34,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.store import Run, open_run
+from workbench.store import Run
 from workbench.store.provenance import write_json_atomic
 from workbench.store.results import Result, result_slot
 
@@ -91,28 +90,23 @@ def knowledge_tuning(train_run: Run, heldout: Run, out: str | Path, *, n_train: 
 
 
 def tuned_run(train_run: Run, config, out: Path, heldout: Run, *, progress: bool) -> tuple[Run, dict]:
-    """Train (or resume) one adapter, merge it, collect ``heldout``'s items with it, delete the merged weights;
-    the tuned run and the seconds of training and of evaluation (measured once, kept in ``out/timing.json``)."""
-    from workbench.finetune.adapter import merge
-    from workbench.finetune.evaluate import check_disjoint, collect_with
+    """``runner.run_variant`` on ``heldout`` (train or resume, merge, collect, delete the merged weights), timed: the
+    tuned run and the seconds of training and of evaluation (measured once, kept in ``out/timing.json``)."""
+    from workbench.finetune.evaluate import check_disjoint
+    from workbench.finetune.runner import run_variant
     from workbench.finetune.train import train
 
-    check_disjoint(train_run.records["item_id"], heldout)
+    check_disjoint(train_run.records["item_id"], heldout)  # refused before any training
     timing_path = out / "timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
     started = time.perf_counter()
-    trained = train(train_run, config, out, progress=progress)
+    train(train_run, config, out, progress=progress)  # run_variant then finds the finished adapter
     timing.setdefault("train_seconds", round(time.perf_counter() - started, 1))
-    runs_dir = out / "runs" / "heldout"
-    if not ((runs_dir / "manifest.json").exists() and open_run(runs_dir).manifest.get("complete")):
-        started = time.perf_counter()
-        merged = merge(trained.path, out / "merged")
-        collect_with(merged, heldout, runs_dir, progress=progress, device=config.device)
-        shutil.rmtree(merged, ignore_errors=True)
-        timing["eval_seconds"] = round(time.perf_counter() - started, 1)
-    timing.setdefault("eval_seconds", float("nan"))
+    started = time.perf_counter()
+    run = run_variant(train_run, config, out, {"heldout": heldout}, progress=progress, keep_merged=False)["heldout"]
+    timing.setdefault("eval_seconds", round(time.perf_counter() - started, 1))
     write_json_atomic(timing_path, timing)
-    return open_run(runs_dir), timing
+    return run, timing
 
 
 def tuning_items(runs: dict[str, Run]) -> pd.DataFrame:
