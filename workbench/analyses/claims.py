@@ -6,22 +6,17 @@ cannot be computed (too few correct or incorrect answers, one class, an analysis
 ``Measure.undetermined(why)``: verdict ``inconclusive`` with the reason, never a number from nothing.
 
 Verdicts, from the interval and the claim's threshold t: ``reproduced`` when low > t, ``refuted`` when
-high < t, ``inconclusive`` otherwise (the interval holds t). A claim the seed decides by a test (claim 5's
-Mann-Whitney U) or by reference values (claim 9) reads every seed at once (``Claim.pooled``) and carries its
-own verdict (``Measure.decided``). Each claim row says whose definition it follows (``definition``: ``seed``,
-computed as the seed's code computes it, the file cited in its docstring; ``paper``, the controlled experiment
-a paper of the seed study describes, claims 6 and 8 and the knowledge-aware comparison, defined in
-``analyses.tuning``; or ``workbench``, a question of our own) and where the confidence is read (``position``:
-a patching read position, ``confidence_slot`` for verbal confidence, ``answer`` for the answer tokens'
-probability).
+high < t, ``inconclusive`` otherwise. A claim the seed decides by a test (claim 5's Mann-Whitney U) or by
+reference values (claim 9) reads every seed at once (``Claim.pooled``) and carries its own verdict
+(``Measure.decided``). Each row says whose definition it follows (``definition``: ``seed``, as the seed's code
+computes it, the file cited in its docstring; ``paper``, the controlled experiment a paper of the seed study
+describes, claims 6 and 8 and the knowledge-aware comparison of ``analyses.tuning``; or ``workbench``, a question
+of our own) and where the confidence is read (``position``: a patching read position, ``confidence_slot`` for
+verbal confidence, ``answer`` for the answer tokens' probability).
 
-Over S > 1 seeds (each seed is its own item sample, fold split and pairing), the value is the mean of the
-seeds' values and the interval a two-level bootstrap over seeds and items (``combine_seeds``): draw S
-seeds with replacement and, for each drawn seed, one of its bootstrap replicates over items; the interval
-is the 2.5/97.5 percentiles of their mean. So it widens with the spread between seeds and with each seed's
-own uncertainty. A measure known only by its interval (the layer gradient's, stored by the patching
-analysis) contributes normal draws of that interval's width. A seed without a number makes the claim
-inconclusive.
+Over S > 1 seeds (each its own item sample, fold split and pairing) the value is the mean of the seeds' values
+and the interval a two-level bootstrap over seeds and items (``measures.combine_seeds``), so it widens with the
+spread between seeds and with each seed's own uncertainty. A seed without a number makes the claim inconclusive.
 
 All functions are pure: they read tables, never a model or a file, so they are tested on synthetic results.
 """
@@ -30,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -99,8 +95,7 @@ class Claim:
     measure: Callable[..., Measure]
     cross_model: bool = False  # measure(instruct, base) instead of measure(evidence)
     pooled: bool = False  # measure(every seed's evidence) once, instead of once per seed
-    definition: str = "workbench"  # "seed": computed as the seed study's code computes it (the docstring cites it);
-    # "paper": the experiment a paper of the seed study describes, as an issue defines it (the docstring says how)
+    definition: str = "workbench"  # "seed", "paper" or "workbench": whose definition (see the module docstring)
     base_only: bool = False  # only for base (not instruct) models
     position: str = ""  # where the confidence is read, for the patching claims
 
@@ -340,12 +335,9 @@ def seed_late_effect(evs: Sequence[Evidence], position: str = "pre_answer") -> M
     if min(len(early), len(late)) < MIN_SPLIT:
         return Measure.undetermined(f"{len(early)} early and {len(late)} late shifts: too few")
     t = sp.late_vs_early(early, late)
-    if t["p"] < 0.05 and t["median_late"] > t["median_early"]:
-        decided = "reproduced"
-    elif t["p_reverse"] < 0.05 and t["median_early"] > t["median_late"]:
-        decided = "refuted"
-    else:
-        decided = "inconclusive"
+    late_wins, early_wins = t["median_late"] > t["median_early"], t["median_early"] > t["median_late"]
+    decided = ("reproduced" if t["p"] < 0.05 and late_wins else "refuted" if t["p_reverse"] < 0.05 and early_wins
+               else "inconclusive")
     note = (f"Mann-Whitney U {t['u']:.0f}, p {t['p']:.3g} (reverse {t['p_reverse']:.3g}); median late "
             f"{t['median_late']:+.3f} vs early {t['median_early']:+.3f}; {len(late)} late, {len(early)} early shifts"
             f" over {len(evs)} seed(s)")
@@ -467,12 +459,6 @@ def seed_replication(evs: Sequence[Evidence]) -> Measure:
     return Measure(w1 / w1_ref if w1_ref > 0 else np.nan, note=note, decided=decided)
 
 
-def _at(fn: Callable[..., Measure], position: str) -> Callable[..., Measure]:
-    def measure(ev):
-        return fn(ev, position)
-    return measure
-
-
 _GRADIENT = ("patching effect grows with depth (cross-model: the tuned model's state into the base model; "
              "rho(layer, normalised shift) on the seed's layers, with its controls)")
 _PRIOR = ("claim 6, controlled: after standard fine-tuning on known-only items, ECE on held-out items is higher than "
@@ -486,24 +472,24 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("verbal_ceiling", "verbal confidence is at ceiling (share >= 95)", "L 0.99, Invalid", 0.70, verbal_ceiling),
     Claim("text_bottleneck", "the confidence distribution discriminates better than its argmax text "
           "(AUROC softmax - argmax)", "> 0", 0.0, text_bottleneck),
-    Claim("layer_gradient", _GRADIENT, "rho 0.976 on 8 layers", 0.0, _at(seed_layer_gradient, "pre_answer"),
-          definition="seed", position="pre_answer"),
-    Claim("layer_gradient", _GRADIENT, "rho 0.976 on 8 layers", 0.0, _at(seed_layer_gradient, "confidence_slot"),
-          position="confidence_slot"),
+    Claim("layer_gradient", _GRADIENT, "rho 0.976 on 8 layers", 0.0,
+          partial(seed_layer_gradient, position="pre_answer"), definition="seed", position="pre_answer"),
+    Claim("layer_gradient", _GRADIENT, "rho 0.976 on 8 layers", 0.0,
+          partial(seed_layer_gradient, position="confidence_slot"), position="confidence_slot"),
     Claim("answer_selective_gradient", "within one model, a correct answer's state written into an incorrect one "
           "moves the confidence more at later blocks (rho, with reverse, off-position and random-pair controls)",
           "not in the seed", 0.0, answer_selective_gradient, position="confidence_slot"),
-    Claim("late_effect", _LATE, "late > early, p < 0.05", 0.5, _at(seed_late_effect, "pre_answer"), pooled=True,
-          definition="seed", position="pre_answer"),
-    Claim("late_effect", _LATE, "late > early, p < 0.05", 0.5, _at(seed_late_effect, "confidence_slot"),
+    Claim("late_effect", _LATE, "late > early, p < 0.05", 0.5, partial(seed_late_effect, position="pre_answer"),
+          pooled=True, definition="seed", position="pre_answer"),
+    Claim("late_effect", _LATE, "late > early, p < 0.05", 0.5, partial(seed_late_effect, position="confidence_slot"),
           pooled=True, position="confidence_slot"),
     Claim("prior_knowledge", _PRIOR + " (answer probability)", "known data induce overconfidence", 0.0,
-          _at(tu.prior_knowledge_tuning, "answer_prob"), definition="paper", position="answer"),
+          partial(tu.prior_knowledge_tuning, channel="answer_prob"), definition="paper", position="answer"),
     Claim("prior_knowledge", _PRIOR + " (verbal confidence)", "known data induce overconfidence", 0.0,
-          _at(tu.prior_knowledge_tuning, "verbal"), definition="paper", position="confidence_slot"),
+          partial(tu.prior_knowledge_tuning, channel="verbal"), definition="paper", position="confidence_slot"),
     Claim("knowledge_aware", "knowledge-aware fine-tuning (CogCalib-style) removes a share of standard fine-tuning's "
           "ECE on the same mixed items ((ECE standard - ECE knowledge-aware) / ECE standard, answer probability)",
-          "-57% ECE (Llama3-8B)", 0.0, _at(tu.knowledge_aware_reduction, "answer_prob"), definition="paper",
+          "-57% ECE (Llama3-8B)", 0.0, partial(tu.knowledge_aware_reduction, channel="answer_prob"), definition="paper",
           position="answer"),
     Claim("prior_knowledge_untuned", "context, not claim 6: on the untuned model, known items (P(gold) > 0.5) draw "
           "more verbal overconfidence than unknown ones (known - unknown)", "—", 0.0, prior_knowledge_overconfidence),
@@ -511,9 +497,11 @@ CLAIMS: tuple[Claim, ...] = (
           "((verbal AUROC after - 0.5) / (probe AUROC before - 0.5))", "91-113%", 0.91, probe_recovery,
           definition="seed"),
     Claim("alignment", _ALIGN + " (answer probability)", "ECE +37-62%", 0.0,
-          _at(tu.alignment_before_after, "answer_prob"), definition="paper", position="answer", base_only=True),
+          partial(tu.alignment_before_after, channel="answer_prob"), definition="paper", position="answer",
+          base_only=True),
     Claim("alignment", _ALIGN + " (verbal confidence)", "ECE +37-62%", 0.0,
-          _at(tu.alignment_before_after, "verbal"), definition="paper", position="confidence_slot", base_only=True),
+          partial(tu.alignment_before_after, channel="verbal"), definition="paper", position="confidence_slot",
+          base_only=True),
     Claim("alignment_cross_family", "context, not claim 8: instruct models are worse calibrated than a base model of "
           "another family (ECE verbal, instruct - gemma-3-270m; cross-family, not controlled)", "—", 0.0,
           alignment_calibration, cross_model=True),
