@@ -30,24 +30,20 @@ from workbench.errors import WorkbenchError
 from workbench.layer_selection import READOUT, select_layers
 from workbench.store import Run
 
-def load_run_model(run: Run, loaded: Any = None) -> Any:
-    """The run's model (``loaded``), checked against the run's weight checksum and width."""
-    expected, actual = run.manifest["model"].get("checksum"), loaded.info.get("checksum")
+
+def run_head(run: Run, loaded: Any = None) -> tuple[ReadoutHead, Any]:
+    """(read-out head, tokenizer) of the run's model: from ``loaded`` if given (checked against the run's weight
+    checksum and width), else read alone from the run's checkpoint (final norm and unembedding only)."""
+    expected = run.manifest["model"].get("checksum")
+    if loaded is None:
+        return checkpoint_head(run.config["model"], expected)
+    actual = loaded.info.get("checksum")
     if expected and actual and expected != actual:
         raise WorkbenchError(f"the model given has checksum {actual[:19]} but the run was collected with "
                              f"{expected[:19]}; the logit lens needs the run's own model")
     if loaded.d_model != run.d_model:
         raise WorkbenchError(f"the model has d_model {loaded.d_model}, the run {run.d_model}")
-    return loaded
-
-
-def run_head(run: Run, loaded: Any = None) -> tuple[ReadoutHead, Any]:
-    """(read-out head, tokenizer) of the run's model: from ``loaded`` if given, else read alone from the run's
-    checkpoint (final norm and unembedding only; the decoder layers are never loaded)."""
-    if loaded is not None:
-        backend = load_run_model(run, loaded)
-        return ReadoutHead.from_model(backend.hf_model), backend.tokenizer
-    return checkpoint_head(run.config["model"], run.manifest["model"].get("checksum"))
+    return ReadoutHead.from_model(loaded.hf_model), loaded.tokenizer
 
 
 @dataclass(frozen=True)
@@ -88,12 +84,9 @@ class Lens:
 
 def lens_scores(run: Run, loaded: Any = None, *, role: str = "confidence_slot",
                 layers: str | Iterable[int] = "all") -> pd.DataFrame:
-    """Per example and layer: ``expected`` confidence (0-100) and ``first_token_mass`` (share of the layer's
-    next-token distribution on the vocabulary's first tokens). Long format: example_id, layer, hook, ...
-
-    ``loaded`` is the run's model if already loaded (otherwise only its read-out head is read from the
-    checkpoint named in the run's config).
-    """
+    """Per example and layer (long format: example_id, layer, hook, ...): ``expected`` confidence (0-100) and
+    ``first_token_mass`` (share of the layer's next-token distribution on the vocabulary's first tokens).
+    ``loaded``: the run's model if already loaded (else only its read-out head is read, ``run_head``)."""
     lens, values = Lens.of(run, loaded, role), np.asarray(run.vocabulary.values)  # values [S]
     frames = []
     chosen = select_layers(layers, len(run.readouts), READOUT, "this run")
