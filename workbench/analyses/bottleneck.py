@@ -37,10 +37,8 @@ ANALYSIS = "bottleneck"
 
 def bottleneck_test(softmax, argmax, correct, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
                     min_per_class: int = 5) -> dict:
-    """AUROCs of both read-outs, their difference with a paired bootstrap interval, argmax degeneracy, verdict.
-
-    Works on any arrays (the scale does not matter for AUROC); needs both classes.
-    """
+    """AUROCs of both read-outs, their difference with a paired bootstrap interval, argmax degeneracy, verdict;
+    on any arrays (the scale does not matter for AUROC) with both classes."""
     soft, arg = np.asarray(softmax, dtype=float), np.asarray(argmax, dtype=float)
     correct = np.asarray(correct, dtype=bool)
     require_two_classes(correct, "the bottleneck test", "these data")
@@ -48,16 +46,16 @@ def bottleneck_test(softmax, argmax, correct, *, n_boot: int = 2000, level: floa
     soft_boot, arg_boot = auroc_rows(soft[idx], correct[idx]), auroc_rows(arg[idx], correct[idx])
     auc_soft = float(auroc_rows(soft[None], correct[None])[0])
     auc_arg = float(auroc_rows(arg[None], correct[None])[0])
+    soft_low, soft_high = percentile_interval(soft_boot, level)
+    arg_low, arg_high = percentile_interval(arg_boot, level)
     low, high = percentile_interval(soft_boot - arg_boot, level)
     values, counts = np.unique(arg, return_counts=True)
     verdict = "bottleneck" if low > 0 else "reverse" if high < 0 else "inconclusive"
     if min(correct.sum(), (~correct).sum()) < min_per_class:
         verdict = "too few examples"
     return {"n": len(correct), "n_correct": int(correct.sum()),
-            "auroc_softmax": auc_soft, "auroc_softmax_low": percentile_interval(soft_boot, level)[0],
-            "auroc_softmax_high": percentile_interval(soft_boot, level)[1],
-            "auroc_argmax": auc_arg, "auroc_argmax_low": percentile_interval(arg_boot, level)[0],
-            "auroc_argmax_high": percentile_interval(arg_boot, level)[1],
+            "auroc_softmax": auc_soft, "auroc_softmax_low": soft_low, "auroc_softmax_high": soft_high,
+            "auroc_argmax": auc_arg, "auroc_argmax_low": arg_low, "auroc_argmax_high": arg_high,
             "difference": auc_soft - auc_arg, "difference_low": low, "difference_high": high,
             "argmax_modal_value": float(values[counts.argmax()]), "argmax_modal_share": float(counts.max() / len(arg)),
             "argmax_distinct": int(len(values)), "verdict": verdict}
@@ -95,11 +93,9 @@ def bottleneck(run: Run, *, n_boot: int = 2000, level: float = 0.95, seed: int =
     require_two_classes(correct, "the bottleneck test")
     records = run.records
     summary = bottleneck_test(records["softmax_expected"], records["argmax_confidence"], correct, n_boot=n_boot,
-                              level=level,
-                              seed=seed, min_per_class=min_per_class)
+                              level=level, seed=seed, min_per_class=min_per_class)
     columns = ["example_id", "correct", "softmax_expected", "argmax_confidence", "entropy", "verbal_confidence"]
-    scores = records[columns].copy()
-    tables = {"scores": scores}
+    tables = {"scores": records[columns].copy()}
     if logit_lens:
         per_example = lens_scores(run, loaded, layers=lens_layers)
         tables["lens"] = lens_auroc(per_example, correct, n_boot=n_boot, level=level, seed=seed)
