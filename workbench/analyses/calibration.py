@@ -82,10 +82,9 @@ def bin_edges(confidence: np.ndarray, n_bins: int = 10, strategy: str = "uniform
 def bin_ids(confidence: np.ndarray, n_bins: int = 10, strategy: str = "uniform") -> np.ndarray:
     """[n] bin index in 0..n_bins-1 of each confidence (see the module docstring for the edges)."""
     conf = np.asarray(confidence, dtype=float)
+    edges = bin_edges(conf, n_bins, strategy)  # validates n_bins and strategy
     if strategy == "uniform":
-        bin_edges(conf, n_bins, strategy)  # validates n_bins
         return np.clip(np.floor(np.round(conf * n_bins, 9)), 0, n_bins - 1).astype(int)
-    edges = bin_edges(conf, n_bins, strategy)
     return np.searchsorted(edges[1:-1], conf, side="right")
 
 
@@ -240,13 +239,10 @@ def metric_value(name: str, confidence: np.ndarray, correct: np.ndarray, n_bins:
     raise WorkbenchError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
 
 
-def _smece_values(confidence: np.ndarray, correct: np.ndarray) -> np.ndarray:
-    return smece_rows(confidence, correct)[0]
-
-
 # metrics computed on [B, n] rows at once (bootstrap resamples), by name
 ROW_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "auroc": lambda c, y: auroc_rows(c, y.astype(bool)), "prr": prr_rows, "aurc": aurc_rows, "smece": _smece_values}
+    "auroc": lambda c, y: auroc_rows(c, y.astype(bool)), "prr": prr_rows, "aurc": aurc_rows,
+    "smece": lambda c, y: smece_rows(c, y)[0]}
 METRICS = ("auroc", "auprc", "prr", "aurc", "ece", "ece_mass", "smece", "mce", "brier")
 DISCRIMINATION = ("auroc", "auprc", "prr")  # undefined with one class or a constant confidence
 
