@@ -107,6 +107,11 @@ def channel_scores(run: Run, *, probes: Result | None = None, role: str | None =
     return frame
 
 
+def prefix_notes(table: pd.DataFrame, where: pd.Series, text: str) -> None:
+    """Put ``text`` before the note of each row at ``where`` (in place)."""
+    table.loc[where, "note"] = [f"{text}; {old}" if old else text for old in table.loc[where, "note"].fillna("")]
+
+
 def channels(run: Run, *, probes: Result | None = None, n_bins: int = 10, strategy: str = "uniform",
              n_boot: int = 1000, level: float = 0.95, seed: int = 0,
              thresholds: str | ValidityThresholds = "default", recalibrate: bool = True, folds: int = 5,
@@ -136,27 +141,21 @@ def channels(run: Run, *, probes: Result | None = None, n_bins: int = 10, strate
     table = calibration_table(scores, present, "correct", n_bins=n_bins, strategy=strategy, n_boot=n_boot,
                               level=level, seed=seed)
     for name, note in notes.items():
-        where = table["channel"] == name
-        table.loc[where, "note"] = [f"{note}; {old}" if old else note for old in table.loc[where, "note"].fillna("")]
+        prefix_notes(table, table["channel"] == name, note)
     extra = {}
     if probes is not None:
         choice = probe_choice(probes)
         extra["probe_channel"] = {"probe": choice["probe"], "role": choice["role"], "layer": int(choice["layer"]),
                                   "hook": choice["hook"]}
-        where = table["channel"] == "probe"
-        source = (f"{choice['probe']} probe at {choice['role']} layer {int(choice['layer'])}, out-of-fold; "
-                  "layer chosen on these data")
-        table.loc[where, "note"] = [f"{source}; {note}" if note else source for note in table.loc[where, "note"]]
+        prefix_notes(table, table["channel"] == "probe", f"{choice['probe']} probe at {choice['role']} layer "
+                     f"{int(choice['layer'])}, out-of-fold; layer chosen on these data")
     else:
         skipped = pd.DataFrame([{"channel": "probe", "n": 0, "n_missing": len(scores),
                                  "note": "skipped: no probes result (run `workbench probe` first)"}])
         at = int((table["channel"].isin(raw)).sum())
         table = pd.concat([table.iloc[:at], skipped, table.iloc[at:]], ignore_index=True)
     if sampling is not None:
-        source = sampling_source(sampling, run.path)
-        where = table["channel"].isin(SAMPLING_CHANNELS)
-        table.loc[where, "note"] = [f"{source}; {note}" if note else source
-                                    for note in table.loc[where, "note"].fillna("")]
+        prefix_notes(table, table["channel"].isin(SAMPLING_CHANNELS), sampling_source(sampling, run.path))
     validity = screen_table(scores, raw, "correct", thresholds=thresholds, scale=1.0)  # screened on 0-100
     tables = {"channels": table, "validity": validity,
               "reliability": reliability_table(scores, present, "correct", n_bins=n_bins, strategy=strategy),
