@@ -103,16 +103,16 @@ def screen(confidence, correct, *, thresholds: str | ValidityThresholds = "defau
     r = float(np.corrcoef(conf, corr)[0, 1]) if conf.std() > 0 and corr.std() > 0 else np.nan
     out.update(ceiling_rate=ceiling, floor_rate=floor, sparsity=float(1 - np.count_nonzero(bins) / 11), trin=trin,
                modal_bin=int(bins.argmax()), r=r)
-    return {**out, **_tier(th, ceiling, trin, r, conf, corr)}
+    return {**out, **_tier(th, ceiling, trin, r, corr)}
 
 
-def _tier(th: ValidityThresholds, ceiling: float, trin: float, r: float, conf, corr) -> dict:
-    op = ">=" if th.inclusive else ">"
-    invalid = []
-    if th.exceeds(ceiling, th.invalid_ceiling):
-        invalid.append(f"L={ceiling:.2f} {op} {th.invalid_ceiling}")
-    if th.exceeds(trin, th.invalid_trin):
-        invalid.append(f"TRIN={trin:.2f} {op} {th.invalid_trin}")
+def _tier(th: ValidityThresholds, ceiling: float, trin: float, r: float, corr) -> dict:
+    def crossed(ceiling_limit: float, trin_limit: float) -> list[str]:
+        op = ">=" if th.inclusive else ">"
+        return [f"{name}={value:.2f} {op} {limit}" for name, value, limit in
+                (("L", ceiling, ceiling_limit), ("TRIN", trin, trin_limit)) if th.exceeds(value, limit)]
+
+    invalid = crossed(th.invalid_ceiling, th.invalid_trin)
     if np.isfinite(r) and abs(r) < th.invalid_abs_r:
         invalid.append(f"|r|={abs(r):.3f} < {th.invalid_abs_r}")
     undefined = "" if np.isfinite(r) else \
@@ -121,11 +121,7 @@ def _tier(th: ValidityThresholds, ceiling: float, trin: float, r: float, conf, c
         return {"tier": "Invalid", "reasons": "; ".join([*invalid, *([undefined] if undefined else [])])}
     if undefined:
         return {"tier": "Undefined", "reasons": undefined}
-    indeterminate = []
-    if th.exceeds(ceiling, th.indeterminate_ceiling):
-        indeterminate.append(f"L={ceiling:.2f} {op} {th.indeterminate_ceiling}")
-    if th.exceeds(trin, th.indeterminate_trin):
-        indeterminate.append(f"TRIN={trin:.2f} {op} {th.indeterminate_trin}")
+    indeterminate = crossed(th.indeterminate_ceiling, th.indeterminate_trin)
     if indeterminate:
         return {"tier": "Indeterminate", "reasons": "; ".join(indeterminate)}
     return {"tier": "Valid", "reasons": ""}
