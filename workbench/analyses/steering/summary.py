@@ -89,11 +89,11 @@ def summary_text(layers: pd.DataFrame, direction: str, *, n_examples: int) -> di
     def points(row, name: str) -> str:
         return f"{100 * row[name]:+.2f} [{100 * row[f'{name}_low']:+.2f}, {100 * row[f'{name}_high']:+.2f}]"
 
-    lines = [f"layer {row.layer} ({row.hook}): {direction} slope {points(row._asdict(), 'slope')}, random "
-             f"{points(row._asdict(), 'random_slope')} (largest single random |slope| {100 * row.random_abs_slope_max:.2f}), difference {points(row._asdict(), 'slope_minus_random')} "
-             f"points per alpha; confidence text unchanged at the largest |alpha|: {direction} "
-             f"{row.text_unchanged_at_max:.0%}, random {row.random_text_unchanged_at_max:.0%}"
-             for row in layers.itertuples()]
+    lines = [f"layer {row['layer']} ({row['hook']}): {direction} slope {points(row, 'slope')}, random "
+             f"{points(row, 'random_slope')} (largest single random |slope| {100 * row['random_abs_slope_max']:.2f}), "
+             f"difference {points(row, 'slope_minus_random')} points per alpha; confidence text unchanged at the "
+             f"largest |alpha|: {direction} {row['text_unchanged_at_max']:.0%}, random "
+             f"{row['random_text_unchanged_at_max']:.0%}" for row in layers.to_dict("records")]
     beyond = layers.loc[layers["beyond_random"], "layer"].tolist()
     verdict = (f"steering along the {direction} direction moved expected confidence beyond random directions of the "
                f"same norm (and beyond each random direction) at layer(s) {', '.join(map(str, beyond))}" if beyond else
