@@ -75,13 +75,10 @@ def lens_summary(lens: pd.DataFrame) -> dict:
 def bottleneck(run: Run, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0, logit_lens: bool = True,
                loaded: Any = None, lens_layers="all", min_per_class: int = 5, allow_incomplete: bool = False,
                overwrite: bool = False) -> Result:
-    """Write and return the ``bottleneck`` result.
-
-    Tables: ``summary`` (one row: the test, the argmax's degeneracy, the verdict, and with the lens its
-    peak layer and what the last layer lost), ``scores`` (per example: correct, softmax_expected, argmax_confidence,
-    entropy) and, with ``logit_lens``, ``lens`` (AUROC per layer) and ``lens_scores`` (per example and layer).
-    The lens loads the run's model unless it is given as ``loaded``.
-    """
+    """Write and return the ``bottleneck`` result: tables ``summary`` (one row: the test, the argmax's degeneracy,
+    the verdict, and with the lens its peak layer and what the last layer lost), ``scores`` (per example: correct,
+    softmax_expected, argmax_confidence, entropy) and, with ``logit_lens``, ``lens`` (AUROC per layer) and
+    ``lens_scores`` (per example and layer). The lens reads ``loaded``, else the run's read-out head alone."""
     require_complete(run, allow_incomplete)
     config = {"n_boot": n_boot, "level": level, "seed": seed, "logit_lens": logit_lens, "min_per_class": min_per_class,
               "lens_layers": lens_layers if isinstance(lens_layers, str) else list(lens_layers),

@@ -126,11 +126,8 @@ def ece_mass(confidence, correct, *, n_bins: int = 10) -> float:
 
 
 def reliability(confidence, correct, *, n_bins: int = 10, strategy: str = "uniform") -> pd.DataFrame:
-    """Reliability-diagram data, one row per bin (empty bins kept, with NaN means).
-
-    Columns: bin, lower, upper, count, mean_confidence, accuracy, acc_low, acc_high (95% Wilson interval
-    of the bin's accuracy, for error bars).
-    """
+    """Reliability-diagram data, one row per bin (empty bins kept, with NaN means): bin, lower, upper, count,
+    mean_confidence, accuracy, acc_low, acc_high (95% Wilson interval of the bin's accuracy, for error bars)."""
     conf, corr = check_pairs(confidence, correct)
     edges = bin_edges(conf, n_bins, strategy)
     ids = bin_ids(conf, n_bins, strategy)
@@ -184,10 +181,8 @@ def brier(confidence, correct) -> float:
 
 
 def auroc(score, correct) -> float:
-    """Area under the ROC curve of ``score`` for separating correct from incorrect (ties count one half).
-
-    Mann-Whitney form on average ranks; ``score`` may be any real number (it need not be a probability).
-    """
+    """Area under the ROC curve of ``score`` (any real number) for separating correct from incorrect: the
+    Mann-Whitney form on average ranks, so ties count one half."""
     score, corr = np.asarray(score, dtype=float), np.asarray(correct).astype(bool)
     if score.ndim != 1 or corr.shape != score.shape:
         raise WorkbenchError(f"score and correct must be 1-d of the same length, got {score.shape} and {corr.shape}")
@@ -284,11 +279,8 @@ def percentile_interval(samples, level: float = 0.95) -> tuple[float, float]:
 
 def summarize(confidence, correct, *, n_bins: int = 10, strategy: str = "uniform", n_boot: int = 1000,
               level: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """Every metric with its bootstrap interval: one row per metric (metric, value, low, high, note).
-
-    With one class or a constant confidence, AUROC, AUPRC and PRR are undefined: their rows hold NaN and say
-    why in ``note``; the calibration metrics and AURC are still computed.
-    """
+    """Every metric with its bootstrap interval: one row per metric (metric, value, low, high, note); the
+    undefined ones (module docstring) hold NaN and say why in ``note``."""
     conf, corr = check_pairs(confidence, correct)
     reason = undefined_reason(conf, corr)
     idx = bootstrap_indices(corr, n_boot=n_boot, seed=seed)  # [n_boot, n]

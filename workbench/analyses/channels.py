@@ -83,11 +83,9 @@ def probe_scores(run: Run, probes: Result, choice: dict) -> np.ndarray:
 
 def channel_scores(run: Run, *, probes: Result | None = None, role: str | None = None,
                    layer: int | None = None, sampling: Result | None = None) -> pd.DataFrame:
-    """Per-example scores in [0, 1], one column per channel (``probe`` only when a probes result is given;
-    the sampling channels from ``sampling``, default the run's latest sampling result, when there is one).
-
-    Also carries example_id, item_id, family, question, correct and gold_prob (P(gold answer | prompt)).
-    """
+    """Per-example scores in [0, 1], one column per channel (``probe`` only when a probes result is given; the
+    sampling channels from ``sampling``, default the run's latest sampling result, when there is one), beside
+    example_id, item_id, family, question, correct and gold_prob (P(gold answer | prompt))."""
     records = run.records
     frame = records[["example_id", "item_id", "family", "question", "correct"]].copy()
     frame["gold_prob"] = np.exp(records["gold_logprob"].to_numpy(dtype=float))

@@ -147,12 +147,9 @@ def nested_layer_scores(oof: pd.DataFrame, correct: pd.Series, groups: pd.Series
 # --- the claims -----------------------------------------------------------------------------------------------
 
 def probe_beats_verbal(ev: Evidence) -> Measure:
-    """Claim 1: AUROC(probe) - AUROC(verbal) > 0 on items with a parsed verbal confidence.
-
-    The probe is the logistic probe at the confidence slot, its layer chosen by nested cross-validation
-    (``nested_layer_scores``). Threshold 0; inconclusive with fewer than ``MIN_CLASS`` items of a class or
-    ``MIN_SPLIT`` parsed verbal confidences, or without a probes result.
-    """
+    """Claim 1: AUROC(probe) - AUROC(verbal) > 0 on items with a parsed verbal confidence; the logistic probe at
+    the confidence slot, its layer chosen by nested cross-validation (``nested_layer_scores``). Threshold 0;
+    inconclusive with fewer than ``MIN_CLASS`` items of a class or ``MIN_SPLIT`` parsed, or without probes."""
     if ev.oof is None or ev.oof.empty:
         return Measure.undetermined("no probes result")
     verbal = ev.column("verbal_confidence")
@@ -173,11 +170,8 @@ def probe_beats_verbal(ev: Evidence) -> Measure:
 
 
 def verbal_ceiling(ev: Evidence) -> Measure:
-    """Claim 2: verbal confidence sits at the ceiling: L = share of parsed verbal confidences >= 95.
-
-    Threshold 0.70 (the validity screen's Invalid ceiling rate): reproduced when L's bootstrap interval lies
-    above it. The screen's tier is given in the note. Inconclusive with fewer than ``MIN_SPLIT`` parsed.
-    """
+    """Claim 2: verbal confidence sits at the ceiling: L = share of parsed verbal confidences >= 95. Threshold
+    0.70 (the validity screen's Invalid ceiling rate; its tier is in the note); inconclusive under ``MIN_SPLIT``."""
     verbal = ev.column("verbal_confidence")
     parsed = verbal[np.isfinite(verbal)]
     if len(parsed) < MIN_SPLIT:
@@ -190,9 +184,7 @@ def verbal_ceiling(ev: Evidence) -> Measure:
 
 def text_bottleneck(ev: Evidence) -> Measure:
     """Claim 3: AUROC(softmax expected value) - AUROC(argmax) > 0: the distribution knows more than its text.
-
-    Threshold 0, paired bootstrap; inconclusive with fewer than ``MIN_CLASS`` items of a class.
-    """
+    Threshold 0, paired bootstrap; inconclusive with fewer than ``MIN_CLASS`` items of a class."""
     if problem := class_problem(ev.correct):
         return Measure.undetermined(problem)
     return paired_auroc_difference(ev.column("softmax_expected"), ev.column("argmax_confidence", "argmax"),

@@ -77,11 +77,9 @@ def prior_knowledge_tables(frame: pd.DataFrame, confidence: str | Sequence[str],
                            correct: str = "correct", threshold: float = DEFAULT_THRESHOLD, scale: float = 1.0,
                            n_bins: int = 10, strategy: str = "uniform", n_boot: int = 1000, level: float = 0.95,
                            seed: int = 0) -> dict[str, pd.DataFrame]:
-    """Split any table by ``gold_prob`` and score each confidence column per split (DataFrame entry point).
-
-    Returns tables ``splits`` (calibration per split and channel; an empty split is a row with a note),
-    ``contrast`` and ``reliability``.
-    """
+    """Split any table by ``gold_prob`` and score each confidence column per split (DataFrame entry point):
+    tables ``splits`` (calibration per split and channel; an empty split is a row with a note), ``contrast``
+    and ``reliability``."""
     columns, _ = table_columns(frame, confidence, correct, [gold_prob])
     frame = frame.assign(split=knowledge_split(frame[gold_prob], threshold))
     frame = frame.assign(**{c: frame[c] / scale for c in columns})

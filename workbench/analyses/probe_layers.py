@@ -85,12 +85,9 @@ def out_of_fold(estimator: BaseEstimator, X: np.ndarray, correct: np.ndarray, gr
 
 def evaluate_probe(estimator: BaseEstimator, X: np.ndarray, correct: np.ndarray, groups: np.ndarray,
                    splits: dict[int, list], boot: np.ndarray, level: float) -> tuple[dict, np.ndarray, list[dict]]:
-    """Cross-validate one probe on one layer under every seed's splits.
-
-    Returns its statistics (auroc of the seed-averaged out-of-fold score with a bootstrap interval over
-    ``boot`` [n_boot, n], per-seed AUROC mean and sd, median C), the out-of-fold scores [n_seeds, n], and
-    one record per (seed, fold).
-    """
+    """Cross-validate one probe on one layer under every seed's splits: its statistics (auroc of the seed-averaged
+    out-of-fold score with a bootstrap interval over ``boot`` [n_boot, n], per-seed AUROC mean and sd, median C),
+    the out-of-fold scores [n_seeds, n], and one record per (seed, fold)."""
     per_seed, fits = [], []
     for seed, seed_splits in splits.items():
         scores, seed_fits = out_of_fold(estimator, X, correct, groups, seed_splits)

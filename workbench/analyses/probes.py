@@ -74,10 +74,8 @@ def _objective(Z1: np.ndarray, y: np.ndarray, penalty: np.ndarray, theta: np.nda
 
 
 def _newton(Z1, y, penalty, theta, *, max_iter: int, tol: float) -> tuple[np.ndarray, int]:
-    """Damped Newton steps (backtracking line search) from ``theta`` until the Newton decrement is below tol.
-
-    Returns the solution and the number of steps taken (at least 1: the first checks convergence).
-    """
+    """Damped Newton steps (backtracking line search) from ``theta`` until the Newton decrement is below tol:
+    the solution and the number of steps taken (at least 1: the first checks convergence)."""
     value = _objective(Z1, y, penalty, theta)
     ridge = np.diag(penalty + 1e-10)
     step_count = 0

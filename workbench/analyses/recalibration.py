@@ -114,10 +114,8 @@ def folds_by_question(correct: np.ndarray, groups: np.ndarray, folds: int, seed:
 
 
 def cross_fit(make, X, correct: np.ndarray, groups: np.ndarray, *, folds: int = 5, seed: int = 0):
-    """([n] out-of-fold calibrated probability, NaN where a fold could not be fitted; fitted estimators).
-
-    ``make()`` returns a fresh calibrator; ``X`` is [n] probabilities or [n, V] distributions.
-    """
+    """([n] out-of-fold calibrated probability, NaN where a fold could not be fitted; fitted estimators) of the
+    calibrator ``make()`` returns, on ``X``: [n] probabilities or [n, V] distributions."""
     X, correct = np.asarray(X, dtype=float), np.asarray(correct, dtype=bool)
     out = np.full(len(correct), np.nan)
     fitted = []
@@ -134,12 +132,9 @@ def cross_fit(make, X, correct: np.ndarray, groups: np.ndarray, *, folds: int = 
 def recalibrated_channels(scores: pd.DataFrame, groups: np.ndarray, *, probs: np.ndarray | None = None,
                           values=None, channels=RECALIBRATED, folds: int = 5,
                           seed: int = 0) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Cross-fitted recalibrated channels of ``scores`` (columns per channel in [0, 1], and ``correct``).
-
-    Returns (frame with one column per recalibrated channel, note per channel). Each raw channel in
-    ``channels`` gets ``+platt`` and ``+isotonic`` (fitted on its non-missing examples); ``probs`` [n, V]
-    with ``values`` (0-100) adds ``softmax+temperature``.
-    """
+    """(one column per recalibrated channel, a note per channel), cross-fitted on ``scores`` (a column per channel
+    in [0, 1], and ``correct``): each of ``channels`` gets ``+platt`` and ``+isotonic`` (fitted on its non-missing
+    examples); ``probs`` [n, V] with ``values`` (0-100) adds ``softmax+temperature``."""
     correct = scores["correct"].to_numpy(dtype=bool)
     out, notes = {}, {}
 

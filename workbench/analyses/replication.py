@@ -41,10 +41,8 @@ def histogram_distance(a, b, bins: int = 20) -> float:
 
 
 def replication_table(oof: pd.DataFrame, correct: pd.Series, *, bins: int = 20) -> pd.DataFrame:
-    """Per (role, layer, probe): seed AUROC mean/sd/min/max and pairwise histogram distances.
-
-    ``oof`` has columns seed, role, layer, probe, example_id, score; ``correct`` is indexed by example_id.
-    """
+    """Per (role, layer, probe): seed AUROC mean/sd/min/max and pairwise histogram distances, from ``oof``
+    (seed, role, layer, probe, example_id, score) and ``correct`` indexed by example_id."""
     rows = []
     for (role, layer, probe), part in oof.groupby(["role", "layer", "probe"], sort=True):
         by_seed = {seed: g.sort_values("example_id") for seed, g in part.groupby("seed")}
@@ -73,10 +71,8 @@ def seed_histograms(oof: pd.DataFrame, *, bins: int = 20) -> pd.DataFrame:
 
 def replication(run: Run, probes: Result, *, bins: int = 20, allow_incomplete: bool = False,
                 overwrite: bool = False) -> Result:
-    """Write and return the ``replication`` result from a multi-seed ``probes`` result of this run.
-
-    Tables: ``layers`` (``replication_table``) and ``histograms`` (``seed_histograms``).
-    """
+    """Write and return the ``replication`` result from a multi-seed ``probes`` result of this run: tables
+    ``layers`` (``replication_table``) and ``histograms`` (``seed_histograms``)."""
     require_complete(run, allow_incomplete)
     if probes.manifest.get("run", {}).get("config_hash") != run.manifest.get("config_hash"):
         raise WorkbenchError(f"the probes result at {probes.path} was computed on another run")

@@ -64,11 +64,9 @@ def _kernel_spectrum(sigma: float, size: int, length: int) -> np.ndarray:
 
 
 def _convolve(grid: np.ndarray, sigma: float) -> np.ndarray:
-    """grid [B, P] reflected at both ends and convolved with the Gaussian of width sigma -> [B, P].
-
-    relplot's ``np.convolve(extended, kernel, "valid")[P // 2: P // 2 + P]``, as a circular FFT convolution just
-    long enough (> 2.5 P) that no wrapped term reaches the kept slice.
-    """
+    """grid [B, P] reflected at both ends and convolved with the Gaussian of width sigma -> [B, P]: relplot's
+    ``np.convolve(extended, kernel, "valid")[P // 2: P // 2 + P]``, as a circular FFT convolution just long
+    enough (> 2.5 P) that no wrapped term reaches the kept slice."""
     size = grid.shape[-1]
     flipped = grid[:, ::-1]
     extended = np.concatenate([flipped[:, :-1], grid, flipped[:, 1:]], axis=1)  # [B, 3P - 2]
@@ -182,11 +180,8 @@ def smece(confidence, correct) -> float:
 
 
 def smooth_curve(confidence, correct, points: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """(mesh [points] on [0, 1], smoothed accuracy, density of the confidences, sigma) at smECE's own bandwidth.
-
-    The curve is relplot's centred kernel smoother (E[y | f] estimated as f - r(f)); the density is the
-    reflected-kernel density of the confidences, normalised to integrate to 1 over [0, 1].
-    """
+    """(mesh [points] on [0, 1], smoothed accuracy, density of the confidences, sigma) at smECE's own bandwidth:
+    relplot's centred kernel smoother (E[y | f] as f - r(f)) and the reflected-kernel density, integrating to 1."""
     f = np.asarray(confidence, dtype=float)[None]
     y = np.asarray(correct, dtype=float)[None]
     _, sigma = smece_rows(f, y)

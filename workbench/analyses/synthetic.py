@@ -20,10 +20,8 @@ def make_run(path: str | Path, *, n: int = 120, accuracy: float = 0.3, signal: f
              seed: int = 0, nan_layer: int | None = None, correct: np.ndarray | None = None, n_blocks: int = 3,
              d_model: int = 16) -> Run:
     """Write a run of ``n`` examples (residuals [n, n_blocks + 1 read-outs, 4 roles, d_model]) and open it.
-
     ``correct`` fixes the labels (else a share ``accuracy`` is drawn); ``nan_layer`` puts NaN into three
-    examples' activations at that layer (every role), for bad-input tests.
-    """
+    examples' activations at that layer (every role), for bad-input tests."""
     rng = np.random.default_rng(seed)
     if correct is None:
         correct = np.zeros(n, dtype=bool)

@@ -51,12 +51,9 @@ def table_groups(frame: pd.DataFrame, keys: list[str]):
 def calibration_table(frame: pd.DataFrame, confidence: str | Sequence[str] = "confidence", correct: str = "correct", *,
                       by: str | Sequence[str] | None = None, scale: float = 1.0, n_bins: int = 10,
                       strategy: str = "uniform", n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """Discrimination and calibration per confidence column (and ``by`` group), side by side.
-
-    ``scale`` is the confidence's full scale (1 for probabilities, 100 for percentages). Columns: channel,
-    n, n_missing, accuracy, mean_confidence, overconfidence (mean confidence - accuracy), then value, low
-    and high of each metric in ``calibration.METRICS``, and ``note``.
-    """
+    """Discrimination and calibration per confidence column (and ``by`` group), side by side; ``scale`` is the
+    confidence's full scale (1 for probabilities, 100 for percentages). Columns: channel, n, n_missing, accuracy,
+    mean_confidence, overconfidence, then each metric of ``calibration.METRICS`` with its low and high, note."""
     columns, keys = table_columns(frame, confidence, correct, by)
     rows = []
     for key, part in table_groups(frame, keys):

@@ -75,10 +75,8 @@ def decile_bins(confidence: np.ndarray) -> np.ndarray:
 
 
 def screen(confidence, correct, *, thresholds: str | ValidityThresholds = "default", scale: float = 100.0) -> dict:
-    """The screen of one channel: n, n_missing, ceiling_rate, floor_rate, sparsity, trin, modal_bin, r, tier, reasons.
-
-    ``confidence`` is on [0, ``scale``] (NaN = missing, e.g. unparsed text); it is rescaled to 0-100.
-    """
+    """The screen of one channel (n, n_missing, ceiling_rate, floor_rate, sparsity, trin, modal_bin, r, tier,
+    reasons); ``confidence`` is on [0, ``scale``] (NaN = missing, e.g. unparsed text), rescaled to 0-100."""
     th = get_thresholds(thresholds)
     conf = np.asarray(confidence, dtype=float)
     corr = np.asarray(correct)
@@ -130,11 +128,8 @@ def _tier(th: ValidityThresholds, ceiling: float, trin: float, r: float, corr) -
 def screen_table(frame: pd.DataFrame, confidence: str | Sequence[str] = "confidence", correct: str = "correct", *,
                  by: str | Sequence[str] | None = None, thresholds: str | ValidityThresholds = "default",
                  scale: float = 100.0) -> pd.DataFrame:
-    """Screen any table of (confidence, correct) pairs: one row per confidence column and group.
-
-    ``confidence`` names one column or several (each a channel); ``by`` groups rows (e.g. "model",
-    "seed") so results of other pipelines can be screened and compared side by side.
-    """
+    """Screen any table of (confidence, correct) pairs: one row per confidence column (a channel) and ``by``
+    group (e.g. "model", "seed"), so results of other pipelines can be screened and compared side by side."""
     from workbench.analyses.tables import table_columns, table_groups
 
     columns, keys = table_columns(frame, confidence, correct, by)

@@ -33,11 +33,8 @@ class Readout:
 
 
 class SlotSteerer:
-    """Holds the prompt cache of a batch of examples and reads the confidence under added vectors.
-
-    Conditions are run ``rows_per_forward // batch`` at a time: the prompt cache is copied and repeated once
-    per condition, so one forward serves many (layer, direction, alpha) conditions.
-    """
+    """Holds the prompt cache of a batch of examples and reads the confidence under added vectors, running
+    ``rows_per_forward // batch`` conditions (layer, direction, alpha) per forward on copies of that cache."""
 
     def __init__(self, backend: Backend, vocabulary: ConfidenceVocabulary, input_ids: Sequence[Sequence[int]], *,
                  rows_per_forward: int = 64):

@@ -45,10 +45,8 @@ def steer_readouts(readouts: tuple[int, ...] | None, n_readouts: int) -> list[in
 
 
 def steering_plan(run: Run, config: SteerConfig):
-    """Per chosen layer: (hook, scale, [(direction kind, id, unit vector)], direction table row).
-
-    Checks the layers and the directions against the run, so bad input fails before any model loads.
-    """
+    """Per chosen layer: (hook, scale, [(direction kind, id, unit vector)], direction table row); checked against
+    the run, so bad layers or directions fail before any model loads."""
     layers = steer_readouts(config.readouts, len(run.readouts))
     source = open_run(config.probe_run) if config.probe_run else None
     out = []
