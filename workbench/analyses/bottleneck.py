@@ -3,15 +3,10 @@
 Per example, the softmax expected confidence (the whole distribution over the confidence vocabulary)
 against the argmax (the single most probable string, what greedy text would say). The test is
 AUROC(softmax) - AUROC(argmax) with a paired, class-stratified bootstrap interval (both AUROCs on the same
-resampled examples). Verdict:
-
-- ``bottleneck``: the interval lies above zero: the distribution separates correct from incorrect
-  answers better than its argmax; the signal is present and lost at the text;
-- ``reverse``: the interval lies below zero (the argmax discriminates better);
-- ``inconclusive``: the interval includes zero;
-- ``too few examples``: fewer than ``min_per_class`` (default 5) of either class. The numbers are still
-  reported, but a percentile bootstrap that resamples two or three examples of a class is too
-  optimistic to decide on.
+resampled examples). Verdict: ``bottleneck`` when the interval lies above zero (the signal is present and
+lost at the text), ``reverse`` below zero, ``inconclusive`` when it holds zero, and ``too few examples`` with
+fewer than ``min_per_class`` (default 5) of either class: the numbers are still reported, but a percentile
+bootstrap that resamples two or three examples of a class is too optimistic to decide on.
 
 How degenerate the argmax is (the share of its modal value) explains most bottlenecks: an argmax that
 says "100" for nearly everything cannot rank anything. Optionally the logit lens adds where, in depth,

@@ -118,8 +118,8 @@ def paired_auroc_difference(a: np.ndarray, b: np.ndarray, correct: np.ndarray, s
     """AUROC(a) - AUROC(b) on the same items, with a stratified paired bootstrap interval."""
     idx = bootstrap_indices(correct, n_boot=N_BOOT, seed=seed)  # [n_boot, n]
     diffs = auroc_rows(a[idx], correct[idx]) - auroc_rows(b[idx], correct[idx])
-    return Measure.bootstrapped(auroc(a, correct) - auroc(b, correct), diffs,
-                                f"AUROC {auroc(a, correct):.3f} vs {auroc(b, correct):.3f}")
+    auroc_a, auroc_b = auroc(a, correct), auroc(b, correct)
+    return Measure.bootstrapped(auroc_a - auroc_b, diffs, f"AUROC {auroc_a:.3f} vs {auroc_b:.3f}")
 
 
 def nested_layer_scores(oof: pd.DataFrame, correct: pd.Series, groups: pd.Series, *, folds: int = 5,

@@ -49,7 +49,6 @@ class Measure:
         return self.blocked is None and np.isfinite([self.value, self.low, self.high]).all()
 
 
-
 def seed_draws(m: Measure, rng: np.random.Generator) -> np.ndarray:
     """A measure's bootstrap replicates over items, or normal draws matching its 95% interval when it has none."""
     if m.samples is not None and np.isfinite(m.samples).any():

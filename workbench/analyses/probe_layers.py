@@ -136,7 +136,6 @@ def probe_layers(run: Run, role: str | Sequence[str] = "confidence_slot", layers
     slot = result_slot(run.path, ANALYSIS, config, run.manifest, overwrite=overwrite)
     if slot.existing is not None:
         return slot.existing
-    out_dir = slot.path
     rows, oof_frames, fit_rows = [], [], []
     # The matrices are small (examples x examples): BLAS threads cost more than they save, far more when
     # cores are shared, so the fits run on single-threaded BLAS (scoped to this block).
@@ -157,7 +156,7 @@ def probe_layers(run: Run, role: str | Sequence[str] = "confidence_slot", layers
                                              "example_id": example_ids, "score": scores})
                                for seed, scores in zip(seeds, per_seed)]
                 if save_weights:
-                    save_refit(run, out_dir, estimator, name, X, correct, groups, role_name, layer, rows[-1])
+                    save_refit(run, slot.path, estimator, name, X, correct, groups, role_name, layer, rows[-1])
     table = pd.DataFrame(rows)
     if not (table["status"] == "ok").any():
         raise WorkbenchError("no layer could be probed: every selected layer has NaN/inf activations")

@@ -7,7 +7,8 @@ model's own answer tokens, the paper's confidence) and ``verbal`` (the stated co
 
 Every comparison is paired: two variants are scored on the same held-out items (those whose channel is defined
 in both), and the interval resamples those items once for both (``N_BOOT`` resamples, seeded by the evidence's
-seed; smooth ECE's interval uses the first ``SMECE_BOOT`` of them, its bandwidth search being costly). Several seeds combine as every claim does (``measures.combine_seeds``).
+seed; smooth ECE's interval uses the first ``SMECE_BOOT`` of them, its bandwidth search being costly). Several
+seeds combine as every claim does (``measures.combine_seeds``).
 
 - **claim 6** (``prior_knowledge_tuning``): ECE(known-only) - ECE(unknown-only), reproduced when its interval is
   above 0 (the issue's rule for "known data induces overconfidence").
