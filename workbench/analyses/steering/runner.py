@@ -47,17 +47,15 @@ def steer_readouts(readouts: tuple[int, ...] | None, n_readouts: int) -> list[in
 def steering_plan(run: Run, config: SteerConfig):
     """Per chosen layer: (hook, scale, [(direction kind, id, unit vector)], direction table row); checked against
     the run, so bad layers or directions fail before any model loads."""
-    layers = steer_readouts(config.readouts, len(run.readouts))
     source = open_run(config.probe_run) if config.probe_run else None
     out = []
-    for layer in layers:
+    for layer in steer_readouts(config.readouts, len(run.readouts)):
         vector, info = steering_direction(run, layer, config.direction, source=source, probe=config.probe)
         scale = residual_norm(run, layer) if config.alpha_unit == "residual_norm" else 1.0
-        units = [(config.direction, 0, vector)] + [
-            ("random", i, v) for i, v in enumerate(random_directions(run.d_model, config.n_random, seed=config.seed,
-                                                                      layer=layer))]
+        randoms = random_directions(run.d_model, config.n_random, seed=config.seed, layer=layer)  # [n_random, d_model]
+        units = [(config.direction, 0, vector), *(("random", i, v) for i, v in enumerate(randoms))]
         row = {"layer": layer, "hook": run.readouts[layer], "scale": scale, **info,
-               "cos_random_max": float(np.abs(np.stack([u for _, _, u in units[1:]]) @ vector).max())}
+               "cos_random_max": float(np.abs(randoms @ vector).max())}
         out.append((run.readouts[layer], scale, units, row))
     return out
 
