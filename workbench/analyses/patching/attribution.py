@@ -50,13 +50,10 @@ def _target_gradients(dec: Decoder, job: PatchJob, spec: MetricSpec,
     path runs, with the site captured by a hook at every layer), like a patch run from layer 0 with no patch.
     """
     clean = fast.clean_targets(dec, job)
-    n_targets = len(job.targets)
-    target = torch.arange(n_targets)
-    pos, masks = fast.suffix_layout(dec, job, clean, target)
+    target = torch.arange(len(job.targets))
     with torch.enable_grad():
-        h = clean.resid[0].to(dec.device).requires_grad_(True)  # [T, cols, d_model] layer 0's input
-        final, captured = fast.run_layers(dec, clean, h, torch.zeros(n_targets, dtype=torch.long), target, pos,
-                                          masks, job.site, capture=True)
+        final, captured = fast.run_layers(dec, job, clean, target, torch.zeros(1, dtype=torch.long), capture=True)
+        final = final[:, 0]  # [T, cols, d_model]: one run per target, from layer 0, patching nothing
         columns, trie = compact_trie(job.trie)
         slot = (clean.lengths - clean.positions - 1).to(dec.device)
         slot_lp = dec.log_probs(final[target.to(dec.device), slot], columns).cpu()  # [T, k]

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import torch
-from einops import rearrange
+from einops import rearrange, repeat
 from torch import Tensor
 
 from workbench.analyses.patching.job import PatchJob, PatchOutcome, compact_trie
@@ -38,6 +38,7 @@ from workbench.token_tree import TokenTree, common_prefix
 
 TOKEN_BUDGET = 12_288  # suffix tokens per patch-step batch (bounds memory; ~1 GB for a 135M model)
 LOGIT_ROWS = 2_048  # rows per unembedding call (a row of logits is d_vocab floats)
+ROW_COLUMNS = 512  # run columns per batch row (a pair's runs side by side)
 CLEAN_BATCH = 8  # targets per clean forward, grouped by length
 RESID_OFFSET = {"resid_pre": 0, "resid_post": 1}  # the clean stream at layer L + offset holds the site's value
 
@@ -159,27 +160,14 @@ def clean_targets(dec: Decoder, job: PatchJob) -> CleanTargets:
                         [greedy[i] for i in back.tolist()])
 
 
-def _start(job: PatchJob, clean: CleanTargets, target: Tensor, layer_index: Tensor,
-           values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Start layer [R], the clean suffix [R, cols, d_model] there, and whether the patch leaves the stream
-    exactly as it was [R] (such runs are the clean target and are not recomputed; known for resid sites)."""
-    start = torch.tensor(job.layers)[layer_index]
-    h = clean.resid[start, target].clone()  # [R, cols, d_model]
-    offset = RESID_OFFSET.get(job.site)
-    if offset is None:
-        return start, h, torch.zeros(len(target), dtype=torch.bool)
-    return start, h, (clean.resid[start + offset, target, 0] == values).all(-1)
-
-
-def suffix_layout(dec: Decoder, job: PatchJob, clean: CleanTargets,
-                  target: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-    """Positions [R, cols] and additive masks per layer type [R, 1, cols, prefix + cols] of runs on targets [R].
+def suffix_allowed(job: PatchJob, clean: CleanTargets, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Positions [R, cols] and what each column may see [R, cols, prefix + cols] (bool) of runs on targets [R].
 
     A run's sequence columns see their target's prefix before the patched position and the earlier columns;
     the trie nodes see the prefix, every real sequence column and their ancestors.
     """
     tree = TokenTree.of(job.trie)
-    n_runs, width, n_nodes = len(target), clean.width, len(tree)
+    width, n_nodes = clean.width, len(tree)
     p, n = clean.positions[target], clean.lengths[target]  # [R]
     col = torch.arange(width)
     pos = torch.cat([p[:, None] + col, tree.positions(n)], dim=1)
@@ -187,68 +175,88 @@ def suffix_layout(dec: Decoder, job: PatchJob, clean: CleanTargets,
     prefix = clean.keys[0].shape[2]
     see_prefix = (torch.arange(prefix)[None, :] < p[:, None])[:, None, :].expand(-1, width + n_nodes, -1)
     seq_seq = (col[None, :] <= col[:, None])[None] & real[:, None, :]
-    allowed = torch.cat([see_prefix, tree.after(seq_seq, real)], dim=2)
-    return pos, dec.masks(allowed, pos, torch.cat([torch.arange(prefix).expand(n_runs, -1), pos], 1))
+    return pos, torch.cat([see_prefix, tree.after(seq_seq, real)], dim=2)
 
 
-def run_layers(dec: Decoder, clean: CleanTargets, h: Tensor, start: Tensor, target: Tensor, pos: Tensor,
-               masks: dict[str, Tensor], site: str, values: Tensor | None = None,
-               capture: bool = False) -> tuple[Tensor, dict[int, Tensor]]:
-    """Layers from each run's start on: h [R, cols, d_model] (runs sorted by start) -> final resid_post.
+def row_layout(dec: Decoder, job: PatchJob, clean: CleanTargets, target: Tensor,
+               n_runs: int) -> tuple[Tensor, dict[str, Tensor]]:
+    """Positions [P, n_runs * cols] and masks [P, 1, n_runs * cols, prefix + n_runs * cols] of rows holding
+    ``n_runs`` runs of targets [P] side by side: each run sees what one run sees (``suffix_allowed``) and no other
+    run, so the runs of a row share their target's prefix keys instead of each holding a copy."""
+    pos, allowed = suffix_allowed(job, clean, target)  # [P, cols], [P, cols, prefix + cols]
+    prefix = allowed.shape[2] - pos.shape[1]
+    own = allowed[:, None, :, None, prefix:] & torch.eye(n_runs, dtype=torch.bool)[None, :, None, :, None]
+    allowed = torch.cat([repeat(allowed[:, :, :prefix], "p c k -> p (n c) k", n=n_runs),
+                         rearrange(own, "p n c m d -> p (n c) (m d)")], dim=2)
+    pos = repeat(pos, "p c -> p (n c)", n=n_runs)
+    return pos, dec.masks(allowed, pos, torch.cat([torch.arange(prefix).expand(len(target), -1), pos], 1))
 
-    At layer l the batch holds the runs that started at or before l (a prefix of the sorted runs). ``values``
-    [R, d_model] are written at ``site`` of each run's start layer, column 0 (the patched position). With
-    ``capture``, the site's tensor [c, cols, d_model] at every layer is returned too (for gradients).
+
+def run_layers(dec: Decoder, job: PatchJob, clean: CleanTargets, target: Tensor, starts: Tensor,
+               values: Tensor | None = None, capture: bool = False) -> tuple[Tensor, dict[int, Tensor]]:
+    """Runs side by side, one row per pair: final resid_post [P, n, cols, d_model].
+
+    Row p holds n runs on target[p] (``starts`` [n], ascending): run k joins its row at layer starts[k] from the
+    clean suffix there, and ``values`` [P, n, d_model] is written at the site of that layer, column 0 (the
+    patched position). So every layer call holds every run that has started, and all runs finish in one pass.
+    With ``capture``, the site's tensor [P, width, d_model] at every layer is returned too (for gradients).
     """
+    n_runs, cols, prefix = len(starts), clean.resid.shape[2], clean.keys[0].shape[2]
+    pos, masks = row_layout(dec, job, clean, target, n_runs)
+    h = clean.resid[0, target, :0].to(dec.device)  # [P, 0, d_model]: no run has started
     rotary = dec.rotary(h, pos)
-    layers = torch.arange(dec.n_layers)
-    first, upto = torch.searchsorted(start, layers), torch.searchsorted(start, layers, right=True)
-    target = target.to(dec.device)
     captured: dict[int, Tensor] = {}
-    for layer in range(int(start.min()), dec.n_layers):
-        lo, c = int(first[layer]), int(upto[layer])  # runs lo..c-1 start here
-        rows = target[:c].to(clean.keys[layer].device)  # the prefix cache lives on the block's device
+    for layer in range(int(starts[0]), dec.n_layers):
+        joining = torch.nonzero(starts == layer).flatten()
+        if len(joining):  # (a fresh leaf: with gradients enabled, the graph starts here)
+            suffix = clean.resid[layer, target].to(h.device).requires_grad_(torch.is_grad_enabled())
+            h = torch.cat([h, *[suffix] * len(joining)], dim=1)
+        width = h.shape[1]
+        rows = target.to(clean.keys[layer].device)  # the prefix cache lives on the block's device
         kv = PrefixKV(clean.keys[layer].index_select(0, rows), clean.values[layer].index_select(0, rows))
         with ExitStack() as hooks:
-            if values is not None and lo < c:
-                hooks.enter_context(dec.at_site(layer, site, partial(_write, rows=slice(lo, c), values=values)))
+            if values is not None and len(joining):
+                hooks.enter_context(dec.at_site(layer, job.site, partial(
+                    _write_columns, columns=joining * cols, values=values[:, joining])))
             if capture:
-                hooks.enter_context(dec.at_site(layer, site, partial(captured.__setitem__, layer)))
-            out = dec.layer(layer, h[:c], {k: (cos[:c], sin[:c]) for k, (cos, sin) in rotary.items()},
-                            {k: m[:c] for k, m in masks.items()}, kv)
-        if c == len(h) or torch.is_grad_enabled():  # (a new tensor keeps autograd's graph intact)
-            h = torch.cat([out, h[c:].to(out.device)]) if c < len(h) else out
-        else:
-            h[:c] = out.to(h.device)
-    return h, captured
+                hooks.enter_context(dec.at_site(layer, job.site, partial(captured.__setitem__, layer)))
+            h = dec.layer(layer, h, {k: (cos[:, :width], sin[:, :width]) for k, (cos, sin) in rotary.items()},
+                          {k: m[..., :width, :prefix + width] for k, m in masks.items()}, kv)
+    return rearrange(h, "p (n c) d -> p n c d", c=cols), captured
 
 
-def _write(act: Tensor, rows: slice, values: Tensor) -> Tensor:
-    """A copy of a site's tensor [c, cols, d_model] with ``values[rows]`` at column 0 of ``rows``."""
+def _write_columns(act: Tensor, columns: Tensor, values: Tensor) -> Tensor:
+    """A copy of a site's tensor [P, width, d_model] with ``values`` [P, k, d_model] at ``columns`` [k]."""
     out = act.clone()
-    out[rows, 0] = values[rows].to(device=act.device, dtype=act.dtype)
+    out[:, columns.to(act.device)] = values.to(device=act.device, dtype=act.dtype)
     return out
 
 
 @torch.no_grad()
-def patch_step(dec: Decoder, job: PatchJob, clean: CleanTargets, pair: Tensor,
-               layer_index: Tensor) -> tuple[Tensor, Tensor]:
-    """Runs (pair[r], layer_index[r]), batched by layer: vocabulary probabilities [R, n_strings] and whether
-    the greedy answer is unchanged [R] (trivially so when the patched token follows the answer)."""
+def patch_rows(dec: Decoder, job: PatchJob, clean: CleanTargets, pair: Tensor,
+               runs: Tensor) -> tuple[Tensor, Tensor]:
+    """Pairs [P] patched at layer indices ``runs`` [n] (start layers ascending): vocabulary probabilities
+    [P, n, n_strings] and whether the greedy answer is unchanged [P, n] (trivially so when the patched token
+    follows the answer). A patch that leaves a resid site as it was is the clean target and is not recomputed."""
     target = torch.tensor(job.target_of_pair)[pair]
-    values = job.values[pair, layer_index].to(dec.dtype)  # [R, d_model]
-    start, h, noop = _start(job, clean, target, layer_index, values)
-    probs, unchanged = clean.vocab_probs[target].clone(), torch.ones(len(pair), dtype=torch.bool)
-    todo = torch.nonzero(~noop).flatten()
+    starts = torch.tensor(job.layers)[runs]
+    values = job.values[pair][:, runs].to(dec.dtype)  # [P, n, d_model]
+    probs = clean.vocab_probs[target][:, None].repeat(1, len(runs), 1)
+    unchanged = torch.ones(len(pair), len(runs), dtype=torch.bool)
+    offset = RESID_OFFSET.get(job.site)
+    noop = (torch.zeros(len(pair), len(runs), dtype=torch.bool) if offset is None else
+            (clean.resid[starts + offset][:, target, 0].transpose(0, 1) == values).all(-1))
+    todo = torch.nonzero(~noop.all(0)).flatten()  # runs that change some pair's stream
     if len(todo):
-        order = todo[torch.argsort(start[todo], stable=True)]
-        run_target, run_start = target[order], start[order]
-        pos, masks = suffix_layout(dec, job, clean, run_target)
-        final, _ = run_layers(dec, clean, h[order].to(dec.device), run_start, run_target, pos, masks, job.site,
-                              values[order].to(dec.device))
+        final, _ = run_layers(dec, job, clean, target, starts[todo], values[:, todo].to(dec.device))
+        flat = rearrange(final, "p n c d -> (p n) c d")
+        run_target = target.repeat_interleave(len(todo))
         p, n = clean.positions[run_target], clean.lengths[run_target]
-        probs[order] = vocab_probs(dec, job, final, n - p - 1, clean.width + torch.arange(h.shape[1] - clean.width))
-        unchanged[order] = _answer_unchanged(dec, job, clean, final, run_target, p)
+        got = vocab_probs(dec, job, flat, n - p - 1, clean.width + torch.arange(final.shape[2] - clean.width))
+        same = _answer_unchanged(dec, job, clean, flat, run_target, p)
+        changed = ~noop[:, todo]
+        probs[:, todo] = torch.where(changed[..., None], got.view(len(pair), len(todo), -1), probs[:, todo])
+        unchanged[:, todo] = same.view(len(pair), len(todo)) | ~changed
     return probs, unchanged
 
 
@@ -273,17 +281,14 @@ def run_fast(backend: Backend, job: PatchJob, *, progress: Callable[[int], None]
     """Patched probabilities for every (pair, layer) of ``job``, exact, batched across runs."""
     dec = Decoder(backend)
     clean = clean_targets(dec, job)
-    n_layers = len(job.layers)
-    pair, layer_index = (rearrange(g, "p l -> (p l)") for g in torch.meshgrid(
-        torch.arange(job.n_pairs), torch.arange(n_layers), indexing="ij"))
-    per_batch = max(1, TOKEN_BUDGET // clean.resid.shape[2])
-    patched = torch.empty(len(pair), len(job.trie.token_ids))
-    unchanged = torch.ones(len(pair), dtype=torch.bool)
-    for lo in range(0, len(pair), per_batch):
-        chunk = slice(lo, lo + per_batch)
-        patched[chunk], unchanged[chunk] = patch_step(dec, job, clean, pair[chunk], layer_index[chunk])
-        if progress is not None:
-            progress(len(pair[chunk]))
-    return PatchOutcome(patched=rearrange(patched.double().numpy(), "(p l) v -> p l v", l=n_layers),
-                        clean=clean.vocab_probs.double().numpy(),
-                        answer_unchanged=rearrange(unchanged.numpy(), "(p l) -> p l", l=n_layers), method="fast")
+    cols = clean.resid.shape[2]
+    patched = torch.empty(job.n_pairs, len(job.layers), len(job.trie.token_ids))
+    unchanged = torch.ones(job.n_pairs, len(job.layers), dtype=torch.bool)
+    by_start = torch.argsort(torch.tensor(job.layers), stable=True)
+    for runs in by_start.split(max(1, ROW_COLUMNS // cols)):  # a row's runs (attention is quadratic in a row)
+        for pair in torch.arange(job.n_pairs).split(max(1, TOKEN_BUDGET // (len(runs) * cols))):
+            patched[pair[:, None], runs], unchanged[pair[:, None], runs] = patch_rows(dec, job, clean, pair, runs)
+            if progress is not None:
+                progress(len(pair) * len(runs))
+    return PatchOutcome(patched=patched.double().numpy(), clean=clean.vocab_probs.double().numpy(),
+                        answer_unchanged=unchanged.numpy(), method="fast")
