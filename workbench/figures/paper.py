@@ -29,7 +29,7 @@ import plotly.graph_objects as go
 
 from workbench.errors import WorkbenchError
 from workbench.figures.export import STATIC_FORMATS, export_figures, parse_formats
-from workbench.figures.style import PALETTE
+from workbench.figures.style import PALETTE, rgba
 from workbench.store.paths import check_output_dir
 from workbench.store.results import LATEST, Result, analysis_folder, read_result
 from workbench.store.run_store import run_id_of
@@ -54,17 +54,6 @@ def register_figures(analysis: str) -> Callable[[FigureBuilder], FigureBuilder]:
 
 
 # --- the style ------------------------------------------------------------------------------------------------
-
-def _rgba(colour: str | None, alpha: float) -> str:
-    """A colour string (#RRGGBB or rgb(...)) with transparency ``alpha``; grey when it cannot be read."""
-    if isinstance(colour, str) and re.fullmatch(r"#[0-9a-fA-F]{6}", colour):
-        r, g, b = (int(colour[k:k + 2], 16) for k in (1, 3, 5))
-        return f"rgba({r},{g},{b},{alpha})"
-    match = re.fullmatch(r"rgba?\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*(?:,[^)]*)?\)", colour or "")
-    if match:
-        return f"rgba({match[1]},{match[2]},{match[3]},{alpha})"
-    return f"rgba(128,128,128,{alpha})"
-
 
 def _has_error_line(trace) -> bool:
     err = getattr(trace, "error_y", None)
@@ -91,7 +80,7 @@ def _with_bands(traces: Iterable) -> list:
         high = [ys[k] + up[k] for k in order]
         low = [ys[k] - down[k] for k in order]
         colour = (trace.line.color if trace.line is not None else None) or PALETTE[i % len(PALETTE)]
-        band = go.Scatter(x=x + x[::-1], y=high + low[::-1], mode="lines", fill="toself", fillcolor=_rgba(colour, alpha),
+        band = go.Scatter(x=x + x[::-1], y=high + low[::-1], mode="lines", fill="toself", fillcolor=rgba(colour, alpha),
                           line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup=trace.legendgroup or
                           trace.name, xaxis=trace.xaxis, yaxis=trace.yaxis)
         line = go.Scatter(trace)
@@ -244,11 +233,6 @@ def find_results(root: str | Path) -> list[Path]:
     return found
 
 
-def _analysis_name(folder: Path) -> str:
-    """``probes`` for ``RUN/results/probes`` and for a keyed ``RUN/results/probes/<key>``."""
-    return analysis_folder(folder).name
-
-
 def _run_of(result: Result, folder: Path) -> tuple[str, Path]:
     """The id of the run a result read, and that run's folder (from the result's place in the tree)."""
     run_dir = analysis_folder(folder).parent.parent
@@ -313,7 +297,7 @@ def draw_figures(results_root: str | Path, *, allow_incomplete: bool = False,
             raise WorkbenchError(f"{folder} was computed on an incomplete run ({run_dir}: its collect did not finish); "
                                  f"resume the collect and re-run the analysis, or pass allow_incomplete=True "
                                  f"(--allow-incomplete) to draw it anyway")
-        name = _analysis_name(folder)
+        name = analysis_folder(folder).name  # probes for RUN/results/probes and RUN/results/probes/<key>
         copy = 0  # results of one run id share a folder (a sweep's analysis units); a copy's repeat gets its own
         while any(name == other for other, _ in by_run.get((run_id, copy), [])):
             copy += 1
