@@ -64,12 +64,10 @@ def export_figures(results: str | Path, out: str | Path = "figures",
 
 
 def explore(run: Run | str | Path, model: Any = None) -> Any:
-    """An app for JupyterLab (ipywidgets and plotly, offline) on one example at a time: choose it (correct or
-    incorrect, a search in the question), a block (slider), a role and a site; it shows the stored probe's score at
-    every read-out, the logit lens's confidence distribution at the block beside the final one, and, with ``model``
-    (the run's own), the exact confidence after a chosen source example's activation is written there, computed
-    live through ``model.confidence``. Without a model it reads only stored data (and the checkpoint's read-out
-    head). Returns the ``Explorer`` (``.widget`` is what the notebook shows); needs the ``lab`` extra."""
+    """An app for JupyterLab (offline) on one example at a time (``figures.explore``): the stored probe's score per
+    read-out and the logit lens's confidence distribution at a chosen block; with ``model`` (the run's own), the
+    exact confidence after a source example's activation is patched in, computed live. Returns the ``Explorer``
+    (``.widget`` is what the notebook shows); needs the ``lab`` extra."""
     from workbench.figures.explore import Explorer
 
     return Explorer(run if isinstance(run, Run) else open_run(run), model)

@@ -1,13 +1,9 @@
 """A run's findings in words, from its stored results alone: what ``workbench demo`` prints and what the run's
 report page opens on (one function for both, so the two never say different things).
 
-``run_findings(run)`` returns one ``Finding`` (the analysis it comes from, its text) per statement, in this
-order: the run (items, accuracy per family, mean verbal confidence), probe against verbal confidence (the
-probe's peak AUROC per role with its interval, the verbal channel's AUROC), every confidence channel's AUROC
-with its interval and smooth ECE, the text bottleneck (AUROC softmax - argmax with its paired interval; the
-logit lens when it ran), and each patching result (rho of layer against effect with its interval, the
-controls' mean effects, attribution's agreement). An analysis with no stored result says nothing; nothing is
-re-run. Numbers are 95% bootstrap intervals unless the result says otherwise.
+``run_findings(run)`` returns one ``Finding`` per statement: the run, probe against verbal confidence, every
+confidence channel, the text bottleneck (and logit lens) and each patching result. An analysis with no stored
+result says nothing; nothing is re-run. Numbers are 95% bootstrap intervals unless the result says otherwise.
 """
 
 from __future__ import annotations

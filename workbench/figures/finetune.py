@@ -138,8 +138,7 @@ class CrossModelPatchingDisplay:
 def finetune_figures(result: Result) -> dict[str, go.Figure]:
     """Every figure a ``finetune`` result can draw."""
     figures = {"Before and after": FinetuneComparisonDisplay.from_result(result).figure()}
-    splits = list(dict.fromkeys(result["scores"]["split"]))
-    for split in splits:
+    for split in dict.fromkeys(result["scores"]["split"]):
         figures[f"Confidence distributions ({split})"] = ConfidenceHistogramDisplay.from_result(
             result, split=split).figure()
     if "seed_histograms" in result.tables:

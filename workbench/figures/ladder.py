@@ -75,14 +75,9 @@ READINGS = {  # heading -> how to read the figure, one line under it
 
 def evidence_figures(ev: Evidence) -> dict[str, go.Figure]:
     """The figures this unit's evidence can draw, by heading."""
-    figures = {}
-    if ev.oof is not None and not ev.oof.empty:
-        figures[PROBE] = probe_auroc_figure(ev)
-    if ev.crossmodel is not None and not ev.crossmodel.empty:
-        figures[CROSSMODEL] = crossmodel_figure(ev)
-    if ev.effects is not None and not ev.effects.empty:
-        figures[WITHIN] = within_model_figure(ev)
-    return figures
+    drawn = ((PROBE, ev.oof, probe_auroc_figure), (CROSSMODEL, ev.crossmodel, crossmodel_figure),
+             (WITHIN, ev.effects, within_model_figure))
+    return {heading: draw(ev) for heading, table, draw in drawn if table is not None and not table.empty}
 
 
 def claim_findings(claims: pd.DataFrame) -> list[str]:

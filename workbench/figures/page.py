@@ -1,12 +1,9 @@
 """The one offline HTML page both reports are made of (a run's ``report.html``, the ladder's ``report.html``).
 
-``page_html(title, findings, sections)``: plotly.js inlined once in the head, the title, the findings in words
-(a list, the first thing on the page, above every figure), a table of contents, then one ``<section>`` per
-``(heading, html)`` in order, each with an anchor the contents link to. A section's body is built from
-``figure_html`` (a fixed-size box drawn by plotly, with a one-line reading under it) and ``table_html`` (the
-table folded in ``<details>``: its first rows shown, the whole table downloadable as CSV from a ``data:`` link,
-so the download works offline). The page names no external URL (no CDN, no fonts, no MathJax). ``write_html``
-writes a page of figures alone.
+``page_html(title, findings, sections)``: plotly.js inlined once in the head, the findings in words above every
+figure, a table of contents, then one anchored ``<section>`` per ``(heading, html)``, whose body is built from
+``figure_html`` and ``table_html`` (CSV downloads are ``data:`` links, so they work offline). The page names no
+external URL (no CDN, no fonts, no MathJax). ``write_html`` writes a page of figures alone.
 """
 
 from __future__ import annotations

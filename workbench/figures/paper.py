@@ -28,8 +28,16 @@ import numpy as np
 import plotly.graph_objects as go
 
 from workbench.errors import WorkbenchError
+from workbench.figures.bottleneck import BottleneckDisplay, LogitLensDisplay
 from workbench.figures.export import STATIC_FORMATS, export_figures, parse_formats
-from workbench.figures.style import PALETTE
+from workbench.figures.finetune import finetune_figures
+from workbench.figures.patching import ControlsDisplay, EffectHeatmap, LayerGradientDisplay
+from workbench.figures.prior_knowledge import PriorKnowledgeDisplay
+from workbench.figures.probes import ProbeAurocDisplay
+from workbench.figures.reliability import ReliabilityDisplay
+from workbench.figures.replication import ReplicationDisplay
+from workbench.figures.steering import SteeringDoseDisplay
+from workbench.figures.style import PALETTE, rgba
 from workbench.store.paths import check_output_dir
 from workbench.store.results import LATEST, Result, analysis_folder, read_result
 from workbench.store.run_store import run_id_of
@@ -54,17 +62,6 @@ def register_figures(analysis: str) -> Callable[[FigureBuilder], FigureBuilder]:
 
 
 # --- the style ------------------------------------------------------------------------------------------------
-
-def _rgba(colour: str | None, alpha: float) -> str:
-    """A colour string (#RRGGBB or rgb(...)) with transparency ``alpha``; grey when it cannot be read."""
-    if isinstance(colour, str) and re.fullmatch(r"#[0-9a-fA-F]{6}", colour):
-        r, g, b = (int(colour[k:k + 2], 16) for k in (1, 3, 5))
-        return f"rgba({r},{g},{b},{alpha})"
-    match = re.fullmatch(r"rgba?\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*(?:,[^)]*)?\)", colour or "")
-    if match:
-        return f"rgba({match[1]},{match[2]},{match[3]},{alpha})"
-    return f"rgba(128,128,128,{alpha})"
-
 
 def _has_error_line(trace) -> bool:
     err = getattr(trace, "error_y", None)
@@ -91,7 +88,7 @@ def _with_bands(traces: Iterable) -> list:
         high = [ys[k] + up[k] for k in order]
         low = [ys[k] - down[k] for k in order]
         colour = (trace.line.color if trace.line is not None else None) or PALETTE[i % len(PALETTE)]
-        band = go.Scatter(x=x + x[::-1], y=high + low[::-1], mode="lines", fill="toself", fillcolor=_rgba(colour, alpha),
+        band = go.Scatter(x=x + x[::-1], y=high + low[::-1], mode="lines", fill="toself", fillcolor=rgba(colour, alpha),
                           line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup=trace.legendgroup or
                           trace.name, xaxis=trace.xaxis, yaxis=trace.yaxis)
         line = go.Scatter(trace)
@@ -140,39 +137,28 @@ def paper_style(fig: go.Figure, *, width: int | None = None, height: int | None 
 
 @register_figures("probes")
 def _probes(result: Result, related: Mapping[str, Result] = NO_RELATED) -> dict[str, go.Figure]:
-    from workbench.figures.probes import ProbeAurocDisplay
-
     return {"auroc_per_layer": ProbeAurocDisplay.from_result(result, related.get("channels"),
                                                              related.get("bottleneck")).figure()}
 
 
 @register_figures("channels")
 def _channels(result: Result, related: Mapping[str, Result] = NO_RELATED) -> dict[str, go.Figure]:
-    from workbench.figures.reliability import ReliabilityDisplay
-
     return {"reliability": ReliabilityDisplay.from_result(result).figure()}
 
 
 @register_figures("prior_knowledge")
 def _prior_knowledge(result: Result, related: Mapping[str, Result] = NO_RELATED) -> dict[str, go.Figure]:
-    from workbench.figures.prior_knowledge import PriorKnowledgeDisplay
-    from workbench.figures.reliability import ReliabilityDisplay
-
     return {"known_vs_unknown": PriorKnowledgeDisplay.from_result(result).figure(),
             "reliability": ReliabilityDisplay.from_result(result, title="Reliability by prior knowledge").figure()}
 
 
 @register_figures("replication")
 def _replication(result: Result, related: Mapping[str, Result] = NO_RELATED) -> dict[str, go.Figure]:
-    from workbench.figures.replication import ReplicationDisplay
-
     return {"seeds": ReplicationDisplay.from_result(result).figure()}
 
 
 @register_figures("bottleneck")
 def _bottleneck(result: Result, related: Mapping[str, Result] = NO_RELATED) -> dict[str, go.Figure]:
-    from workbench.figures.bottleneck import BottleneckDisplay, LogitLensDisplay
-
     figures = {"softmax_vs_argmax": BottleneckDisplay.from_result(result).figure()}
     if "lens" in result.tables:
         figures["logit_lens"] = LogitLensDisplay.from_result(result, related.get("probes")).figure()
@@ -181,8 +167,6 @@ def _bottleneck(result: Result, related: Mapping[str, Result] = NO_RELATED) -> d
 
 @register_figures("patching")
 def _patching(result: Result, related: Mapping[str, Result] = NO_RELATED) -> dict[str, go.Figure]:
-    from workbench.figures.patching import ControlsDisplay, EffectHeatmap, LayerGradientDisplay
-
     figures = {"heatmap": EffectHeatmap.from_result(result).figure()}
     if "gradient" in result.tables and "gradient_summary" in result.tables:
         figures["gradient"] = LayerGradientDisplay.from_result(result).figure()
@@ -193,15 +177,11 @@ def _patching(result: Result, related: Mapping[str, Result] = NO_RELATED) -> dic
 
 @register_figures("finetune")
 def _finetune(result: Result, related: Mapping[str, Result] = NO_RELATED) -> dict[str, go.Figure]:
-    from workbench.figures.finetune import finetune_figures
-
     return {re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_"): fig for name, fig in finetune_figures(result).items()}
 
 
 @register_figures("steering")
 def _steering(result: Result, related: Mapping[str, Result] = NO_RELATED) -> dict[str, go.Figure]:
-    from workbench.figures.steering import SteeringDoseDisplay
-
     return {"dose_response": SteeringDoseDisplay.from_result(result).figure()}
 
 
@@ -242,17 +222,6 @@ def find_results(root: str | Path) -> list[Path]:
         except (OSError, json.JSONDecodeError):
             found.append(folder)  # unreadable: regenerate_figures reports it
     return found
-
-
-def _analysis_name(folder: Path) -> str:
-    """``probes`` for ``RUN/results/probes`` and for a keyed ``RUN/results/probes/<key>``."""
-    return analysis_folder(folder).name
-
-
-def _run_of(result: Result, folder: Path) -> tuple[str, Path]:
-    """The id of the run a result read, and that run's folder (from the result's place in the tree)."""
-    run_dir = analysis_folder(folder).parent.parent
-    return result.manifest.get("run", {}).get("run_id") or run_id_of(read_manifest(run_dir), run_dir), run_dir
 
 
 def read_manifest(run_dir: Path) -> dict:
@@ -307,13 +276,15 @@ def draw_figures(results_root: str | Path, *, allow_incomplete: bool = False,
         except (WorkbenchError, OSError, json.JSONDecodeError) as error:
             skipped.append((folder, str(error)))
             continue
-        run_id, run_dir = _run_of(result, folder)
-        complete = result.manifest.get("run", {}).get("complete", read_manifest(run_dir).get("complete", True))
+        run = result.manifest.get("run", {})
+        run_dir = analysis_folder(folder).parent.parent  # the run the result read
+        run_id = run.get("run_id") or run_id_of(read_manifest(run_dir), run_dir)
+        complete = run.get("complete", read_manifest(run_dir).get("complete", True))
         if complete is False and not allow_incomplete:
             raise WorkbenchError(f"{folder} was computed on an incomplete run ({run_dir}: its collect did not finish); "
                                  f"resume the collect and re-run the analysis, or pass allow_incomplete=True "
                                  f"(--allow-incomplete) to draw it anyway")
-        name = _analysis_name(folder)
+        name = analysis_folder(folder).name  # probes for RUN/results/probes and RUN/results/probes/<key>
         copy = 0  # results of one run id share a folder (a sweep's analysis units); a copy's repeat gets its own
         while any(name == other for other, _ in by_run.get((run_id, copy), [])):
             copy += 1

@@ -65,11 +65,6 @@ class EffectHeatmap:
     def from_result(cls, result, value: str = "effect") -> "EffectHeatmap":
         return cls(result["effects"], value=value)
 
-    @classmethod
-    def from_results(cls, results, value: str = "effect") -> "EffectHeatmap":
-        """One panel per site from several stored results (``workbench patch`` writes one result per site)."""
-        return cls(pd.concat([r["effects"] for r in results], ignore_index=True), value=value)
-
 
 @dataclass(frozen=True)
 class LayerGradientDisplay:
@@ -136,11 +131,9 @@ def write_figures(result, folder: str | Path) -> list[Path]:
     """One self-contained HTML page (plotly.js inlined once) with every figure the result supports, in ``folder``."""
     from workbench.figures.page import write_html
 
-    figures = {"Effect per layer and pair": EffectHeatmap.from_result(result)}
+    figures = {"Effect per layer and pair": EffectHeatmap.from_result(result).figure()}
     if "gradient" in result.tables:
-        figures["Layer gradient"] = LayerGradientDisplay.from_result(result)
+        figures["Layer gradient"] = LayerGradientDisplay.from_result(result).figure()
     if "controls_per_layer" in result.tables:
-        figures["Controls"] = ControlsDisplay.from_result(result)
-    page = write_html({name: display.figure() for name, display in figures.items()}, Path(folder) / "patching.html",
-                      title=f"patching: {Path(result.path).parent.name}")
-    return [page]
+        figures["Controls"] = ControlsDisplay.from_result(result).figure()
+    return [write_html(figures, Path(folder) / "patching.html", title=f"patching: {Path(result.path).parent.name}")]

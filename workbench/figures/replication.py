@@ -29,11 +29,8 @@ class ReplicationDisplay:
         for i, ((role, probe), part) in enumerate(self.layers.groupby(["role", "probe"], sort=False)):
             part = part.sort_values("layer")
             name = f"{probe} probe, {role}"
-            sub = go.Figure()
-            line_with_band(sub, part["layer"], part["auroc_mean"], part["auroc_mean"] - part["auroc_sd"],
-                           part["auroc_mean"] + part["auroc_sd"], name=name, i=i)
-            for trace in sub.data:
-                fig.add_trace(trace, row=1, col=1)
+            line_with_band(fig, part["layer"], part["auroc_mean"], part["auroc_mean"] - part["auroc_sd"],
+                           part["auroc_mean"] + part["auroc_sd"], name=name, i=i, row=1, col=1)
             fig.add_trace(go.Scatter(x=part["layer"], y=part["shape_w1_mean"], mode="lines+markers", name=name,
                                      legendgroup=name, showlegend=False, line=dict(color=color(i))), row=1, col=2)
         styled(fig, title=self.title)

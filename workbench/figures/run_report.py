@@ -2,14 +2,10 @@
 figure and table of the run and of its analyses, in one self-contained HTML file (``figures.page``) that opens
 offline and can be moved or mailed alone.
 
-What it holds, read from stored results only (a missing analysis is listed as not run, never re-run): the
-findings (``figures.findings.run_findings``: what ``workbench demo`` prints), the contents, the run (model,
-dataset, size, accuracy, id, config hash, whether its collect finished), then for the latest result of each
-analysis (``store.results``) its findings, the figures its paper builder draws (``figures.paper``: probes per
-layer, replication, channels and reliability, prior knowledge, bottleneck and logit lens, patching heatmap,
-gradient and controls, fine-tuning) each with a line on how to read it (``READINGS``), and its headline tables
-(``REPORT_TABLES``, folded, downloadable as CSV), then one row per example: question, gold, answer, correct,
-and each confidence channel.
+Read from stored results only (a missing analysis is listed as not run, never re-run): the findings
+(``figures.findings``: what ``workbench demo`` prints), the contents, the run, then per analysis (its latest result)
+its findings, its paper figures (``figures.paper``) each with a line on how to read it (``READINGS``) and its
+headline tables (``REPORT_TABLES``, folded, downloadable as CSV), then one row per example.
 """
 
 from __future__ import annotations
@@ -51,11 +47,6 @@ class Section:
     note: str = ""
 
 
-def _tables_of(name: str, result: Result) -> dict[str, pd.DataFrame]:
-    wanted = REPORT_TABLES.get(name) or REPORT_TABLES.get(name.split("-")[0], ())
-    return {table: result[table] for table in wanted if table in result.tables}
-
-
 def example_table(run: Run, results: dict[str, Result]) -> pd.DataFrame:
     """One row per example: question, gold, answer, correct, and each confidence channel the run holds
     (the probe's out-of-fold probability too, when a channels result carries it)."""
@@ -83,7 +74,8 @@ def report_sections(run: Run) -> list[Section]:
             figures = builder(result, related) if builder else {}
         except (KeyError, ValueError, WorkbenchError) as error:
             figures, note = {}, f"{note}; figures not drawn: {error}"
-        sections.append(Section(name, figures, _tables_of(name, result), note))
+        wanted = REPORT_TABLES.get(name) or REPORT_TABLES.get(name.split("-")[0], ())
+        sections.append(Section(name, figures, {t: result[t] for t in wanted if t in result.tables}, note))
     sections += [Section(name, note=f"not read: {why}") for name, why in unreadable.items()]
     missing = [n for n in ("probes", "channels", "bottleneck", "patching") if not any(r.split("-")[0] == n for r in results)]
     if missing:

@@ -9,7 +9,7 @@ number is counted: ``planning.stages`` (the calls) and ``planning.forwards`` (on
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from workbench.architectures import ARCHITECTURES
@@ -90,7 +90,8 @@ class Plan:
         c, d, s = self.config, self.device, self.shape
         n, (readouts, roles) = Lengths.of(c), stored(s, c)
         memory = f"{d.memory_gib:g} GiB" if d.memory_gib is not None else "host memory"
-        patching = (f"{c.n_pairs or c.items} pairs x {_blocks(c.blocks, s.layers)} x "
+        blocks = f"{s.layers} blocks" if c.blocks == "all" else f"{len(c.blocks)} block(s)"
+        patching = (f"{c.n_pairs or c.items} pairs x {blocks} x "
                     f"{len(c.roles)} role(s); controls {', '.join(c.controls) or 'none'}"
                     f"{'; attribution' if c.attribution else ''}")
         lines = [
@@ -146,7 +147,7 @@ def make_plan(config: PlanConfig) -> Plan:
                 store_bytes=sum(store.values()), residual_bytes=store["residuals"], records_bytes=store["records"],
                 collect=stages["collect"], probe=probe_plan, patch=stages["patch"], notes=tuple(notes))
     if plan.fits is False:
-        plan = _with_note(plan, _does_not_fit(plan))
+        plan = replace(plan, notes=(*plan.notes, _does_not_fit(plan)))
     return plan
 
 
@@ -165,19 +166,9 @@ def _does_not_fit(plan: Plan) -> str:
             f"{plan.device.memory_gib:g} GiB; {', or '.join(fixes)}")
 
 
-def _with_note(plan: Plan, note: str) -> Plan:
-    from dataclasses import replace
-
-    return replace(plan, notes=(*plan.notes, note))
-
-
 def _timed(name: str, cost: StageCost, shape: ModelShape, config: PlanConfig, device: DeviceSpec) -> StagePlan:
     seconds = sum(device.seconds(f.flops(shape), f.traffic(shape, config.dtype), config.dtype) for f in cost.forwards)
     return StagePlan(name, cost.flops, cost.traffic, cost.peak, seconds, device.name)
-
-
-def _blocks(layers: Any, n_layers: int) -> str:
-    return f"{n_layers} blocks" if layers == "all" else f"{len(layers)} block(s)"
 
 
 def _size(n: float) -> str:

@@ -7,7 +7,6 @@ unless the caller removes it first (``overwrite``). Used by patching, steering a
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 from pathlib import Path
@@ -42,9 +41,7 @@ class ChunkStore:
 
     def put(self, unit: str, frame: pd.DataFrame) -> pd.DataFrame:
         """Store a finished chunk (its file first, then the list that names it)."""
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
-        write_bytes_atomic(self.folder / f"{unit}.parquet", buffer.getvalue())
+        write_bytes_atomic(self.folder / f"{unit}.parquet", frame.to_parquet(index=False))
         self.done.append(unit)
         write_json_atomic(self.folder / PROGRESS, {"digest": self.digest, "done": self.done})
         return frame

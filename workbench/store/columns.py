@@ -227,7 +227,6 @@ def undocumented(analysis: str, tables: Mapping[str, object]) -> list[str]:
             if describe_column(table_docs(analysis, name), str(column)) is None]
 
 
-
 def markdown() -> str:
     """The column docs as markdown tables (the generated part of docs/api.md)."""
     out = ["#### Run records (`run.records`)", "", "| column | meaning |", "|---|---|"]

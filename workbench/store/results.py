@@ -12,7 +12,6 @@ Figures read these; analyses write them.
 from __future__ import annotations
 
 import html
-import io
 import json
 import shutil
 from dataclasses import dataclass
@@ -32,14 +31,9 @@ KEY_LENGTH = 16
 
 @dataclass(frozen=True)
 class Result:
-    """One analysis's stored tables and the manifest that made them: what every analysis verb returns and
-    ``wb.open_result`` reads back.
-
-    ``tables`` maps a name to a DataFrame (``describe(name)`` documents its columns); ``summary`` is a
-    frozen dataclass of the headline numbers (``ProbeSummary``, ``CalibrateSummary``, ``BottleneckSummary``,
-    ``PatchSummary``, ``SteerSummary``), built from the tables; ``config`` is the analysis config that was hashed. Its figures are
-    drawn above the store: ``wb.figure(result, name)`` (``wb.figure_names(result)`` lists them).
-    """
+    """One analysis's stored tables (``describe(name)`` documents a table's columns) and the manifest that made
+    them: what every analysis verb returns and ``wb.open_result`` reads back. ``config`` is the analysis config
+    that was hashed; its figures are drawn above the store (``wb.figure(result, name)``)."""
 
     path: Path
     manifest: dict[str, Any]
@@ -164,9 +158,7 @@ def write_result(path: str | Path, analysis: str, tables: dict[str, pd.DataFrame
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
-        write_bytes_atomic(path / f"{name}.parquet", buffer.getvalue())
+        write_bytes_atomic(path / f"{name}.parquet", frame.to_parquet(index=False))
     run_manifest = run_manifest or {}
     manifest = {
         **provenance(config, run_manifest.get("model")),

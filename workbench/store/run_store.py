@@ -11,7 +11,6 @@ one config with another device or batch size, stay apart wherever results and fi
 
 from __future__ import annotations
 
-import io
 import json
 import uuid
 from collections.abc import Sequence
@@ -85,10 +84,8 @@ class RunWriter:
         start = self.n_done
         frame = pd.DataFrame(list(records))
         frame.insert(0, "example_id", np.arange(start, start + len(records)))
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
         name = f"shard-{index:05d}"
-        write_bytes_atomic(self.path / "records" / f"{name}.parquet", buffer.getvalue())
+        write_bytes_atomic(self.path / "records" / f"{name}.parquet", frame.to_parquet(index=False))
         resid = stored_tensor(residuals, self.manifest["dtype"], start, self.manifest.get("stored_readouts"))
         write_bytes_atomic(self.path / "activations" / f"{name}.safetensors", save_safetensors({"resid": resid}))
         self.manifest["shards"].append({"name": name, "start": start, "n": len(records)})

@@ -1,16 +1,12 @@
 """Where the sampling channels of a run live, and reading them: a keyed result like every analysis's.
 
-``workbench.sampling.sample_channels`` stores ``RUN/results/sampling/<key>/`` (``store.results``): the key
-hashes the sampling config (k, temperature, seed, answer length, P(True)) with the run, so a re-run with
-another k sits beside the earlier table instead of mixing with or replacing it. Its table ``samples`` has one
-row per example; unfinished batches wait in ``<key>/partial/`` until the last one is done. The channels
-analysis reads the latest sampling result of the run (or the one it is given) and records which; calling
-``workbench sample`` again with a stored config returns it and makes it the latest again.
+``workbench.sampling.sample_channels`` stores ``RUN/results/sampling/<key>/`` (``store.results``; the key hashes the
+sampling config with the run, so another k sits beside the earlier table): table ``samples``, one row per example;
+unfinished batches wait in ``<key>/partial/``. The channels analysis reads the run's latest sampling result (or the
+one it is given) and records which.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from workbench.errors import WorkbenchError, command_line
 from workbench.store.results import Result, find_result, result_dir, result_ref
@@ -20,13 +16,7 @@ ANALYSIS = "sampling"
 TABLE = "samples"
 LEGACY_DIR = "sampling"  # RUN/sampling/: where an earlier version kept one unkeyed table
 # channel -> column of the sampling table (each a confidence in [0, 1])
-SAMPLING_CHANNELS: dict[str, str] = {"self_consistency": "self_consistency", "semantic_entropy": "semantic_entropy",
-                                     "p_true": "p_true"}
-
-
-def sampling_dir(run_path: str | Path) -> Path:
-    """``RUN/results/sampling``: every keyed sampling result of the run, and ``latest.json``."""
-    return result_dir(run_path, ANALYSIS)
+SAMPLING_CHANNELS: dict[str, str] = {name: name for name in ("self_consistency", "semantic_entropy", "p_true")}
 
 
 def sampling_result(run: Run) -> Result | None:
@@ -37,7 +27,7 @@ def sampling_result(run: Run) -> Result | None:
     elif (run.path / LEGACY_DIR / "manifest.json").exists():
         raise WorkbenchError(f"{run.path / LEGACY_DIR} holds sampling channels stored before they were keyed by "
                              f"config; re-run `{command_line('workbench', 'sample', run.path)}` with its settings "
-                             f"(stored then in {sampling_dir(run.path)}) and remove {run.path / LEGACY_DIR}")
+                             f"(stored then in {result_dir(run.path, ANALYSIS)}) and remove {run.path / LEGACY_DIR}")
     return result
 
 
@@ -45,7 +35,7 @@ def check_sampling(result: Result, run: Run) -> None:
     """A clear error when ``result`` is not a sampling result of this run."""
     if result.analysis != ANALYSIS:
         raise WorkbenchError(f"{result.path} is a {result.analysis!r} result, not sampling channels; give the "
-                             f"result of `workbench sample` ({sampling_dir(run.path)})")
+                             f"result of `workbench sample` ({result_dir(run.path, ANALYSIS)})")
     if result.manifest.get("run", {}).get("config_hash") != run.manifest.get("config_hash"):
         raise WorkbenchError(f"{result.path} was sampled from another run (config hash differs); run "
                              f"`{command_line('workbench', 'sample', run.path)}`")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -19,18 +19,6 @@ import pandas as pd
 
 def _f(value: Any) -> float:
     return float(value) if value is not None and not pd.isna(value) else math.nan
-
-
-def headline(summary: Any) -> str:
-    """``name=value`` of each scalar field (floats to 3 decimals), for reprs."""
-    parts = []
-    for f in fields(summary):
-        value = getattr(summary, f.name)
-        if isinstance(value, float):
-            parts.append(f"{f.name}={value:.3f}")
-        elif isinstance(value, (int, str)) and not isinstance(value, bool):
-            parts.append(f"{f.name}={value!r}" if isinstance(value, str) else f"{f.name}={value}")
-    return ", ".join(parts)
 
 
 @dataclass(frozen=True)
