@@ -135,8 +135,8 @@ def patch_job(backend) -> PatchJob:
 @pytest.mark.parametrize("backend_name", BACKENDS)
 @pytest.mark.parametrize("row", ROWS)
 def test_fast_patching_batched_equals_one_target_at_a_time(row, backend_name, row_backends, monkeypatch):
-    """Targets of different lengths in one clean forward (then in clean groups of two) and in one patch step, as
-    each pair alone (its target alone in the job)."""
+    """Targets of different lengths in one clean forward and one batch of rows (then in clean groups of two, one
+    run per row and one pair per batch), as each pair alone (its target alone in the job)."""
     backend = row_backends(row)[backend_name]
     job = patch_job(backend)
     alone = []
@@ -145,8 +145,10 @@ def test_fast_patching_batched_equals_one_target_at_a_time(row, backend_name, ro
                        answer_spans=(job.answer_spans[t],), target_of_pair=(0,), values=job.values[i:i + 1],
                        trie=job.trie)
         alone.append(fast.run_fast(backend, one))
-    for group in (fast.CLEAN_BATCH, 2):
+    for group, row_columns, budget in ((fast.CLEAN_BATCH, fast.ROW_COLUMNS, fast.TOKEN_BUDGET), (2, 1, 1)):
         monkeypatch.setattr(fast, "CLEAN_BATCH", group)
+        monkeypatch.setattr(fast, "ROW_COLUMNS", row_columns)
+        monkeypatch.setattr(fast, "TOKEN_BUDGET", budget)
         batched = fast.run_fast(backend, job)
         assert np.abs(batched.patched - np.concatenate([a.patched for a in alone])).max() <= FP32_REL, group
         clean = np.concatenate([a.clean for a in alone])

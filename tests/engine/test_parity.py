@@ -126,6 +126,17 @@ def test_fast_equals_reference_at_every_site(row, backend_name, row_backends):
         assert moved > 1e-3, site  # the patches move the read-out, so agreement is not vacuous
 
 
+@pytest.mark.parametrize("row", ROWS)
+def test_fast_takes_layers_in_any_order(row, row_backends):
+    """A pair's runs share a batch row in the order of their start layers, whatever the job's order."""
+    backend = row_backends(row)["transformer_lens"]
+    layers = tuple(range(backend.n_layers))
+    ordered = run_fast(backend, make_job(backend, "resid_pre", layers))
+    shuffled = run_fast(backend, make_job(backend, "resid_pre", layers[::-1]))
+    assert np.abs(shuffled.patched[:, ::-1] - ordered.patched).max() <= FP32_REL
+    assert (shuffled.answer_unchanged[:, ::-1] == ordered.answer_unchanged).all()
+
+
 def linear_backend(model, tokenizer):
     """nnsight over a copy of the tiny model without final norm and softcap: then a logit difference of two
     strings is linear in the last layer's resid_post at the slot (the later trie nodes' terms do not depend on

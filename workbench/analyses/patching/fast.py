@@ -6,11 +6,12 @@ A patch at layer L and position p changes nothing before p, and nothing at p or 
    target shares is computed once). It keeps each layer's keys/values of the tokens before the patched
    position, and each layer's residual stream at the patched position and after, including the tokens
    of the confidence vocabulary's trie, appended as a tree (each node sees the sequence and its ancestors).
-2. ``patch_step``: every (pair, layer) run restarts at its layer L from the clean resid_pre of its suffix
+2. ``run_layers``: every (pair, layer) run restarts at its layer L from the clean resid_pre of its suffix
    (patched position .. confidence slot, then the trie nodes), attending to its target's cached prefix, and
    the source value is written at the site of layer L (a hook on the site's module, from the architecture
-   table: the same mechanism for every site and every architecture). Runs are sorted by start layer; at
-   layer l the batch holds every run that started at or before l, so all runs finish in n_layers layer calls.
+   table: the same mechanism for every site and every architecture). A pair's runs ride side by side in one
+   batch row, each joining it at its start layer and masked from the others, so the runs share their target's
+   prefix keys (no copy per run) and all of them finish in n_layers layer calls.
 
 Exact: every layer is the model's own decoder layer (``Decoder``: its attention implementation, norms, MLP,
 rotary module), given explicit positions, masks (sliding windows included) and a cache holding the prefix.
