@@ -33,7 +33,6 @@ from pydantic import model_validator
 from workbench.configs import STAGE_CONFIGS, ConfigError, StageConfig, option
 from workbench.configs import kinds as k
 from workbench.configs import registries as reg
-from workbench.configs.checks import check_model_name
 from workbench.configs.opt_in import SampleConfig, SteerConfig
 from workbench.configs.stages import (BottleneckConfig, CalibrateConfig, CollectConfig, Count, Flag, MaybeText,
                                       PatchConfig, ProbeConfig)
@@ -59,9 +58,9 @@ SET_BY_SWEEP: dict[str, dict[str, str]] = {
 # --- models and datasets ------------------------------------------------------------------------------------
 
 class SweepModel(StageConfig):
-    """A model of the sweep. ``device``, ``device_map`` (passed to transformers/accelerate, e.g. "auto" for a
-    model larger than one device) and ``remote`` (nnsight remote execution) decide where it runs, not what
-    it computes, so they are not part of a unit's address."""
+    """A model of the sweep. ``device`` and ``device_map`` (passed to transformers/accelerate, e.g. "auto" for a
+    model larger than one device) decide where it runs, not what it computes, so they are not part of a unit's
+    address."""
 
     SECTION: ClassVar[str] = "sweep.models"
     name: Annotated[str, k.model_name()] = option(..., "registry name, Hugging Face id or checkpoint dir")
@@ -69,7 +68,6 @@ class SweepModel(StageConfig):
     dtype: Literal[*reg.dtypes()] = option("float32", "weights' dtype")
     device: MaybeText = option(None, "device", execution=True)
     device_map: Any = option(None, "transformers/accelerate device map (\"auto\", ...)", execution=True)
-    remote: Flag = option(False, "nnsight remote execution (NDIF)", execution=True)
 
     @model_validator(mode="after")
     def _where(self) -> "SweepModel":
@@ -78,9 +76,6 @@ class SweepModel(StageConfig):
                               "device", self.device_map)
         if self.device_map is not None and self.device is not None:
             raise ConfigError("", "give device or device_map, not both", has_value=False)
-        if self.remote and self.backend != "nnsight":
-            raise ConfigError("remote", "remote execution is nnsight's (NDIF); set backend = \"nnsight\"",
-                              has_value=False)
         return self
 
     def to_dict(self) -> dict[str, Any]:

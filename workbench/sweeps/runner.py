@@ -41,11 +41,6 @@ def preflight(config: SweepConfig, executor: str = "local") -> None:
                 gguf_sources(MODELS[model.name])
             except WorkbenchError as error:
                 raise WorkbenchError(f"sweep.models[{i}]: {error}") from None
-        if model.remote:
-            raise WorkbenchError(
-                f"sweep.models[{i}].remote: nnsight remote execution (NDIF) is not supported by this version's "
-                "nnsight backend, which traces a locally loaded model; set remote = false (and device_map = \"auto\" "
-                "for a model larger than one device). See docs/sweeps.md")
     for i, dataset in enumerate(config.datasets):
         if Path(dataset).is_file():
             try:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import WorkbenchError
 from workbench.store import open_run
 from workbench.store.results import Result, read_result
 from workbench.sweeps.config import SweepModel
@@ -94,11 +93,6 @@ def load_cached(model: SweepModel):
         return given
     key = _model_key(model)
     if key not in _MODELS:
-        if model.remote:
-            raise WorkbenchError(
-                f"model {model.name!r}: remote = true asks for nnsight remote execution (NDIF), which this "
-                "version's nnsight backend does not do: it traces a locally loaded model. Run it locally "
-                "(remote = false, with device_map = \"auto\" for a model larger than one device); see docs/sweeps.md")
         for old in [k for k in _MODELS if not k.startswith("loaded:")]:
             del _MODELS[old]
         _MODELS[key] = load_model(model.name, **model.load_kwargs())
