@@ -86,10 +86,8 @@ def run_metrics(run: Run, *, known_gold: pd.Series | None = None, threshold: flo
     for channel in CHANNELS:
         prefix = "verbal" if channel == "verbal" else "softmax"
         entry = table.loc[channel]
-        for metric in ("auroc", "ece", "brier"):
+        for metric in ("auroc", "ece", "brier", "auroc_low", "auroc_high"):
             row[f"{prefix}_{metric}"] = float(entry.get(metric, np.nan))
-        row[f"{prefix}_auroc_low"] = float(entry.get("auroc_low", np.nan))
-        row[f"{prefix}_auroc_high"] = float(entry.get("auroc_high", np.nan))
         row[f"{prefix}_mean"] = float(entry.get("mean_confidence", np.nan))
     row["verbal_missing"] = int(table.loc["verbal", "n_missing"])
     screen = screen_table(scores.assign(verbal=scores["verbal"] * 100), ["verbal"], "correct").iloc[0]

@@ -4,21 +4,8 @@
 with the same defaults as the CLI and the Python verbs; the fields the sweep itself sets (the model, the
 dataset, the seed) are refused there. ``[sweep]`` holds the sweep's own keys. Every error names the key
 (``probe.folds``, ``sweep.datasets[1]``) and, for a typo, the closest known name. ``SweepConfig.from_file``
-reads TOML (or YAML when PyYAML is installed, or JSON); ``to_dict``/``from_dict`` round-trip.
-
-```toml
-[sweep]
-models = ["smollm2-135m-instruct", {name = "gemma-3-270m", dtype = "float32"}]
-datasets = ["capitals", "data/my_questions.jsonl"]   # built-in names, files (relative to this file), hf:NAME
-seeds = [0, 1]
-analyses = ["collect", "probe", "calibrate"]
-
-[collect]
-limit = 100
-
-[probe]
-folds = 5
-```
+reads TOML (or YAML when PyYAML is installed, or JSON); ``to_dict``/``from_dict`` round-trip. An annotated
+example: docs/sweeps.md.
 """
 
 from __future__ import annotations
@@ -81,9 +68,6 @@ class SweepModel(StageConfig):
     def to_dict(self) -> dict[str, Any]:
         """Plain data (no None, so it writes as TOML)."""
         return {key: value for key, value in super().to_dict().items() if value is not None}
-
-    def content(self) -> dict[str, Any]:
-        return {"name": self.name, "backend": self.backend, "dtype": self.dtype}
 
     def load_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``workbench.backends.load_model`` for this model."""

@@ -114,10 +114,6 @@ def import_ray():
     return ray
 
 
-def _ray_task(unit_data: dict[str, Any], out: str) -> dict[str, Any]:
-    return execute_unit(unit_data, out)
-
-
 class RayExecutor(Executor):
     """Units as Ray tasks (one CPU each unless ``task_options`` say otherwise, e.g. ``{"num_gpus": 1}``).
 
@@ -141,7 +137,7 @@ class RayExecutor(Executor):
                 ray.init(address=address, **options)
             except ConnectionError as error:
                 raise WorkbenchError(f"cannot reach a Ray cluster at {address!r}: {error}") from None
-        self._remote = ray.remote(_ray_task).options(**{"num_cpus": 1, "max_retries": 1, **(task_options or {})})
+        self._remote = ray.remote(execute_unit).options(**{"num_cpus": 1, "max_retries": 1, **(task_options or {})})
 
     def submit(self, unit_data: dict[str, Any], out: str) -> Any:
         return self._remote.remote(unit_data, out)

@@ -65,10 +65,6 @@ def register_stage(stage: Stage) -> Stage:
 _MODELS: dict[str, Any] = {}
 
 
-def _model_key(model: SweepModel) -> str:
-    return json.dumps(model.to_dict(), sort_keys=True, default=str)
-
-
 def preload(loaded: Mapping[str, Any] | None) -> list[str]:
     """Make already loaded backends (by model name) available to units run in this process; returns their keys
     (for ``forget``)."""
@@ -91,7 +87,7 @@ def load_cached(model: SweepModel):
     given = _MODELS.get(f"loaded:{model.name}:{model.backend}")
     if given is not None:
         return given
-    key = _model_key(model)
+    key = json.dumps(model.to_dict(), sort_keys=True, default=str)
     if key not in _MODELS:
         for old in [k for k in _MODELS if not k.startswith("loaded:")]:
             del _MODELS[old]
