@@ -59,11 +59,9 @@ def cross_model_patching(base_run: Run, finetuned_run: Run, *, base_model: Any =
     gradient = layer_gradient(effects, n_boot=n_boot, seed=seed)
     tables = {name: run_control(name, base_model, pairs, "resid_pre", chosen, roles, spec, seed=seed, method=method,
                                 source_model=finetuned_model) for name in controls}
-    per_layer = [gradient.per_layer().assign(control="sweep")]
-    for name, table in tables.items():
-        if not table.empty:
-            means = table.groupby("layer")["effect"].mean().rename("mean").reset_index()
-            per_layer.append(means.assign(control=name))
+    per_layer = [gradient.per_layer().assign(control="sweep")] + [
+        table.groupby("layer")["effect"].mean().rename("mean").reset_index().assign(control=name)
+        for name, table in tables.items() if not table.empty]
     return {"gradient": pd.DataFrame([{**gradient.summary(), "metric": spec.name, "pairs": pairs.note,
                                        "description": gradient.describe()}]),
             "per_layer": pd.concat(per_layer, ignore_index=True),

@@ -13,8 +13,8 @@ SWEEP_OUT/
     error.txt                the traceback of the last failure (removed by a later success)
 ```
 
-A unit without ``done.json`` is redone: a resumable stage continues in ``run/`` where
-its own store left off (collect, patch, sample, steer); any other stage starts again in a fresh ``.partial/`` that is renamed to ``run/``
+A unit without ``done.json`` is redone: a resumable stage (collect, patch, sample, steer) continues in ``run/``
+where its own store left off; any other stage starts again in a fresh ``.partial/`` that is renamed to ``run/``
 only once complete. One sweep at a time writes into a folder (a lock, released by the OS on a kill).
 """
 
