@@ -18,7 +18,7 @@ from workbench.errors import WorkbenchError
 from workbench.store.provenance import write_bytes_atomic
 from workbench.sweeps.config import ANALYSES, SweepConfig
 from workbench.sweeps.executors import import_ray, make_executor
-from workbench.sweeps.ledger import SweepFolder, read_marker, record_failure
+from workbench.sweeps.ledger import read_marker, record_failure, sweep_folder
 from workbench.sweeps.stages import STAGES, forget, preload
 from workbench.sweeps.units import Unit, dataset_label, plan_units
 
@@ -64,11 +64,11 @@ def run_sweep(config: SweepConfig | str | Path, out: str | Path, *, executor: st
     units = plan_units(config)
     given = preload(loaded)
     try:
-        with SweepFolder(out, config, units) as folder:
+        with sweep_folder(out, config, units) as root:
             runner = make_executor(executor, workers, address=address, progress=progress, task_options=task_options)
-            outcomes = _schedule(units, str(folder.out), runner, progress)
+            outcomes = _schedule(units, str(root), runner, progress)
             summary = summary_frame(units, outcomes)
-            write_bytes_atomic(folder.out / "summary.csv", summary.drop(columns="metrics").to_csv(index=False).encode())
+            write_bytes_atomic(root / "summary.csv", summary.drop(columns="metrics").to_csv(index=False).encode())
     finally:
         forget(given)
     return summary
