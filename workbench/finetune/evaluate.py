@@ -99,10 +99,9 @@ def run_metrics(run: Run, *, known_gold: pd.Series | None = None, threshold: flo
                    argmax_modal_share=test["argmax_modal_share"])
     else:
         row.update(bottleneck="undefined (one class)", bottleneck_difference=np.nan, argmax_modal_share=np.nan)
-    prior = prior_knowledge_tables(scores, "verbal", threshold=threshold, n_boot=min(n_boot, 200), seed=seed)
+    prior = prior_knowledge_tables(scores, "verbal", threshold=threshold, n_boot=min(n_boot, 200), seed=seed)["splits"]
     for split in ("known", "unknown"):
-        part = prior["splits"]
-        part = part[part["split"] == split]
+        part = prior[prior["split"] == split]
         get = (lambda c: float(part[c].iloc[0]) if len(part) and c in part and pd.notna(part[c].iloc[0]) else np.nan)
         row.update({f"{split}_n": int(get("n")) if np.isfinite(get("n")) else 0, f"{split}_ece": get("ece"),
                     f"{split}_overconfidence": get("overconfidence")})
