@@ -333,21 +333,19 @@ def export_evidence(config: ReplicateConfig, root: Path, evidence: Sequence[tupl
 
 def write_outputs(config: ReplicateConfig, out: Path, evidence: Sequence[Evidence], units: Sequence[dict]
                   ) -> pd.DataFrame:
-    """claims.csv, accuracy.csv, wall_times.csv, ladder.md, report.html and study.json from the evidence."""
+    """From the evidence: the claims, accuracy, wall-time and tuning tables, ladder.md, report.html, study.json."""
     claims = claims_table(evidence)
     accuracy = accuracy_table(evidence)
     overall = accuracy[accuracy["family"] == "all"].groupby("model", sort=False).agg(
         accuracy=("accuracy", "mean"), n=("n", "sum"), seeds=("seed", "nunique")).reset_index()
     walls = [{"model": u["model"], "seed": u["seed"], "stage": t["stage"], "seconds": t["seconds"]}
              for u in units for t in u.get("wall_times", [])]
-    write_json_atomic(out / "study.json", {**provenance(config.content()), "execution": config.to_dict()})
-    write_bytes_atomic(out / "claims.csv", claims.to_csv(index=False).encode())
-    write_bytes_atomic(out / "accuracy.csv", accuracy.to_csv(index=False).encode())
-    write_bytes_atomic(out / "wall_times.csv", pd.DataFrame(walls, columns=["model", "seed", "stage", "seconds"])
-                       .to_csv(index=False).encode())
-    write_bytes_atomic(out / "ladder.md", (markdown_table(claims, overall) + "\n").encode())
     tuning = tuning_table(evidence)
-    write_bytes_atomic(out / "tuning.csv", tuning.to_csv(index=False).encode())
+    write_json_atomic(out / "study.json", {**provenance(config.content()), "execution": config.to_dict()})
+    for name, table in {"claims": claims, "accuracy": accuracy, "tuning": tuning,
+                        "wall_times": pd.DataFrame(walls, columns=["model", "seed", "stage", "seconds"])}.items():
+        write_bytes_atomic(out / f"{name}.csv", table.to_csv(index=False).encode())
+    write_bytes_atomic(out / "ladder.md", (markdown_table(claims, overall) + "\n").encode())
     write_bytes_atomic(out / "tuning.md", (tuning_markdown(tuning) if not tuning.empty else
                                            "No knowledge-split fine-tuning in this evidence yet (replicate --tuning).")
                        .encode() + b"\n")

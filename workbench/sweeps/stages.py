@@ -132,12 +132,9 @@ def _calibrate(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
     sampling = inputs.dep_result("sample", "sampling") if "sample" in unit.deps else None
     result = api.calibrate(open_run(out), unit.params, probes=probes, sampling=sampling, seed=unit.seed)
     table = result["channels"].set_index("channel")
-    headline = {}
-    for channel in ("verbal", "softmax_expected", "probe"):
-        for metric in ("auroc", "ece", "smece", "prr"):
-            if channel in table.index and metric in table.columns:
-                headline[f"{metric}_{channel}"] = float(table.loc[channel, metric])
-    return headline
+    return {f"{metric}_{channel}": float(table.loc[channel, metric])
+            for channel in ("verbal", "softmax_expected", "probe") for metric in ("auroc", "ece", "smece", "prr")
+            if channel in table.index and metric in table.columns}
 
 
 def _bottleneck(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
@@ -171,12 +168,9 @@ def _sample(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
     result = api.sample(open_run(out), unit.params, model=inputs.model(), seed=unit.seed, device=unit.model.device,
                         progress=inputs.progress)
     table = result["samples"]
-    headline: dict[str, Any] = {"n": len(table), "k": int(result.config["k"]),
-                                "mean_n_clusters": float(table["n_clusters"].mean())}
-    for channel in ("self_consistency", "semantic_entropy", "p_true"):
-        if channel in table:
-            headline[f"mean_{channel}"] = float(table[channel].mean())
-    return headline
+    return {"n": len(table), "k": int(result.config["k"]), "mean_n_clusters": float(table["n_clusters"].mean()),
+            **{f"mean_{channel}": float(table[channel].mean())
+               for channel in ("self_consistency", "semantic_entropy", "p_true") if channel in table}}
 
 
 def _steer(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
