@@ -148,8 +148,7 @@ def compare(runs: dict[tuple[str, str], Run], *, base: str = "base", tolerance: 
             row["accuracy_change"] = row["accuracy"] - base_accuracy
             row["accuracy_ok"] = bool(row["accuracy_change"] >= -tolerance - 1e-12)
             row.update(probe_auroc_base=probe_auroc, probe_recovery=row["verbal_auroc"] / probe_auroc,
-                       probe_recovery_note=probe_note)
-            row["run"] = str(run.path)
+                       probe_recovery_note=probe_note, run=str(run.path))
             rows.append(row)
             scores = _frame(run, gold)[["item_id", "correct", "verbal", "softmax_expected", "argmax", "gold_prob"]]
             score_frames.append(scores.assign(variant=variant, split=split))
