@@ -59,9 +59,7 @@ def unit_dir(out: str | Path, unit_hash: str) -> Path:
 def read_marker(out: str | Path, unit_hash: str) -> dict[str, Any] | None:
     """The done marker of a unit, or None when the unit is not done."""
     path = unit_dir(out, unit_hash) / MARKER
-    if not path.exists():
-        return None
-    return json.loads(path.read_text())
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def read_error(out: str | Path, unit_hash: str) -> str | None:
