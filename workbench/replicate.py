@@ -29,6 +29,7 @@ missing; evidence already written is never replaced without ``--overwrite``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -161,18 +162,13 @@ def finetune_dir(config: ReplicateConfig, sweep_dir: Path, seed: int) -> Path:
 def finetune_evidence(config: ReplicateConfig, sweep_dir: Path, seed: int):
     """(the stored ``probe_recovery`` result or None, the cross-model patching result or None, why one is
     missing)."""
-    import json
-
     from workbench.finetune import recovery, seed_crossmodel
     from workbench.store.results import find_result
 
     folder = finetune_dir(config, sweep_dir, seed)
     found = find_result(folder, recovery.ANALYSIS), find_result(folder, seed_crossmodel.ANALYSIS)
-    if (folder / FINETUNE_WHY).exists():
-        return *found, json.loads((folder / FINETUNE_WHY).read_text())["why"]
-    if None in found:
-        return *found, "fine-tuning not run yet (re-run without --report-only)"
-    return *found, None
+    return *found, stored_why(folder) or ("fine-tuning not run yet (re-run without --report-only)" if None in found
+                                          else None)
 
 
 def tuning_dir(config: ReplicateConfig, sweep_dir: Path, seed: int) -> Path:
@@ -181,14 +177,12 @@ def tuning_dir(config: ReplicateConfig, sweep_dir: Path, seed: int) -> Path:
 
 def tuning_evidence(config: ReplicateConfig, sweep_dir: Path, seed: int):
     """(the stored ``knowledge_tuning`` result or None, why it is missing)."""
-    import json
-
     from workbench.finetune.knowledge import ANALYSIS
     from workbench.store.results import find_result
 
     folder = tuning_dir(config, sweep_dir, seed)
-    if (folder / FINETUNE_WHY).exists():
-        return None, json.loads((folder / FINETUNE_WHY).read_text())["why"]
+    if (why := stored_why(folder)) is not None:
+        return None, why
     found = find_result(folder, ANALYSIS)
     return found, None if found is not None else "the knowledge-split fine-tuning has not run yet"
 
@@ -224,8 +218,7 @@ def run_tuning(config: ReplicateConfig, model: str, sweep_dir: Path, views: Mapp
 def run_finetune(config: ReplicateConfig, model: str, sweep_dir: Path, views: Mapping[int, Mapping[str, Path]],
                  loaded: Any = None) -> None:
     """Claim 7's fine-tuning and then the seed's cross-model patching (claims 4 and 5) on each seed whose collect
-    and probes are done; a reason that it could not run
-    (too few correct training answers, too few held-out items) is stored for the claims table instead."""
+    and probes are done; why it could not run (too few correct answers or held-out items) is stored instead."""
     from workbench.finetune.recovery import probe_recovery
     from workbench.finetune.seed_crossmodel import crossmodel_stage
     from workbench.store import open_run
@@ -246,6 +239,12 @@ def run_finetune(config: ReplicateConfig, model: str, sweep_dir: Path, views: Ma
                            batch_size=config.batch_size, progress=config.progress, loaded=loaded)
             crossmodel_stage(folder, loaded=loaded, progress=config.progress)
         run_or_why(tune, folder, "fine-tuning", f"{model} seed {seed}", config.progress)
+
+
+def stored_why(folder: Path) -> str | None:
+    """Why the fine-tuning in ``folder`` could not run, as ``run_or_why`` stored it, or None."""
+    path = folder / FINETUNE_WHY
+    return json.loads(path.read_text())["why"] if path.exists() else None
 
 
 def run_or_why(step: Any, folder: Path, what: str, where: str, progress: bool) -> None:
@@ -334,21 +333,19 @@ def export_evidence(config: ReplicateConfig, root: Path, evidence: Sequence[tupl
 
 def write_outputs(config: ReplicateConfig, out: Path, evidence: Sequence[Evidence], units: Sequence[dict]
                   ) -> pd.DataFrame:
-    """claims.csv, accuracy.csv, wall_times.csv, ladder.md, report.html and study.json from the evidence."""
+    """From the evidence: the claims, accuracy, wall-time and tuning tables, ladder.md, report.html, study.json."""
     claims = claims_table(evidence)
     accuracy = accuracy_table(evidence)
     overall = accuracy[accuracy["family"] == "all"].groupby("model", sort=False).agg(
         accuracy=("accuracy", "mean"), n=("n", "sum"), seeds=("seed", "nunique")).reset_index()
     walls = [{"model": u["model"], "seed": u["seed"], "stage": t["stage"], "seconds": t["seconds"]}
              for u in units for t in u.get("wall_times", [])]
-    write_json_atomic(out / "study.json", {**provenance(config.content()), "execution": config.to_dict()})
-    write_bytes_atomic(out / "claims.csv", claims.to_csv(index=False).encode())
-    write_bytes_atomic(out / "accuracy.csv", accuracy.to_csv(index=False).encode())
-    write_bytes_atomic(out / "wall_times.csv", pd.DataFrame(walls, columns=["model", "seed", "stage", "seconds"])
-                       .to_csv(index=False).encode())
-    write_bytes_atomic(out / "ladder.md", (markdown_table(claims, overall) + "\n").encode())
     tuning = tuning_table(evidence)
-    write_bytes_atomic(out / "tuning.csv", tuning.to_csv(index=False).encode())
+    write_json_atomic(out / "study.json", {**provenance(config.content()), "execution": config.to_dict()})
+    for name, table in {"claims": claims, "accuracy": accuracy, "tuning": tuning,
+                        "wall_times": pd.DataFrame(walls, columns=["model", "seed", "stage", "seconds"])}.items():
+        write_bytes_atomic(out / f"{name}.csv", table.to_csv(index=False).encode())
+    write_bytes_atomic(out / "ladder.md", (markdown_table(claims, overall) + "\n").encode())
     write_bytes_atomic(out / "tuning.md", (tuning_markdown(tuning) if not tuning.empty else
                                            "No knowledge-split fine-tuning in this evidence yet (replicate --tuning).")
                        .encode() + b"\n")

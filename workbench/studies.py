@@ -40,10 +40,9 @@ def load_sweep(config: Any, out: str | Path | None = None):
 
 def replicate(out: str | Path = "ladder", config: ReplicateConfig | None = None, *,
               loaded: Mapping[str, Any] | None = None, **fields: Any):
-    """Run (or resume) the seed study on each model of ``models`` into ``out`` and write ``claims.csv``,
-    ``accuracy.csv``, ``wall_times.csv``, ``ladder.md`` and ``report.html`` there; returns the claims table (one
-    row per claim and model: value, 95% interval over items and seeds, verdict, why). ``loaded``: models
-    already loaded, by name. See ``workbench.replicate``."""
+    """Run (or resume) the seed study on each model of ``models`` into ``out``; returns the claims table (one row per
+    claim and model: value, 95% interval over items and seeds, verdict, why). ``loaded``: models already loaded,
+    by name. The files it writes: ``workbench.replicate``."""
     from workbench.replicate import replicate as run_study
 
     return run_study(_config(ReplicateConfig, config, fields), out, loaded=loaded)

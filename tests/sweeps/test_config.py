@@ -58,7 +58,6 @@ def test_round_trips_through_dict_toml_and_yaml(tmp_path):
     ({"sweep": {"models": [{"name": "smollm2-135m-instruct", "dtype": "fp8"}]}}, "sweep.models[0].dtype: must be one"),
     ({"sweep": {"models": [{"name": "smollm2-135m-instruct", "device": "cpu", "device_map": "auto"}]}},
      "give device or device_map, not both"),
-    ({"sweep": {"models": [{"name": "smollm2-135m-instruct", "remote": True}]}}, "set backend = \"nnsight\""),
     ({"sweep": {"datasets": ["capitols"]}}, "sweep.datasets[0]: unknown dataset 'capitols'. Did you mean 'capitals'?"),
     ({"sweep": {"datasets": ["capitals", "data/missing.jsonl"]}}, "sweep.datasets[1]: dataset file 'data/missing.jsonl' "
                                                                   "not found"),
@@ -108,12 +107,6 @@ def test_ray_executor_not_installed_prints_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(WorkbenchError, match=r"pip install 'confidence-workbench\[ray\]'"):
         preflight(config(), executor="ray")
-
-
-def test_remote_execution_is_refused_before_anything_runs():
-    cfg = config(sweep={"models": [{"name": "smollm2-135m-instruct", "backend": "nnsight", "remote": True}]})
-    with pytest.raises(WorkbenchError, match=r"sweep\.models\[0\]\.remote: nnsight remote execution"):
-        preflight(cfg)
 
 
 def test_units_are_addressed_by_what_decides_their_numbers():

@@ -173,8 +173,6 @@ def test_models_load_once_per_process_with_device_map_passed_to_transformers(mon
                                                 "device_map": "auto"})]
     stages.load_cached(SweepModel(name="smollm2-135m-instruct"))  # another model replaces it: one in memory
     assert len(calls) == 2 and len(stages._MODELS) == 1
-    with pytest.raises(WorkbenchError, match="remote = true asks for nnsight remote execution"):
-        stages.load_cached(SweepModel(name="org/model", backend="nnsight", remote=True))
 
 
 @pytest.mark.parametrize("workers", ["0", "-2"])

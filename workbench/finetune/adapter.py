@@ -19,6 +19,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,19 @@ def _publish(tmp: Path, final: Path) -> None:
         os.replace(tmp, final)
 
 
+@contextmanager
+def _writing(final: Path, prefix: str = ".writing-") -> Iterator[Path]:
+    """A temporary directory beside ``final`` to fill; published as ``final`` when the block ends, removed if it
+    fails."""
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=prefix))
+    try:
+        yield tmp
+        _publish(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _save_adapter(directory: Path, model: Any, manifest: dict[str, Any]) -> None:
     model.save_pretrained(directory, safe_serialization=True)
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
@@ -77,16 +92,11 @@ def write_checkpoint(out: Path, model: Any, optimizer: torch.optim.Optimizer, ma
     root = Path(out) / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{manifest['step']:06d}"
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".writing-"))
-    try:
+    with _writing(final) as tmp:
         _save_adapter(tmp, model, manifest)
         tensors, rest = _optimizer_state(optimizer)
         save_file(tensors, tmp / "optimizer.safetensors")
         (tmp / "optimizer.json").write_text(json.dumps(rest, default=float))
-        _publish(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-KEEP]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -117,13 +127,8 @@ def write_final(out: Path, model: Any, manifest: dict[str, Any]) -> Path:
     """OUT/adapter: the finished adapter and its manifest."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out, prefix=".writing-"))
-    try:
+    with _writing(out / FINAL) as tmp:
         _save_adapter(tmp, model, manifest)
-        _publish(tmp, out / FINAL)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out / FINAL
 
 
@@ -175,24 +180,14 @@ def merge(adapter_dir: str | Path, out_dir: str | Path, *, base: str | None = No
                                        dtype=manifest["base"].get("dtype", "float32"))
     merged = apply_adapter(model, info, adapter_dir).merge_and_unload()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
-    try:
+    with _writing(out_dir, prefix=f".{out_dir.name}-") as tmp:
         merged.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / MERGED_MARKER).write_text(json.dumps(marker, indent=2, default=str))
-        _publish(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
 def _base_source(manifest: dict[str, Any]) -> str:
     """What ``resolve`` needs to load the adapter's base model again: a registry name or a directory."""
-    base = manifest["base"]
-    source = str(base.get("source", ""))
-    if source.startswith("dir:"):
-        return source.removeprefix("dir:")
-    if source.startswith("hf:"):
-        return source.removeprefix("hf:")
-    return base["name"]
+    kind, colon, where = str(manifest["base"].get("source", "")).partition(":")
+    return where if colon and kind in ("dir", "hf") else manifest["base"]["name"]

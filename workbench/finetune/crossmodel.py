@@ -19,7 +19,6 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.errors import WorkbenchError
 from workbench.layer_selection import select_layers
 from workbench.store import Run
 
@@ -37,14 +36,11 @@ def cross_model_patching(base_run: Run, finetuned_run: Run, *, base_model: Any =
     ``base_model``/``finetuned_model`` are loaded backends (loaded from the runs' configs when omitted; the
     fine-tuned one only for the ``reverse`` control).
     """
-    try:
-        from workbench.analyses.patching.controls import check_controls, run_control, summarize
-        from workbench.analyses.patching.gradient import layer_gradient
-        from workbench.analyses.patching.metrics import MetricSpec
-        from workbench.analyses.patching.pairs import cross_model_pairs
-        from workbench.analyses.patching.sweep import patch_sweep
-    except ImportError as error:  # the patching engine is a separate part of the workbench
-        raise WorkbenchError(f"cross-model patching needs workbench.analyses.patching ({error})") from error
+    from workbench.analyses.patching.controls import check_controls, run_control, summarize
+    from workbench.analyses.patching.gradient import layer_gradient
+    from workbench.analyses.patching.metrics import MetricSpec
+    from workbench.analyses.patching.pairs import cross_model_pairs
+    from workbench.analyses.patching.sweep import patch_sweep
     from workbench.backends import load_model
 
     check_controls(controls)
@@ -63,14 +59,11 @@ def cross_model_patching(base_run: Run, finetuned_run: Run, *, base_model: Any =
     gradient = layer_gradient(effects, n_boot=n_boot, seed=seed)
     tables = {name: run_control(name, base_model, pairs, "resid_pre", chosen, roles, spec, seed=seed, method=method,
                                 source_model=finetuned_model) for name in controls}
-    per_layer = [gradient.per_layer().assign(control="sweep")]
-    for name, table in tables.items():
-        if not table.empty:
-            means = table.groupby("layer")["effect"].mean().rename("mean").reset_index()
-            per_layer.append(means.assign(control=name))
-    drop = ["patched_probs"]
+    per_layer = [gradient.per_layer().assign(control="sweep")] + [
+        table.groupby("layer")["effect"].mean().rename("mean").reset_index().assign(control=name)
+        for name, table in tables.items() if not table.empty]
     return {"gradient": pd.DataFrame([{**gradient.summary(), "metric": spec.name, "pairs": pairs.note,
                                        "description": gradient.describe()}]),
             "per_layer": pd.concat(per_layer, ignore_index=True),
             "controls": summarize(effects, tables),
-            "effects": effects.drop(columns=[c for c in drop if c in effects.columns])}
+            "effects": effects.drop(columns=["patched_probs"], errors="ignore")}

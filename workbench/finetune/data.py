@@ -108,20 +108,18 @@ def split_items(dataset: str = "all", *, ood_family: str, n_train: int, n_heldou
     if not ood:
         raise WorkbenchError(f"no items of family {ood_family!r} in {dataset!r}; families: "
                              f"{', '.join(sorted({it.family for it in items}))}")
-    pool = [it for it in items if it.family != ood_family
-            and (families is None or any(it.item_id.startswith(f) for f in families))]
-    questions = sorted({it.question.strip().lower() for it in pool})
+    first: dict[str, QAItem] = {}  # one item per question, in the dataset's order
+    for it in items:
+        if it.family != ood_family and (families is None or any(it.item_id.startswith(f) for f in families)):
+            first.setdefault(it.question.strip().lower(), it)
+    questions = sorted(first)
     random.Random(f"{seed}/split").shuffle(questions)
     if n_train + n_heldout > len(questions) or n_ood > len(ood):
         raise WorkbenchError(f"asked for {n_train} + {n_heldout} in-distribution and {n_ood} OOD items, but the pool "
                              f"has {len(questions)} distinct questions and {len(ood)} OOD items")
     train_q, held_q = set(questions[:n_train]), set(questions[n_train:n_train + n_heldout])
-    pick = lambda chosen: [it for it in pool if it.question.strip().lower() in chosen]  # noqa: E731
-    first = {}
-    for it in pool:
-        first.setdefault(it.question.strip().lower(), it)  # one item per question
-    train = [it for it in pick(train_q) if first[it.question.strip().lower()] is it]
-    heldout = [it for it in pick(held_q) if first[it.question.strip().lower()] is it]
+    train = [it for q, it in first.items() if q in train_q]
+    heldout = [it for q, it in first.items() if q in held_q]
     ood_pick = set(random.Random(f"{seed}/ood").sample(range(len(ood)), n_ood))
     return {"train": train, "heldout": heldout, "ood": [it for i, it in enumerate(ood) if i in ood_pick]}
 

@@ -86,10 +86,8 @@ def run_metrics(run: Run, *, known_gold: pd.Series | None = None, threshold: flo
     for channel in CHANNELS:
         prefix = "verbal" if channel == "verbal" else "softmax"
         entry = table.loc[channel]
-        for metric in ("auroc", "ece", "brier"):
+        for metric in ("auroc", "ece", "brier", "auroc_low", "auroc_high"):
             row[f"{prefix}_{metric}"] = float(entry.get(metric, np.nan))
-        row[f"{prefix}_auroc_low"] = float(entry.get("auroc_low", np.nan))
-        row[f"{prefix}_auroc_high"] = float(entry.get("auroc_high", np.nan))
         row[f"{prefix}_mean"] = float(entry.get("mean_confidence", np.nan))
     row["verbal_missing"] = int(table.loc["verbal", "n_missing"])
     screen = screen_table(scores.assign(verbal=scores["verbal"] * 100), ["verbal"], "correct").iloc[0]
@@ -101,10 +99,9 @@ def run_metrics(run: Run, *, known_gold: pd.Series | None = None, threshold: flo
                    argmax_modal_share=test["argmax_modal_share"])
     else:
         row.update(bottleneck="undefined (one class)", bottleneck_difference=np.nan, argmax_modal_share=np.nan)
-    prior = prior_knowledge_tables(scores, "verbal", threshold=threshold, n_boot=min(n_boot, 200), seed=seed)
+    prior = prior_knowledge_tables(scores, "verbal", threshold=threshold, n_boot=min(n_boot, 200), seed=seed)["splits"]
     for split in ("known", "unknown"):
-        part = prior["splits"]
-        part = part[part["split"] == split]
+        part = prior[prior["split"] == split]
         get = (lambda c: float(part[c].iloc[0]) if len(part) and c in part and pd.notna(part[c].iloc[0]) else np.nan)
         row.update({f"{split}_n": int(get("n")) if np.isfinite(get("n")) else 0, f"{split}_ece": get("ece"),
                     f"{split}_overconfidence": get("overconfidence")})
@@ -151,8 +148,7 @@ def compare(runs: dict[tuple[str, str], Run], *, base: str = "base", tolerance: 
             row["accuracy_change"] = row["accuracy"] - base_accuracy
             row["accuracy_ok"] = bool(row["accuracy_change"] >= -tolerance - 1e-12)
             row.update(probe_auroc_base=probe_auroc, probe_recovery=row["verbal_auroc"] / probe_auroc,
-                       probe_recovery_note=probe_note)
-            row["run"] = str(run.path)
+                       probe_recovery_note=probe_note, run=str(run.path))
             rows.append(row)
             scores = _frame(run, gold)[["item_id", "correct", "verbal", "softmax_expected", "argmax", "gold_prob"]]
             score_frames.append(scores.assign(variant=variant, split=split))

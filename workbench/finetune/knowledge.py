@@ -77,8 +77,9 @@ def knowledge_tuning(train_run: Run, heldout: Run, out: str | Path, *, n_train: 
     sets = training_sets(train_run, n_train, seed)
     runs, rows = {"base": heldout}, []
     for variant in VARIANTS[1:]:
-        chosen = sets["mix" if variant == "knowledge-aware" else variant]
-        subset = subset_run(train_run, chosen, out / "sets" / ("mix" if variant == "knowledge-aware" else variant))
+        items = "mix" if variant == "knowledge-aware" else variant  # the knowledge-aware strategy trains on the mix
+        chosen = sets[items]
+        subset = subset_run(train_run, chosen, out / "sets" / items)
         tuning = FinetuneConfig(objective="answer", target="constant", probe=None, steps=steps, seed=seed,
                                 strategy="knowledge-aware" if variant == "knowledge-aware" else "standard",
                                 progress=progress)

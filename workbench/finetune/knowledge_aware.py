@@ -23,7 +23,6 @@ says no more than that, so the rest is our choice, each stated here and fixed as
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np

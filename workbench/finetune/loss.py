@@ -10,7 +10,7 @@ the percent vocabulary on SmolLM2 this costs 10 extra tokens on a ~130-token row
 so no single-token or first-digit approximation is needed.
 
 ``span_logprobs``: full next-token log-probabilities at the positions that predict the answer (for the
-KL that keeps the answer), and ``span_token_logprobs`` those of given tokens (the standard fine-tuning loss).
+KL that keeps the answer).
 
 Logits are computed only at the positions a loss reads (hidden states, then the output head on the
 gathered rows), which keeps a batch's memory at [batch, pos, d_model] instead of [batch, pos, d_vocab].
@@ -140,14 +140,6 @@ def span_logprobs(model: Any, batch: TreeBatch, hidden: Tensor, spans: Sequence[
     rows = torch.cat([torch.full((b - a,), i) for i, (a, b) in enumerate(spans)]).to(hidden.device)
     cols = torch.cat([torch.arange(a, b) for a, b in spans]).to(hidden.device) - batch.offset
     return head_logprobs(model, hidden[rows, cols])
-
-
-def span_token_logprobs(model: Any, batch: TreeBatch, hidden: Tensor, rows: Sequence[Sequence[int]],
-                        spans: Sequence[tuple[int, int]]) -> Tensor:
-    """[sum of span lengths] log P(row[p + 1] | row[..p]) for full-row positions p in start..stop-1."""
-    logp = span_logprobs(model, batch, hidden, spans)
-    nxt = torch.tensor([rows[i][p + 1] for i, (a, b) in enumerate(spans) for p in range(a, b)], device=logp.device)
-    return logp.gather(1, nxt[:, None])[:, 0]
 
 
 def soft_cross_entropy(logp: Tensor, target: Tensor) -> Tensor:

@@ -62,8 +62,7 @@ def heldout_pool(train_run: Run, dataset: str) -> list:
 
 def collect_heldout(train_run: Run, out: Path, *, dataset: str, n_items: int, seed: int,
                     batch_size: int | None = None, progress: bool = True, loaded=None) -> Run:
-    """The base model's run of ``n_items`` held-out items (``heldout_pool``; a seeded, family-stratified sample) in
-    ``out/heldout-base`` with the training run's collect settings otherwise; the stored run when it exists."""
+    """The base model's run of ``n_items`` held-out items in ``out/heldout-base`` (step 2 above; it resumes)."""
     from workbench.collect import collect
     from workbench.configs import CollectConfig
     from workbench.finetune.data import write_items

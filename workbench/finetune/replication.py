@@ -39,35 +39,36 @@ def seed_table(runs: dict[int, Run], *, n_boot: int = 200) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _spread(metric: str, values: np.ndarray, seeds: int | None = None) -> dict:
+    """One summary row: mean, sd, min and max of ``values`` (NaN where there are too few)."""
+    n = len(values)
+    return {"metric": metric, "seeds": n if seeds is None else seeds, "mean": float(values.mean()) if n else np.nan,
+            "sd": float(values.std(ddof=1)) if n > 1 else np.nan, "min": float(values.min()) if n else np.nan,
+            "max": float(values.max()) if n else np.nan}
+
+
 def seed_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Mean, sd, min and max over seeds of each metric."""
-    rows = []
-    for metric in METRICS:
-        values = table[metric].to_numpy(dtype=float)
-        values = values[np.isfinite(values)]
-        rows.append({"metric": metric, "seeds": len(values),
-                     "mean": float(values.mean()) if len(values) else np.nan,
-                     "sd": float(values.std(ddof=1)) if len(values) > 1 else np.nan,
-                     "min": float(values.min()) if len(values) else np.nan,
-                     "max": float(values.max()) if len(values) else np.nan})
-    return pd.DataFrame(rows)
+    values = {metric: table[metric].to_numpy(dtype=float) for metric in METRICS}
+    return pd.DataFrame([_spread(metric, v[np.isfinite(v)]) for metric, v in values.items()])
+
+
+def _confidences(runs: dict[int, Run], channel: str) -> dict[int, np.ndarray]:
+    """Each seed's parsed confidences on [0, 1]."""
+    values = {seed: run.records[channel].to_numpy(dtype=float) / 100.0 for seed, run in sorted(runs.items())}
+    return {seed: v[np.isfinite(v)] for seed, v in values.items()}
 
 
 def confidence_histograms(runs: dict[int, Run], *, channel: str = "verbal_confidence", bins: int = 20) -> pd.DataFrame:
     """Long table: seed, bin, centre, share of the seed's (parsed) confidences in each bin of [0, 1]."""
-    parts = []
-    for seed, run in sorted(runs.items()):
-        values = run.records[channel].to_numpy(dtype=float) / 100.0
-        values = values[np.isfinite(values)]
-        parts.append(pd.DataFrame({"seed": seed, "bin": np.arange(bins), "centre": (np.arange(bins) + 0.5) / bins,
-                                   "share": histogram(values, bins), "n": len(values)}))
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat([pd.DataFrame({"seed": seed, "bin": np.arange(bins), "centre": (np.arange(bins) + 0.5) / bins,
+                                    "share": histogram(values, bins), "n": len(values)})
+                      for seed, values in _confidences(runs, channel).items()], ignore_index=True)
 
 
 def shape_distances(runs: dict[int, Run], *, channel: str = "verbal_confidence", bins: int = 20) -> pd.DataFrame:
     """Pairwise W1 distance between seeds' confidence histograms (probability units)."""
-    values = {seed: run.records[channel].to_numpy(dtype=float) / 100.0 for seed, run in sorted(runs.items())}
-    values = {seed: v[np.isfinite(v)] for seed, v in values.items()}
+    values = _confidences(runs, channel)
     return pd.DataFrame([{"seed_a": a, "seed_b": b, "w1": histogram_distance(values[a], values[b], bins)}
                          for a, b in combinations(values, 2)])
 
@@ -76,11 +77,7 @@ def replicate(runs: dict[int, Run], *, bins: int = 20, n_boot: int = 200) -> dic
     """Tables ``seeds``, ``seed_summary`` (with the W1 mean/max appended), ``histograms`` and ``distances``."""
     table = seed_table(runs, n_boot=n_boot)
     distances = shape_distances(runs, bins=bins)
-    summary = seed_summary(table)
-    w1 = distances["w1"].to_numpy()
-    summary = pd.concat([summary, pd.DataFrame([{"metric": "shape_w1", "seeds": len(runs), "mean": float(w1.mean()),
-                                                 "sd": float(w1.std(ddof=1)) if len(w1) > 1 else np.nan,
-                                                 "min": float(w1.min()), "max": float(w1.max())}])],
-                        ignore_index=True)
+    shape = pd.DataFrame([_spread("shape_w1", distances["w1"].to_numpy(), seeds=len(runs))])
+    summary = pd.concat([seed_summary(table), shape], ignore_index=True)
     return {"seeds": table, "seed_summary": summary, "histograms": confidence_histograms(runs, bins=bins),
             "distances": distances}

@@ -26,7 +26,7 @@ import pandas as pd
 from workbench.analyses.inputs import require_complete
 from workbench.configs import FinetuneExperiment
 from workbench.errors import WorkbenchError, did_you_mean
-from workbench.finetune.adapter import merge
+from workbench.finetune.adapter import FINAL, merge, read_manifest
 from workbench.finetune.evaluate import DEFAULT_TOLERANCE, check_disjoint, collect_with, compare
 from workbench.finetune.train import FinetuneConfig, train
 from workbench.store import Run, open_run
@@ -118,11 +118,10 @@ def finetune_experiment(train_run: Run, config: FinetuneConfig, out: str | Path,
     if patch:
         from workbench.finetune.crossmodel import cross_model_patching
 
-        split = replicate_split
-        patched = cross_model_patching(eval_runs[split], runs[(main.name, split)], n_pairs=patch_pairs,
-                                       n_boot=n_boot, seed=seeds[0], progress=progress)
+        patched = cross_model_patching(eval_runs[replicate_split], runs[(main.name, replicate_split)],
+                                       n_pairs=patch_pairs, n_boot=n_boot, seed=seeds[0], progress=progress)
         tables.update({f"patch_{name}": table for name, table in patched.items()})
-        extra["patch_split"] = split
+        extra["patch_split"] = replicate_split
     tables["history"] = pd.concat(histories, ignore_index=True)
     return slot.write(tables, **extra)
 
@@ -161,7 +160,5 @@ def train_adapters(train_run: Run, config: FinetuneConfig, out: str | Path, seed
 
 
 def _history(directory: Path, variant: str, seed: int) -> pd.DataFrame:
-    from workbench.finetune.adapter import FINAL, read_manifest
-
     history = pd.DataFrame(read_manifest(directory / FINAL)["history"])
     return history.assign(variant=variant, seed=seed)

@@ -125,7 +125,8 @@ def crossmodel_stage(folder: str | Path, *, loaded=None, progress: bool = False,
     config = {"base_run": base_run.manifest.get("config_hash"), "adapter": read_manifest(adapter)["config_hash"],
               "positions": list(POSITIONS), "control_offset": CONTROL_OFFSET, "site": "resid_post"}
     slot = result_slot(folder, ANALYSIS, config, base_run.manifest)
-    if slot.existing is None:
+    result = slot.existing
+    if result is None:
         backend = base_run.config.get("backend", "transformer_lens")
         base = loaded or load_model(base_run.config["model"], backend=backend, progress=False)
         tuned = load_model(str(merge(adapter, merged_dir)), backend=backend, progress=False)
@@ -134,6 +135,6 @@ def crossmodel_stage(folder: str | Path, *, loaded=None, progress: bool = False,
             print(f"replicate: cross-model patching on {base_run.n_examples} held-out items, {base.n_layers} blocks, "
                   f"positions {', '.join(POSITIONS)}", flush=True)
         tables = seed_crossmodel(base_run, base, tuned, method=method)
-        slot.write(tables, seconds=round(time.perf_counter() - started, 1))
+        result = slot.write(tables, seconds=round(time.perf_counter() - started, 1))
     shutil.rmtree(merged_dir, ignore_errors=True)
-    return slot.existing or result_slot(folder, ANALYSIS, config, base_run.manifest).existing
+    return result

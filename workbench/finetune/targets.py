@@ -36,11 +36,8 @@ TARGETS: tuple[str, ...] = ("probe", "correctness", "constant")
 
 
 def target_distribution(p, vocabulary: ConfidenceVocabulary, width: float = 5.0) -> np.ndarray:
-    """[n, V] target distribution over the vocabulary for probabilities p [n] in [0, 1].
-
-    A Gaussian of sd ``width`` (0-100 scale) around 100 p over the vocabulary values, or, with
-    ``width=0``, all mass on the value nearest 100 p (a tie goes to the string listed first).
-    """
+    """[n, V] target distribution over the vocabulary for probabilities p [n] in [0, 1]: a Gaussian of sd ``width``
+    (0-100 scale) around 100 p, or with ``width=0`` all mass on the value nearest 100 p."""
     p = np.atleast_1d(np.asarray(p, dtype=float))
     if p.ndim != 1 or not np.isfinite(p).all() or p.min() < 0 or p.max() > 1:
         raise WorkbenchError("target probabilities must be a 1-d array of finite values in [0, 1]")

@@ -142,10 +142,8 @@ def _base_answer_logprobs(model: Any, examples: list[Example], pad_id: int, batc
 
 
 def prepare(run: Run, config: FinetuneConfig, *, progress: bool = True) -> tuple[Trainer, dict[str, Any]]:
-    """Check the inputs, load the base model, compute targets, and wrap the model with a fresh adapter.
-
-    Returns the trainer and the adapter manifest's header (base model, probe, targets, run).
-    """
+    """Check the inputs, load the base model, compute targets and put a fresh adapter on it; returns the trainer
+    and the adapter manifest's header (base model, probe, targets, run)."""
     from peft import LoraConfig, get_peft_model
 
     correct = run.records["correct"].to_numpy(dtype=bool)
@@ -204,10 +202,8 @@ def _auroc(p: np.ndarray, correct: np.ndarray) -> float | None:
 
 def train(run: Run, config: FinetuneConfig, out: str | Path, *, stop_after: int | None = None,
           progress: bool = True) -> TrainResult:
-    """Train (or resume, or return the finished) adapter for ``run`` into ``out``; see the module docstring.
-
-    ``stop_after`` stops once that many steps are done (a checkpoint is written there): a kill, simulated.
-    """
+    """Train (or resume, or return the finished) adapter for ``run`` into ``out``. ``stop_after`` stops once that
+    many steps are done (a checkpoint is written there): a kill, simulated."""
     out = check_output_dir(out)
     header_path = out / "finetune.json"
     content = config.content()

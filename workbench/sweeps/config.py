@@ -4,21 +4,8 @@
 with the same defaults as the CLI and the Python verbs; the fields the sweep itself sets (the model, the
 dataset, the seed) are refused there. ``[sweep]`` holds the sweep's own keys. Every error names the key
 (``probe.folds``, ``sweep.datasets[1]``) and, for a typo, the closest known name. ``SweepConfig.from_file``
-reads TOML (or YAML when PyYAML is installed, or JSON); ``to_dict``/``from_dict`` round-trip.
-
-```toml
-[sweep]
-models = ["smollm2-135m-instruct", {name = "gemma-3-270m", dtype = "float32"}]
-datasets = ["capitals", "data/my_questions.jsonl"]   # built-in names, files (relative to this file), hf:NAME
-seeds = [0, 1]
-analyses = ["collect", "probe", "calibrate"]
-
-[collect]
-limit = 100
-
-[probe]
-folds = 5
-```
+reads TOML (or YAML when PyYAML is installed, or JSON); ``to_dict``/``from_dict`` round-trip. An annotated
+example: docs/sweeps.md.
 """
 
 from __future__ import annotations
@@ -33,7 +20,6 @@ from pydantic import model_validator
 from workbench.configs import STAGE_CONFIGS, ConfigError, StageConfig, option
 from workbench.configs import kinds as k
 from workbench.configs import registries as reg
-from workbench.configs.checks import check_model_name
 from workbench.configs.opt_in import SampleConfig, SteerConfig
 from workbench.configs.stages import (BottleneckConfig, CalibrateConfig, CollectConfig, Count, Flag, MaybeText,
                                       PatchConfig, ProbeConfig)
@@ -59,9 +45,9 @@ SET_BY_SWEEP: dict[str, dict[str, str]] = {
 # --- models and datasets ------------------------------------------------------------------------------------
 
 class SweepModel(StageConfig):
-    """A model of the sweep. ``device``, ``device_map`` (passed to transformers/accelerate, e.g. "auto" for a
-    model larger than one device) and ``remote`` (nnsight remote execution) decide where it runs, not what
-    it computes, so they are not part of a unit's address."""
+    """A model of the sweep. ``device`` and ``device_map`` (passed to transformers/accelerate, e.g. "auto" for a
+    model larger than one device) decide where it runs, not what it computes, so they are not part of a unit's
+    address."""
 
     SECTION: ClassVar[str] = "sweep.models"
     name: Annotated[str, k.model_name()] = option(..., "registry name, Hugging Face id or checkpoint dir")
@@ -69,7 +55,6 @@ class SweepModel(StageConfig):
     dtype: Literal[*reg.dtypes()] = option("float32", "weights' dtype")
     device: MaybeText = option(None, "device", execution=True)
     device_map: Any = option(None, "transformers/accelerate device map (\"auto\", ...)", execution=True)
-    remote: Flag = option(False, "nnsight remote execution (NDIF)", execution=True)
 
     @model_validator(mode="after")
     def _where(self) -> "SweepModel":
@@ -78,17 +63,11 @@ class SweepModel(StageConfig):
                               "device", self.device_map)
         if self.device_map is not None and self.device is not None:
             raise ConfigError("", "give device or device_map, not both", has_value=False)
-        if self.remote and self.backend != "nnsight":
-            raise ConfigError("remote", "remote execution is nnsight's (NDIF); set backend = \"nnsight\"",
-                              has_value=False)
         return self
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (no None, so it writes as TOML)."""
         return {key: value for key, value in super().to_dict().items() if value is not None}
-
-    def content(self) -> dict[str, Any]:
-        return {"name": self.name, "backend": self.backend, "dtype": self.dtype}
 
     def load_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``workbench.backends.load_model`` for this model."""
@@ -200,7 +179,7 @@ class SweepConfig(StageConfig):
         """The file's sections: ``[sweep]`` and each stage's settings away from their defaults."""
         sweep = {"models": [m.to_dict() for m in self.models], "datasets": list(self.datasets),
                  "seeds": list(self.seeds), "analyses": list(self.analyses)}
-        for key in ("executor", "workers", "address", "progress"):
+        for key in self.execution_keys():
             if getattr(self, key) != type(self).model_fields[key].default:
                 sweep[key] = getattr(self, key)
         return {"sweep": sweep, **{section: self.params(section).file_dict() for section in STAGE_CONFIGS}}

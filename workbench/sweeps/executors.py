@@ -29,7 +29,6 @@ FORWARDED_ENV = ("WORKBENCH_CACHE", "WORKBENCH_DATA_DIR", "HF_HOME", "HF_HUB_OFF
 class Executor:
     """Runs units; ``capacity`` is how many may be in flight at once."""
 
-    name = "executor"
     capacity = 1
 
     def submit(self, unit_data: dict[str, Any], out: str) -> Any:
@@ -44,8 +43,6 @@ class Executor:
 
 class InlineExecutor(Executor):
     """One unit at a time in this process (the default): no extra processes, models reused between units."""
-
-    name = "local"
 
     def __init__(self, progress: bool = True):
         self.progress = progress
@@ -69,8 +66,6 @@ def _init_worker(threads: int) -> None:
 
 class ProcessExecutor(Executor):
     """``workers`` spawned processes on this machine; each keeps its model loaded between units."""
-
-    name = "local"
 
     def __init__(self, workers: int):
         self.capacity = workers
@@ -114,17 +109,9 @@ def import_ray():
     return ray
 
 
-def _ray_task(unit_data: dict[str, Any], out: str) -> dict[str, Any]:
-    return execute_unit(unit_data, out)
-
-
 class RayExecutor(Executor):
-    """Units as Ray tasks (one CPU each unless ``task_options`` say otherwise, e.g. ``{"num_gpus": 1}``).
-
-    Without ``address`` a local cluster with ``workers`` CPUs is started here and stopped at ``close``;
-    with one, the sweep runs on that cluster with at most ``workers`` units in flight."""
-
-    name = "ray"
+    """Units as Ray tasks (one CPU each unless ``task_options`` say otherwise, e.g. ``{"num_gpus": 1}``), at most
+    ``workers`` in flight; a local cluster started here is stopped at ``close``."""
 
     def __init__(self, workers: int, address: str | None = None, task_options: Mapping[str, Any] | None = None):
         ray = import_ray()
@@ -141,7 +128,7 @@ class RayExecutor(Executor):
                 ray.init(address=address, **options)
             except ConnectionError as error:
                 raise WorkbenchError(f"cannot reach a Ray cluster at {address!r}: {error}") from None
-        self._remote = ray.remote(_ray_task).options(**{"num_cpus": 1, "max_retries": 1, **(task_options or {})})
+        self._remote = ray.remote(execute_unit).options(**{"num_cpus": 1, "max_retries": 1, **(task_options or {})})
 
     def submit(self, unit_data: dict[str, Any], out: str) -> Any:
         return self._remote.remote(unit_data, out)
@@ -165,19 +152,16 @@ class RayExecutor(Executor):
 EXECUTORS = ("local", "ray")
 
 
-def check_executor(name: str, workers: int = 1) -> None:
-    """A clear error for an unknown executor or a worker count below 1 (also what ``--dry-run`` checks)."""
+def make_executor(name: str, workers: int = 1, *, address: str | None = None, progress: bool = True,
+                  task_options: Mapping[str, Any] | None = None) -> Executor:
+    """The executor ``name`` with ``workers`` units in flight; a clear error for an unknown executor or a worker count
+    below 1."""
     if name not in EXECUTORS:
         raise WorkbenchError(f"unknown executor {name!r}.{did_you_mean(name, EXECUTORS)} Choose one of "
                              f"{', '.join(EXECUTORS)}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise WorkbenchError(f"workers must be a positive integer (units in flight at once), got {workers!r}; "
                              "use --workers 1 to run units one after another")
-
-
-def make_executor(name: str, workers: int = 1, *, address: str | None = None, progress: bool = True,
-                  task_options: Mapping[str, Any] | None = None) -> Executor:
-    check_executor(name, workers)
     if name == "ray":
         return RayExecutor(workers, address, task_options)
     if address is not None:

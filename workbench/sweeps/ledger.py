@@ -13,8 +13,8 @@ SWEEP_OUT/
     error.txt                the traceback of the last failure (removed by a later success)
 ```
 
-A unit without ``done.json`` is redone: a resumable stage continues in ``run/`` where
-its own store left off (collect, patch, sample, steer); any other stage starts again in a fresh ``.partial/`` that is renamed to ``run/``
+A unit without ``done.json`` is redone: a resumable stage (collect, patch, sample, steer) continues in ``run/``
+where its own store left off; any other stage starts again in a fresh ``.partial/`` that is renamed to ``run/``
 only once complete. One sweep at a time writes into a folder (a lock, released by the OS on a kill).
 """
 
@@ -26,6 +26,8 @@ import shutil
 import socket
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +59,7 @@ def unit_dir(out: str | Path, unit_hash: str) -> Path:
 def read_marker(out: str | Path, unit_hash: str) -> dict[str, Any] | None:
     """The done marker of a unit, or None when the unit is not done."""
     path = unit_dir(out, unit_hash) / MARKER
-    if not path.exists():
-        return None
-    return json.loads(path.read_text())
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def read_error(out: str | Path, unit_hash: str) -> str | None:
@@ -67,35 +67,31 @@ def read_error(out: str | Path, unit_hash: str) -> str | None:
     return path.read_text() if path.exists() else None
 
 
-class SweepFolder:
-    """Opens (or creates) a sweep output folder: refuses another format or a non-sweep folder, takes the
-    lock, records the config. Use as a context manager; the lock is released on exit (or by the OS)."""
-
-    def __init__(self, out: str | Path, config: SweepConfig, units: list[Unit]):
-        self.out = Path(out)
-        self.config, self.units = config, units
-        self._lock = FileLock(self.out / ".lock", timeout=0)
-
-    def __enter__(self) -> "SweepFolder":
-        check_sweep_folder(self.out)
-        self.out.mkdir(parents=True, exist_ok=True)
-        try:
-            self._lock.acquire()
-        except Timeout:
-            holder = (self.out / ".lock").read_text().strip() or "?"
-            raise WorkbenchError(f"another sweep (pid {holder}) is writing into {self.out}; wait for it or use "
-                                 "another --out") from None
-        (self.out / ".lock").write_text(str(os.getpid()))
+@contextmanager
+def sweep_folder(out: str | Path, config: SweepConfig, units: list[Unit]) -> Iterator[Path]:
+    """Open (or create) a sweep output folder: refuse another format or a non-sweep folder, take the lock
+    (released on exit, or by the OS), record the config."""
+    out = Path(out)
+    check_sweep_folder(out)
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(out / ".lock", timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        holder = (out / ".lock").read_text().strip() or "?"
+        raise WorkbenchError(f"another sweep (pid {holder}) is writing into {out}; wait for it or use "
+                             "another --out") from None
+    try:
+        (out / ".lock").write_text(str(os.getpid()))
         from workbench import __version__
 
-        record = {"format": SWEEP_FORMAT, "workbench": __version__, "config": self.config.to_dict(),
-                  "config_hash": self.config.hash(), "units": [u.hash for u in self.units]}
-        write_json_atomic(self.out / "configs" / f"{record['config_hash']}.json", record)
-        write_json_atomic(self.out / SWEEP_FILE, record)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._lock.release()
+        record = {"format": SWEEP_FORMAT, "workbench": __version__, "config": config.to_dict(),
+                  "config_hash": config.hash(), "units": [u.hash for u in units]}
+        write_json_atomic(out / "configs" / f"{record['config_hash']}.json", record)
+        write_json_atomic(out / SWEEP_FILE, record)
+        yield out
+    finally:
+        lock.release()
 
 
 def check_sweep_folder(out: Path) -> None:

@@ -18,7 +18,7 @@ from workbench.errors import WorkbenchError
 from workbench.store.provenance import write_bytes_atomic
 from workbench.sweeps.config import ANALYSES, SweepConfig
 from workbench.sweeps.executors import import_ray, make_executor
-from workbench.sweeps.ledger import SweepFolder, read_marker, record_failure
+from workbench.sweeps.ledger import read_marker, record_failure, sweep_folder
 from workbench.sweeps.stages import STAGES, forget, preload
 from workbench.sweeps.units import Unit, dataset_label, plan_units
 
@@ -41,11 +41,6 @@ def preflight(config: SweepConfig, executor: str = "local") -> None:
                 gguf_sources(MODELS[model.name])
             except WorkbenchError as error:
                 raise WorkbenchError(f"sweep.models[{i}]: {error}") from None
-        if model.remote:
-            raise WorkbenchError(
-                f"sweep.models[{i}].remote: nnsight remote execution (NDIF) is not supported by this version's "
-                "nnsight backend, which traces a locally loaded model; set remote = false (and device_map = \"auto\" "
-                "for a model larger than one device). See docs/sweeps.md")
     for i, dataset in enumerate(config.datasets):
         if Path(dataset).is_file():
             try:
@@ -69,11 +64,11 @@ def run_sweep(config: SweepConfig | str | Path, out: str | Path, *, executor: st
     units = plan_units(config)
     given = preload(loaded)
     try:
-        with SweepFolder(out, config, units) as folder:
+        with sweep_folder(out, config, units) as root:
             runner = make_executor(executor, workers, address=address, progress=progress, task_options=task_options)
-            outcomes = _schedule(units, str(folder.out), runner, progress)
+            outcomes = _schedule(units, str(root), runner, progress)
             summary = summary_frame(units, outcomes)
-            write_bytes_atomic(folder.out / "summary.csv", summary.drop(columns="metrics").to_csv(index=False).encode())
+            write_bytes_atomic(root / "summary.csv", summary.drop(columns="metrics").to_csv(index=False).encode())
     finally:
         forget(given)
     return summary

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import WorkbenchError
 from workbench.store import open_run
 from workbench.store.results import Result, read_result
 from workbench.sweeps.config import SweepModel
@@ -66,10 +65,6 @@ def register_stage(stage: Stage) -> Stage:
 _MODELS: dict[str, Any] = {}
 
 
-def _model_key(model: SweepModel) -> str:
-    return json.dumps(model.to_dict(), sort_keys=True, default=str)
-
-
 def preload(loaded: Mapping[str, Any] | None) -> list[str]:
     """Make already loaded backends (by model name) available to units run in this process; returns their keys
     (for ``forget``)."""
@@ -92,13 +87,8 @@ def load_cached(model: SweepModel):
     given = _MODELS.get(f"loaded:{model.name}:{model.backend}")
     if given is not None:
         return given
-    key = _model_key(model)
+    key = json.dumps(model.to_dict(), sort_keys=True, default=str)
     if key not in _MODELS:
-        if model.remote:
-            raise WorkbenchError(
-                f"model {model.name!r}: remote = true asks for nnsight remote execution (NDIF), which this "
-                "version's nnsight backend does not do: it traces a locally loaded model. Run it locally "
-                "(remote = false, with device_map = \"auto\" for a model larger than one device); see docs/sweeps.md")
         for old in [k for k in _MODELS if not k.startswith("loaded:")]:
             del _MODELS[old]
         _MODELS[key] = load_model(model.name, **model.load_kwargs())
@@ -142,12 +132,9 @@ def _calibrate(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
     sampling = inputs.dep_result("sample", "sampling") if "sample" in unit.deps else None
     result = api.calibrate(open_run(out), unit.params, probes=probes, sampling=sampling, seed=unit.seed)
     table = result["channels"].set_index("channel")
-    headline = {}
-    for channel in ("verbal", "softmax_expected", "probe"):
-        for metric in ("auroc", "ece", "smece", "prr"):
-            if channel in table.index and metric in table.columns:
-                headline[f"{metric}_{channel}"] = float(table.loc[channel, metric])
-    return headline
+    return {f"{metric}_{channel}": float(table.loc[channel, metric])
+            for channel in ("verbal", "softmax_expected", "probe") for metric in ("auroc", "ece", "smece", "prr")
+            if channel in table.index and metric in table.columns}
 
 
 def _bottleneck(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
@@ -181,12 +168,9 @@ def _sample(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:
     result = api.sample(open_run(out), unit.params, model=inputs.model(), seed=unit.seed, device=unit.model.device,
                         progress=inputs.progress)
     table = result["samples"]
-    headline: dict[str, Any] = {"n": len(table), "k": int(result.config["k"]),
-                                "mean_n_clusters": float(table["n_clusters"].mean())}
-    for channel in ("self_consistency", "semantic_entropy", "p_true"):
-        if channel in table:
-            headline[f"mean_{channel}"] = float(table[channel].mean())
-    return headline
+    return {"n": len(table), "k": int(result.config["k"]), "mean_n_clusters": float(table["n_clusters"].mean()),
+            **{f"mean_{channel}": float(table[channel].mean())
+               for channel in ("self_consistency", "semantic_entropy", "p_true") if channel in table}}
 
 
 def _steer(unit: Unit, inputs: Inputs, out: Path) -> dict[str, Any]:

@@ -106,13 +106,12 @@ def plan_units(config: SweepConfig) -> list[Unit]:
     keeps one model loaded)."""
     units: list[Unit] = []
     shas = {d: dataset_sha256(d) for d in config.datasets}
+    stages = [a for a in ANALYSES if a in config.analyses]  # in stage order: collect first, then those reading it
     for model in config.models:
         for dataset in config.datasets:
             for seed in config.seeds:
                 done: dict[str, str] = {}
-                for analysis in ANALYSES:  # in stage order: collect first, then analyses that read earlier ones
-                    if analysis not in config.analyses:
-                        continue
+                for analysis in stages:
                     wanted = [*REQUIRES[analysis], *[s for s in USES.get(analysis, ()) if s in config.analyses]]
                     unit = Unit(analysis=analysis, model=model, dataset=dataset, seed=seed,
                                 params=config.params(analysis), deps={s: done[s] for s in wanted},
