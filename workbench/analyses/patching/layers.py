@@ -121,7 +121,5 @@ class Decoder:
 
         With ``columns`` [k], only those tokens' log-probs [..., k] (the normaliser still spans the vocabulary).
         """
-        logits = self.head.logits(resid_final)
-        if columns is None:
-            return logits.log_softmax(-1)
-        return logits[..., columns.to(logits.device)] - logits.logsumexp(-1, keepdim=True)  # (no [..., d_vocab] copy)
+        log_probs = self.head.logits(resid_final).log_softmax(-1)
+        return log_probs if columns is None else log_probs[..., columns.to(log_probs.device)]
