@@ -25,11 +25,8 @@ from workbench.store.paths import check_output_dir
 
 def collect(config: CollectConfig | None = None, out: str | Path = "runs/default", *, loaded: Backend | None = None,
             progress: bool = True, **overrides: Any) -> Run:
-    """Collect (or resume) a run into ``out`` and return it opened.
-
-    ``overrides`` set config fields; ``loaded`` is an already loaded model matching ``config.model`` and
-    ``config.backend`` (saves loading it again).
-    """
+    """Collect (or resume) a run into ``out`` and return it opened; ``overrides`` set config fields, ``loaded`` is
+    an already loaded model matching ``config.model`` and ``config.backend``."""
     config = CollectConfig(**{**(config.to_dict() if config else {}), "progress": progress, **overrides})
     check_output_dir(out)
     items = load_dataset(config.dataset, limit=config.limit, seed=config.seed)

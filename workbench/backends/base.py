@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor
 
+from workbench.architectures import SITE_NAMES as SITES  # in the order the forward pass reaches them
+from workbench.architectures import text_config
 from workbench.errors import WorkbenchError, did_you_mean
 from workbench.layer_selection import is_index, layer_index
 
 if TYPE_CHECKING:
     from workbench.elicit.confidence import Confidence
 
-# Sites inside one block, in the order the forward pass reaches them.
-SITES: tuple[str, ...] = ("resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post")
 _HOOK = re.compile(r"^blocks\.(\d+)\.hook_(\w+)$")
 
 
@@ -64,9 +64,6 @@ def execution_order(names: Sequence[str], n_layers: int) -> list[str]:
     return sorted(set(names), key=key)
 
 
-PATCH_MODES: tuple[str, ...] = ("set", "add")
-
-
 def _fail(field_name: str, problem: str, fix: str) -> WorkbenchError:
     return WorkbenchError(f"Patch.{field_name}: {problem}; {fix}")
 
@@ -89,13 +86,9 @@ def _check_indices(value: Any, field_name: str) -> None:
 
 @dataclass(frozen=True)
 class Patch:
-    """Write values into a hook point's activation at one position per row.
-
-    ``mode="set"`` overwrites: ``act[rows[i], positions[i]] = values[i]``; ``mode="add"`` adds:
-    ``act[rows[i], positions[i]] += values[i]`` (steering). Validated on construction (positions 1-d
-    integers >= 0, values [n, d_model], rows like positions) and against the model when it runs
-    (``check``: d_model, rows and positions within the batch); each problem is one ``WorkbenchError``.
-    """
+    """Write ``act[rows[i], positions[i]] = values[i]`` into a hook point's activation (``mode="add"``: ``+=``,
+    steering). Checked on construction and, by ``check``, against the model's input; each problem is one
+    ``WorkbenchError``."""
 
     hook: str
     positions: Tensor  # [n] long
@@ -107,7 +100,7 @@ class Patch:
         if not isinstance(self.hook, str) or not _HOOK.match(self.hook) or _HOOK.match(self.hook).group(2) not in SITES:
             raise _fail("hook", f"unknown hook point {self.hook!r}",
                         f"use wb.hook_name(layer, site) with site one of {', '.join(SITES)}")
-        if self.mode not in PATCH_MODES:
+        if self.mode not in ("set", "add"):
             raise _fail("mode", f"unknown mode {self.mode!r}", "use 'set' (overwrite) or 'add' (add the values)")
         _check_indices(self.positions, "positions")
         if not isinstance(self.values, Tensor) or not self.values.dtype.is_floating_point:
@@ -155,14 +148,10 @@ class Patch:
     def from_run(cls, source_run: Any, source_example: int, target_run: Any, target_example: int, *,
                  layer: int, role: str = "confidence_slot", site: str = "resid_pre", model: "Backend | None" = None,
                  mode: str = "set") -> "Patch":
-        """The patch that writes ``source_run``'s activation at ``role`` of ``source_example`` into
-        ``target_example`` of ``target_run`` at the same role, at ``blocks.{layer}.hook_{site}``.
-
-        ``resid_pre`` and ``resid_post`` come from the source run's store; other sites (``attn_out``,
-        ``resid_mid``, ``mlp_out``) need the source ``model`` for one forward pass. Apply it to
-        ``target_run.prompt_ids(target_example)`` (one row), e.g. ``model.confidence(ids, patches=[patch])``.
-        ``layer`` counts blocks, Python style (``-1`` is the last block).
-        """
+        """The patch writing ``source_run``'s activation at ``role`` of ``source_example`` into ``target_example``
+        of ``target_run`` at ``blocks.{layer}.hook_{site}`` (``layer`` -1 is the last block; sites other than
+        ``resid_pre``/``resid_post`` need the source ``model``, see ``stored_activation``). Apply it to
+        ``target_run.prompt_ids(target_example)``, e.g. ``model.confidence(ids, patches=[patch])``."""
         n_blocks = source_run.n_blocks
         layer = layer_index(layer, n_blocks, "layer", "blocks")
         if target_run.n_blocks != n_blocks or target_run.d_model != source_run.d_model:
@@ -177,11 +166,7 @@ class Patch:
 def stored_activation(run: Any, example: int, *, layer: int, role: str, site: str,
                       model: "Backend | None" = None) -> Tensor:
     """[d_model] float32 activation of ``example`` at ``role`` and ``blocks.{layer}.hook_{site}``: from the run store
-    when it holds it, else one forward of the example's stored ids through ``model``.
-
-    The store keeps ``resid_pre`` of every block and the last block's ``resid_post`` (``Run.residuals`` reads a
-    hook name); other sites (``attn_out``, ``resid_mid``, ``mlp_out``) need the model.
-    """
+    (it keeps every block's ``resid_pre`` and the last ``resid_post``), else one forward through ``model``."""
     hook = hook_name(layer, site, run.n_blocks)
     if site in ("resid_pre", "resid_post") and role in run.roles:  # a read-out: stored
         return torch.from_numpy(run.residuals(hook, role)[run.example(example).row])
@@ -224,7 +209,7 @@ class Backend(ABC):
         self.hf_model = hf_model
         self.tokenizer = tokenizer
         self.info = info
-        config = hf_model.config.get_text_config() if hasattr(hf_model.config, "get_text_config") else hf_model.config
+        config = text_config(hf_model.config)
         self.n_layers: int = config.num_hidden_layers
         self.d_model: int = config.hidden_size
         self.d_vocab: int = config.vocab_size

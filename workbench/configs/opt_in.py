@@ -1,8 +1,6 @@
 """The configs of the two opt-in stages outside the sweep: steering (``SteerConfig``) and sampling channels
-(``SampleConfig``). Same model as every stage (``workbench.configs.base``): ``wb.steer``/``wb.sample`` and
-``workbench steer``/``workbench sample`` are generated from these fields. Their hashed fields, names and
-defaults are those of the dataclasses they replace, so stored steering results and sampling tables keep
-their hashes (numbers are normalised to floats, so ``alphas=(-1, 1)`` now hashes as ``(-1.0, 1.0)``).
+(``SampleConfig``). Their hashed fields keep the names and defaults of the dataclasses they replace, so stored
+results keep their hashes (numbers are floats: ``alphas=(-1, 1)`` hashes as ``(-1.0, 1.0)``).
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
 """The study's config: ``ReplicateConfig``, the seed study's claims across a ladder of registry models.
 
-``wb.replicate`` and ``workbench replicate`` are generated from these fields, like every stage's. What each
-model's sweep computes (items, seeds, pairs, read-outs and blocks, bootstrap) is hashed; how it runs (executor, workers,
-batch size, progress, figures, ``report_only``) is not. A bad value is one ``ConfigError`` naming the key
-(the CLI names the flag): an unknown model lists the known ones, ``limit`` above the dataset's size says
-the size, a fine-tuned model must be one of ``models``. Whether a model's weights are installed is checked
-when the study runs (``workbench.replicate.check_installed``), so the stored claims of a model no longer
-installed can still be written with ``report_only``.
+What each model's sweep computes (items, seeds, pairs, read-outs and blocks, bootstrap) is hashed; how it runs
+(executor, workers, batch size, progress, figures, ``report_only``) is not. Whether a model's weights are installed
+is checked when the study runs (``workbench.replicate.check_installed``), so the stored claims of a model no
+longer installed can still be written with ``report_only``.
 """
 
 from __future__ import annotations

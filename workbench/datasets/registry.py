@@ -61,12 +61,9 @@ def load_dataset(
     split: str | None = None,
     format: str | None = None,
 ) -> list[QAItem]:
-    """Items of a built-in family (or part of one: ``elements/symbol``), of ``all`` families, of a local file,
-    or of ``hf:NAME[/CONFIG]``.
-
-    ``limit`` keeps a seeded sample stratified by family; ``split`` is for hub datasets only; ``format``
-    (one of ``formats.FORMATS``) is for files whose name does not say it.
-    """
+    """Items of a built-in family (or part of one: ``elements/symbol``), of ``all`` families, of a local file, or
+    of ``hf:NAME[/CONFIG]``; ``limit`` keeps a seeded sample stratified by family; ``split`` is for hub datasets
+    only; ``format`` (one of ``formats.FORMATS``) is for files whose name does not say it."""
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise WorkbenchError(f"limit must be a positive integer or None, not {limit!r}")
     items = _load(name_or_path, split=split, format=format)

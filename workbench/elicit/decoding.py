@@ -149,14 +149,10 @@ def shared_prefix_length(rows: Sequence[Sequence[int]], positions: Sequence[Sequ
 def greedy_decode(state: DecodeState, first_logits: Tensor, max_new_tokens: int, is_stop: Callable[[int], bool],
                   *, cache: Sequence[str] = (), pick: Callable[[Tensor], Tensor] | None = None,
                   ) -> tuple[list[list[int]], list[list[float]], dict[str, Tensor]]:
-    """Greedy tokens per row until ``is_stop(token)``; stop tokens are neither fed nor returned.
-
-    ``pick`` replaces the argmax: log-probs [batch, d_vocab] -> chosen token ids [batch] (e.g. sampling).
-
-    first_logits [batch, d_vocab] give the first new token. Returns the tokens, their log-probs and, for
-    hook points in ``cache``, the activation at each row's last fed token ([batch, d_model]; absent when
-    no row fed a token).
-    """
+    """Greedy tokens per row from first_logits [batch, d_vocab] until ``is_stop(token)`` (stop tokens are neither
+    fed nor returned); ``pick`` replaces the argmax (log-probs [batch, d_vocab] -> ids [batch], e.g. sampling).
+    Returns the tokens, their log-probs and, for hook points in ``cache``, the activation [batch, d_model] at each
+    row's last fed token (absent when no row fed a token)."""
     batch = first_logits.shape[0]
     tokens: list[list[int]] = [[] for _ in range(batch)]
     logprobs: list[list[float]] = [[] for _ in range(batch)]
