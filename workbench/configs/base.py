@@ -122,13 +122,9 @@ class StageConfig(BaseModel):
 
     @classmethod
     def _path(cls, *loc: Any) -> str:
-        parts = [cls.SECTION] if cls.SECTION else []
-        for part in loc:
-            if isinstance(part, int):
-                parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
-            else:
-                parts.append(str(part))
-        return ".".join(parts)
+        """The key path of ``loc`` under this section, e.g. ``steer.alphas[2]``."""
+        return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in (cls.SECTION, *loc)
+                       if part != "").lstrip(".")
 
     @classmethod
     def _error(cls, error: ValidationError) -> ConfigError:
@@ -210,11 +206,9 @@ class StageConfig(BaseModel):
             if value == info.default:
                 continue
             if value is None:
-                kind = kind_of(info)
-                if kind is None or kind.none_word is None:
-                    continue
-                value = kind.none_word
-            out[name] = _jsonable(value)
+                value = getattr(kind_of(info), "none_word", None)  # a file cannot hold None: its word, else left out
+            if value is not None:
+                out[name] = _jsonable(value)
         return out
 
 

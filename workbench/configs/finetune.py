@@ -27,8 +27,7 @@ class FinetuneConfig(Execution):
     strategy: Literal[*reg.strategies()] = option(
         "standard", "standard, or knowledge-aware (CogCalib: familiar items first, with a confidence penalty; the "
                     "answer objective only)")
-    probe: MaybeText = option(
-        None, "LAYER/ROLE of the run's saved probe (e.g. 18/confidence_slot) or a probe file")
+    probe: MaybeText = option(None, "LAYER/ROLE of the run's saved probe (e.g. 18/confidence_slot) or a probe file")
     probe_kind: Literal[*reg.probes()] = option("logistic", "which saved probe kind")
     width: NonNegative = option(5.0, "sd of the target Gaussian in points (0: one-hot)")
     constant: Annotated[float | None, Field(strict=True, ge=0, le=1)] = option(

@@ -30,8 +30,7 @@ class SteerConfig(AnalysisConfig, Statistics, OnRunModel):
         "probe", "probe: the saved probe's weights (run `workbench probe` first); mean_diff: the difference of "
                  "class means of the stored residuals")
     probe: Literal[*reg.probes()] = option("logistic", "which saved probe gives the direction")
-    probe_run: MaybeText = option(
-        None, "the run whose probe or class means give the direction (default: this run)")
+    probe_run: MaybeText = option(None, "the run whose probe or class means give the direction (default: this run)")
     readouts: Annotated[tuple[int, ...] | None, kinds.integers(optional=True)] = option(
         None, "residual read-outs steered, indices such as 5,15,-1 (default: four evenly spaced)")
     alphas: Annotated[tuple[float, ...], kinds.numbers()] = option(
@@ -69,8 +68,7 @@ class SampleConfig(AnalysisConfig, Seeded, Execution):
     HELP: ClassVar[dict[str, str]] = {
         "seed": "seed of the samples (per example and sample, so batching does not matter)"}
     k: Annotated[int, Field(strict=True, ge=2)] = option(5, "samples per example (agreement and entropy need two)")
-    temperature: Positive = option(
-        1.0, "sampling temperature (1.0 samples the model as is)")
+    temperature: Positive = option(1.0, "sampling temperature (1.0 samples the model as is)")
     max_answer_tokens: Annotated[int | None, Field(strict=True, ge=1)] = option(
         None, "longest sampled answer, in tokens (default: the run's)")
     p_true: Flag = option(True, "also P(True): one forward per example")

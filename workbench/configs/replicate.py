@@ -66,8 +66,7 @@ class ReplicateConfig(Bootstrapped, Progress):
     finetune: Annotated[tuple[str, ...] | None, registry_models("replicate.finetune", empty=True)] = option(
         None, "models whose probe-targeted LoRA fine-tuning tests claims 7 and 9, then the seed's cross-model "
               "patching of claims 4 and 5, or 'none' (default: the three smallest of --models)")
-    finetune_steps: Count = option(
-        30, "optimiser steps of each fine-tuning (batch 8, LoRA rank 8 on q_proj/v_proj)")
+    finetune_steps: Count = option(30, "optimiser steps of each fine-tuning (batch 8, LoRA rank 8 on q_proj/v_proj)")
     finetune_items: Annotated[int, Field(strict=True, ge=20)] = option(
         100, "held-out items (not among the study's) on which fine-tuning is evaluated, collected before and after")
     tuning: Annotated[tuple[str, ...], registry_models("replicate.tuning", empty=True)] = option(

@@ -49,8 +49,7 @@ class OnRunModel(Execution):
     """A stage that loads a stored run's model again: its backend defaults to the run's."""
 
     SHARED: ClassVar[bool] = True
-    backend: Literal[*reg.backends()] | None = option(
-        None, "model backend (default: the run's)", execution=True)
+    backend: Literal[*reg.backends()] | None = option(None, "model backend (default: the run's)", execution=True)
 
 
 class Seeded(StageConfig):
@@ -142,8 +141,7 @@ class CalibrateConfig(AnalysisConfig, Statistics):
     SECTION: ClassVar[str] = "calibrate"
     n_bins: Annotated[int, Field(strict=True, ge=2)] = option(10, "number of calibration bins",
                                                               flags=("--bins", "--n-bins"))
-    strategy: Literal["uniform", "quantile"] = option(
-        "uniform", "equal-width (uniform) or equal-mass (quantile) bins")
+    strategy: Literal["uniform", "quantile"] = option("uniform", "equal-width (uniform) or equal-mass (quantile) bins")
     validity: Literal[*reg.validity_presets()] = option("default", "validity-screen preset")
     prior_knowledge: Flag = option(True, "also compare calibration on known vs unknown items")
     known_threshold: Annotated[float, Field(strict=True, gt=0, lt=1)] = option(
@@ -181,10 +179,8 @@ class PatchConfig(AnalysisConfig, Statistics, OnRunModel):
     controls: Annotated[tuple[str, ...], k.names(reg.controls, empty=True)] = option(
         ("reverse", "off_position", "random"), "controls, comma-separated, or 'none'")
     attribution: Flag = option(True, "also estimate the effects by attribution patching")
-    source_run: MaybeText = option(
-        None, "cross-model: the fine-tuned model's run (source)")
-    chunk_pairs: Count = option(16, "pairs per stored chunk (resume granularity)",
-                                                       execution=True)
+    source_run: MaybeText = option(None, "cross-model: the fine-tuned model's run (source)")
+    chunk_pairs: Count = option(16, "pairs per stored chunk (resume granularity)", execution=True)
     figures: Flag = option(True, "write the figures beside the result", execution=True)
 
     @model_validator(mode="after")
