@@ -197,11 +197,8 @@ def gather_positions(act: Tensor, positions: Tensor | None) -> Tensor:
 
 
 class Backend(ABC):
-    """A causal language model that runs token ids with cached and patched hook points.
-
-    ``hf_model`` is the transformers model underneath (for TransformerLens, wrapped in place by the
-    bridge), ``tokenizer`` its tokenizer, ``info`` what the loader knows (name, checksum, source).
-    """
+    """A causal language model that runs token ids with cached and patched hook points: ``hf_model`` is the
+    transformers model (under TransformerLens, wrapped in place), ``info`` what the loader knows (name, checksum)."""
 
     name: ClassVar[str]
 
@@ -279,7 +276,12 @@ class Backend(ABC):
         ``input_ids`` may be one sequence [pos] or a list (``run.prompt_ids(i)``); it is checked (``token_ids``).
         """
         input_ids = self.token_ids(input_ids)
-        self._check_patches(patches, input_ids)
+        if isinstance(patches, Patch):
+            raise WorkbenchError("patches must be a list of Patch objects; pass patches=[patch]")
+        for patch in patches:
+            if not isinstance(patch, Patch):
+                raise WorkbenchError(f"patches must hold wb.Patch objects, got {type(patch).__name__}")
+            patch.check(batch=input_ids.shape[0], length=input_ids.shape[-1], d_model=self.d_model)
         for name in [*cache, *(p.hook for p in patches)]:
             parse_hook_name(name, self.n_layers)
         kwargs = {"attention_mask": attention_mask, "position_ids": position_ids,
@@ -287,14 +289,6 @@ class Backend(ABC):
         with torch.set_grad_enabled(grad):
             return self._run(input_ids.to(self.device), {k: v for k, v in kwargs.items() if v is not None},
                              list(cache), cache_positions, list(patches))
-
-    def _check_patches(self, patches: Sequence[Patch], input_ids: Tensor) -> None:
-        if isinstance(patches, Patch):
-            raise WorkbenchError("patches must be a list of Patch objects; pass patches=[patch]")
-        for patch in patches:
-            if not isinstance(patch, Patch):
-                raise WorkbenchError(f"patches must hold wb.Patch objects, got {type(patch).__name__}")
-            patch.check(batch=input_ids.shape[0], length=input_ids.shape[-1], d_model=self.d_model)
 
     def confidence(self, input_ids: Tensor, *, vocabulary: Any = "percent", patches: Sequence[Patch] = (),
                    attention_mask: Tensor | None = None) -> "Confidence":

@@ -69,10 +69,9 @@ def kind_of(info: FieldInfo) -> Kind | None:
 def flags_of(name: str, info: FieldInfo) -> list[str]:
     """The CLI flags of field ``name``: its declared ones, else ``--field-name`` (``--no-field-name`` for a switch
     that is on by default). The first is the one the CLI names in its messages."""
-    dash = name.replace("_", "-")
-    declared = list(extra(info, "flags", ()) or ())
-    if declared:
+    if declared := list(extra(info, "flags", ()) or ()):
         return declared
+    dash = name.replace("_", "-")
     return [f"--no-{dash}" if isinstance(info.default, bool) and info.default else f"--{dash}"]
 
 

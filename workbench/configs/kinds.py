@@ -1,12 +1,11 @@
 """The kinds of value pydantic's own types do not say: each checks a Python value and reads one from command-line text.
 
-Plain fields are pydantic's: ``Literal[...]`` names (from ``registries``), ``Annotated[int, Field(strict=True,
-ge=2)]``, ``Annotated[bool, Field(strict=True)]``; ``StageConfig`` words their errors as these kinds word theirs
-(``must be an integer >= 2``), and ``of_type`` says how the CLI reads them. A kind here is pydantic metadata
-(``Annotated[str | tuple[int, ...], layers()]``) for what takes more: a word standing for ``None`` (``all``),
-comma-separated lists, layer ranges, ``SPLIT=RUN``. It says what is expected in words, so an error reads the
-same from the Python API, the CLI and a sweep file. Values are normalised on the way in (numpy scalars become
-Python numbers, lists become tuples), so equal configs hash equally.
+Plain fields are pydantic's (``Literal[...]`` names from ``registries``, ``Annotated[int, Field(strict=True, ge=2)]``):
+``words`` words their errors as the kinds word theirs (``must be an integer >= 2``), ``of_type`` says how the CLI
+reads them. A kind (``Annotated[str | tuple[int, ...], layers()]``) is for what takes more: a word standing for
+``None`` (``all``), comma-separated lists, layer ranges, ``SPLIT=RUN``; its error reads the same from the API, the
+CLI and a sweep file. Values are normalised on the way in (numpy scalars as numbers, lists as tuples), so equal
+configs hash equally.
 """
 
 from __future__ import annotations
@@ -35,20 +34,17 @@ def plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Kind:
-    """A field's check; whether ``None`` is allowed (``optional``; ``none_word`` is the text standing for it where a
-    file cannot hold ``None``, e.g. ``"all"`` for ``limit``); how the CLI reads it (``parse`` one text, or with
-    ``many`` one or more texts — none where ``empty`` — comma-separated or not; ``words``: single texts kept whole, like ``all``); the
-    names it accepts (``choices``, for the help text)."""
+    """A field's check, and how the CLI reads the field and names it in the help."""
 
     check: Check
     metavar: str
-    parse: Callable[[str], Any] = str
-    many: bool = False
+    parse: Callable[[str], Any] = str  # reads one CLI text
+    many: bool = False  # the CLI takes one or more texts, each comma-separated or not
     empty: bool = False  # with ``many``: no texts at all is a value (the empty list)
-    optional: bool = False
-    none_word: str | None = None
-    words: tuple[str, ...] = ()
-    choices: Callable[[], Iterable[str]] | None = None
+    optional: bool = False  # ``None`` is allowed
+    none_word: str | None = None  # the text standing for ``None`` where a file cannot hold it (``all`` for ``limit``)
+    words: tuple[str, ...] = ()  # with ``many``: single texts kept whole, like ``all``
+    choices: Callable[[], Iterable[str]] | None = None  # the names it accepts, for the help text
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(self.validate)
