@@ -27,11 +27,8 @@ _HOOK = re.compile(r"^blocks\.(\d+)\.hook_(\w+)$")
 
 
 def hook_name(layer: int, site: str, n_layers: int | None = None) -> str:
-    """``blocks.{layer}.hook_{site}``, the TransformerLens name of a residual-stream site.
-
-    ``site`` is one of ``SITES``. A negative ``layer`` counts from the end and needs ``n_layers``
-    (e.g. ``hook_name(-1, "resid_post", model.n_layers)``).
-    """
+    """``blocks.{layer}.hook_{site}``, the TransformerLens name of a residual-stream site (one of ``SITES``); a
+    negative ``layer`` counts from the end and needs ``n_layers``: ``hook_name(-1, "resid_post", model.n_layers)``."""
     if site not in SITES:
         raise WorkbenchError(f"unknown site {site!r}.{did_you_mean(str(site), SITES)} Choose one of {', '.join(SITES)}")
     if n_layers is not None:
@@ -292,13 +289,9 @@ class Backend(ABC):
 
     def confidence(self, input_ids: Tensor, *, vocabulary: Any = "percent", patches: Sequence[Patch] = (),
                    attention_mask: Tensor | None = None) -> "Confidence":
-        """The exact confidence distribution after ``input_ids`` [batch, pos] (each row ends at its confidence slot).
-
-        Scored as collect scores it (every vocabulary string's exact multi-token probability, one trie pass
-        over the key/value cache), with ``patches`` applied to the forward pass; a left-padded batch needs
-        ``attention_mask`` [batch, pos] (1 = real token). ``vocabulary``: ``percent``, ``digits``,
-        ``letters`` or a ``ConfidenceVocabulary``. Returns a ``Confidence`` (``.probs`` [batch, n_strings]).
-        """
+        """The exact ``Confidence`` (``.probs`` [batch, n_strings]) after ``input_ids`` [batch, pos], each row ending at
+        its confidence slot, scored as collect scores it, with ``patches`` applied; a left-padded batch needs
+        ``attention_mask`` [batch, pos] (1 = real token). ``vocabulary``: a name or a ``ConfidenceVocabulary``."""
         from workbench.elicit.confidence import confidence_of
 
         return confidence_of(self, input_ids, vocabulary=vocabulary, patches=patches, attention_mask=attention_mask)

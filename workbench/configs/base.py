@@ -49,8 +49,7 @@ class ConfigError(WorkbenchError):
         return f", got {self.value!r}" if self.has_value and not quoted else ""
 
 
-def option(default: Any, help: str, *, execution: bool = False, flags: tuple[str, ...] = (),
-           cli: bool = True) -> Any:
+def option(default: Any, help: str, *, execution: bool = False, flags: tuple[str, ...] = (), cli: bool = True) -> Any:
     """A config field: default, help text, whether it is an execution field (not hashed), its CLI flags
     (default ``--field-name``; a true-by-default flag gets ``--no-field-name``), and whether the CLI has it."""
     return Field(default, description=help, json_schema_extra={"execution": execution, "flags": list(flags),

@@ -1,12 +1,10 @@
 """One config per stage (collect, probe, calibrate, bottleneck, patch; sample and steer in ``opt_in``): the single
 home of every default.
 
-The Python verbs (``workbench.api``), the CLI (generated from these fields) and the sweep file (its
-``[collect]``, ``[probe]``, ... sections) all build these classes. Fields marked ``execution=True`` say how a
-result is computed, not what it is, and are not hashed. Fields many stages share are declared once, in mixins
-(``Execution``: device and progress, ``OnRunModel`` adds the backend; ``Statistics``: seed and n_boot). Field
-names and the content of ``CollectConfig`` and ``PatchConfig`` are those of earlier versions (renamed fields hash
-under their old names, ``RENAMED``), so stored runs and results keep their hashes.
+The Python verbs (``workbench.api``), the CLI and the sweep file's sections all build these classes. Fields many
+stages share are declared once, in mixins (``Execution``: device and progress, ``OnRunModel`` adds the backend;
+``Statistics``: seed and n_boot). ``CollectConfig`` and ``PatchConfig`` keep the names and content of earlier
+versions (renamed fields hash under their old names, ``RENAMED``), so stored runs and results keep their hashes.
 """
 
 from __future__ import annotations

@@ -88,10 +88,8 @@ _TRIVIAQA_KEYS = {  # question, question id, answer, answer value, answer aliase
 
 
 def from_mmlu(records: Sequence[Record], stem: str) -> list[QAItem]:
-    """MMLU rows: the original CSV (question, A-D, answer letter) or Hugging Face (``choices`` list, ``answer`` index).
-
-    The question is rendered with its lettered choices, one a line.
-    """
+    """MMLU rows, the original CSV (question, A-D, answer letter) or Hugging Face (``choices`` list, ``answer``
+    index), asked with their lettered choices, one a line."""
     items = []
     for number, record in enumerate(records, start=1):
         question = record.text("question")
