@@ -79,11 +79,13 @@ class StageConfig(BaseModel):
 
     ``RENAMED``: old field name -> the field(s) now holding its value. The old name still loads (with a
     ``FutureWarning``); ``content()`` hashes them under it while they hold one value, so stored hashes hold.
+    ``UNHASHED_AT``: a field added later -> its value that does what was done before it, at which it is not hashed.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     SECTION: ClassVar[str] = ""
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {}
+    UNHASHED_AT: ClassVar[dict[str, Any]] = {}
     SHARED: ClassVar[bool] = False  # a mixin of fields many configs share (``stages``): listed after a config's own
     HELP: ClassVar[dict[str, str]] = {}  # what a shared field means in this config (its help text here)
 
@@ -180,9 +182,10 @@ class StageConfig(BaseModel):
         return out
 
     def content(self) -> dict[str, Any]:
-        """The fields that decide the stored numbers (hashed; renamed ones under their old name, see ``RENAMED``)."""
+        """The fields that decide the stored numbers (hashed; see ``RENAMED`` and ``UNHASHED_AT``)."""
         skip = set(self.execution_keys())
-        out = {k: v for k, v in self.to_dict().items() if k not in skip}
+        out = {k: v for k, v in self.to_dict().items()
+               if k not in skip and (k not in self.UNHASHED_AT or v != self.UNHASHED_AT[k])}
         for old, new in self.RENAMED.items():
             if all(name in out and out[name] == out[new[0]] for name in new):
                 out = {(old if k == new[0] else k): v for k, v in out.items() if k == new[0] or k not in new}

@@ -80,6 +80,7 @@ class CollectConfig(Execution, Seeded):
 
     SECTION: ClassVar[str] = "collect"
     HELP: ClassVar[dict[str, str]] = {"seed": "seed of the item sample"}
+    UNHASHED_AT: ClassVar[dict[str, str]] = {"store_readouts": "all", "store_roles": "all"}  # earlier runs' hashes
     model: Annotated[str, k.model_name()] = option(DEFAULT_MODEL, "registry name, Hugging Face id or checkpoint dir")
     dataset: Annotated[str, k.dataset_name()] = option(
         "all", "built-in family, 'all', a part (elements/symbol), a mix (capitals+elements/symbol), or a file")
@@ -103,15 +104,6 @@ class CollectConfig(Execution, Seeded):
     batch_size: Count = option(16, "prompts per forward", execution=True)
     fast: Flag = option(True, "exact speed-ups: the shared template prefix once, logits only where read "
                               "(--no-fast runs the plain path)", flags=("--no-fast",), execution=True)
-
-    def content(self) -> dict:
-        """The hashed fields; ``store_readouts`` and ``store_roles`` only when not 'all', so earlier runs keep their
-        hash."""
-        content = super().content()
-        for name in ("store_readouts", "store_roles"):
-            if content.get(name) == "all":
-                del content[name]
-        return content
 
 
 class ProbeConfig(AnalysisConfig, Statistics):
