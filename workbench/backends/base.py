@@ -211,8 +211,8 @@ class Backend(ABC):
 
     def __repr__(self) -> str:
         dtype = str(self.dtype).removeprefix("torch.")
-        return (f"Backend({self.info.get('name')!r}, backend={self.name!r}, dtype={dtype!r}, device={str(self.device)!r}, "
-                f"blocks={self.n_layers}, d_model={self.d_model})")
+        return (f"Backend({self.info.get('name')!r}, backend={self.name!r}, dtype={dtype!r}, "
+                f"device={str(self.device)!r}, blocks={self.n_layers}, d_model={self.d_model})")
 
     @property
     def device(self) -> torch.device:
