@@ -93,10 +93,6 @@ def integer(low: int, *, none_word: str) -> Kind:
     return Kind(check, "N", int, none_word=none_word)
 
 
-def _known(choices: Callable[[], Iterable[str]] | Iterable[str]) -> list[str]:
-    return list(choices() if callable(choices) else choices)
-
-
 def _not_one_of(v: Any, known: list[str]) -> str:
     hint = did_you_mean(v, known) if isinstance(v, str) else ""
     return f"must be one of {', '.join(known)}.{hint}".rstrip(".")
@@ -156,6 +152,8 @@ def names(choices: Callable[[], Iterable[str]] | Sequence[str] | None = None, *,
           word: str | None = None) -> Kind:
     """A tuple of names (a list, or comma-separated text), each one of ``choices`` (any non-empty text without);
     ``empty`` allows none (the text ``none``); ``word`` is one extra text standing for every name (``all``)."""
+    listed = choices if choices is None or callable(choices) else (lambda: choices)
+
     def check(v: Any) -> str | tuple[str, ...]:
         if word is not None and v == word:
             return word
@@ -164,7 +162,7 @@ def names(choices: Callable[[], Iterable[str]] | Sequence[str] | None = None, *,
         v = split(v)
         if not isinstance(v, (list, tuple)) or (not v and not empty):
             raise ValueError("must be a non-empty list of names" if not empty else "must be a list of names")
-        known = _known(choices) if choices is not None else None
+        known = list(listed()) if listed is not None else None
         for item in v:
             if known is None and not (isinstance(item, str) and item):
                 raise ValueError("must be a non-empty list of names")
@@ -172,8 +170,7 @@ def names(choices: Callable[[], Iterable[str]] | Sequence[str] | None = None, *,
                 raise ValueError(f"has {item!r}, which {_not_one_of(item, known)}")
         return tuple(v)
     words = tuple(w for w in (word, "none" if empty else None) if w)
-    return Kind(check, "NAME", many=True, empty=empty, words=words,
-                choices=None if choices is None else choices if callable(choices) else (lambda: choices))
+    return Kind(check, "NAME", many=True, empty=empty, words=words, choices=listed)
 
 
 def integers(low: int | None = None, *, optional: bool = False) -> Kind:
