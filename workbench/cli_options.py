@@ -50,7 +50,7 @@ def add_config_options(parser: argparse.ArgumentParser, *configs: type[StageConf
                 continue
             kind = kind_of(info)
             default = overrides.get(name, info.default)
-            given_default = overrides[name] if name in overrides else argparse.SUPPRESS
+            given_default = overrides.get(name, argparse.SUPPRESS)
             flags = flags_of(name, info)
             help_text = info.description or name
             if isinstance(info.default, bool):
@@ -80,7 +80,7 @@ def config_fields(args: argparse.Namespace, *configs: type[StageConfig]) -> dict
     for cls in configs:
         renamed = {old: cls.model_fields[new[0]] for old, new in cls.RENAMED.items()}
         for name, info in {**cls.model_fields, **renamed}.items():
-            if name in out or not hasattr(args, name) or name in ("run",):
+            if name in out or not hasattr(args, name) or name == "run":
                 continue
             value = getattr(args, name)
             kind = kind_of(info)

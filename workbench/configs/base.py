@@ -57,7 +57,7 @@ def option(default: Any, help: str, *, execution: bool = False, flags: tuple[str
 
 
 def extra(info: FieldInfo, key: str, default: Any = None) -> Any:
-    return (info.json_schema_extra or {}).get(key, default) if isinstance(info.json_schema_extra, dict) else default
+    return info.json_schema_extra.get(key, default) if isinstance(info.json_schema_extra, dict) else default
 
 
 def kind_of(info: FieldInfo) -> Kind | None:
