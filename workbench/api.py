@@ -118,11 +118,10 @@ def steer(run: RunLike, config: SteerConfig | None = None, *, model: Any = None,
 
 
 def sample(run: RunLike, config: SampleConfig | None = None, *, model: Any = None, **fields: Any) -> Result:
-    """Sample the run's answers ``k`` times per example (self-consistency, semantic entropy) and P(True), stored
-    beside the run and resumed (the run's model is loaded unless ``model`` is given). Opt-in and costly: about
-    ``k`` x collect's answer generation. Returns the ``sampling`` result, keyed by its config like every result
-    (its table ``samples``: one row per example); ``wb.calibrate`` then reports the three channels beside the
-    others and names the sampling config they came from."""
+    """Sample the run's answers ``k`` times per example (self-consistency, semantic entropy) and P(True), stored beside
+    the run and resumed (the run's model is loaded unless ``model`` is given); opt-in and costly: about ``k`` x
+    collect's answer generation. Returns the ``sampling`` result (table ``samples``, one row per example), whose
+    channels ``wb.calibrate`` then reports beside the others."""
     from workbench.sampling import sample_channels
 
     config = _config(SampleConfig, config, fields)  # (a bad field: refused before the run is read)

@@ -1,9 +1,8 @@
 """One table of decoder architectures: where every site, module and setting the workbench uses lives.
 
-Everything that walks a model by hand reads a row of ``ARCHITECTURES`` — the nnsight backend (sites), the
-exact fast patching path and attribution (decoder layers, rotary, final norm, softcap), the logit lens and the
-fine-tuning loss (the read-out head). A new family costs a row, not new code: the generic loop calls the
-model's *own* decoder layers, attention and norms, so a row only says where they are.
+Everything that walks a model by hand (the nnsight backend, fast patching and attribution, the logit lens, the
+fine-tuning loss) reads a row of ``ARCHITECTURES``. A new family costs a row, not new code: the generic loop calls
+the model's *own* decoder layers, attention and norms, so a row only says where they are.
 
 A site is ``(module, slot)``: ``module`` is a dotted path under one decoder layer ("" is the layer itself) and
 ``slot`` says which of its tensors the site is: ``input`` (the first positional input), ``output`` (the

@@ -1,5 +1,5 @@
 """The ``workbench`` command: subcommands discovered in ``workbench.commands``, each a thin caller of a verb of
-``workbench.api`` (or ``workbench.studies``) with options generated from its config (``workbench.commands.options``).
+``workbench.api`` (or ``workbench.studies``) with options generated from its config (``workbench.cli_options``).
 
 ``main(argv)`` returns an exit code so tests call it directly. A ``WorkbenchError`` prints one line, no traceback.
 """

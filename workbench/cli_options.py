@@ -9,7 +9,7 @@ bad value gets the config's one error, worded with the flag (``--folds: must be 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from workbench.configs.base import ConfigError, StageConfig, extra, flags_of, kind_of
@@ -17,9 +17,15 @@ from workbench.configs.base import ConfigError, StageConfig, extra, flags_of, ki
 RUN_HELP = "run directory (from `workbench collect`)"
 
 
-def add_run_argument(parser: argparse.ArgumentParser, help: str = RUN_HELP) -> None:
-    """The positional RUN of every analysis."""
-    parser.add_argument("run", help=help)
+def add_run_command(subparsers: Any, name: str, run: Callable[[argparse.Namespace], int], *configs: type[StageConfig],
+                    help: str, run_help: str = RUN_HELP, **parser_options: Any) -> argparse.ArgumentParser:
+    """The subcommand ``workbench NAME RUN`` of an analysis: the positional RUN, then one option per field of
+    ``configs``; it calls ``run(args)``."""
+    parser = subparsers.add_parser(name, help=help, **parser_options)
+    parser.add_argument("run", help=run_help)
+    add_config_options(parser, *configs)
+    parser.set_defaults(func=run)
+    return parser
 
 
 def shown(value: Any, none_word: str | None = None) -> str:
@@ -44,7 +50,7 @@ def add_config_options(parser: argparse.ArgumentParser, *configs: type[StageConf
                 continue
             kind = kind_of(info)
             default = overrides.get(name, info.default)
-            given_default = overrides[name] if name in overrides else argparse.SUPPRESS
+            given_default = overrides.get(name, argparse.SUPPRESS)
             flags = flags_of(name, info)
             help_text = info.description or name
             if isinstance(info.default, bool):
@@ -74,7 +80,7 @@ def config_fields(args: argparse.Namespace, *configs: type[StageConfig]) -> dict
     for cls in configs:
         renamed = {old: cls.model_fields[new[0]] for old, new in cls.RENAMED.items()}
         for name, info in {**cls.model_fields, **renamed}.items():
-            if name in out or not hasattr(args, name) or name in ("run",):
+            if name in out or not hasattr(args, name) or name == "run":
                 continue
             value = getattr(args, name)
             kind = kind_of(info)

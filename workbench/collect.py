@@ -25,11 +25,8 @@ from workbench.store.paths import check_output_dir
 
 def collect(config: CollectConfig | None = None, out: str | Path = "runs/default", *, loaded: Backend | None = None,
             progress: bool = True, **overrides: Any) -> Run:
-    """Collect (or resume) a run into ``out`` and return it opened.
-
-    ``overrides`` set config fields; ``loaded`` is an already loaded model matching ``config.model`` and
-    ``config.backend`` (saves loading it again).
-    """
+    """Collect (or resume) a run into ``out`` and return it opened; ``overrides`` set config fields, ``loaded`` is
+    an already loaded model matching ``config.model`` and ``config.backend``."""
     config = CollectConfig(**{**(config.to_dict() if config else {}), "progress": progress, **overrides})
     check_output_dir(out)
     items = load_dataset(config.dataset, limit=config.limit, seed=config.seed)
@@ -51,8 +48,8 @@ def collect(config: CollectConfig | None = None, out: str | Path = "runs/default
     roles = [r for r in ROLES if config.store_roles == "all" or r in config.store_roles]
     header = {**provenance(content, backend.info), "execution": config.to_dict(), "roles": roles,
               "stored_readouts": readouts, "layers": residual_hooks(backend.n_layers), "d_model": backend.d_model,
-              "dtype": config.store_dtype,
-              "vocabulary": vocabulary.to_dict(), "template": template.to_dict(), "n_items": len(items)}
+              "dtype": config.store_dtype, "vocabulary": vocabulary.to_dict(), "template": template.to_dict(),
+              "n_items": len(items)}
     writer = RunWriter(out, header)
     elicitor = Elicitor(backend, ElicitSettings(template=template, vocabulary=vocabulary,
                                                 max_answer_tokens=config.max_answer_tokens, grading=config.grading,

@@ -19,12 +19,8 @@ MIN_PREFIX = 3  # a prefix this long or longer names its completion ("calib" -> 
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """A ' Did you mean ...?' suffix for an unknown name, or '' when nothing is close.
-
-    Close means: one name is a prefix of the other, the shorter at least ``MIN_PREFIX`` characters long, or
-    difflib's similarity ratio is at least 0.6 (its default; looser cutoffs suggest unrelated names, e.g.
-    'nonexistent' -> 'elements').
-    """
+    """A ' Did you mean ...?' suffix for an unknown name, or '' when nothing is close: a prefix either way (of at
+    least ``MIN_PREFIX`` characters), or difflib's ratio >= 0.6 (looser suggests 'nonexistent' -> 'elements')."""
     known = list(known)
     close = [k for k in known if min(len(k), len(name)) >= MIN_PREFIX and (k.startswith(name) or name.startswith(k))]
     close = close or difflib.get_close_matches(name, known, n=1, cutoff=0.6)

@@ -77,8 +77,8 @@ def parse_layers(text: str) -> str | tuple[int, ...]:
     try:
         for part in (p.strip() for p in text.split(",") if p.strip()):
             if "-" in part[1:]:
-                lo, hi = part[0] + part[1:].split("-", 1)[0], part[1:].split("-", 1)[1]
-                layers.extend(range(int(lo), int(hi) + 1))
+                lo, _, hi = part[1:].partition("-")  # the first character may be a minus sign
+                layers.extend(range(int(part[0] + lo), int(hi) + 1))
             else:
                 layers.append(int(part))
     except ValueError:

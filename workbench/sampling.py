@@ -1,10 +1,8 @@
 """Sampling channels of a stored run: self-consistency, semantic entropy and P(True), stored beside the run.
 
-Opt-in and costly: per example, k sampled answers (about k times collect's answer generation, one prompt
-forward shared by the k samples) and one forward for P(True). Seeded per (example, sample), so the numbers
-do not depend on batching. Resumable like collect: each finished batch of examples is written atomically to
-``RUN/results/sampling/<key>/partial/`` before the next starts; the result (its table, then the manifest with
-config, hash, versions and model checksum) comes last. The config is ``workbench.configs.SampleConfig``.
+Opt-in and costly: per example, k sampled answers (about k times collect's answer generation) and one forward for
+P(True), seeded per (example, sample) so batching does not matter. Resumable like collect: each finished batch is
+written atomically to ``RUN/results/sampling/<key>/partial/`` before the next starts; the result comes last.
 """
 
 from __future__ import annotations
@@ -51,17 +49,13 @@ def _batch(backend: Backend, records: pd.DataFrame, config: SampleConfig, templa
 
 def sample_channels(run: str | Path | Run, config: SampleConfig | None = None, model: Backend | None = None,
                     **overrides: Any) -> Result:
-    """Sample (or resume sampling) every example of a run; return the stored ``sampling`` result.
-
-    ``overrides`` set config fields (``k=10``, ``overwrite=True``, ``progress=False``, ...); ``model`` is the
-    run's model already loaded (else it is loaded on ``config.device``). A config already stored on this run
-    is returned as it is (``overwrite=True`` recomputes it); another config gets its own keyed folder.
+    """Sample (or resume sampling) every example of a run and return the stored ``sampling`` result; ``overrides``
+    set config fields, ``model`` is the run's model already loaded. A config already stored on this run is returned
+    as it is (``overwrite=True`` recomputes it); another config gets its own keyed folder.
 
     Its table ``samples`` (one row per example): example_id, samples, agree, clusters, n_clusters,
     self_consistency, semantic_entropy_nats, semantic_entropy (as a confidence), and with ``p_true``:
-    p_true_raw, p_false_raw, p_true. The channels analysis adds ``self_consistency``, ``semantic_entropy`` and
-    ``p_true`` from the latest sampling result, and says which config they came from.
-    """
+    p_true_raw, p_false_raw, p_true."""
     config = SampleConfig(**{**(dict(config) if config is not None else {}), **overrides})
     run = run if isinstance(run, Run) else open_run(run)
     require_complete(run, config.allow_incomplete)

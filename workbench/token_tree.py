@@ -1,9 +1,8 @@
 """Token trees appended after rows of tokens, and the token prefix that rows share.
 
-Decoding (``elicit.decoding``), the fast patch (``analyses.patching.fast``) and the fine-tuning loss
-(``finetune.loss``) score the confidence vocabulary's trie in one forward: its internal nodes follow each
-row as a tree, each node at position (row length + depth) and attending to the row's real tokens and to its
-own ancestors only. Each also runs the prefix every row starts with (the chat template) once.
+Decoding, the fast patch and the fine-tuning loss score the confidence vocabulary's trie in one forward: its
+internal nodes follow each row as a tree, each node at position (row length + depth), attending to the row's real
+tokens and its own ancestors only. Each also runs the prefix every row starts with (the chat template) once.
 """
 
 from __future__ import annotations

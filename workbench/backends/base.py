@@ -15,23 +15,20 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor
 
+from workbench.architectures import SITE_NAMES as SITES  # in the order the forward pass reaches them
+from workbench.architectures import text_config
 from workbench.errors import WorkbenchError, did_you_mean
 from workbench.layer_selection import is_index, layer_index
 
 if TYPE_CHECKING:
     from workbench.elicit.confidence import Confidence
 
-# Sites inside one block, in the order the forward pass reaches them.
-SITES: tuple[str, ...] = ("resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post")
 _HOOK = re.compile(r"^blocks\.(\d+)\.hook_(\w+)$")
 
 
 def hook_name(layer: int, site: str, n_layers: int | None = None) -> str:
-    """``blocks.{layer}.hook_{site}``, the TransformerLens name of a residual-stream site.
-
-    ``site`` is one of ``SITES``. A negative ``layer`` counts from the end and needs ``n_layers``
-    (e.g. ``hook_name(-1, "resid_post", model.n_layers)``).
-    """
+    """``blocks.{layer}.hook_{site}``, the TransformerLens name of a residual-stream site (one of ``SITES``); a
+    negative ``layer`` counts from the end and needs ``n_layers``: ``hook_name(-1, "resid_post", model.n_layers)``."""
     if site not in SITES:
         raise WorkbenchError(f"unknown site {site!r}.{did_you_mean(str(site), SITES)} Choose one of {', '.join(SITES)}")
     if n_layers is not None:
@@ -64,9 +61,6 @@ def execution_order(names: Sequence[str], n_layers: int) -> list[str]:
     return sorted(set(names), key=key)
 
 
-PATCH_MODES: tuple[str, ...] = ("set", "add")
-
-
 def _fail(field_name: str, problem: str, fix: str) -> WorkbenchError:
     return WorkbenchError(f"Patch.{field_name}: {problem}; {fix}")
 
@@ -89,13 +83,9 @@ def _check_indices(value: Any, field_name: str) -> None:
 
 @dataclass(frozen=True)
 class Patch:
-    """Write values into a hook point's activation at one position per row.
-
-    ``mode="set"`` overwrites: ``act[rows[i], positions[i]] = values[i]``; ``mode="add"`` adds:
-    ``act[rows[i], positions[i]] += values[i]`` (steering). Validated on construction (positions 1-d
-    integers >= 0, values [n, d_model], rows like positions) and against the model when it runs
-    (``check``: d_model, rows and positions within the batch); each problem is one ``WorkbenchError``.
-    """
+    """Write ``act[rows[i], positions[i]] = values[i]`` into a hook point's activation (``mode="add"``: ``+=``,
+    steering). Checked on construction and, by ``check``, against the model's input; each problem is one
+    ``WorkbenchError``."""
 
     hook: str
     positions: Tensor  # [n] long
@@ -107,7 +97,7 @@ class Patch:
         if not isinstance(self.hook, str) or not _HOOK.match(self.hook) or _HOOK.match(self.hook).group(2) not in SITES:
             raise _fail("hook", f"unknown hook point {self.hook!r}",
                         f"use wb.hook_name(layer, site) with site one of {', '.join(SITES)}")
-        if self.mode not in PATCH_MODES:
+        if self.mode not in ("set", "add"):
             raise _fail("mode", f"unknown mode {self.mode!r}", "use 'set' (overwrite) or 'add' (add the values)")
         _check_indices(self.positions, "positions")
         if not isinstance(self.values, Tensor) or not self.values.dtype.is_floating_point:
@@ -155,14 +145,10 @@ class Patch:
     def from_run(cls, source_run: Any, source_example: int, target_run: Any, target_example: int, *,
                  layer: int, role: str = "confidence_slot", site: str = "resid_pre", model: "Backend | None" = None,
                  mode: str = "set") -> "Patch":
-        """The patch that writes ``source_run``'s activation at ``role`` of ``source_example`` into
-        ``target_example`` of ``target_run`` at the same role, at ``blocks.{layer}.hook_{site}``.
-
-        ``resid_pre`` and ``resid_post`` come from the source run's store; other sites (``attn_out``,
-        ``resid_mid``, ``mlp_out``) need the source ``model`` for one forward pass. Apply it to
-        ``target_run.prompt_ids(target_example)`` (one row), e.g. ``model.confidence(ids, patches=[patch])``.
-        ``layer`` counts blocks, Python style (``-1`` is the last block).
-        """
+        """The patch writing ``source_run``'s activation at ``role`` of ``source_example`` into ``target_example``
+        of ``target_run`` at ``blocks.{layer}.hook_{site}`` (``layer`` -1 is the last block; sites other than
+        ``resid_pre``/``resid_post`` need the source ``model``, see ``stored_activation``). Apply it to
+        ``target_run.prompt_ids(target_example)``, e.g. ``model.confidence(ids, patches=[patch])``."""
         n_blocks = source_run.n_blocks
         layer = layer_index(layer, n_blocks, "layer", "blocks")
         if target_run.n_blocks != n_blocks or target_run.d_model != source_run.d_model:
@@ -177,11 +163,7 @@ class Patch:
 def stored_activation(run: Any, example: int, *, layer: int, role: str, site: str,
                       model: "Backend | None" = None) -> Tensor:
     """[d_model] float32 activation of ``example`` at ``role`` and ``blocks.{layer}.hook_{site}``: from the run store
-    when it holds it, else one forward of the example's stored ids through ``model``.
-
-    The store keeps ``resid_pre`` of every block and the last block's ``resid_post`` (``Run.residuals`` reads a
-    hook name); other sites (``attn_out``, ``resid_mid``, ``mlp_out``) need the model.
-    """
+    (it keeps every block's ``resid_pre`` and the last ``resid_post``), else one forward through ``model``."""
     hook = hook_name(layer, site, run.n_blocks)
     if site in ("resid_pre", "resid_post") and role in run.roles:  # a read-out: stored
         return torch.from_numpy(run.residuals(hook, role)[run.example(example).row])
@@ -212,11 +194,8 @@ def gather_positions(act: Tensor, positions: Tensor | None) -> Tensor:
 
 
 class Backend(ABC):
-    """A causal language model that runs token ids with cached and patched hook points.
-
-    ``hf_model`` is the transformers model underneath (for TransformerLens, wrapped in place by the
-    bridge), ``tokenizer`` its tokenizer, ``info`` what the loader knows (name, checksum, source).
-    """
+    """A causal language model that runs token ids with cached and patched hook points: ``hf_model`` is the
+    transformers model (under TransformerLens, wrapped in place), ``info`` what the loader knows (name, checksum)."""
 
     name: ClassVar[str]
 
@@ -224,7 +203,7 @@ class Backend(ABC):
         self.hf_model = hf_model
         self.tokenizer = tokenizer
         self.info = info
-        config = hf_model.config.get_text_config() if hasattr(hf_model.config, "get_text_config") else hf_model.config
+        config = text_config(hf_model.config)
         self.n_layers: int = config.num_hidden_layers
         self.d_model: int = config.hidden_size
         self.d_vocab: int = config.vocab_size
@@ -232,8 +211,8 @@ class Backend(ABC):
 
     def __repr__(self) -> str:
         dtype = str(self.dtype).removeprefix("torch.")
-        return (f"Backend({self.info.get('name')!r}, backend={self.name!r}, dtype={dtype!r}, device={str(self.device)!r}, "
-                f"blocks={self.n_layers}, d_model={self.d_model})")
+        return (f"Backend({self.info.get('name')!r}, backend={self.name!r}, dtype={dtype!r}, "
+                f"device={str(self.device)!r}, blocks={self.n_layers}, d_model={self.d_model})")
 
     @property
     def device(self) -> torch.device:
@@ -294,7 +273,12 @@ class Backend(ABC):
         ``input_ids`` may be one sequence [pos] or a list (``run.prompt_ids(i)``); it is checked (``token_ids``).
         """
         input_ids = self.token_ids(input_ids)
-        self._check_patches(patches, input_ids)
+        if isinstance(patches, Patch):
+            raise WorkbenchError("patches must be a list of Patch objects; pass patches=[patch]")
+        for patch in patches:
+            if not isinstance(patch, Patch):
+                raise WorkbenchError(f"patches must hold wb.Patch objects, got {type(patch).__name__}")
+            patch.check(batch=input_ids.shape[0], length=input_ids.shape[-1], d_model=self.d_model)
         for name in [*cache, *(p.hook for p in patches)]:
             parse_hook_name(name, self.n_layers)
         kwargs = {"attention_mask": attention_mask, "position_ids": position_ids,
@@ -303,23 +287,11 @@ class Backend(ABC):
             return self._run(input_ids.to(self.device), {k: v for k, v in kwargs.items() if v is not None},
                              list(cache), cache_positions, list(patches))
 
-    def _check_patches(self, patches: Sequence[Patch], input_ids: Tensor) -> None:
-        if isinstance(patches, Patch):
-            raise WorkbenchError("patches must be a list of Patch objects; pass patches=[patch]")
-        for patch in patches:
-            if not isinstance(patch, Patch):
-                raise WorkbenchError(f"patches must hold wb.Patch objects, got {type(patch).__name__}")
-            patch.check(batch=input_ids.shape[0], length=input_ids.shape[-1], d_model=self.d_model)
-
     def confidence(self, input_ids: Tensor, *, vocabulary: Any = "percent", patches: Sequence[Patch] = (),
                    attention_mask: Tensor | None = None) -> "Confidence":
-        """The exact confidence distribution after ``input_ids`` [batch, pos] (each row ends at its confidence slot).
-
-        Scored as collect scores it (every vocabulary string's exact multi-token probability, one trie pass
-        over the key/value cache), with ``patches`` applied to the forward pass; a left-padded batch needs
-        ``attention_mask`` [batch, pos] (1 = real token). ``vocabulary``: ``percent``, ``digits``,
-        ``letters`` or a ``ConfidenceVocabulary``. Returns a ``Confidence`` (``.probs`` [batch, n_strings]).
-        """
+        """The exact ``Confidence`` (``.probs`` [batch, n_strings]) after ``input_ids`` [batch, pos], each row ending at
+        its confidence slot, scored as collect scores it, with ``patches`` applied; a left-padded batch needs
+        ``attention_mask`` [batch, pos] (1 = real token). ``vocabulary``: a name or a ``ConfidenceVocabulary``."""
         from workbench.elicit.confidence import confidence_of
 
         return confidence_of(self, input_ids, vocabulary=vocabulary, patches=patches, attention_mask=attention_mask)

@@ -199,11 +199,8 @@ HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # org/name; anything else wi
 
 
 def resolve(name_or_path: str) -> tuple[str, dict[str, Any]]:
-    """(what to pass to from_pretrained, info) for a registry name, a local directory or a hub id.
-
-    Refused with one clear error, before anything loads: a path that does not exist (or is a file), and a hub
-    id that is not in the local Hugging Face cache while offline (``HF_HUB_OFFLINE=1``).
-    """
+    """(what to pass to from_pretrained, info) for a registry name, a local directory or a hub id; a missing path,
+    a file, or a hub id not cached while offline is one clear error before anything loads."""
     if name_or_path in MODELS:
         spec = MODELS[name_or_path]
         path, sha = converted_checkpoint(spec)
@@ -244,19 +241,14 @@ def progress_bars(enabled: bool) -> Iterator[None]:
         (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()
 
 
-def hub_offline() -> bool:
-    """Whether Hugging Face's offline mode is on (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``), read now."""
-    from huggingface_hub import constants
-
-    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
-    return bool(constants.HF_HUB_OFFLINE) or any(f.strip().upper() in ("1", "ON", "YES", "TRUE") for f in flags)
-
-
 def check_hub_reachable(hub_id: str) -> None:
-    """A hub id must be in the local Hugging Face cache when offline: say so before transformers retries."""
+    """A hub id must be in the local Hugging Face cache when offline (``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE``,
+    read now): say so before transformers retries."""
     from huggingface_hub import constants, try_to_load_from_cache
 
-    if hub_offline() and not isinstance(try_to_load_from_cache(hub_id, "config.json"), str):
+    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
+    offline = bool(constants.HF_HUB_OFFLINE) or any(f.strip().upper() in ("1", "ON", "YES", "TRUE") for f in flags)
+    if offline and not isinstance(try_to_load_from_cache(hub_id, "config.json"), str):
         raise WorkbenchError(
             f"model {hub_id!r} is not a local directory and not in the Hugging Face cache ({constants.HF_HUB_CACHE}), "
             "and the hub is offline (HF_HUB_OFFLINE=1): download it where there is network "
@@ -305,10 +297,8 @@ def load_model(
     progress: bool = True,
     **from_pretrained_kwargs: Any,
 ) -> Backend:
-    """A model behind the chosen backend. ``from_pretrained_kwargs`` (e.g. ``device_map``) go to transformers.
-
-    ``progress=False`` silences the weight-loading (and first-use conversion) progress bars.
-    """
+    """A model behind the chosen backend; ``from_pretrained_kwargs`` (e.g. ``device_map``) go to transformers, and
+    ``progress=False`` silences the weight-loading (and first-use conversion) progress bars."""
     if backend not in BACKENDS:
         raise WorkbenchError(f"unknown backend {backend!r}.{did_you_mean(backend, BACKENDS)} Choose one of {BACKENDS}")
     with progress_bars(progress):

@@ -1,8 +1,5 @@
-"""nnsight 0.8 backend: the model wrapped by ``LanguageModel``; hook names map to module inputs/outputs.
-
-Where each site lives is the architecture table's (``workbench.architectures``): a module under the decoder
-layer and whether the site is its input or its output (the first element when the module returns a tuple).
-"""
+"""nnsight 0.8 backend: the model wrapped by ``LanguageModel``; hook names map to module inputs/outputs where the
+architecture table (``workbench.architectures``) says each site lives."""
 
 from __future__ import annotations
 

@@ -1,11 +1,9 @@
 """The read-out head alone: final norm, unembedding and final-logit softcap, without the decoder layers.
 
-The logit lens turns stored residuals into next-token distributions; it needs only these few modules, not
-the model. ``ReadoutHead.from_checkpoint`` builds the model's skeleton on the meta device (no memory, no
-weights), materialises only the two modules the architecture table names, and fills them from the
-checkpoint's safetensors files (the unembedding from the embedding matrix when the weights are tied). So
-the head is the model's own modules and maths (Gemma 3's ``1 + weight`` norm included), read from the
-same files, at the cost of reading two tensors.
+The logit lens needs only these modules. ``ReadoutHead.from_checkpoint`` builds the model's skeleton on the meta
+device and fills only the two modules the architecture table names from the checkpoint's safetensors (the
+unembedding from the embedding matrix when tied): the model's own modules and maths (Gemma 3's ``1 + weight``
+norm included), at the cost of reading two tensors.
 """
 
 from __future__ import annotations

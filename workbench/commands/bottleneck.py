@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.cli_options import add_config_options, add_run_argument, config_fields
+from workbench.cli_options import add_run_command, config_fields
 from workbench.configs import BottleneckConfig
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("bottleneck", help="is the confidence signal lost at the text? (and where, by read-out)")
-    add_run_argument(parser)
-    add_config_options(parser, BottleneckConfig)
-    parser.set_defaults(func=run)
+    add_run_command(subparsers, "bottleneck", run, BottleneckConfig,
+                    help="is the confidence signal lost at the text? (and where, by read-out)")
 
 
 def run(args: argparse.Namespace) -> int:

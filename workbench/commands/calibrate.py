@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.cli_options import add_config_options, add_run_argument, config_fields
+from workbench.cli_options import add_run_command, config_fields
 from workbench.configs import CalibrateConfig
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("calibrate", help="calibration, discrimination and validity of every channel")
-    add_run_argument(parser, "run directory (the probe channel is included after `workbench probe`)")
-    add_config_options(parser, CalibrateConfig)
-    parser.set_defaults(func=run)
+    add_run_command(subparsers, "calibrate", run, CalibrateConfig,
+                    help="calibration, discrimination and validity of every channel",
+                    run_help="run directory (the probe channel is included after `workbench probe`)")
 
 
 def run(args: argparse.Namespace) -> int:

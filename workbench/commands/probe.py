@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.cli_options import add_config_options, add_run_argument, config_fields
+from workbench.cli_options import add_run_command, config_fields
 from workbench.configs import ProbeConfig
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("probe", help="fit a probe per read-out and role; held-out AUROC per read-out")
-    add_run_argument(parser)
-    add_config_options(parser, ProbeConfig)
-    parser.set_defaults(func=run)
+    add_run_command(subparsers, "probe", run, ProbeConfig,
+                    help="fit a probe per read-out and role; held-out AUROC per read-out")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.cli_options import add_config_options, add_run_argument, config_fields
+from workbench.cli_options import add_config_options, config_fields
 from workbench.configs import AnalysisConfig
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("report", help="one offline HTML page: a run's findings, every figure and table")
-    add_run_argument(parser, "run directory (its analyses' stored results are included)")
+    parser.add_argument("run", help="run directory (its analyses' stored results are included)")
     parser.add_argument("--out", default=None, help="the page's path (default: RUN/report.html)")
     add_config_options(parser, AnalysisConfig, skip=("overwrite",))  # the page is rewritten each time
     parser.set_defaults(func=run)

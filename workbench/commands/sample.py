@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.cli_options import add_config_options, add_run_argument, config_fields
+from workbench.cli_options import add_run_command, config_fields
 from workbench.configs import SampleConfig
 from workbench.errors import command_line
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "sample", help="sampling channels: self-consistency, semantic entropy, P(True) (opt-in; costs ~k x collect's "
-                       "answer generation)",
+    add_run_command(
+        subparsers, "sample", run, SampleConfig,
+        help="sampling channels: self-consistency, semantic entropy, P(True) (opt-in; costs ~k x collect's answer "
+             "generation)",
         description="Opt-in and costly: per example, k sampled answers (about k times the answer generation of "
                     "`workbench collect`; the prompt forward is shared) plus one forward for P(True). Stored per "
                     "example beside the run, resumable; `workbench calibrate` then reports the three channels.")
-    add_run_argument(parser)
-    add_config_options(parser, SampleConfig)
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

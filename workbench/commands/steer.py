@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.cli_options import add_config_options, add_run_argument, config_fields
+from workbench.cli_options import add_run_command, config_fields
 from workbench.configs import SteerConfig
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "steer", help="steer along the probe direction at the confidence slot; dose-response vs random directions",
+    add_run_command(
+        subparsers, "steer", run, SteerConfig,
+        help="steer along the probe direction at the confidence slot; dose-response vs random directions",
         description="Cost: one forward of each example's prompt, then per (read-out, alpha, direction) a one-token "
                     "step, the vocabulary scoring and a 4-token decode; (1 + n-random) x read-outs x alphas "
                     "conditions in all.")
-    add_run_argument(parser)
-    add_config_options(parser, SteerConfig)
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

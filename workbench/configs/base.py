@@ -49,8 +49,7 @@ class ConfigError(WorkbenchError):
         return f", got {self.value!r}" if self.has_value and not quoted else ""
 
 
-def option(default: Any, help: str, *, execution: bool = False, flags: tuple[str, ...] = (),
-           cli: bool = True) -> Any:
+def option(default: Any, help: str, *, execution: bool = False, flags: tuple[str, ...] = (), cli: bool = True) -> Any:
     """A config field: default, help text, whether it is an execution field (not hashed), its CLI flags
     (default ``--field-name``; a true-by-default flag gets ``--no-field-name``), and whether the CLI has it."""
     return Field(default, description=help, json_schema_extra={"execution": execution, "flags": list(flags),
@@ -58,7 +57,7 @@ def option(default: Any, help: str, *, execution: bool = False, flags: tuple[str
 
 
 def extra(info: FieldInfo, key: str, default: Any = None) -> Any:
-    return (info.json_schema_extra or {}).get(key, default) if isinstance(info.json_schema_extra, dict) else default
+    return info.json_schema_extra.get(key, default) if isinstance(info.json_schema_extra, dict) else default
 
 
 def kind_of(info: FieldInfo) -> Kind | None:
@@ -69,10 +68,9 @@ def kind_of(info: FieldInfo) -> Kind | None:
 def flags_of(name: str, info: FieldInfo) -> list[str]:
     """The CLI flags of field ``name``: its declared ones, else ``--field-name`` (``--no-field-name`` for a switch
     that is on by default). The first is the one the CLI names in its messages."""
-    dash = name.replace("_", "-")
-    declared = list(extra(info, "flags", ()) or ())
-    if declared:
+    if declared := list(extra(info, "flags", ()) or ()):
         return declared
+    dash = name.replace("_", "-")
     return [f"--no-{dash}" if isinstance(info.default, bool) and info.default else f"--{dash}"]
 
 
@@ -81,11 +79,13 @@ class StageConfig(BaseModel):
 
     ``RENAMED``: old field name -> the field(s) now holding its value. The old name still loads (with a
     ``FutureWarning``); ``content()`` hashes them under it while they hold one value, so stored hashes hold.
+    ``UNHASHED_AT``: a field added later -> its value that does what was done before it, at which it is not hashed.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     SECTION: ClassVar[str] = ""
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {}
+    UNHASHED_AT: ClassVar[dict[str, Any]] = {}
     SHARED: ClassVar[bool] = False  # a mixin of fields many configs share (``stages``): listed after a config's own
     HELP: ClassVar[dict[str, str]] = {}  # what a shared field means in this config (its help text here)
 
@@ -122,13 +122,9 @@ class StageConfig(BaseModel):
 
     @classmethod
     def _path(cls, *loc: Any) -> str:
-        parts = [cls.SECTION] if cls.SECTION else []
-        for part in loc:
-            if isinstance(part, int):
-                parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
-            else:
-                parts.append(str(part))
-        return ".".join(parts)
+        """The key path of ``loc`` under this section, e.g. ``steer.alphas[2]``."""
+        return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in (cls.SECTION, *loc)
+                       if part != "").lstrip(".")
 
     @classmethod
     def _error(cls, error: ValidationError) -> ConfigError:
@@ -186,9 +182,10 @@ class StageConfig(BaseModel):
         return out
 
     def content(self) -> dict[str, Any]:
-        """The fields that decide the stored numbers (hashed; renamed ones under their old name, see ``RENAMED``)."""
+        """The fields that decide the stored numbers (hashed; see ``RENAMED`` and ``UNHASHED_AT``)."""
         skip = set(self.execution_keys())
-        out = {k: v for k, v in self.to_dict().items() if k not in skip}
+        out = {k: v for k, v in self.to_dict().items()
+               if k not in skip and (k not in self.UNHASHED_AT or v != self.UNHASHED_AT[k])}
         for old, new in self.RENAMED.items():
             if all(name in out and out[name] == out[new[0]] for name in new):
                 out = {(old if k == new[0] else k): v for k, v in out.items() if k == new[0] or k not in new}
@@ -210,11 +207,9 @@ class StageConfig(BaseModel):
             if value == info.default:
                 continue
             if value is None:
-                kind = kind_of(info)
-                if kind is None or kind.none_word is None:
-                    continue
-                value = kind.none_word
-            out[name] = _jsonable(value)
+                value = getattr(kind_of(info), "none_word", None)  # a file cannot hold None: its word, else left out
+            if value is not None:
+                out[name] = _jsonable(value)
         return out
 
 

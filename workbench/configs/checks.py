@@ -1,8 +1,5 @@
-"""Checks of names that point outside the config: models and datasets (they read the registries and the disk).
-
-Each raises ``ValueError`` with what is wrong and what would be right; the config turns that into one
-``WorkbenchError`` naming the key.
-"""
+"""Checks of the names that point outside the config, models and datasets (they read the registries and the disk):
+each raises ``ValueError`` saying what is wrong and what would be right; the config adds the key."""
 
 from __future__ import annotations
 

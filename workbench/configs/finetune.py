@@ -21,14 +21,14 @@ class FinetuneConfig(Execution):
     """What a fine-tuning run does (hashed) and how it is executed (``execution_keys``, not hashed)."""
 
     SECTION: ClassVar[str] = "finetune"
+    UNHASHED_AT: ClassVar[dict[str, str]] = {"strategy": "standard"}  # so earlier adapters keep their hash
     objective: Literal[*reg.objectives()] = option(
         "confidence", "confidence (match the target) or answer (standard fine-tuning on gold answers)")
     target: Literal[*reg.targets()] = option("probe", "what the confidence is tuned toward")
     strategy: Literal[*reg.strategies()] = option(
         "standard", "standard, or knowledge-aware (CogCalib: familiar items first, with a confidence penalty; the "
                     "answer objective only)")
-    probe: MaybeText = option(
-        None, "LAYER/ROLE of the run's saved probe (e.g. 18/confidence_slot) or a probe file")
+    probe: MaybeText = option(None, "LAYER/ROLE of the run's saved probe (e.g. 18/confidence_slot) or a probe file")
     probe_kind: Literal[*reg.probes()] = option("logistic", "which saved probe kind")
     width: NonNegative = option(5.0, "sd of the target Gaussian in points (0: one-hot)")
     constant: Annotated[float | None, Field(strict=True, ge=0, le=1)] = option(
@@ -50,25 +50,14 @@ class FinetuneConfig(Execution):
     checkpoint_every: Count = option(25, "steps between checkpoints", execution=True)
 
     @model_validator(mode="after")
-    def _probe_target_needs_a_probe(self) -> "FinetuneConfig":
+    def _objective_has_what_it_needs(self) -> "FinetuneConfig":
         if self.objective == "confidence" and self.target == "probe" and not self.probe:
             raise ConfigError("finetune.probe", "the probe target needs probe = LAYER/ROLE (or a probe file), "
                               "e.g. --probe 18/confidence_slot", has_value=False)
-        return self
-
-    @model_validator(mode="after")
-    def _strategy_needs_the_answer_objective(self) -> "FinetuneConfig":
         if self.strategy != "standard" and self.objective != "answer":
             raise ConfigError("finetune.strategy", f"the {self.strategy} strategy tunes the answer objective; add "
                               "--objective answer", has_value=False)
         return self
-
-    def content(self) -> dict:
-        """The hashed fields; ``strategy`` only when it is not the default, so earlier adapters keep their hash."""
-        content = super().content()
-        if content.get("strategy") == "standard":
-            del content["strategy"]
-        return content
 
     @property
     def name(self) -> str:

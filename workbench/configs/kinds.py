@@ -1,12 +1,11 @@
 """The kinds of value pydantic's own types do not say: each checks a Python value and reads one from command-line text.
 
-Plain fields are pydantic's: ``Literal[...]`` names (from ``registries``), ``Annotated[int, Field(strict=True,
-ge=2)]``, ``Annotated[bool, Field(strict=True)]``; ``StageConfig`` words their errors as these kinds word theirs
-(``must be an integer >= 2``), and ``of_type`` says how the CLI reads them. A kind here is pydantic metadata
-(``Annotated[str | tuple[int, ...], layers()]``) for what takes more: a word standing for ``None`` (``all``),
-comma-separated lists, layer ranges, ``SPLIT=RUN``. It says what is expected in words, so an error reads the
-same from the Python API, the CLI and a sweep file. Values are normalised on the way in (numpy scalars become
-Python numbers, lists become tuples), so equal configs hash equally.
+Plain fields are pydantic's (``Literal[...]`` names from ``registries``, ``Annotated[int, Field(strict=True, ge=2)]``):
+``words`` words their errors as the kinds word theirs (``must be an integer >= 2``), ``of_type`` says how the CLI
+reads them. A kind (``Annotated[str | tuple[int, ...], layers()]``) is for what takes more: a word standing for
+``None`` (``all``), comma-separated lists, layer ranges, ``SPLIT=RUN``; its error reads the same from the API, the
+CLI and a sweep file. Values are normalised on the way in (numpy scalars as numbers, lists as tuples), so equal
+configs hash equally.
 """
 
 from __future__ import annotations
@@ -35,20 +34,17 @@ def plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Kind:
-    """A field's check; whether ``None`` is allowed (``optional``; ``none_word`` is the text standing for it where a
-    file cannot hold ``None``, e.g. ``"all"`` for ``limit``); how the CLI reads it (``parse`` one text, or with
-    ``many`` one or more texts — none where ``empty`` — comma-separated or not; ``words``: single texts kept whole, like ``all``); the
-    names it accepts (``choices``, for the help text)."""
+    """A field's check, and how the CLI reads the field and names it in the help."""
 
     check: Check
     metavar: str
-    parse: Callable[[str], Any] = str
-    many: bool = False
+    parse: Callable[[str], Any] = str  # reads one CLI text
+    many: bool = False  # the CLI takes one or more texts, each comma-separated or not
     empty: bool = False  # with ``many``: no texts at all is a value (the empty list)
-    optional: bool = False
-    none_word: str | None = None
-    words: tuple[str, ...] = ()
-    choices: Callable[[], Iterable[str]] | None = None
+    optional: bool = False  # ``None`` is allowed
+    none_word: str | None = None  # the text standing for ``None`` where a file cannot hold it (``all`` for ``limit``)
+    words: tuple[str, ...] = ()  # with ``many``: single texts kept whole, like ``all``
+    choices: Callable[[], Iterable[str]] | None = None  # the names it accepts, for the help text
 
     def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(self.validate)
@@ -95,10 +91,6 @@ def integer(low: int, *, none_word: str) -> Kind:
             raise ValueError(f"must be an integer >= {low} or {none_word!r}")
         return v
     return Kind(check, "N", int, none_word=none_word)
-
-
-def _known(choices: Callable[[], Iterable[str]] | Iterable[str]) -> list[str]:
-    return list(choices() if callable(choices) else choices)
 
 
 def _not_one_of(v: Any, known: list[str]) -> str:
@@ -160,6 +152,8 @@ def names(choices: Callable[[], Iterable[str]] | Sequence[str] | None = None, *,
           word: str | None = None) -> Kind:
     """A tuple of names (a list, or comma-separated text), each one of ``choices`` (any non-empty text without);
     ``empty`` allows none (the text ``none``); ``word`` is one extra text standing for every name (``all``)."""
+    listed = choices if choices is None or callable(choices) else (lambda: choices)
+
     def check(v: Any) -> str | tuple[str, ...]:
         if word is not None and v == word:
             return word
@@ -168,7 +162,7 @@ def names(choices: Callable[[], Iterable[str]] | Sequence[str] | None = None, *,
         v = split(v)
         if not isinstance(v, (list, tuple)) or (not v and not empty):
             raise ValueError("must be a non-empty list of names" if not empty else "must be a list of names")
-        known = _known(choices) if choices is not None else None
+        known = list(listed()) if listed is not None else None
         for item in v:
             if known is None and not (isinstance(item, str) and item):
                 raise ValueError("must be a non-empty list of names")
@@ -176,8 +170,7 @@ def names(choices: Callable[[], Iterable[str]] | Sequence[str] | None = None, *,
                 raise ValueError(f"has {item!r}, which {_not_one_of(item, known)}")
         return tuple(v)
     words = tuple(w for w in (word, "none" if empty else None) if w)
-    return Kind(check, "NAME", many=True, empty=empty, words=words,
-                choices=None if choices is None else choices if callable(choices) else (lambda: choices))
+    return Kind(check, "NAME", many=True, empty=empty, words=words, choices=listed)
 
 
 def integers(low: int | None = None, *, optional: bool = False) -> Kind:

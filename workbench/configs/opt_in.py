@@ -1,8 +1,6 @@
 """The configs of the two opt-in stages outside the sweep: steering (``SteerConfig``) and sampling channels
-(``SampleConfig``). Same model as every stage (``workbench.configs.base``): ``wb.steer``/``wb.sample`` and
-``workbench steer``/``workbench sample`` are generated from these fields. Their hashed fields, names and
-defaults are those of the dataclasses they replace, so stored steering results and sampling tables keep
-their hashes (numbers are normalised to floats, so ``alphas=(-1, 1)`` now hashes as ``(-1.0, 1.0)``).
+(``SampleConfig``). Their hashed fields keep the names and defaults of the dataclasses they replace, so stored
+results keep their hashes (numbers are floats: ``alphas=(-1, 1)`` hashes as ``(-1.0, 1.0)``).
 """
 
 from __future__ import annotations
@@ -32,8 +30,7 @@ class SteerConfig(AnalysisConfig, Statistics, OnRunModel):
         "probe", "probe: the saved probe's weights (run `workbench probe` first); mean_diff: the difference of "
                  "class means of the stored residuals")
     probe: Literal[*reg.probes()] = option("logistic", "which saved probe gives the direction")
-    probe_run: MaybeText = option(
-        None, "the run whose probe or class means give the direction (default: this run)")
+    probe_run: MaybeText = option(None, "the run whose probe or class means give the direction (default: this run)")
     readouts: Annotated[tuple[int, ...] | None, kinds.integers(optional=True)] = option(
         None, "residual read-outs steered, indices such as 5,15,-1 (default: four evenly spaced)")
     alphas: Annotated[tuple[float, ...], kinds.numbers()] = option(
@@ -71,8 +68,7 @@ class SampleConfig(AnalysisConfig, Seeded, Execution):
     HELP: ClassVar[dict[str, str]] = {
         "seed": "seed of the samples (per example and sample, so batching does not matter)"}
     k: Annotated[int, Field(strict=True, ge=2)] = option(5, "samples per example (agreement and entropy need two)")
-    temperature: Positive = option(
-        1.0, "sampling temperature (1.0 samples the model as is)")
+    temperature: Positive = option(1.0, "sampling temperature (1.0 samples the model as is)")
     max_answer_tokens: Annotated[int | None, Field(strict=True, ge=1)] = option(
         None, "longest sampled answer, in tokens (default: the run's)")
     p_true: Flag = option(True, "also P(True): one forward per example")

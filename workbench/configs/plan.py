@@ -31,10 +31,8 @@ class PlanConfig(StageConfig):
     model: Text = option(
         _default(CollectConfig, "model"), "registry name (its converted checkpoint's config), a directory holding "
         "config.json (weights not needed), a config.json file, or a Hugging Face id in the local cache")
-    items: Count = option(
-        _default(CollectConfig, "limit"), "items collected (collect's --limit)")
-    batch_size: Count = option(
-        _default(CollectConfig, "batch_size"), "prompts per forward of collect")
+    items: Count = option(_default(CollectConfig, "limit"), "items collected (collect's --limit)")
+    batch_size: Count = option(_default(CollectConfig, "batch_size"), "prompts per forward of collect")
     dtype: Literal[*reg.dtypes()] = option("bfloat16", "weights' dtype (collect's --dtype)")
     store_dtype: Literal[*reg.store_dtypes()] = option(
         _default(CollectConfig, "store_dtype"), "dtype of the stored residuals")
@@ -42,8 +40,7 @@ class PlanConfig(StageConfig):
         _default(CollectConfig, "store_readouts"), "read-outs stored (collect's --store-readouts)")
     store_roles: Annotated[str | tuple[str, ...], k.names(reg.roles, word="all")] = option(
         _default(CollectConfig, "store_roles"), "roles stored (collect's --store-roles)")
-    vocabulary: Literal[*reg.vocabularies()] = option(
-        _default(CollectConfig, "vocabulary"), "confidence vocabulary")
+    vocabulary: Literal[*reg.vocabularies()] = option(_default(CollectConfig, "vocabulary"), "confidence vocabulary")
     max_answer_tokens: Count = option(
         _default(CollectConfig, "max_answer_tokens"), "longest greedy answer; the plan counts every batch generating "
         "this many tokens (an upper bound: short answers stop after 2-5)")

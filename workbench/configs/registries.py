@@ -1,8 +1,7 @@
 """The names a config field may hold, as data: each list imports nothing, so configs stand below what they name.
 
-Each implementation keeps its own registry (prompt templates, probe estimators, patch metrics, model specs, ...);
-``tests/config/test_choice_lists.py`` checks that it holds exactly these names, in this order. Each list is a
-function returning the names (``configs.kinds.name`` takes one).
+Each list is a function returning the names; each implementation keeps its own registry (prompt templates, probe
+estimators, model specs, ...), and ``tests/config/test_choice_lists.py`` checks it holds exactly these, in order.
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
 """The study's config: ``ReplicateConfig``, the seed study's claims across a ladder of registry models.
 
-``wb.replicate`` and ``workbench replicate`` are generated from these fields, like every stage's. What each
-model's sweep computes (items, seeds, pairs, read-outs and blocks, bootstrap) is hashed; how it runs (executor, workers,
-batch size, progress, figures, ``report_only``) is not. A bad value is one ``ConfigError`` naming the key
-(the CLI names the flag): an unknown model lists the known ones, ``limit`` above the dataset's size says
-the size, a fine-tuned model must be one of ``models``. Whether a model's weights are installed is checked
-when the study runs (``workbench.replicate.check_installed``), so the stored claims of a model no longer
-installed can still be written with ``report_only``.
+What each model's sweep computes (items, seeds, pairs, read-outs and blocks, bootstrap) is hashed; how it runs
+(executor, workers, batch size, progress, figures, ``report_only``) is not. Whether a model's weights are installed
+is checked when the study runs (``workbench.replicate.check_installed``), so the stored claims of a model no
+longer installed can still be written with ``report_only``.
 """
 
 from __future__ import annotations
@@ -69,8 +66,7 @@ class ReplicateConfig(Bootstrapped, Progress):
     finetune: Annotated[tuple[str, ...] | None, registry_models("replicate.finetune", empty=True)] = option(
         None, "models whose probe-targeted LoRA fine-tuning tests claims 7 and 9, then the seed's cross-model "
               "patching of claims 4 and 5, or 'none' (default: the three smallest of --models)")
-    finetune_steps: Count = option(
-        30, "optimiser steps of each fine-tuning (batch 8, LoRA rank 8 on q_proj/v_proj)")
+    finetune_steps: Count = option(30, "optimiser steps of each fine-tuning (batch 8, LoRA rank 8 on q_proj/v_proj)")
     finetune_items: Annotated[int, Field(strict=True, ge=20)] = option(
         100, "held-out items (not among the study's) on which fine-tuning is evaluated, collected before and after")
     tuning: Annotated[tuple[str, ...], registry_models("replicate.tuning", empty=True)] = option(

@@ -1,12 +1,10 @@
 """One config per stage (collect, probe, calibrate, bottleneck, patch; sample and steer in ``opt_in``): the single
 home of every default.
 
-The Python verbs (``workbench.api``), the CLI (generated from these fields) and the sweep file (its
-``[collect]``, ``[probe]``, ... sections) all build these classes. Fields marked ``execution=True`` say how a
-result is computed, not what it is, and are not hashed. Fields many stages share are declared once, in mixins
-(``Execution``: device and progress, ``OnRunModel`` adds the backend; ``Statistics``: seed and n_boot). Field
-names and the content of ``CollectConfig`` and ``PatchConfig`` are those of earlier versions (renamed fields hash
-under their old names, ``RENAMED``), so stored runs and results keep their hashes.
+The Python verbs (``workbench.api``), the CLI and the sweep file's sections all build these classes. Fields many
+stages share are declared once, in mixins (``Execution``: device and progress, ``OnRunModel`` adds the backend;
+``Statistics``: seed and n_boot). ``CollectConfig`` and ``PatchConfig`` keep the names and content of earlier
+versions (renamed fields hash under their old names, ``RENAMED``), so stored runs and results keep their hashes.
 """
 
 from __future__ import annotations
@@ -49,8 +47,7 @@ class OnRunModel(Execution):
     """A stage that loads a stored run's model again: its backend defaults to the run's."""
 
     SHARED: ClassVar[bool] = True
-    backend: Literal[*reg.backends()] | None = option(
-        None, "model backend (default: the run's)", execution=True)
+    backend: Literal[*reg.backends()] | None = option(None, "model backend (default: the run's)", execution=True)
 
 
 class Seeded(StageConfig):
@@ -83,6 +80,7 @@ class CollectConfig(Execution, Seeded):
 
     SECTION: ClassVar[str] = "collect"
     HELP: ClassVar[dict[str, str]] = {"seed": "seed of the item sample"}
+    UNHASHED_AT: ClassVar[dict[str, str]] = {"store_readouts": "all", "store_roles": "all"}  # earlier runs' hashes
     model: Annotated[str, k.model_name()] = option(DEFAULT_MODEL, "registry name, Hugging Face id or checkpoint dir")
     dataset: Annotated[str, k.dataset_name()] = option(
         "all", "built-in family, 'all', a part (elements/symbol), a mix (capitals+elements/symbol), or a file")
@@ -106,15 +104,6 @@ class CollectConfig(Execution, Seeded):
     batch_size: Count = option(16, "prompts per forward", execution=True)
     fast: Flag = option(True, "exact speed-ups: the shared template prefix once, logits only where read "
                               "(--no-fast runs the plain path)", flags=("--no-fast",), execution=True)
-
-    def content(self) -> dict:
-        """The hashed fields; ``store_readouts`` and ``store_roles`` only when not 'all', so earlier runs keep their
-        hash."""
-        content = super().content()
-        for name in ("store_readouts", "store_roles"):
-            if content.get(name) == "all":
-                del content[name]
-        return content
 
 
 class ProbeConfig(AnalysisConfig, Statistics):
@@ -142,8 +131,7 @@ class CalibrateConfig(AnalysisConfig, Statistics):
     SECTION: ClassVar[str] = "calibrate"
     n_bins: Annotated[int, Field(strict=True, ge=2)] = option(10, "number of calibration bins",
                                                               flags=("--bins", "--n-bins"))
-    strategy: Literal["uniform", "quantile"] = option(
-        "uniform", "equal-width (uniform) or equal-mass (quantile) bins")
+    strategy: Literal["uniform", "quantile"] = option("uniform", "equal-width (uniform) or equal-mass (quantile) bins")
     validity: Literal[*reg.validity_presets()] = option("default", "validity-screen preset")
     prior_knowledge: Flag = option(True, "also compare calibration on known vs unknown items")
     known_threshold: Annotated[float, Field(strict=True, gt=0, lt=1)] = option(
@@ -181,10 +169,8 @@ class PatchConfig(AnalysisConfig, Statistics, OnRunModel):
     controls: Annotated[tuple[str, ...], k.names(reg.controls, empty=True)] = option(
         ("reverse", "off_position", "random"), "controls, comma-separated, or 'none'")
     attribution: Flag = option(True, "also estimate the effects by attribution patching")
-    source_run: MaybeText = option(
-        None, "cross-model: the fine-tuned model's run (source)")
-    chunk_pairs: Count = option(16, "pairs per stored chunk (resume granularity)",
-                                                       execution=True)
+    source_run: MaybeText = option(None, "cross-model: the fine-tuned model's run (source)")
+    chunk_pairs: Count = option(16, "pairs per stored chunk (resume granularity)", execution=True)
     figures: Flag = option(True, "write the figures beside the result", execution=True)
 
     @model_validator(mode="after")

@@ -39,8 +39,8 @@ def infer_format(path: Path) -> str:
     """The format named in the file name or, failing that, in the nearest folder name that names one."""
     for part in (path.name, *reversed(path.parent.parts)):
         lowered = part.lower().replace("-", "").replace("_", "")
-        for hint, name in _HINTS:
-            if hint in lowered:
+        for name in _NAMED:
+            if name in lowered:
                 return name
     if path.suffix.lower() in (".jsonl", ".json"):
         return "workbench"  # our own format: QAItem dicts, or plain question/answer rows
@@ -72,16 +72,12 @@ def from_triviaqa(records: Sequence[Record], stem: str) -> list[QAItem]:
     items = []
     for record in records:
         question, question_id, answer, value, aliases = _TRIVIAQA_KEYS["Question" in record.fields]
-        answer_record = Record(f"{record.where}, field {answer!r}", _mapping(record.fields.get(answer)))
+        fields = record.fields.get(answer)
+        answer_record = Record(f"{record.where}, field {answer!r}", fields if isinstance(fields, dict) else {})
         gold = answer_record.text(value)
-        items.append(_item(
-            record,
-            item_id=f"triviaqa/{record.text(question_id)}",
-            question=record.text(question),
-            answer=gold,
-            aliases=_unique([gold, *_strings(answer_record.fields.get(aliases))]),
-            family="triviaqa",
-        ))
+        items.append(_item(record, item_id=f"triviaqa/{record.text(question_id)}", question=record.text(question),
+                           answer=gold, aliases=_unique([gold, *_strings(answer_record.fields.get(aliases))]),
+                           family="triviaqa"))
     return items
 
 
@@ -92,10 +88,8 @@ _TRIVIAQA_KEYS = {  # question, question id, answer, answer value, answer aliase
 
 
 def from_mmlu(records: Sequence[Record], stem: str) -> list[QAItem]:
-    """MMLU rows: the original CSV (question, A-D, answer letter) or Hugging Face (``choices`` list, ``answer`` index).
-
-    The question is rendered with its lettered choices, one a line.
-    """
+    """MMLU rows, the original CSV (question, A-D, answer letter) or Hugging Face (``choices`` list, ``answer``
+    index), asked with their lettered choices, one a line."""
     items = []
     for number, record in enumerate(records, start=1):
         question = record.text("question")
@@ -106,15 +100,8 @@ def from_mmlu(records: Sequence[Record], stem: str) -> list[QAItem]:
         index = _answer_index(record, len(choices))
         subject = str(record.fields.get("subject") or re.sub(r"_(?:test|dev|val)$", "", stem))  # CSV: from file name
         lines = [question, *(f"{LETTERS[i]}. {choice}" for i, choice in enumerate(choices))]
-        items.append(_item(
-            record,
-            item_id=f"mmlu/{subject}/{number}",
-            question="\n".join(lines),
-            answer=choices[index],
-            aliases=(choices[index],),
-            family="mmlu",
-            choices=choices,
-        ))
+        items.append(_item(record, item_id=f"mmlu/{subject}/{number}", question="\n".join(lines), answer=choices[index],
+                           aliases=(choices[index],), family="mmlu", choices=choices))
     return items
 
 
@@ -123,10 +110,8 @@ def from_sciq(records: Sequence[Record], stem: str) -> list[QAItem]:
     items = []
     for number, record in enumerate(records, start=1):
         gold = record.text("correct_answer")
-        items.append(_item(
-            record, item_id=f"sciq/{stem}/{number}", question=record.text("question"),
-            answer=gold, aliases=(gold,), family="sciq",
-        ))
+        items.append(_item(record, item_id=f"sciq/{stem}/{number}", question=record.text("question"), answer=gold,
+                           aliases=(gold,), family="sciq"))
     return items
 
 
@@ -141,21 +126,14 @@ def from_popqa(records: Sequence[Record], stem: str) -> list[QAItem]:
                 possible = json.loads(possible)
             except json.JSONDecodeError as error:
                 raise WorkbenchError(f"{record.where}: 'possible_answers' is not a JSON list; fix that row") from error
-        items.append(_item(
-            record, item_id=f"popqa/{record.text('id')}", question=record.text("question"),
-            answer=gold, aliases=_unique([gold, *_strings(possible)]), family="popqa",
-        ))
+        items.append(_item(record, item_id=f"popqa/{record.text('id')}", question=record.text("question"),
+                           answer=gold, aliases=_unique([gold, *_strings(possible)]), family="popqa"))
     return items
 
 
-FORMATS: dict[str, Converter] = {
-    "workbench": from_workbench,
-    "triviaqa": from_triviaqa,
-    "mmlu": from_mmlu,
-    "sciq": from_sciq,
-    "popqa": from_popqa,
-}
-_HINTS: tuple[tuple[str, str], ...] = (("triviaqa", "triviaqa"), ("mmlu", "mmlu"), ("sciq", "sciq"), ("popqa", "popqa"))
+FORMATS: dict[str, Converter] = {"workbench": from_workbench, "triviaqa": from_triviaqa, "mmlu": from_mmlu,
+                                 "sciq": from_sciq, "popqa": from_popqa}
+_NAMED: tuple[str, ...] = ("triviaqa", "mmlu", "sciq", "popqa")  # formats a file or folder name may say
 
 
 def _item(record: Record, **fields: Any) -> QAItem:
@@ -180,15 +158,9 @@ def _answer_index(record: Record, n_choices: int) -> int:
     text = record.text("answer").upper()
     index = LETTERS.find(text) if len(text) == 1 and text.isalpha() else int(text) if text.isdigit() else -1
     if not 0 <= index < n_choices:
-        raise WorkbenchError(
-            f"{record.where}: answer {text!r} names none of the {n_choices} choices; "
-            f"use a letter A-{LETTERS[n_choices - 1]} or an index 0-{n_choices - 1}"
-        )
+        raise WorkbenchError(f"{record.where}: answer {text!r} names none of the {n_choices} choices; "
+                             f"use a letter A-{LETTERS[n_choices - 1]} or an index 0-{n_choices - 1}")
     return index
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _strings(value: Any) -> list[str]:

@@ -52,16 +52,10 @@ GRADINGS = ("exact", "flex")
 FLEX_MIN_CHARS = 2  # the shorter string of a flex (substring) match has at least this many characters
 
 
-def check_grading(grading: str) -> str:
-    """The grading name, or a clear error naming the choices."""
-    if grading not in GRADINGS:
-        raise WorkbenchError(f"unknown grading {grading!r}: choose one of {', '.join(GRADINGS)}")
-    return grading
-
-
 def is_correct(prediction: str, item: QAItem, grading: str = "exact") -> bool:
     """Whether a model's answer counts as correct for ``item`` under ``grading`` (see the module docstring)."""
-    check_grading(grading)
+    if grading not in GRADINGS:
+        raise WorkbenchError(f"unknown grading {grading!r}: choose one of {', '.join(GRADINGS)}")
     answer = _strip_frame(prediction)
     if item.choices:
         letter = _choice_letter(answer, len(item.choices))

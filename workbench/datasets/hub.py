@@ -1,8 +1,5 @@
-"""Published QA datasets from the Hugging Face hub (``hf:NAME[/CONFIG]``), for users who have ``datasets``.
-
-Only the datasets whose row format the workbench knows are accepted; the rows go through the same
-converters as local files.
-"""
+"""Published QA datasets from the Hugging Face hub (``hf:NAME[/CONFIG]``), for users who have ``datasets``: only
+those whose row format the workbench knows, their rows converted as local files are."""
 
 from __future__ import annotations
 

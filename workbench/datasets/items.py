@@ -41,10 +41,7 @@ class QAItem:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists); ``QAItem.from_dict`` inverts it."""
-        data = asdict(self)
-        data["aliases"] = list(self.aliases)
-        data["choices"] = list(self.choices)
-        return data
+        return {**asdict(self), "aliases": list(self.aliases), "choices": list(self.choices)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> QAItem:
@@ -56,8 +53,5 @@ class QAItem:
         missing = sorted(f.name for f in fields(cls) if f.name not in data and f.name != "choices")
         if missing:
             raise WorkbenchError(f"QAItem dict is missing {missing}; add them")
-        values = dict(data)
-        for name in ("aliases", "choices"):
-            if isinstance(values.get(name), list):
-                values[name] = tuple(values[name])
-        return cls(**values)
+        lists = {name: tuple(data[name]) for name in ("aliases", "choices") if isinstance(data.get(name), list)}
+        return cls(**{**data, **lists})

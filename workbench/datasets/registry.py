@@ -38,11 +38,8 @@ def builtin_family(name: str) -> str | None:
 
 
 def mix_parts(name: str) -> list[str] | None:
-    """The built-in names a mix such as ``capitals+elements/symbol`` joins, or None for any other name.
-
-    A mix is how a study gets more items than one family part holds while staying on parts the models can
-    answer. Each part is a family, a part of one, or ``all``; an unknown part is an error that names it.
-    """
+    """The built-in names (families, parts of one, ``all``) a mix such as ``capitals+elements/symbol`` joins, or None
+    for any other name; a mix gives a study more items than one part holds, on parts the models can answer."""
     if MIX not in name or name.startswith("hf:") or Path(name).exists():
         return None
     parts = [part.strip() for part in name.split(MIX)]
@@ -61,12 +58,9 @@ def load_dataset(
     split: str | None = None,
     format: str | None = None,
 ) -> list[QAItem]:
-    """Items of a built-in family (or part of one: ``elements/symbol``), of ``all`` families, of a local file,
-    or of ``hf:NAME[/CONFIG]``.
-
-    ``limit`` keeps a seeded sample stratified by family; ``split`` is for hub datasets only; ``format``
-    (one of ``formats.FORMATS``) is for files whose name does not say it.
-    """
+    """Items of a built-in family (or part of one: ``elements/symbol``), of ``all`` families, of a local file, or
+    of ``hf:NAME[/CONFIG]``; ``limit`` keeps a seeded sample stratified by family; ``split`` is for hub datasets
+    only; ``format`` (one of ``formats.FORMATS``) is for files whose name does not say it."""
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise WorkbenchError(f"limit must be a positive integer or None, not {limit!r}")
     items = _load(name_or_path, split=split, format=format)

@@ -27,12 +27,8 @@ from workbench.prompts.vocabulary import ConfidenceVocabulary, get_vocabulary
 
 @dataclass(frozen=True)
 class Confidence:
-    """Exact probabilities of each confidence string, and the read-outs derived from them.
-
-    ``probs`` [batch, n_strings] (not renormalised: ``mass`` is how much of the next-token distribution
-    the vocabulary holds); the other read-outs use the distribution renormalised over the vocabulary,
-    on the vocabulary's scale (0-100 for ``percent``).
-    """
+    """Exact probabilities of each confidence string (not renormalised: ``mass`` is the vocabulary's share of the
+    next-token distribution); the other read-outs renormalise over the vocabulary, on its scale (0-100: percent)."""
 
     probs: np.ndarray  # [batch, n_strings]
     vocabulary: ConfidenceVocabulary
@@ -89,8 +85,8 @@ def confidence_of(backend: Any, input_ids: Any, *, vocabulary: str | ConfidenceV
     state = DecodeState(backend, pad_id=0)
     full = DynamicCache()  # full-length layers: a sliding-window model's own cache drops what the trie attends to
     if attention_mask is None:  # one plain forward, as the reference patching path runs it
+        real = torch.ones_like(ids)
         out = backend.run(ids, patches=patches, past_key_values=full)
-        state.cache, state.mask = out.past_key_values, torch.ones_like(ids)
     else:
         real = torch.as_tensor(attention_mask).long()
         if real.shape != ids.shape:
@@ -101,5 +97,5 @@ def confidence_of(backend: Any, input_ids: Any, *, vocabulary: str | ConfidenceV
         position_ids = (real.cumsum(1) - 1).clamp(min=0)
         out = backend.run(ids, attention_mask=real.to(backend.device), position_ids=position_ids.to(backend.device),
                           patches=patches, past_key_values=full)
-        state.cache, state.mask = out.past_key_values, real
+    state.cache, state.mask = out.past_key_values, real
     return Confidence(score_vocabulary(state, trie, out.logits[:, -1]), vocab)

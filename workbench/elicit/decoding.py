@@ -54,10 +54,8 @@ class DecodeState:
 
     def prefill(self, rows: Sequence[Sequence[int]], *, cache: Sequence[str] = (),
                 positions: Sequence[Sequence[int]] | None = None) -> Any:
-        """Start from ``rows``; ``cache`` hook points are read at ``positions`` (indices in each row).
-
-        Only the last position's logits are kept when ``fast`` (callers read ``logits[:, -1]``).
-        """
+        """Start from ``rows``; ``cache`` hook points are read at ``positions`` (indices in each row). Only the last
+        position's logits are kept when ``fast`` (callers read ``logits[:, -1]``)."""
         self.cache, self.mask = None, torch.zeros(len(rows), 0, dtype=torch.long)
         shared = shared_prefix_length(rows, positions) if self.fast else 0
         if shared:  # the rows' common prefix once, its keys/values repeated for every row
@@ -76,11 +74,9 @@ class DecodeState:
     def extend(self, ids: Tensor, real: Tensor, *, cache: Sequence[str] = (),
                cache_positions: Tensor | None = None, last_logits_only: bool = False,
                patches: Sequence[Any] = ()) -> Any:
-        """Append ids [batch, n] whose ``real`` [batch, n] entries are 1 (0 = hole, masked for later tokens).
-
-        ``last_logits_only``: the caller reads ``logits[:, -1]`` only, so with ``fast`` only it is unembedded.
-        ``patches`` index positions within the appended ids; what they change stays in the cache.
-        """
+        """Append ids [batch, n] whose ``real`` [batch, n] entries are 1 (0 = hole, masked for later tokens);
+        ``last_logits_only``: the caller reads ``logits[:, -1]`` only (unembedded alone when ``fast``); ``patches``
+        index positions within the appended ids, and what they change stays in the cache."""
         if self.cache is None:  # full-length layers, also for sliding-window models (their masks keep the window)
             self.cache, self.mask = DynamicCache(), torch.zeros(len(ids), 0, dtype=torch.long)
         real = real.long()
@@ -112,10 +108,8 @@ class DecodeState:
             self.mask = self.mask[:, :length]
 
     def score_tree(self, tree: TokenTree) -> Tensor:
-        """Log-probs after each node of ``tree`` appended to every row, leaving the cache as it was.
-
-        Each node attends to the cache's real tokens and to its ancestors only. Returns [batch, n_nodes, d_vocab].
-        """
+        """Log-probs [batch, n_nodes, d_vocab] after each node of ``tree`` appended to every row (attending to the
+        cache's real tokens and its ancestors only), leaving the cache as it was."""
         # Key positions: each row's real cached tokens count from 0 (holes take their neighbour's; masked).
         query_pos = tree.positions(self.mask.sum(1))  # [batch, n_nodes]
         key_pos = torch.cat([(self.mask.cumsum(1) - 1).clamp(min=0), query_pos], 1)
@@ -149,14 +143,10 @@ def shared_prefix_length(rows: Sequence[Sequence[int]], positions: Sequence[Sequ
 def greedy_decode(state: DecodeState, first_logits: Tensor, max_new_tokens: int, is_stop: Callable[[int], bool],
                   *, cache: Sequence[str] = (), pick: Callable[[Tensor], Tensor] | None = None,
                   ) -> tuple[list[list[int]], list[list[float]], dict[str, Tensor]]:
-    """Greedy tokens per row until ``is_stop(token)``; stop tokens are neither fed nor returned.
-
-    ``pick`` replaces the argmax: log-probs [batch, d_vocab] -> chosen token ids [batch] (e.g. sampling).
-
-    first_logits [batch, d_vocab] give the first new token. Returns the tokens, their log-probs and, for
-    hook points in ``cache``, the activation at each row's last fed token ([batch, d_model]; absent when
-    no row fed a token).
-    """
+    """Greedy tokens per row from first_logits [batch, d_vocab] until ``is_stop(token)`` (stop tokens are neither
+    fed nor returned); ``pick`` replaces the argmax (log-probs [batch, d_vocab] -> ids [batch], e.g. sampling).
+    Returns the tokens, their log-probs and, for hook points in ``cache``, the activation [batch, d_model] at each
+    row's last fed token (absent when no row fed a token)."""
     batch = first_logits.shape[0]
     tokens: list[list[int]] = [[] for _ in range(batch)]
     logprobs: list[list[float]] = [[] for _ in range(batch)]

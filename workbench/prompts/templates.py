@@ -6,7 +6,7 @@ where the model will say its confidence. Text after ``{confidence}`` is never sh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from workbench.errors import WorkbenchError, did_you_mean
 
@@ -46,8 +46,7 @@ class PromptTemplate:
         return ANSWER in self.assistant
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "user": self.user, "assistant": self.assistant, "system": self.system,
-                "answer_user": self.answer_user}
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "PromptTemplate":

@@ -58,6 +58,7 @@ class ConfidenceVocabulary:
         matches = [s for s in self.strings if text.startswith(s) and not text[len(s):len(s) + 1].isalnum()]
         return self.values[self.strings.index(max(matches, key=len))] if matches else float("nan")
 
+
 VOCABULARIES: dict[str, ConfidenceVocabulary] = {
     "percent": ConfidenceVocabulary(
         name="percent", strings=tuple(str(i) for i in range(101)), values=tuple(float(i) for i in range(101))),
