@@ -14,7 +14,8 @@ longer strings, so percent needs 10 nodes; a tokenizer with whole-number tokens,
   the vocabulary trie, the verbal confidence. Peak memory: weights, the key/value cache, one call's working set.
 - **patch**: per sweep (the main one and each control) and role and chunk of ``chunk_pairs`` pairs, as the fast
   path runs it (``analyses.patching.fast``): the clean targets, then every (pair, layer) run from its layer on,
-  ``TOKEN_BUDGET`` suffix tokens per step; attribution adds a forward and a backward of the targets' suffixes.
+  a pair's runs side by side in rows of ``ROW_COLUMNS`` columns, ``TOKEN_BUDGET`` suffix tokens per step;
+  attribution adds a forward and a backward of the targets' suffixes.
 - **probe**: Newton logistic regression on the stored residuals, on the CPU (numpy), per role, read-out, seed and
   fold; it reads the store once.
 """
@@ -25,7 +26,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from workbench.analyses.patching.fast import CLEAN_BATCH, LOGIT_ROWS, TOKEN_BUDGET
+from workbench.analyses.patching.fast import CLEAN_BATCH, LOGIT_ROWS, ROW_COLUMNS, TOKEN_BUDGET
 from workbench.analyses.patching.pairs import MID_PROMPT
 from workbench.analyses.probes import LogisticProbe
 from workbench.configs import PatchConfig, ProbeConfig
@@ -170,16 +171,18 @@ def _patch_role(shape: ModelShape, config: PlanConfig, n: Lengths, role: str, pa
                  Forward("clean: targets", group, rest, shared + rest / 2, n.nodes + 1 + n.answer,
                          calls=targets / group, logit_chunk=max(_vocab_rows(targets, n.nodes), group * n.answer))]
         runs = targets * len(layers)
-        per_step = min(runs, max(1, TOKEN_BUDGET // cols))
+        per_row = min(len(layers), max(1, ROW_COLUMNS // cols))  # a pair's runs side by side in one batch row
+        per_step = min(targets, max(1, TOKEN_BUDGET // (per_row * cols))) * per_row
         steps = math.ceil(runs / per_step)
-        keys = prefix + (width + 1) / 2
+        keys = prefix + per_row * cols / 2  # a row's prefix, then its runs (masked from each other, still scored)
         at_once = max(_vocab_rows(per_step, n.nodes), min(per_step * answer_rows, LOGIT_ROWS))
         step = Forward("patch runs", runs / steps, cols, keys, 1 + n.nodes + answer_rows, calls=steps, blocks=blocks,
                        logit_chunk=at_once)
         forwards += [*clean, step]
         cache = ((shape.layers + 1) * targets * cols * shape.d_model + shape.layers * targets * prefix * shape.kv_width)
-        gathered = per_step * (cols * shape.d_model + (2 * prefix + cols) * shape.kv_width / 2)  # start states, one
-        held = [clean[1].held(shape, config.dtype), gathered * size + step.held(shape, config.dtype)]  # block's prefix
+        # start states, and one block's prefix keys and values a row
+        gathered = per_step * cols * shape.d_model + per_step / per_row * (2 * prefix + per_row * cols) * shape.kv_width / 2
+        held = [clean[1].held(shape, config.dtype), gathered * size + step.held(shape, config.dtype)]
         if attribution:
             grad = Forward("attribution", targets, cols, keys, 1 + n.nodes, calls=3, logit_chunk=targets * n.nodes)
             forwards += [*clean, grad]

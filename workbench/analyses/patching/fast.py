@@ -40,7 +40,7 @@ from workbench.token_tree import TokenTree, common_prefix
 TOKEN_BUDGET = 12_288  # suffix tokens per patch-step batch (bounds memory; ~1 GB for a 135M model)
 LOGIT_ROWS = 2_048  # rows per unembedding call (a row of logits is d_vocab floats)
 ROW_COLUMNS = 128  # run columns per batch row: fewer runs share a prefix copy, less masked attention (best on CPU)
-CLEAN_BATCH = 8  # targets per clean forward, grouped by length
+CLEAN_BATCH = 16  # targets per clean forward, grouped by length
 RESID_OFFSET = {"resid_pre": 0, "resid_post": 1}  # the clean stream at layer L + offset holds the site's value
 
 

@@ -68,6 +68,6 @@ def activations_at(backend: Backend, sequences: list, positions: list[int], site
         # Right-padded: real tokens never see the padding, so no mask is needed and positions are exact.
         ids, _ = pad_rows(list(sequences[lo:lo + FORWARD_BATCH]), pad_id=0, left=False)
         at = torch.tensor([[p] for p in positions[lo:lo + FORWARD_BATCH]])
-        out = backend.run(ids, cache=hooks, cache_positions=at)
+        out = backend.run(ids, cache=hooks, cache_positions=at, logits_to_keep=1)  # (logits are not read)
         acts.append(torch.stack([out.activations[h][:, 0].float().cpu() for h in hooks], dim=1))
     return torch.cat(acts)
