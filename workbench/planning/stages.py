@@ -180,8 +180,8 @@ def _patch_role(shape: ModelShape, config: PlanConfig, n: Lengths, role: str, pa
                        logit_chunk=at_once)
         forwards += [*clean, step]
         cache = ((shape.layers + 1) * targets * cols * shape.d_model + shape.layers * targets * prefix * shape.kv_width)
-        # start states, and one block's prefix keys and values a row
-        gathered = per_step * cols * shape.d_model + per_step / per_row * (2 * prefix + per_row * cols) * shape.kv_width / 2
+        gathered = (per_step * cols * shape.d_model  # start states, and one block's prefix keys and values a row
+                    + per_step / per_row * (2 * prefix + per_row * cols) * shape.kv_width / 2)
         held = [clean[1].held(shape, config.dtype), gathered * size + step.held(shape, config.dtype)]
         if attribution:
             grad = Forward("attribution", targets, cols, keys, 1 + n.nodes, calls=3, logit_chunk=targets * n.nodes)
