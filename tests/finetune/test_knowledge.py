@@ -94,6 +94,8 @@ def test_an_unknown_strategy_lists_the_choices_and_needs_the_answer_objective():
         FinetuneConfig(objective="answer", strategy="cogcalib")
     with pytest.raises(Exception, match="--objective answer"):
         FinetuneConfig(target="correctness", strategy="knowledge-aware")
+    with pytest.raises(Exception, match="--objective answer"):  # named before the probe the default target lacks
+        FinetuneConfig(strategy="knowledge-aware")
     standard = FinetuneConfig(objective="answer", target="constant")
     assert "strategy" not in standard.content()  # adapters trained before the strategy existed keep their hash
     assert FinetuneConfig(objective="answer", target="constant", strategy="knowledge-aware").name == "knowledge-aware"

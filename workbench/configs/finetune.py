@@ -51,12 +51,12 @@ class FinetuneConfig(Execution):
 
     @model_validator(mode="after")
     def _objective_has_what_it_needs(self) -> "FinetuneConfig":
-        if self.objective == "confidence" and self.target == "probe" and not self.probe:
-            raise ConfigError("finetune.probe", "the probe target needs probe = LAYER/ROLE (or a probe file), "
-                              "e.g. --probe 18/confidence_slot", has_value=False)
         if self.strategy != "standard" and self.objective != "answer":
             raise ConfigError("finetune.strategy", f"the {self.strategy} strategy tunes the answer objective; add "
                               "--objective answer", has_value=False)
+        if self.objective == "confidence" and self.target == "probe" and not self.probe:
+            raise ConfigError("finetune.probe", "the probe target needs probe = LAYER/ROLE (or a probe file), "
+                              "e.g. --probe 18/confidence_slot", has_value=False)
         return self
 
     @property
