@@ -172,7 +172,8 @@ def stored_activation(run: Any, example: int, *, layer: int, role: str, site: st
                              f"resid_post); pass model= to compute {hook} with one forward pass")
     ex = run.example(example)
     position = ex.positions[role]
-    out = model.run(torch.tensor([ex.input_ids]), cache=[hook], cache_positions=torch.tensor([[position]]))
+    out = model.run(torch.tensor([ex.input_ids]), cache=[hook], cache_positions=torch.tensor([[position]]),
+                    logits_to_keep=1)  # (logits are not read)
     return out.activations[hook][0, 0].float().cpu()
 
 
