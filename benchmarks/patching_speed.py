@@ -3,7 +3,7 @@ and attribution beside TransformerLens's attribution patching.
 
     python benchmarks/patching_speed.py --model {smollm2-135m-instruct,gemma-3-270m,qwen2.5-coder-0.5b-instruct}
         [--n-pairs 16] [--sources-per-target 1] [--layers all] [--run DIR] [--site resid_pre] [--threads N]
-        [--skip tl,reference] [--smoke]
+        [--backend transformer_lens|nnsight] [--skip tl,reference] [--smoke]
 
 All layers (or --layers), one patch per (pair, layer) at the confidence slot. ``--sources-per-target K``
 patches K sources into each of ``--n-pairs`` targets (pairs = targets x K; each target's prefix is computed
@@ -25,6 +25,9 @@ once by the fast path). Times:
 4. attribution patching (one backward per target), against the fast path's exact effects; and, where a pair's
    source and target have the same length (TransformerLens needs token-aligned pairs), TransformerLens's
    ``tools.analysis.attribution_patching.attribution_patch`` on those pairs (``seconds_tl_attribution``).
+
+``--backend`` is the workbench's backend for its own parts (the reference loop, the fast path, attribution); the
+TransformerLens parts run on a TransformerLens bridge of the same checkpoint whatever it is.
 
 Ends with one JSON line. Without --run a run is collected first (not timed). Run it alone on a quiet machine.
 ``--smoke``: the same code path at a tiny size (2 pairs, 3 layers, 6 items; explicit options still win), for the
@@ -192,6 +195,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vocabulary", default="percent")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--backend", default="transformer_lens", choices=("transformer_lens", "nnsight"),
+                        help="the workbench's backend for the reference loop, the fast path and attribution")
     parser.add_argument("--tl-exact-runs", type=int, default=6,
                         help="runs on which TransformerLens with the exact metric is timed (its rate x all runs)")
     parser.add_argument("--skip", default="",
@@ -207,7 +212,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    backend = load_model(args.model, backend="transformer_lens", device="cpu")
+    backend = load_model(args.model, backend=args.backend, device="cpu")
+    tl = backend if args.backend == "transformer_lens" else None  # TransformerLens's own parts: its bridge
+    if tl is None and not {"tl", "tl_first_token", "tl_attribution"} <= skip:
+        tl = load_model(args.model, backend="transformer_lens", device="cpu")
     tmp = tempfile.TemporaryDirectory()
     if args.run is None:
         n_items = args.items or max(24, args.n_pairs + args.sources_per_target + 8)
@@ -247,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     n_runs = job.n_pairs * len(layers)
     t_tl, diff_tl, rate, n_timed = None, None, None, 0
     if "tl" not in skip:
-        rate, n_timed, chosen, tl_values = time_tl_exact(backend, job, run.vocabulary, args.tl_exact_runs)
+        rate, n_timed, chosen, tl_values = time_tl_exact(tl, job, run.vocabulary, args.tl_exact_runs)
         t_tl = rate * n_runs
         ours = expected(exact.patched, run.vocabulary).reshape(-1)[chosen]
         diff_tl = float(np.abs(ours - tl_values).max())
@@ -255,11 +263,11 @@ def main(argv: list[str] | None = None) -> None:
               f"{n_timed} runs -> {t_tl:.1f} s for {n_runs} runs ({t_tl / t_fast:.1f}x the fast path); max abs diff "
               f"with the fast path {diff_tl:.2e}", flush=True)
     metric = first_token_metric(trie, run.vocabulary)
-    t_tl_first = None if "tl_first_token" in skip else time_tl_patching(backend, job, metric)
+    t_tl_first = None if "tl_first_token" in skip else time_tl_patching(tl, job, metric)
     if t_tl_first is not None:
         print(f"TransformerLens generic_activation_patch, first-token metric (less work, another number): "
               f"{t_tl_first:.2f} s ({t_tl_first / t_fast:.1f}x the fast path)", flush=True)
-    t_tl_attr, n_aligned = (None, 0) if "tl_attribution" in skip else time_tl_attribution(backend, run, pairs, metric)
+    t_tl_attr, n_aligned = (None, 0) if "tl_attribution" in skip else time_tl_attribution(tl, run, pairs, metric)
     if t_tl_attr is not None:
         print(f"TransformerLens attribution_patch on {n_aligned} token-aligned pairs: {t_tl_attr:.2f} s", flush=True)
     else:
@@ -275,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"reference loop: {t_ref:.2f} s; fast vs reference max abs diff (normalised expected confidence) "
               f"{diff:.2e}", flush=True)
     print(json.dumps({
-        "model": args.model, "pairs": job.n_pairs, "layers": len(layers), "sources_per_target": args.sources_per_target,
+        "model": args.model, "backend": args.backend, "pairs": job.n_pairs, "layers": len(layers), "sources_per_target": args.sources_per_target,
         "seconds_tl": t_tl, "seconds_reference": t_ref, "seconds_fast": t_fast,
         "speedup_vs_tl": None if t_tl is None else t_tl / t_fast,
         "speedup_vs_reference": None if t_ref is None else t_ref / t_fast, "max_abs_diff": diff,

@@ -84,6 +84,16 @@ def test_patching_speed(bench_script, model_arg, capsys):
     assert result["max_abs_diff"] < 1e-4 and result["max_abs_diff_tl"] < 1e-4
 
 
+@pytest.mark.parametrize("model_arg", ["tiny:qwen2"], indirect=True)
+def test_patching_speed_on_nnsight(bench_script, model_arg, capsys):
+    """The workbench's parts on its nnsight backend, TransformerLens's on a bridge of the same checkpoint: the same
+    numbers."""
+    bench_script("patching_speed").main(["--smoke", "--model", model_arg, "--threads", "1", "--backend", "nnsight"])
+    result = last_json(capsys)
+    assert result["backend"] == "nnsight" and result["seconds_tl_first_token"] > 0
+    assert result["max_abs_diff"] < 1e-4 and result["max_abs_diff_tl"] < 1e-4
+
+
 @pytest.mark.parametrize("model_arg", [SMOLLM2, "tiny:qwen2"], indirect=True)
 def test_collect_overhead(bench_script, model_arg, capsys):
     """SmolLM2 with the peak-memory runs (each in its own process); Qwen2.5-Coder without, as the README runs it."""
