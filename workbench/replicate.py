@@ -36,11 +36,12 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.analyses.claims import Evidence, claims_table, markdown_table
+from workbench.analyses.claims import Evidence, claims_table
 from workbench.analyses.tuning import tuning_table
 from workbench.configs import registries
 from workbench.configs.replicate import DEFAULT_LADDER, ReplicateConfig
 from workbench.errors import WorkbenchError
+from workbench.figures.ladder import markdown_table
 from workbench.figures.tuning import tuning_markdown
 from workbench.store.provenance import provenance, write_bytes_atomic, write_json_atomic
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from workbench.analyses import claims as c
-from workbench.analyses.claims import Evidence, claims_table, markdown_table, verdict
+from workbench.analyses.claims import Evidence, claims_table, verdict
+from workbench.figures.ladder import markdown_table
 
 
 def records(n=120, accuracy=0.4, *, verbal=None, softmax_signal=0.0, seed=0, gold_known=None):
@@ -234,7 +235,7 @@ def test_claims_table_over_three_seeds_keeps_its_verdict_rules(verdict_rules):
 
 
 def test_a_claim_without_a_value_prints_no_number():
-    from workbench.analyses.claims import value_text
+    from workbench.figures.ladder import value_text
 
     assert value_text(float("nan"), float("nan"), float("nan")) == ""
     assert value_text(0.5, float("nan"), float("nan")) == "+0.50 [no interval]"

@@ -19,7 +19,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from workbench import studies
-    from workbench.analyses.claims import value_text
+    from workbench.figures.ladder import value_text
 
     claims = studies.replicate(args.out, **config_fields(args, ReplicateConfig))
     for row in claims.fillna({"position": ""}).itertuples():

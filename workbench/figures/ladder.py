@@ -1,5 +1,5 @@
-"""The ladder's report page (``out/report.html`` of ``workbench replicate``), drawn from the claims and the evidence
-tables alone (no run store, no model).
+"""The ladder's report page (``out/report.html`` of ``workbench replicate``) and its markdown table (``out/ladder.md``,
+``markdown_table``), drawn from the claims and the evidence tables alone (no run store, no model).
 
 ``write_report`` writes one offline page (``figures.page``): the claims in words first (``claim_findings``: per
 claim, its statement, the seed's value and each model's verdict with its value and interval), the contents,
@@ -20,10 +20,53 @@ import plotly.graph_objects as go
 
 from workbench.analyses import seed_patching as sp
 from workbench.analyses.calibration import auroc
-from workbench.analyses.claims import Evidence, reading, value_text
+from workbench.analyses.claims import VERDICTS, Evidence
 from workbench.figures.page import figure_html, page_html, table_html
 from workbench.figures.style import PALETTE, styled
 from workbench.store.provenance import write_bytes_atomic
+
+
+def value_text(value: float, low: float, high: float, digits: int = 2) -> str:
+    """A claim's value and interval as text; empty when the claim has no value (inconclusive with a reason: never
+    NaN printed as a number)."""
+    if not np.isfinite(value):
+        return ""
+    interval = f"[{low:+.{digits}f}, {high:+.{digits}f}]" if np.isfinite(low) and np.isfinite(high) else "[no interval]"
+    return f"{value:+.{digits}f} {interval}"
+
+
+def reading(part: pd.DataFrame) -> str:
+    """A claim row's plain-words reading: how many models reproduce or refute it."""
+    counts = part["verdict"].value_counts()
+    n = len(part)
+    said = [f"{counts[v]} of {n} {'models' if n > 1 else 'model'} {v}" for v in VERDICTS if counts.get(v, 0)]
+    return "; ".join(said)
+
+
+def markdown_table(claims: pd.DataFrame, accuracy: pd.DataFrame | None = None) -> str:
+    """The claims as a markdown table: one row per claim, definition and read position; the seed's value, then
+    each model's verdict and value [low, high], then a plain-words reading."""
+    models = list(dict.fromkeys(claims["model"]))
+    lines = ["| claim | definition | read at | seed's value | " + " | ".join(models) + " | reading |",
+             "|---|---|---|---|" + "---|" * len(models) + "---|"]
+    keys = ["claim", "definition", "position"]
+    for (claim, definition, position), part in claims.fillna({"position": ""}).groupby(keys, sort=False):
+        cells = part.set_index("model")
+        row = [claim, definition, position or "—", str(part["seed_value"].iloc[0])]
+        for model in models:
+            if model not in cells.index:
+                row.append("—")
+                continue
+            c = cells.loc[model]
+            row.append(f"{c['verdict']} {value_text(c['value'], c['low'], c['high'])}".strip())
+        lines.append("| " + " | ".join([*row, reading(part)]) + " |")
+    if accuracy is not None and not accuracy.empty:
+        acc = accuracy.set_index("model")
+        def cell(m: str) -> str:
+            seeds = int(acc.loc[m, "seeds"]) if "seeds" in acc.columns else 1
+            return f"{acc.loc[m, 'accuracy']:.2f} (n={int(acc.loc[m, 'n'])}, {seeds} seed{'s' if seeds > 1 else ''})"
+        lines.append("| accuracy | | | | " + " | ".join(cell(m) if m in acc.index else "—" for m in models) + " | |")
+    return "\n".join(lines)
 
 
 def probe_auroc_figure(ev: Evidence) -> go.Figure:
