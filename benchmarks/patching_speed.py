@@ -283,7 +283,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"reference loop: {t_ref:.2f} s; fast vs reference max abs diff (normalised expected confidence) "
               f"{diff:.2e}", flush=True)
     print(json.dumps({
-        "model": args.model, "backend": args.backend, "pairs": job.n_pairs, "layers": len(layers), "sources_per_target": args.sources_per_target,
+        "model": args.model, "backend": args.backend, "pairs": job.n_pairs, "layers": len(layers),
+        "sources_per_target": args.sources_per_target,
         "seconds_tl": t_tl, "seconds_reference": t_ref, "seconds_fast": t_fast,
         "speedup_vs_tl": None if t_tl is None else t_tl / t_fast,
         "speedup_vs_reference": None if t_ref is None else t_ref / t_fast, "max_abs_diff": diff,
