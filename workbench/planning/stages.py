@@ -184,7 +184,8 @@ def _patch_role(shape: ModelShape, config: PlanConfig, n: Lengths, role: str, pa
                     + per_step / per_row * (2 * prefix + per_row * cols) * shape.kv_width / 2)
         held = [clean[1].held(shape, config.dtype), gathered * size + step.held(shape, config.dtype)]
         if attribution:
-            grad = Forward("attribution", targets, cols, keys, 1 + n.nodes, calls=3, logit_chunk=targets * n.nodes)
+            grad = Forward("attribution", targets, cols, prefix + cols / 2, 1 + n.nodes, calls=3,  # a run a row
+                           logit_chunk=targets * n.nodes)
             forwards += [*clean, grad]
             held.append(grad.saved(shape, config.dtype) + grad.held(shape, config.dtype))
         peak = max(peak, cache * size + max(held))
