@@ -4,6 +4,7 @@ training sets, standard and knowledge-aware training, the held-out runs, the sto
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import numpy as np
@@ -15,7 +16,7 @@ from workbench.collect import collect
 from workbench.configs import FinetuneConfig
 from workbench.errors import WorkbenchError
 from workbench.finetune import knowledge_aware as ka
-from workbench.finetune.knowledge import TUNING_COLUMNS, VARIANTS, knowledge_tuning, training_sets
+from workbench.finetune.knowledge import TUNING_COLUMNS, VARIANTS, knowledge_tuning, training_sets, tuned_run
 from workbench.store import open_run
 
 
@@ -75,6 +76,16 @@ def test_every_variant_is_trained_evaluated_and_stored(runs, tuned):
     assert json.loads((out / "mix" / "adapter" / "workbench-adapter.json").read_text())["knowledge_aware"] is None
     again = knowledge_tuning(train_run, heldout, out, n_train=4, steps=2, seed=0, progress=False)
     assert again.path == result.path  # read back, not retrained
+
+
+def test_a_held_out_run_collected_earlier_is_not_timed_again(runs, tuned):
+    train_run, heldout = runs
+    out, _ = tuned
+    (out / "mix" / "timing.json").unlink()  # as when a crash came after the collect, before the timing was kept
+    subset = open_run(out / "sets" / "mix")
+    config = FinetuneConfig(objective="answer", target="constant", probe=None, steps=2, seed=0, progress=False)
+    _, timing = tuned_run(subset, config, out / "mix", heldout, progress=False)
+    assert math.isnan(timing["eval_seconds"]) and timing["train_seconds"] >= 0
 
 
 def test_too_few_known_items_name_the_count_and_the_way_out(runs, tmp_path):

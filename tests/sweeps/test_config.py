@@ -72,6 +72,14 @@ def test_bad_configs_fail_with_one_error_naming_the_key(sections, key):
     assert key in str(error.value)
 
 
+def test_a_model_that_still_says_remote_false_loads_with_a_note_and_true_is_refused():
+    with pytest.warns(FutureWarning, match="remote is gone"):
+        cfg = config(sweep={"models": [{"name": "smollm2-135m-instruct", "remote": False}]})
+    assert cfg.models[0] == SweepModel(name="smollm2-135m-instruct")
+    with pytest.raises(WorkbenchError, match=r"sweep\.models\[0\]\.remote: nnsight remote execution"):
+        config(sweep={"models": [{"name": "smollm2-135m-instruct", "remote": True}]})
+
+
 def test_dataset_files_resolve_against_the_config_file_and_are_checked(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "mine.jsonl").write_text('{"question": "2+2?", "answer": "4"}\n')

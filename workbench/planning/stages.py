@@ -26,7 +26,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from workbench.analyses.patching.fast import CLEAN_BATCH, LOGIT_ROWS, ROW_COLUMNS, TOKEN_BUDGET
+from workbench.analyses.patching.fast import CLEAN_BATCH, ROW_COLUMNS, TOKEN_BUDGET, logit_rows
 from workbench.analyses.patching.pairs import MID_PROMPT
 from workbench.analyses.probes import LogisticProbe
 from workbench.configs import PatchConfig, ProbeConfig
@@ -157,6 +157,7 @@ def _patch_role(shape: ModelShape, config: PlanConfig, n: Lengths, role: str, pa
                 layers: list[int], attribution: bool) -> tuple[list[Forward], float]:
     """The forward calls of one role of one sweep, chunk by chunk, and the peak memory besides the weights."""
     size = DTYPE_BYTES[config.dtype]
+    chunk = logit_rows(shape.d_vocab, config.device == "cpu")
     position = n.position(role)
     width, prefix = n.stored - position, position
     cols = width + n.nodes
@@ -169,13 +170,13 @@ def _patch_role(shape: ModelShape, config: PlanConfig, n: Lengths, role: str, pa
         rest, group = n.stored - shared + n.nodes, min(CLEAN_BATCH, targets)
         clean = [Forward("clean: shared prefix", 1, shared, (shared + 1) / 2, 0),
                  Forward("clean: targets", group, rest, shared + rest / 2, n.nodes + 1 + n.answer,
-                         calls=targets / group, logit_chunk=max(_vocab_rows(targets, n.nodes), group * n.answer))]
+                         calls=targets / group, logit_chunk=max(_vocab_rows(targets, n.nodes, chunk), group * n.answer))]
         runs = targets * len(layers)
         per_row = min(len(layers), max(1, ROW_COLUMNS // cols))  # a pair's runs side by side in one batch row
         per_step = min(targets, max(1, TOKEN_BUDGET // (per_row * cols))) * per_row
         steps = math.ceil(runs / per_step)
         keys = prefix + per_row * cols / 2  # a row's prefix, then its runs (masked from each other, still scored)
-        at_once = max(_vocab_rows(per_step, n.nodes), min(per_step * answer_rows, LOGIT_ROWS))
+        at_once = max(_vocab_rows(per_step, n.nodes, chunk), min(per_step * answer_rows, chunk))
         step = Forward("patch runs", runs / steps, cols, keys, 1 + n.nodes + answer_rows, calls=steps, blocks=blocks,
                        logit_chunk=at_once)
         forwards += [*clean, step]
@@ -184,17 +185,18 @@ def _patch_role(shape: ModelShape, config: PlanConfig, n: Lengths, role: str, pa
                     + per_step / per_row * (2 * prefix + per_row * cols) * shape.kv_width / 2)
         held = [clean[1].held(shape, config.dtype), gathered * size + step.held(shape, config.dtype)]
         if attribution:
-            grad = Forward("attribution", targets, cols, prefix + cols / 2, 1 + n.nodes, calls=3,  # a run a row
-                           logit_chunk=targets * n.nodes)
+            # a run a row; its slot's and nodes' log-probs at once, and in the backward their gradient and the
+            # logits' gradient beside them (one more copy: float32 log-probs, logits and gradients)
+            grad = Forward("attribution", targets, cols, prefix + cols / 2, 1 + n.nodes, calls=3, logit_copies=1)
             forwards += [*clean, grad]
             held.append(grad.saved(shape, config.dtype) + grad.held(shape, config.dtype))
         peak = max(peak, cache * size + max(held))
     return forwards, peak
 
 
-def _vocab_rows(runs: int, nodes: int) -> int:
+def _vocab_rows(runs: int, nodes: int, chunk: int) -> int:
     """Positions unembedded at once to score the vocabulary of ``runs`` runs (``fast.vocab_probs``'s chunks)."""
-    return min(runs, max(1, LOGIT_ROWS // (1 + nodes))) * (1 + nodes)
+    return min(runs, max(1, chunk // (1 + nodes))) * (1 + nodes)
 
 
 def patch_cost(shape: ModelShape, config: PlanConfig) -> StageCost:
