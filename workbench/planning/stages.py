@@ -170,7 +170,8 @@ def _patch_role(shape: ModelShape, config: PlanConfig, n: Lengths, role: str, pa
         rest, group = n.stored - shared + n.nodes, min(CLEAN_BATCH, targets)
         clean = [Forward("clean: shared prefix", 1, shared, (shared + 1) / 2, 0),
                  Forward("clean: targets", group, rest, shared + rest / 2, n.nodes + 1 + n.answer,
-                         calls=targets / group, logit_chunk=max(_vocab_rows(targets, n.nodes, chunk), group * n.answer))]
+                         calls=targets / group,
+                         logit_chunk=max(_vocab_rows(targets, n.nodes, chunk), group * n.answer))]
         runs = targets * len(layers)
         per_row = min(len(layers), max(1, ROW_COLUMNS // cols))  # a pair's runs side by side in one batch row
         per_step = min(targets, max(1, TOKEN_BUDGET // (per_row * cols))) * per_row
