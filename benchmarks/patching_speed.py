@@ -22,7 +22,8 @@ once by the fast path). Times:
      TransformerLens's favour, and a different number;
 2. the workbench's reference loop (one hooked forward per (pair, layer), exact vocabulary);
 3. the exact fast path (same outcome; ``max_abs_diff`` is fast vs reference, normalised expected confidence);
-4. attribution patching (one backward per target), against the fast path's exact effects; and, where a pair's
+4. attribution patching (one backward per target), linear and refined block by block to
+   ``--attribution-tolerance`` (an extension), against the fast path's exact effects; and, where a pair's
    source and target have the same length (TransformerLens needs token-aligned pairs), TransformerLens's
    ``tools.analysis.attribution_patching.attribution_patch`` on those pairs (``seconds_tl_attribution``).
 
@@ -219,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="comma-separated parts not to time: tl, tl_first_token, reference, tl_attribution")
     parser.add_argument("--items", type=int, default=None,
                         help="items collected without --run (default: max(24, pairs + sources + 8))")
+    parser.add_argument("--attribution-tolerance", type=float, default=0.1,
+                        help="the refined attribution's tolerance (timed and compared beside the linear one)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed runs of the fast path and of attribution (median, after one untimed run)")
     parser.add_argument("--smoke", action="store_true", help=f"a tiny size for the test suite: {SMOKE}")
@@ -258,15 +261,21 @@ def main(argv: list[str] | None = None) -> None:
           "untimed run)", flush=True)
 
     spec = MetricSpec.resolve("shift", run.vocabulary)
-    estimate, t_attr, _ = median_seconds(lambda: attribution.attribute(backend, job, spec, run.vocabulary),
-                                         args.repeats)
     target_of = np.asarray(job.target_of_pair)
     shift = expected(exact.patched, run.vocabulary) - expected(exact.clean, run.vocabulary)[target_of][:, None]
-    agree = attribution.agreement(pd.DataFrame({
-        "pair_id": np.repeat(np.arange(job.n_pairs), len(layers)), "layer": np.tile(layers, job.n_pairs),
-        "estimate": estimate.reshape(-1), "exact": shift.reshape(-1)}))
-    print(f"attribution: {t_attr:.2f} s ({t_fast / t_attr:.1f}x faster than the fast exact path); Spearman of the "
-          f"mean layer profile with exact {agree['spearman_profile']:+.2f}", flush=True)
+    attributions = {}  # linear, then refined to --attribution-tolerance: (seconds, agreement with exact)
+    for name, tolerance in (("linear", None), ("refined", args.attribution_tolerance)):
+        estimate, seconds, _ = median_seconds(
+            lambda: attribution.attribute(backend, job, spec, run.vocabulary, tolerance=tolerance), args.repeats)
+        agree = attribution.agreement(pd.DataFrame({
+            "pair_id": np.repeat(np.arange(job.n_pairs), len(layers)), "layer": np.tile(layers, job.n_pairs),
+            "estimate": estimate.reshape(-1), "exact": shift.reshape(-1)}))
+        attributions[name] = seconds, agree
+        print(f"attribution ({name}{'' if tolerance is None else f', tolerance {tolerance}'}): {seconds:.2f} s "
+              f"({t_fast / seconds:.1f}x faster than the fast exact path); Spearman with exact: mean layer profile "
+              f"{agree['spearman_profile']:+.2f}, per pair {agree['spearman_per_pair_mean']:+.2f} (mean)", flush=True)
+    t_attr, agree = attributions["linear"]
+    t_refined, agree_refined = attributions["refined"]
 
     n_runs = job.n_pairs * len(layers)
     t_tl, diff_tl, rate, n_timed = None, None, None, 0
@@ -307,6 +316,10 @@ def main(argv: list[str] | None = None) -> None:
         "speedup_vs_reference": None if t_ref is None else t_ref / t_fast, "max_abs_diff": diff,
         "attribution_speedup_vs_exact": t_fast / t_attr,
         "attribution_spearman_mean_profile": agree["spearman_profile"],
+        "attribution_spearman_per_pair": agree["spearman_per_pair_mean"],
+        "attribution_tolerance": args.attribution_tolerance, "seconds_attribution_refined": t_refined,
+        "attribution_refined_spearman_mean_profile": agree_refined["spearman_profile"],
+        "attribution_refined_spearman_per_pair": agree_refined["spearman_per_pair_mean"],
         "tl_metric": "exact vocabulary (trie batch)", "seconds_tl_per_run": rate, "tl_runs_timed": n_timed,
         "max_abs_diff_tl": diff_tl, "seconds_tl_first_token": t_tl_first,
         "speedup_vs_tl_first_token": None if t_tl_first is None else t_tl_first / t_fast,

@@ -125,3 +125,17 @@ def test_an_architecture_without_a_row_is_one_error_naming_the_row_to_add(tiny_c
             run_patching(run, PatchConfig(pairs="random", n_pairs=2, blocks="all", controls=(), method=method),
                          model=model, figures=False)
     assert not (run.path / "results").exists() or not any((run.path / "results").rglob("effects.parquet"))
+
+
+def test_attribution_tolerance_reaches_the_stored_estimates(smollm2_run, capsys, monkeypatch):
+    """``--attribution-tolerance``: with no floor and tolerance 0 every patch runs to the end, so the stored
+    estimates are the exact effects beside them."""
+    from workbench.analyses.patching import attribution
+
+    monkeypatch.setattr(attribution, "ATOL", 0.0)
+    code = main(["patch", str(smollm2_run.path), "--pairs", "random", "--n-pairs", "2", "--blocks", "0,20",
+                 "--site", "resid_post", "--controls", "none", "--attribution-tolerance", "0", "--seed", "4"])
+    assert code == 0, capsys.readouterr().out
+    table = read_result(smollm2_run.path / "results" / "patching-random-resid_post")["attribution"]
+    assert len(table) == 4 and np.abs(table["exact"]).max() > 1e-4
+    assert np.allclose(table["estimate"], table["exact"], atol=1e-5)

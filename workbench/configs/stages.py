@@ -9,7 +9,7 @@ versions (renamed fields hash under their old names, ``RENAMED``), so stored run
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -155,6 +155,7 @@ class PatchConfig(AnalysisConfig, Statistics, OnRunModel):
     HELP: ClassVar[dict[str, str]] = {"seed": "seed of the pairing and the controls",
                                       "n_boot": "bootstrap resamples of the layer gradient"}
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {"layers": ("blocks",)}
+    UNHASHED_AT: ClassVar[dict[str, Any]] = {"attribution_tolerance": None}  # earlier results keep their hash
     pairs: Literal[*reg.pair_kinds()] = option("correct-to-incorrect", "which (source, target) pairs")
     site: Literal[*reg.sites()] = option("resid_pre", "the hook site patched in each block")
     blocks: Annotated[str | tuple[int, ...], k.layers("block")] = option(
@@ -169,6 +170,9 @@ class PatchConfig(AnalysisConfig, Statistics, OnRunModel):
     controls: Annotated[tuple[str, ...], k.names(reg.controls, empty=True)] = option(
         ("reverse", "off_position", "random"), "controls, comma-separated, or 'none'")
     attribution: Flag = option(True, "also estimate the effects by attribution patching")
+    attribution_tolerance: Annotated[float | None, Field(strict=True, ge=0, allow_inf_nan=False)] = option(
+        None, "extension: refine attribution block by block until its linear tail agrees within this relative "
+              "tolerance, e.g. 0.1 (default: linear only)")
     source_run: MaybeText = option(None, "cross-model: the fine-tuned model's run (source)")
     chunk_pairs: Count = option(16, "pairs per stored chunk (resume granularity)", execution=True)
     figures: Flag = option(True, "write the figures beside the result", execution=True)

@@ -8,10 +8,21 @@ gradient to it, so they run without gradients (the fast path's clean prefix) and
 differentiated. ``agreement`` compares the estimate with the exact effects: Spearman over each pair's layer
 profile, and over the mean profile.
 
+``tolerance`` (an extension, off by default): a linear estimate can be far off where a block downstream of the
+patch responds non-linearly to it (in SmolLM2, the early layers' estimates overshoot until block 9 runs exactly).
+With a tolerance, each patch also runs exactly, block by block from its layer, and after each block j the linear
+estimate from there, (h_patched(j+1) - h_clean(j+1)) . d metric / d h(j+1) over every column, is compared with the
+one before; the patch stops at the first block where the two agree within ``tolerance`` (relative, with a floor of
+``ATOL``) and that estimate is kept. A patch that never converges runs to the end and is exact. On SmolLM2's 16
+pairs x 30 layers, tolerance 0.1 ran about 14% of the exact path's block-runs (README, Benchmarks).
+
 KL from the target is flat at the target (zero gradient), so it has no linear estimate.
 """
 
 from __future__ import annotations
+
+from contextlib import ExitStack, nullcontext
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -21,13 +32,17 @@ from torch import Tensor
 
 from workbench.analyses.patching import fast
 from workbench.analyses.patching.job import PatchJob, compact_trie
-from workbench.analyses.patching.layers import Decoder
+from workbench.analyses.patching.layers import Decoder, PrefixKV
 from workbench.analyses.patching.metrics import MetricSpec
 from workbench.backends.base import Backend
 from workbench.errors import WorkbenchError
 from workbench.prompts.vocabulary import ConfidenceVocabulary
 
 LINEAR_METRICS = ("shift", "normalised_shift", "expected", "logit_diff")
+ATOL = 1e-4  # with a tolerance: two estimates this close (in the metric's units) agree, however small
+# sites written at the end of their block: the estimate after that block is the linear one again, so the first
+# comparison comes a block later (on an architecture that norms the block's output, that block is merely spent)
+LINEAR_AFTER_START = ("mlp_out", "resid_post")
 
 
 def _metric(log_probs: Tensor, spec: MetricSpec, vocabulary: ConfidenceVocabulary) -> Tensor:
@@ -40,44 +55,102 @@ def _metric(log_probs: Tensor, spec: MetricSpec, vocabulary: ConfidenceVocabular
     return (probs @ values) / probs.sum(-1)
 
 
-def _target_gradients(dec: Decoder, job: PatchJob, spec: MetricSpec,
-                      vocabulary: ConfidenceVocabulary) -> tuple[Tensor, Tensor]:
-    """Clean activation and metric gradient at each target's patched position: [T, n_layers_selected, d_model] x2.
+def _vocabulary_metric(dec: Decoder, job: PatchJob, clean: fast.CleanTargets, final: Tensor, target: Tensor,
+                       spec: MetricSpec, vocabulary: ConfidenceVocabulary) -> Tensor:
+    """[R] the metric read from final resid_post [R, cols, d_model] of runs on targets [R] (trie tokens included)."""
+    columns, trie = compact_trie(job.trie)
+    slot = (clean.lengths[target] - clean.positions[target] - 1).to(final.device)
+    slot_lp = dec.log_probs(final[torch.arange(len(target), device=final.device), slot], columns).cpu()  # [R, k]
+    node_lp = dec.log_probs(final[:, clean.width:], columns).cpu()  # [R, n_nodes, k]
+    return _metric(trie.log_probs(slot_lp, node_lp), spec, vocabulary)
+
+
+def _target_gradients(dec: Decoder, job: PatchJob, clean: fast.CleanTargets, spec: MetricSpec,
+                      vocabulary: ConfidenceVocabulary, blocks: range = range(0)) -> dict[str, Tensor]:
+    """The clean targets' metric and its gradients, from one backward pass.
+
+    ``acts``, ``grads``: the clean activation and the metric's gradient at each target's patched position
+    [T, n_layers_selected, d_model]; ``metric`` [T]; ``resid``: the gradient at resid_pre of each of ``blocks``
+    over every run column [len(blocks), T, cols, d_model] (for ``tolerance``).
 
     The tokens before the patched position cannot carry gradient to it, so they run once without gradients
     (``clean_targets``: their keys and values); only the suffix (patched position .. slot, then the trie nodes)
     runs again with gradients, through the model's own decoder layers (``fast.run_layers``, the loop the exact
     path runs, with the site captured by a hook at every layer), like a patch run from layer 0 with no patch.
     """
-    clean = fast.clean_targets(dec, job)
     target = torch.arange(len(job.targets))
-    with torch.enable_grad():
+    resid: dict[int, Tensor] = {}
+    with torch.enable_grad(), ExitStack() as hooks:
+        for block in blocks:
+            hooks.enter_context(dec.at_site(block, "resid_pre", partial(resid.__setitem__, block)))
         final, captured = fast.run_layers(dec, job, clean, target, torch.zeros(1, dtype=torch.long), capture=True)
-        final = final[:, 0]  # [T, cols, d_model]: one run per target, from layer 0, patching nothing
-        columns, trie = compact_trie(job.trie)
-        slot = (clean.lengths - clean.positions - 1).to(dec.device)
-        slot_lp = dec.log_probs(final[target.to(dec.device), slot], columns).cpu()  # [T, k]
-        node_lp = dec.log_probs(final[:, clean.width:], columns).cpu()  # [T, n_nodes, k]
-        metric = _metric(trie.log_probs(slot_lp, node_lp), spec, vocabulary)
+        metric = _vocabulary_metric(dec, job, clean, final[:, 0], target, spec, vocabulary)
         chosen = [captured[layer] for layer in job.layers]
-        grads = torch.autograd.grad(metric.sum(), chosen)
+        grads = torch.autograd.grad(metric.sum(), chosen + [resid[b] for b in blocks])
     acts = torch.stack([c[:, 0].detach() for c in chosen], dim=1)  # column 0 is the patched position
-    return acts.float().cpu(), torch.stack([g[:, 0] for g in grads], dim=1).float().cpu()
+    return {"acts": acts.float().cpu(), "grads": torch.stack([g[:, 0] for g in grads[:len(chosen)]], 1).float().cpu(),
+            "metric": metric.detach(), "resid": list(grads[len(chosen):])}
+
+
+def _converged(dec: Decoder, job: PatchJob, clean: fast.CleanTargets, gradients: dict[str, Tensor], linear: np.ndarray,
+               spec: MetricSpec, vocabulary: ConfidenceVocabulary, tolerance: float) -> tuple[np.ndarray, int]:
+    """Estimates [n_pairs, n_layers_selected] refined block by block until the linear tail converges (``tolerance``,
+    module docstring), and the block-runs that took. ``linear``: the plain estimates."""
+    first = min(job.layers)
+    target_of = torch.tensor(job.target_of_pair)
+    out, block_runs = linear.copy(), 0
+    pos, masks = fast.row_layout(dec, job, clean, target_of, 1)  # one run a row: [P, cols], [P, 1, cols, keys]
+    rotary = dec.rotary(clean.resid[0, target_of].to(dec.device), pos)
+    for i, start in enumerate(job.layers):
+        rows = torch.arange(job.n_pairs)  # pairs still refining
+        h = clean.resid[start, target_of].to(dec.device)  # [rows, cols, d_model]
+        before = torch.as_tensor(linear[:, i], dtype=torch.float32)
+        write = partial(fast._write_columns, columns=torch.tensor([0]), values=job.values[:, [i]].to(dec.dtype))
+        # (the value is written once, at the start block, before any pair stops)
+        for block in range(start, dec.n_layers):
+            on = target_of[rows]
+            kv = PrefixKV(clean.keys[block][on.to(clean.keys[block].device)],
+                          clean.values[block][on.to(clean.values[block].device)])
+            with dec.at_site(block, job.site, write) if block == start else nullcontext():
+                h = dec.layer(block, h, {k: (c[rows], s[rows]) for k, (c, s) in rotary.items()},
+                              {k: m[rows] for k, m in masks.items()}, kv)
+            block_runs += len(rows)
+            if block + 1 == dec.n_layers:  # ran to the end: exact
+                exact = _vocabulary_metric(dec, job, clean, h, on, spec, vocabulary) - gradients["metric"][on]
+                out[rows.numpy(), i] = exact.float().numpy()
+                break
+            grad = gradients["resid"][block - first][on.to(dec.device)]  # resid_pre of block + 1
+            now = ((h - clean.resid[block + 1, on].to(h.device)) * grad).sum((-1, -2)).float().cpu()  # [rows]
+            done = (now - before).abs() <= ATOL + tolerance * now.abs()
+            if block == start and job.site in LINEAR_AFTER_START:
+                done[:] = False
+            out[rows[done].numpy(), i] = now[done].numpy()
+            keep = ~done
+            if not keep.any():
+                break
+            rows, h, before = rows[keep], h[keep.to(h.device)], now[keep]
+    return out, block_runs
 
 
 def attribute(backend: Backend, job: PatchJob, spec: MetricSpec, vocabulary: ConfidenceVocabulary,
-              gap: np.ndarray | None = None) -> np.ndarray:
-    """Linear estimates [n_pairs, n_layers_selected] of each patch's effect, in the units of ``spec.name``.
+              gap: np.ndarray | None = None, tolerance: float | None = None) -> np.ndarray:
+    """Estimates [n_pairs, n_layers_selected] of each patch's effect, in the units of ``spec.name``: linear, or with
+    ``tolerance`` refined block by block where the linear tail has not converged (module docstring).
 
     ``gap`` [n_pairs]: source minus target expected confidence, needed for ``normalised_shift``.
     """
     if spec.name not in LINEAR_METRICS:
         raise WorkbenchError(f"attribution patching has no linear estimate of {spec.name!r} (KL is flat at the "
                              f"target); use one of {', '.join(LINEAR_METRICS)}")
+    dec = Decoder(backend)
     with torch.no_grad():
-        acts_t, grads_t = _target_gradients(Decoder(backend), job, spec, vocabulary)  # [T, n_layers, d_model]
-    index = torch.tensor(job.target_of_pair)
-    estimate = ((job.values.float() - acts_t[index]) * grads_t[index]).sum(-1).numpy()  # [n_pairs, n_layers]
+        clean = fast.clean_targets(dec, job)
+        blocks = range(min(job.layers) + 1, dec.n_layers) if tolerance is not None else range(0)
+        gradients = _target_gradients(dec, job, clean, spec, vocabulary, blocks)  # [T, n_layers, d_model] x2
+        index = torch.tensor(job.target_of_pair)
+        estimate = ((job.values.float() - gradients["acts"][index]) * gradients["grads"][index]).sum(-1).numpy()
+        if tolerance is not None:
+            estimate, _ = _converged(dec, job, clean, gradients, estimate, spec, vocabulary, tolerance)
     if spec.name == "normalised_shift":
         if gap is None:
             raise ValueError("normalised_shift estimates need the source - target gap")

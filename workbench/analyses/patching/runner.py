@@ -46,7 +46,8 @@ def _attribution_chunk(model: Backend, pairs: PairSet, config: PatchConfig, laye
         job = make_job(pairs, config.site, layers, role, values, trie)
         rows = exact[exact["role"] == role]
         gap = (rows.groupby("pair_id")["source_expected"].first() - rows.groupby("pair_id")["target_expected"].first())
-        estimate = attr.attribute(model, job, spec, pairs.target.vocabulary, gap.loc[pairs.table["pair_id"]].to_numpy())
+        estimate = attr.attribute(model, job, spec, pairs.target.vocabulary, gap.loc[pairs.table["pair_id"]].to_numpy(),
+                                  tolerance=config.attribution_tolerance)
         frame = pd.DataFrame({"pair_id": np.repeat(pairs.table["pair_id"].to_numpy(), len(layers)),
                               "layer": np.tile(layers, len(pairs)), "role": role, "site": config.site,
                               "estimate": estimate.reshape(-1)})
