@@ -21,7 +21,7 @@ import torch
 from workbench.analyses.patching.attribution import attribute
 from workbench.analyses.patching.fast import run_fast
 from workbench.analyses.patching.job import PatchJob
-from workbench.analyses.patching.metrics import MetricSpec
+from workbench.analyses.patching.metrics import MetricSpec, expected
 from workbench.analyses.patching.reference import run_reference
 from workbench.architectures import SITE_NAMES, architecture, module_at
 from workbench.backends.base import hook_name
@@ -165,6 +165,25 @@ def test_attribution_equals_exact_where_the_metric_is_linear(row, make_tiny, wor
              - (np.log(clean[:, hi]) - np.log(clean[:, lo])))
     assert np.abs(exact).max() > 1e-2  # the patches move the metric
     assert np.abs(estimate - exact).max() <= 1e-4 * max(1.0, np.abs(exact).max())
+
+
+@pytest.mark.parametrize("backend_name", ["transformer_lens", "nnsight"])
+@pytest.mark.parametrize("row", ROWS)
+def test_refined_attribution_that_never_converges_is_the_exact_effect(row, backend_name, row_backends, monkeypatch):
+    """``tolerance`` 0 without a floor: every patch runs block by block to the end, at every site and row."""
+    from workbench.analyses.patching import attribution
+
+    monkeypatch.setattr(attribution, "ATOL", 0.0)
+    backend = row_backends(row)[backend_name]
+    spec = MetricSpec(name="expected")
+    for site in PATCH_SITES:
+        job = make_job(backend, site, tuple(range(backend.n_layers)))
+        outcome = run_fast(backend, job)
+        clean = expected(outcome.clean, VOCABULARY)[list(job.target_of_pair)]
+        exact = expected(outcome.patched, VOCABULARY) - clean[:, None]
+        refined = attribute(backend, job, spec, VOCABULARY, tolerance=0.0)
+        assert np.abs(exact).max() > 1e-3, site
+        assert np.abs(refined - exact).max() <= 1e-5, site
 
 
 @pytest.mark.parametrize("row", ROWS)

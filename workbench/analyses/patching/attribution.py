@@ -93,12 +93,12 @@ def _target_gradients(dec: Decoder, job: PatchJob, clean: fast.CleanTargets, spe
 
 
 def _converged(dec: Decoder, job: PatchJob, clean: fast.CleanTargets, gradients: dict[str, Tensor], linear: np.ndarray,
-               spec: MetricSpec, vocabulary: ConfidenceVocabulary, tolerance: float) -> tuple[np.ndarray, int]:
+               spec: MetricSpec, vocabulary: ConfidenceVocabulary, tolerance: float) -> np.ndarray:
     """Estimates [n_pairs, n_layers_selected] refined block by block until the linear tail converges (``tolerance``,
-    module docstring), and the block-runs that took. ``linear``: the plain estimates."""
+    module docstring). ``linear``: the plain estimates."""
     first = min(job.layers)
     target_of = torch.tensor(job.target_of_pair)
-    out, block_runs = linear.copy(), 0
+    out = linear.copy()
     pos, masks = fast.row_layout(dec, job, clean, target_of, 1)  # one run a row: [P, cols], [P, 1, cols, keys]
     rotary = dec.rotary(clean.resid[0, target_of].to(dec.device), pos)
     for i, start in enumerate(job.layers):
@@ -114,13 +114,12 @@ def _converged(dec: Decoder, job: PatchJob, clean: fast.CleanTargets, gradients:
             with dec.at_site(block, job.site, write) if block == start else nullcontext():
                 h = dec.layer(block, h, {k: (c[rows], s[rows]) for k, (c, s) in rotary.items()},
                               {k: m[rows] for k, m in masks.items()}, kv)
-            block_runs += len(rows)
             if block + 1 == dec.n_layers:  # ran to the end: exact
                 exact = _vocabulary_metric(dec, job, clean, h, on, spec, vocabulary) - gradients["metric"][on]
                 out[rows.numpy(), i] = exact.float().numpy()
                 break
             grad = gradients["resid"][block - first][on.to(dec.device)]  # resid_pre of block + 1
-            now = ((h - clean.resid[block + 1, on].to(h.device)) * grad).sum((-1, -2)).float().cpu()  # [rows]
+            now = ((h - clean.resid[block + 1, on].to(h.device)).float() * grad.float()).sum((-1, -2)).cpu()  # [rows]
             done = (now - before).abs() <= ATOL + tolerance * now.abs()
             if block == start and job.site in LINEAR_AFTER_START:
                 done[:] = False
@@ -129,7 +128,7 @@ def _converged(dec: Decoder, job: PatchJob, clean: fast.CleanTargets, gradients:
             if not keep.any():
                 break
             rows, h, before = rows[keep], h[keep.to(h.device)], now[keep]
-    return out, block_runs
+    return out
 
 
 def attribute(backend: Backend, job: PatchJob, spec: MetricSpec, vocabulary: ConfidenceVocabulary,
@@ -150,7 +149,7 @@ def attribute(backend: Backend, job: PatchJob, spec: MetricSpec, vocabulary: Con
         index = torch.tensor(job.target_of_pair)
         estimate = ((job.values.float() - gradients["acts"][index]) * gradients["grads"][index]).sum(-1).numpy()
         if tolerance is not None:
-            estimate, _ = _converged(dec, job, clean, gradients, estimate, spec, vocabulary, tolerance)
+            estimate = _converged(dec, job, clean, gradients, estimate, spec, vocabulary, tolerance)
     if spec.name == "normalised_shift":
         if gap is None:
             raise ValueError("normalised_shift estimates need the source - target gap")
