@@ -18,7 +18,7 @@ import pandas as pd
 
 
 def _f(value: Any) -> float:
-    return float(value) if value is not None and not pd.isna(value) else math.nan
+    return math.nan if pd.isna(value) else float(value)
 
 
 @dataclass(frozen=True)
@@ -219,20 +219,16 @@ def _channels(result: Any) -> CalibrateSummary:
     accuracy = result["scores"]["correct"].mean() if "scores" in result.tables else table["accuracy"].iloc[0]
     return CalibrateSummary(n=int(table["n"].max()), accuracy=_f(accuracy),
                             best_channel=str(auroc.idxmax()) if len(auroc) else "",
-                            auroc=column("auroc"), auroc_low=column("auroc_low"), auroc_high=column("auroc_high"),
-                            ece=column("ece"), brier=column("brier"))
+                            **{name: column(name) for name in ("auroc", "auroc_low", "auroc_high", "ece", "brier")})
 
 
 def _bottleneck(result: Any) -> BottleneckSummary:
     s = result["summary"].iloc[0]
     peak = s.get("lens_peak_layer")
-    return BottleneckSummary(verdict=str(s["verdict"]), auroc_softmax=_f(s["auroc_softmax"]),
-                             auroc_argmax=_f(s["auroc_argmax"]), difference=_f(s["difference"]),
-                             difference_low=_f(s["difference_low"]), difference_high=_f(s["difference_high"]),
-                             argmax_modal_value=_f(s["argmax_modal_value"]),
-                             argmax_modal_share=_f(s["argmax_modal_share"]), n=int(s["n"]),
-                             n_correct=int(s["n_correct"]),
-                             lens_peak_layer=None if peak is None or pd.isna(peak) else int(peak),
+    floats = ("auroc_softmax", "auroc_argmax", "difference", "difference_low", "difference_high",
+              "argmax_modal_value", "argmax_modal_share")
+    return BottleneckSummary(verdict=str(s["verdict"]), **{name: _f(s[name]) for name in floats}, n=int(s["n"]),
+                             n_correct=int(s["n_correct"]), lens_peak_layer=None if pd.isna(peak) else int(peak),
                              lens_peak_auroc=_f(s.get("lens_peak_auroc")))
 
 
@@ -240,23 +236,20 @@ def _patching(result: Any) -> PatchSummary:
     effects = result["effects"]
     config = result.config
     role = str(effects["role"].iloc[0])
-    gradient = {}
-    if "gradient_summary" in result.tables:
-        rows = result["gradient_summary"]
-        gradient = rows[rows["role"] == role].iloc[0].to_dict()
+    rows = result.tables.get("gradient_summary")
+    gradient = {} if rows is None else rows[rows["role"] == role].iloc[0].to_dict()
     controls = result["controls_summary"].set_index("control") if "controls_summary" in result.tables else None
     attribution = result["attribution_summary"].iloc[0] if "attribution_summary" in result.tables else {}
     main = effects[effects["role"] == role]
     return PatchSummary(
-        rho=_f(gradient.get("rho")), rho_low=_f(gradient.get("rho_low")), rho_high=_f(gradient.get("rho_high")),
-        rho8=_f(gradient.get("rho8")), mannwhitney_p=_f(gradient.get("mannwhitney_p")), role=role,
+        **{name: _f(gradient.get(name)) for name in ("rho", "rho_low", "rho_high", "rho8", "mannwhitney_p")}, role=role,
         site=str(effects["site"].iloc[0]), pairs=str(config.get("pairs", "")), n_pairs=int(main["pair_id"].nunique()),
         n_layers_patched=int(main["layer"].nunique()), metric=str(config.get("metric", "effect")),
         mean_effect=_f(main["effect"].mean()), share_answer_unchanged=_f(main["answer_unchanged"].mean()),
         controls=MappingProxyType({} if controls is None else
                                   {str(c): _f(controls.loc[c, "mean_effect"]) for c in controls.index if c != "sweep"
                                    and "mean_effect" in controls}),
-        attribution_spearman=_f(attribution.get("spearman_profile")) if len(attribution) else math.nan)
+        attribution_spearman=_f(attribution.get("spearman_profile")))
 
 
 def _steering(result: Any) -> SteerSummary:
@@ -266,11 +259,10 @@ def _steering(result: Any) -> SteerSummary:
     def column(name: str) -> Mapping[int, float]:
         return MappingProxyType({layer: _f(value) for layer, value in zip(layers, table[name])})
 
+    slopes = ("slope", "slope_low", "slope_high", "random_slope", "slope_minus_random", "slope_minus_random_low",
+              "slope_minus_random_high")
     return SteerSummary(direction=str(result.config.get("direction", "")), n=int(table["n"].max()), layers=layers,
-                        slope=column("slope"), slope_low=column("slope_low"), slope_high=column("slope_high"),
-                        random_slope=column("random_slope"), slope_minus_random=column("slope_minus_random"),
-                        slope_minus_random_low=column("slope_minus_random_low"),
-                        slope_minus_random_high=column("slope_minus_random_high"),
+                        **{name: column(name) for name in slopes},
                         beyond_random=tuple(layer for layer, yes in zip(layers, table["beyond_random"]) if yes))
 
 
