@@ -63,9 +63,8 @@ class Result:
         """What each column of ``table`` means (column, doc), from ``workbench.store.columns``."""
         from workbench.store.columns import describe_column, table_docs
 
-        docs = table_docs(self.analysis, table)
-        return pd.DataFrame({"column": list(self[table].columns),
-                             "doc": [describe_column(docs, str(c)) or "" for c in self[table].columns]})
+        docs, columns = table_docs(self.analysis, table), list(self[table].columns)
+        return pd.DataFrame({"column": columns, "doc": [describe_column(docs, str(c)) or "" for c in columns]})
 
     def related(self) -> dict[str, "Result"]:
         """The latest other results stored beside this one (same run), by analysis; figures combine them."""
@@ -115,11 +114,9 @@ def open_result(path: str | Path, analysis: str | None = None) -> Result:
 def stored_analyses(root: str | Path) -> dict[str, str]:
     """Folder name -> analysis name of every result stored under ``root/results`` (its latest result's)."""
     results = Path(root) / "results"
-    out = {}
-    for folder in sorted(results.iterdir()) if results.is_dir() else []:
-        if (latest := latest_dir(folder)) is not None:
-            out[folder.name] = json.loads((latest / "manifest.json").read_text()).get("analysis", folder.name)
-    return out
+    return {folder.name: json.loads((latest / "manifest.json").read_text()).get("analysis", folder.name)
+            for folder in (sorted(results.iterdir()) if results.is_dir() else [])
+            if (latest := latest_dir(folder)) is not None}
 
 
 def find_folder(root: str | Path, name: str) -> Path:
@@ -155,17 +152,15 @@ def analysis_folder(path: str | Path) -> Path:
 def write_result(path: str | Path, analysis: str, tables: dict[str, pd.DataFrame], config: dict[str, Any],
                  run_manifest: dict[str, Any] | None = None, **extra: Any) -> Result:
     """Write tables then the manifest, each atomically; the manifest is written last and names the tables."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
+    path = Path(path)  # each atomic write makes the folder
     for name, frame in tables.items():
         write_bytes_atomic(path / f"{name}.parquet", frame.to_parquet(index=False))
     run_manifest = run_manifest or {}
     manifest = {
         **provenance(config, run_manifest.get("model")),
         "analysis": analysis, "format": RESULT_FORMAT, "tables": sorted(tables),
-        "run": {"config_hash": run_manifest.get("config_hash"), "config": run_manifest.get("config"),
-                "run_id": run_manifest.get("run_id"), "n_examples": run_manifest.get("n_examples"),
-                "n_items": run_manifest.get("n_items"), "complete": run_manifest.get("complete", True)},
+        "run": {**{key: run_manifest.get(key) for key in ("config_hash", "config", "run_id", "n_examples", "n_items")},
+                "complete": run_manifest.get("complete", True)},
         "grading": (run_manifest.get("config") or {}).get("grading", "exact"),  # runs before the field: exact
         **extra,
     }
@@ -216,8 +211,7 @@ def result_key(config: dict[str, Any], run_manifest: dict[str, Any] | None) -> s
 
     The run's id is left out on purpose: the result already sits in its run's folder, and equal runs
     (a sweep re-run elsewhere, a copy) then give equal folder names."""
-    run_manifest = run_manifest or {}
-    run = {"config_hash": run_manifest.get("config_hash"), "n_examples": run_manifest.get("n_examples")}
+    run = {key: (run_manifest or {}).get(key) for key in ("config_hash", "n_examples")}
     return config_hash({"config": config, "run": run})[:KEY_LENGTH]
 
 
@@ -272,8 +266,7 @@ def store_result(root: str | Path, analysis: str, tables: dict[str, pd.DataFrame
 def read_result(path: str | Path) -> Result:
     """A stored result (a result folder, or an analysis folder: its latest result); a clear error when the
     folder holds none or was written by another format version."""
-    path = Path(path)
-    path = latest_dir(path) or path
+    path = latest_dir(path) or Path(path)
     manifest_path = path / "manifest.json"
     if not manifest_path.exists():
         raise WorkbenchError(f"{path} holds no analysis result (no manifest.json); run the analysis first")
