@@ -26,7 +26,7 @@ class ChunkStore:
         self.folder, self.digest = Path(folder), digest
         progress = self.folder / PROGRESS
         if overwrite:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            self.remove()
         self.done: list[str] = []
         if progress.exists():
             state = json.loads(progress.read_text())
@@ -48,7 +48,7 @@ class ChunkStore:
 
     def frames(self) -> list[pd.DataFrame]:
         """Every finished chunk, in the order it was stored."""
-        return [pd.read_parquet(self.folder / f"{unit}.parquet") for unit in self.done]
+        return [self.get(unit) for unit in self.done]
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -80,11 +80,9 @@ class RunWriter:
         """One shard: records (one dict per example) and residuals [n, layer, role, d_model]."""
         if len(records) != len(residuals):
             raise ValueError(f"{len(records)} records but {len(residuals)} residual rows")
-        index = len(self.manifest["shards"])
-        start = self.n_done
+        start, name = self.n_done, f"shard-{len(self.manifest['shards']):05d}"
         frame = pd.DataFrame(list(records))
         frame.insert(0, "example_id", np.arange(start, start + len(records)))
-        name = f"shard-{index:05d}"
         write_bytes_atomic(self.path / "records" / f"{name}.parquet", frame.to_parquet(index=False))
         resid = stored_tensor(residuals, self.manifest["dtype"], start, self.manifest.get("stored_readouts"))
         write_bytes_atomic(self.path / "activations" / f"{name}.safetensors", save_safetensors({"resid": resid}))
