@@ -37,9 +37,7 @@ class Incomplete:
 def incomplete_of(manifest: Mapping[str, Any]) -> Incomplete | None:
     """The ``Incomplete`` note of a result's manifest, or None when its run was complete."""
     run = manifest.get("run") or {}
-    if run.get("complete", True):
-        return None
-    return Incomplete(n=int(run.get("n_examples") or 0), of=run.get("n_items"))
+    return None if run.get("complete", True) else Incomplete(n=int(run.get("n_examples") or 0), of=run.get("n_items"))
 
 
 @dataclass(frozen=True)
