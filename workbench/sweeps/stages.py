@@ -68,11 +68,9 @@ _MODELS: dict[str, Any] = {}
 def preload(loaded: Mapping[str, Any] | None) -> list[str]:
     """Make already loaded backends (by model name) available to units run in this process; returns their keys
     (for ``forget``)."""
-    keys = []
-    for name, backend in (loaded or {}).items():
-        keys.append(f"loaded:{name}:{backend.name}")
-        _MODELS[keys[-1]] = backend
-    return keys
+    given = {f"loaded:{name}:{backend.name}": backend for name, backend in (loaded or {}).items()}
+    _MODELS.update(given)
+    return list(given)
 
 
 def forget(keys: list[str]) -> None:
@@ -84,8 +82,7 @@ def load_cached(model: SweepModel):
     """The model's backend, loaded once per process; a different model replaces it (one in memory at a time)."""
     from workbench.backends import load_model
 
-    given = _MODELS.get(f"loaded:{model.name}:{model.backend}")
-    if given is not None:
+    if (given := _MODELS.get(f"loaded:{model.name}:{model.backend}")) is not None:
         return given
     key = json.dumps(model.to_dict(), sort_keys=True, default=str)
     if key not in _MODELS:
