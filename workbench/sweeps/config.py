@@ -188,9 +188,8 @@ class SweepConfig(StageConfig):
         """The file's sections: ``[sweep]`` and each stage's settings away from their defaults."""
         sweep = {"models": [m.to_dict() for m in self.models], "datasets": list(self.datasets),
                  "seeds": list(self.seeds), "analyses": list(self.analyses)}
-        for key in self.execution_keys():
-            if getattr(self, key) != type(self).model_fields[key].default:
-                sweep[key] = getattr(self, key)
+        sweep.update({key: getattr(self, key) for key in self.execution_keys()
+                      if getattr(self, key) != type(self).model_fields[key].default})
         return {"sweep": sweep, **{section: self.params(section).file_dict() for section in STAGE_CONFIGS}}
 
     def content(self) -> dict[str, Any]:

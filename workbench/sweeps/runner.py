@@ -78,8 +78,7 @@ def _schedule(units: list[Unit], out: str, executor, progress: bool) -> dict[str
                     disable=not progress, leave=True) for i, a in enumerate(stages)}
     pending: list[Unit] = []
     for unit in units:  # done before: no need to send them anywhere
-        marker = read_marker(out, unit.hash)
-        if marker is None:
+        if (marker := read_marker(out, unit.hash)) is None:
             pending.append(unit)
         else:
             outcomes[unit.hash] = {"hash": unit.hash, "status": "cached", "seconds": marker["seconds"],

@@ -193,19 +193,19 @@ def _fmt(value: Any) -> str:
 
 
 register_stage(Stage("collect", _collect, lambda m: f"n={m['n']} accuracy {_fmt(m['accuracy'])}", resumable=True))
-register_stage(Stage("probe", _probe, lambda m: (f"{m['best_probe']} {m['best_role']} L{m['best_layer']} AUROC "
-                                                  f"{_fmt(m['best_auroc'])} [{_fmt(m['best_low'])}, {_fmt(m['best_high'])}]")))
-register_stage(Stage("calibrate", _calibrate, lambda m: " ".join(f"{k} {_fmt(v)}" for k, v in m.items()
-                                                                  if k.startswith(("auroc_verbal", "ece_verbal",
-                                                                                   "auroc_softmax")))))
-register_stage(Stage("bottleneck", _bottleneck, lambda m: (f"{m['verdict']} {m['difference']:+.3f} "
-                                                            f"[{m['difference_low']:+.3f}, {m['difference_high']:+.3f}]")))
-register_stage(Stage("patch", _patch, lambda m: (f"{m['n_pairs']} pairs, rho {m['rho']:+.2f} [{m['rho_low']:+.2f}, "
-                                                  f"{m['rho_high']:+.2f}]" if "rho" in m else f"{m['n_pairs']} pairs"),
-                    resumable=True))
+register_stage(Stage("probe", _probe, lambda m: (
+    f"{m['best_probe']} {m['best_role']} L{m['best_layer']} AUROC {_fmt(m['best_auroc'])} "
+    f"[{_fmt(m['best_low'])}, {_fmt(m['best_high'])}]")))
+register_stage(Stage("calibrate", _calibrate, lambda m: " ".join(
+    f"{k} {_fmt(v)}" for k, v in m.items() if k.startswith(("auroc_verbal", "ece_verbal", "auroc_softmax")))))
+register_stage(Stage("bottleneck", _bottleneck, lambda m: (
+    f"{m['verdict']} {m['difference']:+.3f} [{m['difference_low']:+.3f}, {m['difference_high']:+.3f}]")))
+register_stage(Stage("patch", _patch, lambda m: (
+    f"{m['n_pairs']} pairs, rho {m['rho']:+.2f} [{m['rho_low']:+.2f}, {m['rho_high']:+.2f}]" if "rho" in m
+    else f"{m['n_pairs']} pairs"), resumable=True))
 register_stage(Stage("sample", _sample, lambda m: f"k={m['k']} " + " ".join(
     f"{k.removeprefix('mean_')} {_fmt(v)}" for k, v in m.items() if k.startswith("mean_")), resumable=True))
-register_stage(Stage("steer", _steer, lambda m: (f"{m['n_beyond_random']}/{len(m['layers'])} layers beyond random; "
-                                                  f"L{m['layer']} slope - random {m['slope_minus_random']:+.3f} "
-                                                  f"[{m['slope_minus_random_low']:+.3f}, "
-                                                  f"{m['slope_minus_random_high']:+.3f}]"), resumable=True))
+register_stage(Stage("steer", _steer, lambda m: (
+    f"{m['n_beyond_random']}/{len(m['layers'])} layers beyond random; L{m['layer']} slope - random "
+    f"{m['slope_minus_random']:+.3f} [{m['slope_minus_random_low']:+.3f}, {m['slope_minus_random_high']:+.3f}]"),
+    resumable=True))
