@@ -32,9 +32,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"validity screen ({config.validity}):")
     print(validity.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="undefined"))  # reasons say why
     paths = [str(result.path)]
-    prior_path = target.path / "results" / "prior_knowledge"
     if config.prior_knowledge:
-        prior = read_result(prior_path)
+        prior = read_result(target.path / "results" / "prior_knowledge")
         print(f"prior knowledge (known: P(gold) > {prior.config['threshold']:g}):")
         with pd.option_context("display.width", 200):
             print(prior["contrast"].to_string(index=False, float_format=lambda v: f"{v:+.3f}", na_rep="undefined"))

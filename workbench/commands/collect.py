@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from workbench import api
 
     result = api.collect(args.out, **config_fields(args, CollectConfig))
-    frame = result.records
-    print(f"{result.n_examples} examples in {result.path}: accuracy {frame['correct'].mean():.3f}, "
-          f"{len(result.readouts)} read-outs ({result.n_blocks} blocks + the last resid_post) x {len(result.roles)} roles x d_model {result.d_model}")
+    print(f"{result.n_examples} examples in {result.path}: accuracy {result.records['correct'].mean():.3f}, "
+          f"{len(result.readouts)} read-outs ({result.n_blocks} blocks + the last resid_post) x {len(result.roles)} "
+          f"roles x d_model {result.d_model}")
     return 0

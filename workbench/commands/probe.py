@@ -26,8 +26,7 @@ def run(args: argparse.Namespace) -> int:
     for best in result.manifest["best"]:
         print(f"{best['probe']:>9} probe, {best['role']}: peak at layer {best['layer']} ({best['hook']}) AUROC "
               f"{best['auroc']:.3f} [{best['low']:.3f}, {best['high']:.3f}]")
-    skipped = table[table["status"] != "ok"]
-    for row in skipped.itertuples():
+    for row in table[table["status"] != "ok"].itertuples():
         print(f"layer {row.layer} ({row.role}, {row.probe}): {row.status}")
     seeds = len(result.config["seeds"])
     if seeds >= 2:

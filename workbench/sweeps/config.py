@@ -27,10 +27,9 @@ from workbench.configs.stages import (BottleneckConfig, CalibrateConfig, Collect
 from workbench.errors import WorkbenchError, did_you_mean
 
 ANALYSES: tuple[str, ...] = tuple(STAGE_CONFIGS)
-# stage -> the stages it cannot run without (``uses`` in units.py adds those it reads when present)
-REQUIRES: dict[str, tuple[str, ...]] = {"collect": (), "probe": ("collect",), "calibrate": ("collect",),
-                                        "bottleneck": ("collect",), "patch": ("collect",), "sample": ("collect",),
-                                        "steer": ("collect",)}
+# stage -> the stages it cannot run without: every analysis reads its run's collect (``USES`` in units.py adds
+# those it reads when present)
+REQUIRES: dict[str, tuple[str, ...]] = {stage: () if stage == "collect" else ("collect",) for stage in ANALYSES}
 # stage -> its fields that each unit sets from the sweep (so a section may not set them)
 SET_BY_SWEEP: dict[str, dict[str, str]] = {
     "collect": {"model": "sweep.models", "dataset": "sweep.datasets", "seed": "sweep.seeds",
@@ -64,7 +63,7 @@ class SweepModel(StageConfig):
                                   has_value=False)
             warnings.warn(f"{self.SECTION}.remote is gone (only false was ever accepted); remove it from the file",
                           FutureWarning, stacklevel=2)
-            data = {key: value for key, value in data.items() if key != "remote"}
+            del data["remote"]
         super().__init__(**data)
 
     @model_validator(mode="after")
@@ -160,8 +159,7 @@ class SweepConfig(StageConfig):
             value = getattr(self, key)
             if not value:
                 raise ConfigError(f"sweep.{key}", "must be a non-empty list", [])
-            duplicated = [x for i, x in enumerate(value) if x in value[:i]]
-            if duplicated:
+            if duplicated := [x for i, x in enumerate(value) if x in value[:i]]:
                 raise ConfigError(f"sweep.{key}", f"{duplicated[0]!r} is listed twice", has_value=False)
         for name in self.analyses:
             for needed in REQUIRES[name]:
@@ -190,9 +188,8 @@ class SweepConfig(StageConfig):
         """The file's sections: ``[sweep]`` and each stage's settings away from their defaults."""
         sweep = {"models": [m.to_dict() for m in self.models], "datasets": list(self.datasets),
                  "seeds": list(self.seeds), "analyses": list(self.analyses)}
-        for key in self.execution_keys():
-            if getattr(self, key) != type(self).model_fields[key].default:
-                sweep[key] = getattr(self, key)
+        sweep.update({key: getattr(self, key) for key in self.execution_keys()
+                      if getattr(self, key) != type(self).model_fields[key].default})
         return {"sweep": sweep, **{section: self.params(section).file_dict() for section in STAGE_CONFIGS}}
 
     def content(self) -> dict[str, Any]:

@@ -58,6 +58,11 @@ class InlineExecutor(Executor):
         return [(h, self._done.pop(h)) for h in handles if h in self._done]
 
 
+def crashed(error: str) -> dict[str, Any]:
+    """The outcome of a unit whose process died: nobody wrote its error yet (the runner does)."""
+    return {"status": "failed", "seconds": 0.0, "metrics": {}, "error": error, "crashed": True}
+
+
 def _init_worker(threads: int) -> None:
     import torch
 
@@ -83,13 +88,10 @@ class ProcessExecutor(Executor):
         done, _ = cf.wait(handles, return_when=cf.FIRST_COMPLETED)
         finished = []
         for future in done:
-            error = future.exception()
-            if error is None:
+            if (error := future.exception()) is None:
                 finished.append((future, future.result()))
             else:  # the worker process died (killed, out of memory): the pool must be replaced
-                finished.append((future, {"status": "failed", "seconds": 0.0, "metrics": {},
-                                          "error": f"worker process died: {type(error).__name__}: {error}",
-                                          "crashed": True}))
+                finished.append((future, crashed(f"worker process died: {type(error).__name__}: {error}")))
                 if isinstance(error, cf.process.BrokenProcessPool):
                     self._pool.shutdown(wait=False, cancel_futures=True)
                     self._pool = self._new_pool()
@@ -114,8 +116,7 @@ class RayExecutor(Executor):
     ``workers`` in flight; a local cluster started here is stopped at ``close``."""
 
     def __init__(self, workers: int, address: str | None = None, task_options: Mapping[str, Any] | None = None):
-        ray = import_ray()
-        self.ray = ray
+        self.ray = ray = import_ray()
         self.capacity = workers
         env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         self._started = not ray.is_initialized()
@@ -140,8 +141,7 @@ class RayExecutor(Executor):
             try:
                 finished.append((ref, self.ray.get(ref)))
             except Exception as error:  # the task's worker died; the unit's own errors come back as outcomes
-                finished.append((ref, {"status": "failed", "seconds": 0.0, "metrics": {},
-                                       "error": f"ray task failed: {type(error).__name__}: {error}", "crashed": True}))
+                finished.append((ref, crashed(f"ray task failed: {type(error).__name__}: {error}")))
         return finished
 
     def close(self) -> None:

@@ -118,8 +118,7 @@ def execute_unit(unit_data: dict[str, Any], out: str, progress: bool = False) ->
     """Run one unit (a ``Unit.to_dict()``) into the sweep folder ``out`` unless it is done; never raises for the
     unit's own failure: returns an outcome {hash, status: cached|ran|failed, seconds, metrics, error}."""
     unit = Unit.from_dict(unit_data)
-    marker = read_marker(out, unit.hash)
-    if marker is not None:
+    if (marker := read_marker(out, unit.hash)) is not None:
         return {"hash": unit.hash, "status": "cached", "seconds": marker["seconds"], "metrics": marker["metrics"],
                 "worker": marker.get("worker", "")}
     worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -151,7 +150,7 @@ def execute_unit(unit_data: dict[str, Any], out: str, progress: bool = False) ->
         (udir / ERROR).unlink(missing_ok=True)
         return {"hash": unit.hash, "status": "ran", "seconds": seconds, "metrics": metrics, "worker": worker}
     except Exception as error:  # the unit failed; the sweep goes on with the others
-        message = f"{type(error).__name__}: {error}" if not isinstance(error, WorkbenchError) else str(error)
+        message = str(error) if isinstance(error, WorkbenchError) else f"{type(error).__name__}: {error}"
         record_failure(out, unit, message, traceback.format_exc())
         shutil.rmtree(udir / PARTIAL, ignore_errors=True)
         return {"hash": unit.hash, "status": "failed", "seconds": time.monotonic() - started, "metrics": {},

@@ -7,6 +7,7 @@ unit of this config: status ``cached`` (done before), ``ran``, ``failed`` (its e
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,18 +36,14 @@ def preflight(config: SweepConfig, executor: str = "local") -> None:
 
     if executor == "ray":
         import_ray()
-    for i, model in enumerate(config.models):
-        if model.name in MODELS:
-            try:
-                gguf_sources(MODELS[model.name])
-            except WorkbenchError as error:
-                raise WorkbenchError(f"sweep.models[{i}]: {error}") from None
-    for i, dataset in enumerate(config.datasets):
-        if Path(dataset).is_file():
-            try:
-                load_dataset(dataset)
-            except WorkbenchError as error:
-                raise WorkbenchError(f"sweep.datasets[{i}]: {error}") from None
+    checks = [(f"sweep.models[{i}]", gguf_sources, MODELS[m.name]) for i, m in enumerate(config.models)
+              if m.name in MODELS]
+    checks += [(f"sweep.datasets[{i}]", load_dataset, d) for i, d in enumerate(config.datasets) if Path(d).is_file()]
+    for where, check, value in checks:
+        try:
+            check(value)
+        except WorkbenchError as error:
+            raise WorkbenchError(f"{where}: {error}") from None
 
 
 def run_sweep(config: SweepConfig | str | Path, out: str | Path, *, executor: str = "local", workers: int = 1,
@@ -81,8 +78,7 @@ def _schedule(units: list[Unit], out: str, executor, progress: bool) -> dict[str
                     disable=not progress, leave=True) for i, a in enumerate(stages)}
     pending: list[Unit] = []
     for unit in units:  # done before: no need to send them anywhere
-        marker = read_marker(out, unit.hash)
-        if marker is None:
+        if (marker := read_marker(out, unit.hash)) is None:
             pending.append(unit)
         else:
             outcomes[unit.hash] = {"hash": unit.hash, "status": "cached", "seconds": marker["seconds"],
@@ -94,14 +90,13 @@ def _schedule(units: list[Unit], out: str, executor, progress: bool) -> dict[str
             for unit in list(pending):
                 if len(in_flight) >= executor.capacity:
                     break
-                states = [outcomes.get(dep, {}).get("status") for dep in unit.deps.values()]
-                if any(s in FAILED for s in states):
-                    bad = next(d for d in unit.deps.values() if outcomes.get(d, {}).get("status") in FAILED)
+                states = {dep: outcomes.get(dep, {}).get("status") for dep in unit.deps.values()}
+                if bad := [dep for dep, state in states.items() if state in FAILED]:
                     outcomes[unit.hash] = {"hash": unit.hash, "status": "skipped", "seconds": 0.0, "metrics": {},
-                                           "error": f"not run: the unit it reads ({bad[:12]}) did not finish"}
+                                           "error": f"not run: the unit it reads ({bad[0][:12]}) did not finish"}
                     pending.remove(unit)
                     bars[unit.analysis].update(1)
-                elif all(s in ("cached", "ran") for s in states):
+                elif all(s in ("cached", "ran") for s in states.values()):
                     pending.remove(unit)
                     in_flight[executor.submit(unit.to_dict(), out)] = unit
             if not in_flight:
@@ -129,30 +124,25 @@ def summary_frame(units: list[Unit], outcomes: Mapping[str, Mapping[str, Any]]) 
         metrics = outcome.get("metrics") or {}
         headline = ""
         if outcome["status"] in ("cached", "ran") and metrics:
-            try:
+            with contextlib.suppress(KeyError, TypeError, ValueError):  # metrics it cannot format: no headline
                 headline = STAGES[unit.analysis].headline(metrics)
-            except (KeyError, TypeError, ValueError):
-                headline = ""
         rows.append({"unit": unit.hash[:12], "analysis": unit.analysis, "model": unit.model.short,
                      "dataset": dataset_label(unit.dataset), "seed": unit.seed, "status": outcome["status"],
                      "seconds": round(float(outcome.get("seconds") or 0.0), 1), "headline": headline,
-                     "error": (outcome.get("error") or "").splitlines()[0] if outcome.get("error") else "",
-                     "worker": outcome.get("worker", ""),
-                     "metrics": dict(metrics)})
+                     "error": next(iter((outcome.get("error") or "").splitlines()), ""),
+                     "worker": outcome.get("worker", ""), "metrics": dict(metrics)})
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
 def format_summary(summary: pd.DataFrame) -> str:
     """The summary as aligned text, failures last with their error's first line."""
-    table = summary.drop(columns=["metrics"])
     counts = summary["status"].value_counts()
     totals = ", ".join(f"{counts[s]} {s}" for s in ("ran", "cached", "failed", "skipped") if s in counts)
     with pd.option_context("display.width", 240, "display.max_colwidth", 90):
-        text = table.drop(columns=["error", "worker"]).to_string(index=False)
-    lines = [text, f"{len(summary)} units: {totals}"]
-    for row in summary[summary["status"].isin(FAILED)].itertuples():
-        lines.append(f"{row.status}: {row.analysis} {row.model}/{row.dataset}/seed{row.seed} ({row.unit}): {row.error}")
-    return "\n".join(lines)
+        text = summary.drop(columns=["metrics", "error", "worker"]).to_string(index=False)
+    failures = [f"{row.status}: {row.analysis} {row.model}/{row.dataset}/seed{row.seed} ({row.unit}): {row.error}"
+                for row in summary[summary["status"].isin(FAILED)].itertuples()]
+    return "\n".join([text, f"{len(summary)} units: {totals}", *failures])
 
 
 def sweep_failed(summary: pd.DataFrame) -> bool:

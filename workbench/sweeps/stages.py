@@ -68,11 +68,9 @@ _MODELS: dict[str, Any] = {}
 def preload(loaded: Mapping[str, Any] | None) -> list[str]:
     """Make already loaded backends (by model name) available to units run in this process; returns their keys
     (for ``forget``)."""
-    keys = []
-    for name, backend in (loaded or {}).items():
-        keys.append(f"loaded:{name}:{backend.name}")
-        _MODELS[keys[-1]] = backend
-    return keys
+    given = {f"loaded:{name}:{backend.name}": backend for name, backend in (loaded or {}).items()}
+    _MODELS.update(given)
+    return list(given)
 
 
 def forget(keys: list[str]) -> None:
@@ -84,8 +82,7 @@ def load_cached(model: SweepModel):
     """The model's backend, loaded once per process; a different model replaces it (one in memory at a time)."""
     from workbench.backends import load_model
 
-    given = _MODELS.get(f"loaded:{model.name}:{model.backend}")
-    if given is not None:
+    if (given := _MODELS.get(f"loaded:{model.name}:{model.backend}")) is not None:
         return given
     key = json.dumps(model.to_dict(), sort_keys=True, default=str)
     if key not in _MODELS:
@@ -196,19 +193,19 @@ def _fmt(value: Any) -> str:
 
 
 register_stage(Stage("collect", _collect, lambda m: f"n={m['n']} accuracy {_fmt(m['accuracy'])}", resumable=True))
-register_stage(Stage("probe", _probe, lambda m: (f"{m['best_probe']} {m['best_role']} L{m['best_layer']} AUROC "
-                                                  f"{_fmt(m['best_auroc'])} [{_fmt(m['best_low'])}, {_fmt(m['best_high'])}]")))
-register_stage(Stage("calibrate", _calibrate, lambda m: " ".join(f"{k} {_fmt(v)}" for k, v in m.items()
-                                                                  if k.startswith(("auroc_verbal", "ece_verbal",
-                                                                                   "auroc_softmax")))))
-register_stage(Stage("bottleneck", _bottleneck, lambda m: (f"{m['verdict']} {m['difference']:+.3f} "
-                                                            f"[{m['difference_low']:+.3f}, {m['difference_high']:+.3f}]")))
-register_stage(Stage("patch", _patch, lambda m: (f"{m['n_pairs']} pairs, rho {m['rho']:+.2f} [{m['rho_low']:+.2f}, "
-                                                  f"{m['rho_high']:+.2f}]" if "rho" in m else f"{m['n_pairs']} pairs"),
-                    resumable=True))
+register_stage(Stage("probe", _probe, lambda m: (
+    f"{m['best_probe']} {m['best_role']} L{m['best_layer']} AUROC {_fmt(m['best_auroc'])} "
+    f"[{_fmt(m['best_low'])}, {_fmt(m['best_high'])}]")))
+register_stage(Stage("calibrate", _calibrate, lambda m: " ".join(
+    f"{k} {_fmt(v)}" for k, v in m.items() if k.startswith(("auroc_verbal", "ece_verbal", "auroc_softmax")))))
+register_stage(Stage("bottleneck", _bottleneck, lambda m: (
+    f"{m['verdict']} {m['difference']:+.3f} [{m['difference_low']:+.3f}, {m['difference_high']:+.3f}]")))
+register_stage(Stage("patch", _patch, lambda m: (
+    f"{m['n_pairs']} pairs, rho {m['rho']:+.2f} [{m['rho_low']:+.2f}, {m['rho_high']:+.2f}]" if "rho" in m
+    else f"{m['n_pairs']} pairs"), resumable=True))
 register_stage(Stage("sample", _sample, lambda m: f"k={m['k']} " + " ".join(
     f"{k.removeprefix('mean_')} {_fmt(v)}" for k, v in m.items() if k.startswith("mean_")), resumable=True))
-register_stage(Stage("steer", _steer, lambda m: (f"{m['n_beyond_random']}/{len(m['layers'])} layers beyond random; "
-                                                  f"L{m['layer']} slope - random {m['slope_minus_random']:+.3f} "
-                                                  f"[{m['slope_minus_random_low']:+.3f}, "
-                                                  f"{m['slope_minus_random_high']:+.3f}]"), resumable=True))
+register_stage(Stage("steer", _steer, lambda m: (
+    f"{m['n_beyond_random']}/{len(m['layers'])} layers beyond random; L{m['layer']} slope - random "
+    f"{m['slope_minus_random']:+.3f} [{m['slope_minus_random_low']:+.3f}, {m['slope_minus_random_high']:+.3f}]"),
+    resumable=True))

@@ -10,6 +10,7 @@ part of the address.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -107,16 +108,13 @@ def plan_units(config: SweepConfig) -> list[Unit]:
     units: list[Unit] = []
     shas = {d: dataset_sha256(d) for d in config.datasets}
     stages = [a for a in ANALYSES if a in config.analyses]  # in stage order: collect first, then those reading it
-    for model in config.models:
-        for dataset in config.datasets:
-            for seed in config.seeds:
-                done: dict[str, str] = {}
-                for analysis in stages:
-                    wanted = [*REQUIRES[analysis], *[s for s in USES.get(analysis, ()) if s in config.analyses]]
-                    unit = Unit(analysis=analysis, model=model, dataset=dataset, seed=seed,
-                                params=config.params(analysis), deps={s: done[s] for s in wanted},
-                                dataset_sha256=shas[dataset])
-                    done[analysis] = unit.hash
-                    units.append(unit)
+    for model, dataset, seed in itertools.product(config.models, config.datasets, config.seeds):
+        done: dict[str, str] = {}
+        for analysis in stages:
+            wanted = [*REQUIRES[analysis], *[s for s in USES.get(analysis, ()) if s in config.analyses]]
+            unit = Unit(analysis=analysis, model=model, dataset=dataset, seed=seed, params=config.params(analysis),
+                        deps={s: done[s] for s in wanted}, dataset_sha256=shas[dataset])
+            done[analysis] = unit.hash
+            units.append(unit)
     return units
 
