@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from workbench.figures.style import color, line_with_band, styled
+from workbench.figures.style import color, error_bars, line_with_band, styled
 from workbench.store.results import Result
 
 PANELS = (("accuracy", "accuracy"), ("verbal_auroc", "verbal AUROC"), ("verbal_ece", "verbal ECE"),
@@ -39,10 +39,8 @@ class FinetuneComparisonDisplay:
             row, col = divmod(k, 2)
             for i, variant in enumerate(variants):
                 part = self.comparison[self.comparison["variant"] == variant]
-                error = None
-                if column == "verbal_auroc":
-                    error = dict(type="data", symmetric=False, array=part["verbal_auroc_high"] - part[column],
-                                 arrayminus=part[column] - part["verbal_auroc_low"])
+                error = (error_bars(part[column], part["verbal_auroc_low"], part["verbal_auroc_high"])
+                         if column == "verbal_auroc" else None)
                 fig.add_trace(go.Bar(x=part["split"], y=part[column], name=variant, marker_color=color(i),
                                      error_y=error, legendgroup=variant, showlegend=k == 0),
                               row=row + 1, col=col + 1)

@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from workbench.figures.style import band_color, color, styled
+from workbench.figures.style import band_color, color, error_bars, styled
 from workbench.store.results import Result
 
 SUPPORT = 0.02  # the smoothed curve is drawn where the density is at least this share of its peak
@@ -112,8 +112,7 @@ class ReliabilityDisplay:
         fig.add_trace(go.Scatter(
             x=bins["mean_confidence"], y=bins["accuracy"], mode="markers", name=name, legendgroup=name,
             showlegend=first, marker=dict(size=5 + 25 * np.sqrt(share), color=color(i), opacity=0.8),
-            error_y=dict(type="data", symmetric=False, array=bins["acc_high"] - bins["accuracy"],
-                         arrayminus=bins["accuracy"] - bins["acc_low"], thickness=1, width=0),
+            error_y=error_bars(bins["accuracy"], bins["acc_low"], bins["acc_high"], thickness=1, width=0),
             customdata=np.c_[bins["count"]],
             hovertemplate="confidence %{x:.2f}<br>accuracy %{y:.2f}<br>n=%{customdata[0]}"), row=row, col=col)
         smooth = self._select(self.smooth, channel, group) if self.smooth is not None else None

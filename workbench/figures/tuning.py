@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 from workbench.analyses.calibration import reliability
 from workbench.analyses.tuning import CHANNELS
 from workbench.figures.page import table_html
-from workbench.figures.style import color, styled
+from workbench.figures.style import color, error_bars, styled
 
 LABELS = {"base": "base (untuned)", "known": "known-only", "unknown": "unknown-only", "mix": "mix",
           "knowledge-aware": "knowledge-aware (mix)"}
@@ -58,8 +58,7 @@ def ece_figure(table: pd.DataFrame) -> go.Figure:
         for col, channel in enumerate(CHANNELS, start=1):
             rows = part[part["channel"] == channel]
             fig.add_scatter(x=[LABELS.get(v, v) for v in rows["variant"]], y=rows["value"], mode="markers",
-                            error_y=dict(type="data", symmetric=False, array=rows["high"] - rows["value"],
-                                         arrayminus=rows["value"] - rows["low"]),
+                            error_y=error_bars(rows["value"], rows["low"], rows["high"]),
                             marker=dict(color=color(i), size=9), name=model, legendgroup=model, showlegend=col == 1,
                             row=1, col=col)
     fig = styled(fig, y="ECE on held-out items (95% interval)")
