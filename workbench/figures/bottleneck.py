@@ -48,15 +48,13 @@ class BottleneckDisplay:
                 fig.add_trace(go.Histogram(x=rows[column], xbins=dict(start=0, end=101, size=5), name=name,
                                            legendgroup=name, showlegend=False, marker_color=color(i), opacity=0.6,
                                            histnorm="probability"), row=1, col=col)
-        fig.update_layout(barmode="overlay")
         fig.update_xaxes(title_text="argmax (jittered)", row=1, col=1)
         fig.update_yaxes(title_text="softmax expected value", row=1, col=1)
         fig.update_xaxes(title_text="confidence (0-100)", row=1, col=2)
         fig.update_xaxes(title_text="confidence (0-100)", row=1, col=3)
         fig.update_yaxes(title_text="share within outcome", row=1, col=2)
         styled(fig, title=self.title())
-        fig.update_layout(width=1100, title_font=dict(size=FONT["size"]))
-        return fig
+        return fig.update_layout(barmode="overlay", width=1100, title_font=dict(size=FONT["size"]))
 
 
 @dataclass(frozen=True)

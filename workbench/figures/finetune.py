@@ -44,9 +44,7 @@ class FinetuneComparisonDisplay:
                 fig.add_trace(go.Bar(x=part["split"], y=part[column], name=variant, marker_color=color(i),
                                      error_y=error, legendgroup=variant, showlegend=k == 0),
                               row=row + 1, col=col + 1)
-        styled(fig, title=self.title)
-        fig.update_layout(barmode="group", width=1000, height=640)
-        return fig
+        return styled(fig, title=self.title).update_layout(barmode="group", width=1000, height=640)
 
 
 @dataclass(frozen=True)
@@ -73,10 +71,9 @@ class ConfidenceHistogramDisplay:
                 fig.add_trace(go.Histogram(x=values, xbins=dict(start=0, end=1.0001, size=1 / self.bins),
                                            name=label, marker_color=color(i), opacity=0.7, legendgroup=label,
                                            showlegend=j == 0), row=1, col=j + 1)
-        styled(fig, title=f"{self.title} ({self.split})")
-        fig.update_layout(barmode="overlay", width=240 * max(len(variants), 2), height=360)
         fig.update_xaxes(range=[0, 1])
-        return fig
+        styled(fig, title=f"{self.title} ({self.split})")
+        return fig.update_layout(barmode="overlay", width=240 * max(len(variants), 2), height=360)
 
 
 @dataclass(frozen=True)

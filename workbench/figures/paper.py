@@ -73,8 +73,7 @@ def _with_bands(traces: Iterable) -> list:
     more bands overlap, the lighter each."""
     traces = list(traces)
     alpha = max(0.07, BAND_ALPHA / max(1, sum(map(_has_error_line, traces))) ** 0.5)
-    out = []
-    i = 0
+    out, i = [], 0
     for trace in traces:
         if not _has_error_line(trace):
             out.append(trace)
@@ -120,10 +119,9 @@ def paper_style(fig: go.Figure, *, width: int | None = None, height: int | None 
     )
     if layout.title is not None and layout.title.text:
         styled.update_layout(title=dict(font=dict(size=TITLE_SIZE, family=PAPER_FONT["family"])))
-    styled.update_xaxes(showgrid=False, ticks="outside", showline=True, linecolor="#000000", tickfont_size=TICK_SIZE,
-                        title_font_size=PAPER_FONT["size"])
-    styled.update_yaxes(showgrid=False, ticks="outside", showline=True, linecolor="#000000", tickfont_size=TICK_SIZE,
-                        title_font_size=PAPER_FONT["size"])
+    axes = dict(showgrid=False, ticks="outside", showline=True, linecolor="#000000", tickfont_size=TICK_SIZE,
+                title_font_size=PAPER_FONT["size"])
+    styled.update_xaxes(**axes).update_yaxes(**axes)
     styled.update_annotations(font_family=PAPER_FONT["family"], font_size=TICK_SIZE)
     for trace in styled.data:
         if trace.type == "heatmap" and trace.zmid is None:  # no diverging scale of its own: the colour-blind-safe one

@@ -94,10 +94,8 @@ class ReliabilityDisplay:
             fig.update_xaxes(range=[0, 1], row=row, col=col)
             last = k + cols >= len(panels)  # nothing below this panel: label its axis
             fig.update_xaxes(range=[0, 1], row=row + 1, col=col, title_text="confidence" if last else None)
-        styled(fig, title=self.title)
-        fig.update_layout(width=max(360, 260 * cols), height=height, showlegend=True,
-                          margin=dict(t=90 if self.title else 60))
-        return fig
+        return styled(fig, title=self.title).update_layout(width=max(360, 260 * cols), height=height, showlegend=True,
+                                                           margin=dict(t=90 if self.title else 60))
 
     def _select(self, table: pd.DataFrame, channel: str, group) -> pd.DataFrame:
         part = table[table["channel"] == channel]

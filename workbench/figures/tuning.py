@@ -61,9 +61,7 @@ def ece_figure(table: pd.DataFrame) -> go.Figure:
                             error_y=error_bars(rows["value"], rows["low"], rows["high"]),
                             marker=dict(color=color(i), size=9), name=model, legendgroup=model, showlegend=col == 1,
                             row=1, col=col)
-    fig = styled(fig, y="ECE on held-out items (95% interval)")
-    fig.update_layout(width=980, height=440)
-    return fig
+    return styled(fig, y="ECE on held-out items (95% interval)").update_layout(width=980, height=440)
 
 
 def reliability_grid(evidence: Sequence, channel: str = "answer_prob") -> go.Figure:
@@ -93,13 +91,10 @@ def reliability_grid(evidence: Sequence, channel: str = "answer_prob") -> go.Fig
                             marker=dict(size=4 + 16 * np.sqrt(bins["count"] / bins["count"].max()), color=color(r - 1)),
                             line=dict(color=color(r - 1), width=1), showlegend=False, row=r, col=c,
                             hovertemplate="confidence %{x:.2f}<br>accuracy %{y:.2f}<extra></extra>")
-    fig = styled(fig)
-    fig.update_layout(width=220 * len(variants), height=240 * max(1, len(models)) + 60)
-    fig.update_xaxes(range=[0, 1])
-    fig.update_yaxes(range=[0, 1])
-    fig.update_xaxes(title_text=f"{CHANNELS[channel]}", row=len(models) or 1)
+    fig.update_xaxes(range=[0, 1]).update_yaxes(range=[0, 1])
+    fig.update_xaxes(title_text=CHANNELS[channel], row=len(models) or 1)
     fig.update_yaxes(title_text="accuracy", col=1)
-    return fig
+    return styled(fig).update_layout(width=220 * len(variants), height=240 * max(1, len(models)) + 60)
 
 
 def tuning_section(table: pd.DataFrame, evidence: Sequence) -> list[tuple[str, str]]:
