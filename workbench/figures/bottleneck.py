@@ -69,11 +69,8 @@ class LogitLensDisplay:
     @classmethod
     def from_result(cls, bottleneck: Result, probes: Result | None = None, **kwargs) -> "LogitLensDisplay":
         lens = bottleneck["lens"]
-        probe = None
-        if probes is not None:
-            table = probes["layers"]
-            keep = (table["status"] == "ok") & (table["role"] == "confidence_slot") & (table["probe"] == "logistic")
-            probe = table[keep]
+        probe = None if probes is None else probes["layers"].query(
+            "status == 'ok' and role == 'confidence_slot' and probe == 'logistic'")
         return cls(lens[lens["status"] == "ok"], probe if probe is not None and len(probe) else None, **kwargs)
 
     def figure(self) -> go.Figure:

@@ -95,10 +95,8 @@ class LayerGradientDisplay:
 
     @classmethod
     def from_result(cls, result) -> "LayerGradientDisplay":
-        effects = result["effects"]
-        hover = pair_hover(result["pairs"])
-        points = effects.groupby(["role", "pair_id", "layer"], as_index=False, sort=False)["effect"].mean()
-        points["hover"] = hover.reindex(points["pair_id"]).to_numpy()
+        points = result["effects"].groupby(["role", "pair_id", "layer"], as_index=False, sort=False)["effect"].mean()
+        points["hover"] = pair_hover(result["pairs"]).reindex(points["pair_id"]).to_numpy()
         return cls(result["gradient"], result["gradient_summary"], points)
 
 

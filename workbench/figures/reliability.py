@@ -70,14 +70,10 @@ class ReliabilityDisplay:
         panels = list(dict.fromkeys(self.bins["channel"]))
         cols = max(1, min(self.columns, len(panels)))
         rows = ceil(len(panels) / cols)
-        titles = []
-        for r in range(rows):
-            for c in range(cols):
-                k = r * cols + c
-                name = panels[k] if k < len(panels) else ""
-                label = (self.labels or {}).get(name, "")
-                titles.append(f"{name}<br><sup>{label}</sup>" if label else name)
-            titles += [""] * cols  # the density strips have no title
+        labels = self.labels or {}
+        named = [f"{name}<br><sup>{labels[name]}</sup>" if labels.get(name) else name for name in panels]
+        named += [""] * (rows * cols - len(panels))
+        titles = [t for r in range(rows) for t in named[r * cols:(r + 1) * cols] + [""] * cols]  # strips: no title
         height = 140 + 320 * rows
         fig = make_subplots(rows=2 * rows, cols=cols, row_heights=[0.8, 0.2] * rows, subplot_titles=titles,
                             vertical_spacing=45 / height, horizontal_spacing=0.06, shared_xaxes=True)
