@@ -58,8 +58,7 @@ class EffectHeatmap:
                 hovertemplate="layer %{x}<br>role %{y}<br>mean " + self.value + " %{z:.4f}<br>%{customdata} pairs"
                               "<extra></extra>"), row=i, col=1)
         styled(fig, title=self.title or f"patching effect ({self.value})", x="layer")
-        fig.update_layout(height=max(300, 220 * len(sites)))
-        return fig
+        return fig.update_layout(height=max(300, 220 * len(sites)))
 
     @classmethod
     def from_result(cls, result, value: str = "effect") -> "EffectHeatmap":
