@@ -60,8 +60,7 @@ def export_figures(figures: Mapping[str | Path, go.Figure], formats: str | Itera
 
     One kaleido session renders every static file, so many figures cost one browser start."""
     formats = parse_formats(formats)
-    static = [f for f in formats if f in STATIC_FORMATS]
-    if static and figures:
+    if figures and any(f in STATIC_FORMATS for f in formats):
         find_chromium()
     written: list[Path] = []
     jobs: list[tuple[go.Figure, Path, str]] = []

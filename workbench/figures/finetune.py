@@ -141,9 +141,8 @@ def finetune_figures(result: Result) -> dict[str, go.Figure]:
     if "patch_per_layer" in result.tables:
         figures["Cross-model patching"] = CrossModelPatchingDisplay.from_result(result).figure()
     if "history" in result.tables:
-        history = result["history"]
         fig = go.Figure()
-        for i, ((variant, seed), part) in enumerate(history.groupby(["variant", "seed"], sort=False)):
+        for i, ((variant, seed), part) in enumerate(result["history"].groupby(["variant", "seed"], sort=False)):
             fig.add_trace(go.Scatter(x=part["step"], y=part["loss"], mode="lines", name=f"{variant} seed {seed}",
                                      line=dict(color=color(i))))
         figures["Training loss"] = styled(fig, title="Training loss", x="step", y="loss")

@@ -44,8 +44,7 @@ def reading(part: pd.DataFrame) -> str:
     """A claim row's plain-words reading: how many models reproduce or refute it."""
     counts = part["verdict"].value_counts()
     n = len(part)
-    said = [f"{counts[v]} of {n} {'models' if n > 1 else 'model'} {v}" for v in VERDICTS if counts.get(v, 0)]
-    return "; ".join(said)
+    return "; ".join(f"{counts[v]} of {n} {'models' if n > 1 else 'model'} {v}" for v in VERDICTS if counts.get(v, 0))
 
 
 def markdown_table(claims: pd.DataFrame, accuracy: pd.DataFrame | None = None) -> str:

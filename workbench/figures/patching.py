@@ -76,8 +76,7 @@ class LayerGradientDisplay:
 
     def figure(self) -> go.Figure:
         fig = go.Figure()
-        roles = list(dict.fromkeys(self.per_layer["role"]))
-        for i, role in enumerate(roles):
+        for i, role in enumerate(dict.fromkeys(self.per_layer["role"])):
             pts = self.points[self.points["role"] == role] if not self.points.empty else self.points
             if not pts.empty:
                 jitter = np.random.default_rng(i).uniform(-0.2, 0.2, len(pts))

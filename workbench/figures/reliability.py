@@ -54,9 +54,8 @@ class ReliabilityDisplay:
         split); ``channels`` picks and orders the panels (default: all, in the result's order)."""
         bins = result["reliability"]
         smooth = result.tables.get("smooth")
-        labels = None
-        if "channels" in result.tables:
-            labels = {row["channel"]: _label(row) for row in result["channels"].to_dict("records")}
+        labels = ({row["channel"]: _label(row) for row in result["channels"].to_dict("records")}
+                  if "channels" in result.tables else None)
         if "split" in bins:
             kwargs.setdefault("by", "split")
         if channels is not None:
