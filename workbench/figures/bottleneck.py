@@ -41,9 +41,9 @@ class BottleneckDisplay:
         for label, name, i in OUTCOMES:
             part = self.scores["correct"].to_numpy() == label
             rows = self.scores[part]
-            fig.add_trace(go.Scatter(x=rows["argmax_confidence"] + jitter[part], y=rows["softmax_expected"], mode="markers",
-                                     name=name, legendgroup=name, marker=dict(color=color(i), size=6, opacity=0.7)),
-                          row=1, col=1)
+            fig.add_trace(go.Scatter(x=rows["argmax_confidence"] + jitter[part], y=rows["softmax_expected"],
+                                     mode="markers", name=name, legendgroup=name,
+                                     marker=dict(color=color(i), size=6, opacity=0.7)), row=1, col=1)
             for col, column in ((2, "softmax_expected"), (3, "argmax_confidence")):
                 fig.add_trace(go.Histogram(x=rows[column], xbins=dict(start=0, end=101, size=5), name=name,
                                            legendgroup=name, showlegend=False, marker_color=color(i), opacity=0.6,

@@ -113,8 +113,8 @@ class ReliabilityDisplay:
             supported = smooth["density"] >= SUPPORT * smooth["density"].max()
             fig.add_trace(go.Scatter(x=smooth["confidence"], y=smooth["accuracy"].where(supported), mode="lines",
                                      name=f"{name}, smoothed" if group is not None else "smoothed",
-                                     legendgroup=f"{name}-smooth", showlegend=first, line=dict(color=color(i), width=2)),
-                          row=row, col=col)
+                                     legendgroup=f"{name}-smooth", showlegend=first,
+                                     line=dict(color=color(i), width=2)), row=row, col=col)
             fig.add_trace(go.Scatter(x=smooth["confidence"], y=smooth["density"], mode="lines", fill="tozeroy",
                                      fillcolor=band_color(i, 0.35), line=dict(color=color(i), width=1),
                                      name="density", showlegend=False, hoverinfo="skip"), row=row + 1, col=col)
