@@ -41,22 +41,20 @@ class BottleneckDisplay:
         for label, name, i in OUTCOMES:
             part = self.scores["correct"].to_numpy() == label
             rows = self.scores[part]
-            fig.add_trace(go.Scatter(x=rows["argmax_confidence"] + jitter[part], y=rows["softmax_expected"], mode="markers",
-                                     name=name, legendgroup=name, marker=dict(color=color(i), size=6, opacity=0.7)),
-                          row=1, col=1)
+            fig.add_trace(go.Scatter(x=rows["argmax_confidence"] + jitter[part], y=rows["softmax_expected"],
+                                     mode="markers", name=name, legendgroup=name,
+                                     marker=dict(color=color(i), size=6, opacity=0.7)), row=1, col=1)
             for col, column in ((2, "softmax_expected"), (3, "argmax_confidence")):
                 fig.add_trace(go.Histogram(x=rows[column], xbins=dict(start=0, end=101, size=5), name=name,
                                            legendgroup=name, showlegend=False, marker_color=color(i), opacity=0.6,
                                            histnorm="probability"), row=1, col=col)
-        fig.update_layout(barmode="overlay")
         fig.update_xaxes(title_text="argmax (jittered)", row=1, col=1)
         fig.update_yaxes(title_text="softmax expected value", row=1, col=1)
         fig.update_xaxes(title_text="confidence (0-100)", row=1, col=2)
         fig.update_xaxes(title_text="confidence (0-100)", row=1, col=3)
         fig.update_yaxes(title_text="share within outcome", row=1, col=2)
         styled(fig, title=self.title())
-        fig.update_layout(width=1100, title_font=dict(size=FONT["size"]))
-        return fig
+        return fig.update_layout(barmode="overlay", width=1100, title_font=dict(size=FONT["size"]))
 
 
 @dataclass(frozen=True)
@@ -71,11 +69,8 @@ class LogitLensDisplay:
     @classmethod
     def from_result(cls, bottleneck: Result, probes: Result | None = None, **kwargs) -> "LogitLensDisplay":
         lens = bottleneck["lens"]
-        probe = None
-        if probes is not None:
-            table = probes["layers"]
-            keep = (table["status"] == "ok") & (table["role"] == "confidence_slot") & (table["probe"] == "logistic")
-            probe = table[keep]
+        probe = None if probes is None else probes["layers"].query(
+            "status == 'ok' and role == 'confidence_slot' and probe == 'logistic'")
         return cls(lens[lens["status"] == "ok"], probe if probe is not None and len(probe) else None, **kwargs)
 
     def figure(self) -> go.Figure:

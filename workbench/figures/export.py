@@ -60,8 +60,7 @@ def export_figures(figures: Mapping[str | Path, go.Figure], formats: str | Itera
 
     One kaleido session renders every static file, so many figures cost one browser start."""
     formats = parse_formats(formats)
-    static = [f for f in formats if f in STATIC_FORMATS]
-    if static and figures:
+    if figures and any(f in STATIC_FORMATS for f in formats):
         find_chromium()
     written: list[Path] = []
     jobs: list[tuple[go.Figure, Path, str]] = []
@@ -78,18 +77,17 @@ def export_figures(figures: Mapping[str | Path, go.Figure], formats: str | Itera
     if jobs:
         import plotly.io as pio
 
+        figs, paths, fmts = map(list, zip(*jobs))
         try:
-            pio.write_images([fig for fig, _, _ in jobs], [path for _, path, _ in jobs],
-                             format=[fmt for _, _, fmt in jobs],
-                             width=[fig.layout.width or DEFAULT_SIZE[0] for fig, _, _ in jobs],  # else 700 x 500
-                             height=[fig.layout.height or DEFAULT_SIZE[1] for fig, _, _ in jobs],
-                             scale=[scale if fmt == "png" else 1 for _, _, fmt in jobs])
+            pio.write_images(figs, paths, format=fmts, width=[fig.layout.width or DEFAULT_SIZE[0] for fig in figs],
+                             height=[fig.layout.height or DEFAULT_SIZE[1] for fig in figs],  # else 700 x 500
+                             scale=[scale if fmt == "png" else 1 for fmt in fmts])
         except RuntimeError as error:
             if "Chrome" in str(error) or "chrome" in str(error):
                 raise WorkbenchError(f"kaleido could not start Chromium ({error}); install it with: "
                                      f"{INSTALL_CHROMIUM}") from None
             raise
-        written += [path for _, path, _ in jobs]
+        written += paths
     return written
 
 

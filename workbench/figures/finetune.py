@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from workbench.figures.style import color, line_with_band, styled
+from workbench.figures.style import color, error_bars, line_with_band, styled
 from workbench.store.results import Result
 
 PANELS = (("accuracy", "accuracy"), ("verbal_auroc", "verbal AUROC"), ("verbal_ece", "verbal ECE"),
@@ -39,16 +39,12 @@ class FinetuneComparisonDisplay:
             row, col = divmod(k, 2)
             for i, variant in enumerate(variants):
                 part = self.comparison[self.comparison["variant"] == variant]
-                error = None
-                if column == "verbal_auroc":
-                    error = dict(type="data", symmetric=False, array=part["verbal_auroc_high"] - part[column],
-                                 arrayminus=part[column] - part["verbal_auroc_low"])
+                error = (error_bars(part[column], part["verbal_auroc_low"], part["verbal_auroc_high"])
+                         if column == "verbal_auroc" else None)
                 fig.add_trace(go.Bar(x=part["split"], y=part[column], name=variant, marker_color=color(i),
                                      error_y=error, legendgroup=variant, showlegend=k == 0),
                               row=row + 1, col=col + 1)
-        styled(fig, title=self.title)
-        fig.update_layout(barmode="group", width=1000, height=640)
-        return fig
+        return styled(fig, title=self.title).update_layout(barmode="group", width=1000, height=640)
 
 
 @dataclass(frozen=True)
@@ -75,10 +71,9 @@ class ConfidenceHistogramDisplay:
                 fig.add_trace(go.Histogram(x=values, xbins=dict(start=0, end=1.0001, size=1 / self.bins),
                                            name=label, marker_color=color(i), opacity=0.7, legendgroup=label,
                                            showlegend=j == 0), row=1, col=j + 1)
-        styled(fig, title=f"{self.title} ({self.split})")
-        fig.update_layout(barmode="overlay", width=240 * max(len(variants), 2), height=360)
         fig.update_xaxes(range=[0, 1])
-        return fig
+        styled(fig, title=f"{self.title} ({self.split})")
+        return fig.update_layout(barmode="overlay", width=240 * max(len(variants), 2), height=360)
 
 
 @dataclass(frozen=True)
@@ -146,9 +141,8 @@ def finetune_figures(result: Result) -> dict[str, go.Figure]:
     if "patch_per_layer" in result.tables:
         figures["Cross-model patching"] = CrossModelPatchingDisplay.from_result(result).figure()
     if "history" in result.tables:
-        history = result["history"]
         fig = go.Figure()
-        for i, ((variant, seed), part) in enumerate(history.groupby(["variant", "seed"], sort=False)):
+        for i, ((variant, seed), part) in enumerate(result["history"].groupby(["variant", "seed"], sort=False)):
             fig.add_trace(go.Scatter(x=part["step"], y=part["loss"], mode="lines", name=f"{variant} seed {seed}",
                                      line=dict(color=color(i))))
         figures["Training loss"] = styled(fig, title="Training loss", x="step", y="loss")

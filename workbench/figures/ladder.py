@@ -22,7 +22,7 @@ from workbench.analyses import seed_patching as sp
 from workbench.analyses.calibration import auroc
 from workbench.analyses.claims import VERDICTS, Evidence
 from workbench.figures.page import figure_html, page_html, table_html
-from workbench.figures.style import PALETTE, styled
+from workbench.figures.style import color, styled
 from workbench.store.provenance import write_bytes_atomic
 
 
@@ -35,12 +35,16 @@ def value_text(value: float, low: float, high: float, digits: int = 2) -> str:
     return f"{value:+.{digits}f} {interval}"
 
 
+def verdict_text(row, digits: int = 2) -> str:
+    """A model's verdict on a claim, then its value and interval (``value_text``) when it has one."""
+    return f"{row['verdict']} {value_text(row['value'], row['low'], row['high'], digits)}".strip()
+
+
 def reading(part: pd.DataFrame) -> str:
     """A claim row's plain-words reading: how many models reproduce or refute it."""
     counts = part["verdict"].value_counts()
     n = len(part)
-    said = [f"{counts[v]} of {n} {'models' if n > 1 else 'model'} {v}" for v in VERDICTS if counts.get(v, 0)]
-    return "; ".join(said)
+    return "; ".join(f"{counts[v]} of {n} {'models' if n > 1 else 'model'} {v}" for v in VERDICTS if counts.get(v, 0))
 
 
 def markdown_table(claims: pd.DataFrame, accuracy: pd.DataFrame | None = None) -> str:
@@ -53,12 +57,7 @@ def markdown_table(claims: pd.DataFrame, accuracy: pd.DataFrame | None = None) -
     for (claim, definition, position), part in claims.fillna({"position": ""}).groupby(keys, sort=False):
         cells = part.set_index("model")
         row = [claim, definition, position or "—", str(part["seed_value"].iloc[0])]
-        for model in models:
-            if model not in cells.index:
-                row.append("—")
-                continue
-            c = cells.loc[model]
-            row.append(f"{c['verdict']} {value_text(c['value'], c['low'], c['high'])}".strip())
+        row += [verdict_text(cells.loc[model]) if model in cells.index else "—" for model in models]
         lines.append("| " + " | ".join([*row, reading(part)]) + " |")
     if accuracy is not None and not accuracy.empty:
         acc = accuracy.set_index("model")
@@ -75,7 +74,7 @@ def probe_auroc_figure(ev: Evidence) -> go.Figure:
     per_layer = {int(layer): auroc(rows["score"].to_numpy(), correct.loc[rows["example_id"]].to_numpy())
                  for layer, rows in ev.oof.groupby("layer")}
     fig = go.Figure(go.Scatter(x=list(per_layer), y=list(per_layer.values()), mode="lines+markers",
-                               line={"color": PALETTE[0]}, name="probe"))
+                               line={"color": color(0)}, name="probe"))
     fig.add_hline(y=0.5, line_dash="dot", line_color="grey")
     return styled(fig, x="read-out layer", y="out-of-fold AUROC")
 
@@ -88,9 +87,8 @@ def crossmodel_figure(ev: Evidence) -> go.Figure:
         shift = sp.seed_shift(rows["patched"], rows["base"], rows["tuned"])
         means = rows.assign(shift=np.clip(shift, -sp.CLIP, sp.CLIP)).groupby("layer")["shift"].mean()
         seed = means.index.isin(sp.seed_layers(int(means.index.max()) + 1))
-        color = PALETTE[i % len(PALETTE)]
-        fig.add_scatter(x=means.index, y=means.to_numpy(), mode="lines", line={"color": color}, name=position)
-        fig.add_scatter(x=means.index[seed], y=means.to_numpy()[seed], mode="markers", marker={"color": color},
+        fig.add_scatter(x=means.index, y=means.to_numpy(), mode="lines", line={"color": color(i)}, name=position)
+        fig.add_scatter(x=means.index[seed], y=means.to_numpy()[seed], mode="markers", marker={"color": color(i)},
                         name=f"{position}: the seed's layers")
     fig.add_hline(y=0, line_dash="dot", line_color="grey")
     return styled(fig, x="block (tuned resid_post written into the base model)",
@@ -100,7 +98,7 @@ def crossmodel_figure(ev: Evidence) -> go.Figure:
 def within_model_figure(ev: Evidence) -> go.Figure:
     """The workbench's within-model gradient: mean normalised shift per block, correct into incorrect runs."""
     means = ev.effects.groupby("layer")["effect"].mean()
-    fig = go.Figure(go.Scatter(x=means.index, y=means.to_numpy(), mode="lines+markers", line={"color": PALETTE[0]}))
+    fig = go.Figure(go.Scatter(x=means.index, y=means.to_numpy(), mode="lines+markers", line={"color": color(0)}))
     fig.add_hline(y=0, line_dash="dot", line_color="grey")
     return styled(fig, x="block (resid_pre at the confidence slot)", y="mean normalised shift")
 
@@ -130,8 +128,7 @@ def claim_findings(claims: pd.DataFrame) -> list[str]:
     for (claim, definition, position), part in claims.fillna({"position": ""}).groupby(
             ["claim", "definition", "position"], sort=False):
         where = f", read at {position}" if position else ""
-        models = "; ".join(f"{r.model} {r.verdict} {value_text(r.value, r.low, r.high, 3)}".strip()
-                           for r in part.itertuples())
+        models = "; ".join(f"{r['model']} {verdict_text(r, 3)}" for _, r in part.iterrows())
         lines.append(f"{claim} ({definition}'s definition{where}): {part['statement'].iloc[0]}; the seed: "
                      f"{part['seed_value'].iloc[0]}. {reading(part)}: {models}.")
     return lines

@@ -73,8 +73,7 @@ def _with_bands(traces: Iterable) -> list:
     more bands overlap, the lighter each."""
     traces = list(traces)
     alpha = max(0.07, BAND_ALPHA / max(1, sum(map(_has_error_line, traces))) ** 0.5)
-    out = []
-    i = 0
+    out, i = [], 0
     for trace in traces:
         if not _has_error_line(trace):
             out.append(trace)
@@ -118,12 +117,11 @@ def paper_style(fig: go.Figure, *, width: int | None = None, height: int | None 
                     traceorder="normal", itemsizing="constant"),  # groups would stack one per row
         colorscale=dict(sequential=SEQUENTIAL),
     )
-    if layout.title is not None and layout.title.text:
+    if layout.title.text:
         styled.update_layout(title=dict(font=dict(size=TITLE_SIZE, family=PAPER_FONT["family"])))
-    styled.update_xaxes(showgrid=False, ticks="outside", showline=True, linecolor="#000000", tickfont_size=TICK_SIZE,
-                        title_font_size=PAPER_FONT["size"])
-    styled.update_yaxes(showgrid=False, ticks="outside", showline=True, linecolor="#000000", tickfont_size=TICK_SIZE,
-                        title_font_size=PAPER_FONT["size"])
+    axes = dict(showgrid=False, ticks="outside", showline=True, linecolor="#000000", tickfont_size=TICK_SIZE,
+                title_font_size=PAPER_FONT["size"])
+    styled.update_xaxes(**axes).update_yaxes(**axes)
     styled.update_annotations(font_family=PAPER_FONT["family"], font_size=TICK_SIZE)
     for trace in styled.data:
         if trace.type == "heatmap" and trace.zmid is None:  # no diverging scale of its own: the colour-blind-safe one
@@ -289,18 +287,17 @@ def draw_figures(results_root: str | Path, *, allow_incomplete: bool = False,
         while any(name == other for other, _ in by_run.get((run_id, copy), [])):
             copy += 1
         by_run.setdefault((run_id, copy), []).append((name, result))
-    labels: dict[tuple[str, int], str] = {}
-    for key, results in by_run.items():
+    labels: set[str] = set()
+    figures: dict[Path, go.Figure] = {}
+    for (run_id, _), results in by_run.items():
         label = base = _run_label(results[0][1])
-        if label in labels.values():
-            label = base = f"{base}_{key[0][:8]}"
+        if label in labels:
+            label = base = f"{base}_{run_id[:8]}"
         for copy in range(2, len(by_run) + 2):
-            if label not in labels.values():
+            if label not in labels:
                 break
             label = f"{base}_{copy}"  # a copy of a run (same id)
-        labels[key] = label
-    figures: dict[Path, go.Figure] = {}
-    for key, results in by_run.items():
+        labels.add(label)
         related = {}
         for _, result in results:
             related.setdefault(result.manifest["analysis"], result)
@@ -315,7 +312,7 @@ def draw_figures(results_root: str | Path, *, allow_incomplete: bool = False,
                 skipped.append((result.path, f"{type(error).__name__}: {error}"))
                 continue
             for fig_name, fig in built.items():
-                figures[Path(labels[key]) / f"{name}-{fig_name}"] = paper_style(fig)
+                figures[Path(label) / f"{name}-{fig_name}"] = paper_style(fig)
     return figures, skipped
 
 

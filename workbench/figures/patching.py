@@ -58,8 +58,7 @@ class EffectHeatmap:
                 hovertemplate="layer %{x}<br>role %{y}<br>mean " + self.value + " %{z:.4f}<br>%{customdata} pairs"
                               "<extra></extra>"), row=i, col=1)
         styled(fig, title=self.title or f"patching effect ({self.value})", x="layer")
-        fig.update_layout(height=max(300, 220 * len(sites)))
-        return fig
+        return fig.update_layout(height=max(300, 220 * len(sites)))
 
     @classmethod
     def from_result(cls, result, value: str = "effect") -> "EffectHeatmap":
@@ -77,8 +76,7 @@ class LayerGradientDisplay:
 
     def figure(self) -> go.Figure:
         fig = go.Figure()
-        roles = list(dict.fromkeys(self.per_layer["role"]))
-        for i, role in enumerate(roles):
+        for i, role in enumerate(dict.fromkeys(self.per_layer["role"])):
             pts = self.points[self.points["role"] == role] if not self.points.empty else self.points
             if not pts.empty:
                 jitter = np.random.default_rng(i).uniform(-0.2, 0.2, len(pts))
@@ -95,10 +93,8 @@ class LayerGradientDisplay:
 
     @classmethod
     def from_result(cls, result) -> "LayerGradientDisplay":
-        effects = result["effects"]
-        hover = pair_hover(result["pairs"])
-        points = effects.groupby(["role", "pair_id", "layer"], as_index=False, sort=False)["effect"].mean()
-        points["hover"] = hover.reindex(points["pair_id"]).to_numpy()
+        points = result["effects"].groupby(["role", "pair_id", "layer"], as_index=False, sort=False)["effect"].mean()
+        points["hover"] = pair_hover(result["pairs"]).reindex(points["pair_id"]).to_numpy()
         return cls(result["gradient"], result["gradient_summary"], points)
 
 

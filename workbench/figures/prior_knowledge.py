@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from workbench.figures.style import color, styled
+from workbench.figures.style import color, error_bars, styled
 from workbench.store.results import Result
 
 
@@ -31,22 +31,16 @@ class PriorKnowledgeDisplay:
         for i, (split, part) in enumerate(splits.groupby("split", sort=True)):
             fig.add_trace(go.Bar(x=part["channel"], y=part["ece"], name=f"{split} (n={int(part['n'].max())})",
                                  marker_color=color(i + 1),
-                                 error_y=dict(type="data", symmetric=False, array=part["ece_high"] - part["ece"],
-                                              arrayminus=part["ece"] - part["ece_low"])), row=1, col=1)
+                                 error_y=error_bars(part["ece"], part["ece_low"], part["ece_high"])), row=1, col=1)
         if "difference" in self.contrast:  # absent when a split is empty
             contrast = self.contrast.dropna(subset=["difference"])
             fig.add_trace(go.Scatter(x=contrast["channel"], y=contrast["difference"], mode="markers",
                                      name="known - unknown", marker=dict(color=color(0), size=9),
-                                     error_y=dict(type="data", symmetric=False,
-                                                  array=contrast["high"] - contrast["difference"],
-                                                  arrayminus=contrast["difference"] - contrast["low"])), row=1, col=2)
+                                     error_y=error_bars(contrast["difference"], contrast["low"], contrast["high"])),
+                          row=1, col=2)
         fig.add_hline(y=0, line=dict(color="#888888", dash="dot", width=1), row=1, col=2)
-        fig.update_layout(barmode="group")
-        title = "Calibration on known vs unknown items"
-        if self.threshold is not None:
-            title += f" (known: P(gold) > {self.threshold:g})"
-        styled(fig, title=title)
         fig.update_yaxes(title_text="ECE", row=1, col=1)
         fig.update_yaxes(title_text="difference in mean confidence - accuracy", row=1, col=2)
-        fig.update_layout(width=1000)
-        return fig
+        known = f" (known: P(gold) > {self.threshold:g})" if self.threshold is not None else ""
+        styled(fig, title=f"Calibration on known vs unknown items{known}")
+        return fig.update_layout(barmode="group", width=1000)

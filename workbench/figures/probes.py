@@ -4,6 +4,7 @@ horizontal references, and optionally the logit lens's AUROC per layer on the sa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import count
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -36,24 +37,22 @@ class ProbeAurocDisplay:
 
     def figure(self) -> go.Figure:
         fig = go.Figure()
-        i = 0
+        colours = count()  # each line and reference its own palette colour, in drawing order
         for (role, probe), part in self.layers.groupby(["role", "probe"], sort=False):
             part = part.sort_values("layer")
             line_with_band(fig, part["layer"], part["auroc"], part["low"], part["high"], name=f"{probe} probe, {role}",
-                           i=i)
-            i += 1
+                           i=next(colours))
         if self.lens is not None and "auroc" in self.lens:
             lens = self.lens[self.lens["status"] == "ok"].sort_values("layer")
             line_with_band(fig, lens["layer"], lens["auroc"], lens["low"], lens["high"],
-                           name="logit lens, confidence_slot", i=i)
-            i += 1
+                           name="logit lens, confidence_slot", i=next(colours))
         if self.channels is not None:
             for row in self.channels.itertuples():
+                i = next(colours)
                 fig.add_hline(y=row.auroc, line=dict(color=color(i), dash="dash", width=1.5),
                               annotation_text=f"{row.channel} {row.auroc:.2f}", annotation_position="top left",
                               annotation_font_color=color(i))
                 fig.add_hrect(y0=row.auroc_low, y1=row.auroc_high, fillcolor=band_color(i, 0.08), line_width=0)
-                i += 1
         fig.add_hline(y=0.5, line=dict(color="#888888", dash="dot", width=1))
         fig.update_yaxes(range=[0, 1.02])
         return styled(fig, title=self.title, x="layer (residual read-out)", y="AUROC (correct vs incorrect)")

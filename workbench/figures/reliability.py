@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from workbench.figures.style import band_color, color, styled
+from workbench.figures.style import band_color, color, error_bars, styled
 from workbench.store.results import Result
 
 SUPPORT = 0.02  # the smoothed curve is drawn where the density is at least this share of its peak
@@ -54,9 +54,8 @@ class ReliabilityDisplay:
         split); ``channels`` picks and orders the panels (default: all, in the result's order)."""
         bins = result["reliability"]
         smooth = result.tables.get("smooth")
-        labels = None
-        if "channels" in result.tables:
-            labels = {row["channel"]: _label(row) for row in result["channels"].to_dict("records")}
+        labels = ({row["channel"]: _label(row) for row in result["channels"].to_dict("records")}
+                  if "channels" in result.tables else None)
         if "split" in bins:
             kwargs.setdefault("by", "split")
         if channels is not None:
@@ -70,14 +69,10 @@ class ReliabilityDisplay:
         panels = list(dict.fromkeys(self.bins["channel"]))
         cols = max(1, min(self.columns, len(panels)))
         rows = ceil(len(panels) / cols)
-        titles = []
-        for r in range(rows):
-            for c in range(cols):
-                k = r * cols + c
-                name = panels[k] if k < len(panels) else ""
-                label = (self.labels or {}).get(name, "")
-                titles.append(f"{name}<br><sup>{label}</sup>" if label else name)
-            titles += [""] * cols  # the density strips have no title
+        labels = self.labels or {}
+        named = [f"{name}<br><sup>{labels[name]}</sup>" if labels.get(name) else name for name in panels]
+        named += [""] * (rows * cols - len(panels))
+        titles = [t for r in range(rows) for t in named[r * cols:(r + 1) * cols] + [""] * cols]  # strips: no title
         height = 140 + 320 * rows
         fig = make_subplots(rows=2 * rows, cols=cols, row_heights=[0.8, 0.2] * rows, subplot_titles=titles,
                             vertical_spacing=45 / height, horizontal_spacing=0.06, shared_xaxes=True)
@@ -94,10 +89,8 @@ class ReliabilityDisplay:
             fig.update_xaxes(range=[0, 1], row=row, col=col)
             last = k + cols >= len(panels)  # nothing below this panel: label its axis
             fig.update_xaxes(range=[0, 1], row=row + 1, col=col, title_text="confidence" if last else None)
-        styled(fig, title=self.title)
-        fig.update_layout(width=max(360, 260 * cols), height=height, showlegend=True,
-                          margin=dict(t=90 if self.title else 60))
-        return fig
+        return styled(fig, title=self.title).update_layout(width=max(360, 260 * cols), height=height, showlegend=True,
+                                                           margin=dict(t=90 if self.title else 60))
 
     def _select(self, table: pd.DataFrame, channel: str, group) -> pd.DataFrame:
         part = table[table["channel"] == channel]
@@ -112,8 +105,7 @@ class ReliabilityDisplay:
         fig.add_trace(go.Scatter(
             x=bins["mean_confidence"], y=bins["accuracy"], mode="markers", name=name, legendgroup=name,
             showlegend=first, marker=dict(size=5 + 25 * np.sqrt(share), color=color(i), opacity=0.8),
-            error_y=dict(type="data", symmetric=False, array=bins["acc_high"] - bins["accuracy"],
-                         arrayminus=bins["accuracy"] - bins["acc_low"], thickness=1, width=0),
+            error_y=error_bars(bins["accuracy"], bins["acc_low"], bins["acc_high"], thickness=1, width=0),
             customdata=np.c_[bins["count"]],
             hovertemplate="confidence %{x:.2f}<br>accuracy %{y:.2f}<br>n=%{customdata[0]}"), row=row, col=col)
         smooth = self._select(self.smooth, channel, group) if self.smooth is not None else None
@@ -121,8 +113,8 @@ class ReliabilityDisplay:
             supported = smooth["density"] >= SUPPORT * smooth["density"].max()
             fig.add_trace(go.Scatter(x=smooth["confidence"], y=smooth["accuracy"].where(supported), mode="lines",
                                      name=f"{name}, smoothed" if group is not None else "smoothed",
-                                     legendgroup=f"{name}-smooth", showlegend=first, line=dict(color=color(i), width=2)),
-                          row=row, col=col)
+                                     legendgroup=f"{name}-smooth", showlegend=first,
+                                     line=dict(color=color(i), width=2)), row=row, col=col)
             fig.add_trace(go.Scatter(x=smooth["confidence"], y=smooth["density"], mode="lines", fill="tozeroy",
                                      fillcolor=band_color(i, 0.35), line=dict(color=color(i), width=1),
                                      name="density", showlegend=False, hoverinfo="skip"), row=row + 1, col=col)

@@ -33,9 +33,7 @@ class ReplicationDisplay:
                            part["auroc_mean"] + part["auroc_sd"], name=name, i=i, row=1, col=1)
             fig.add_trace(go.Scatter(x=part["layer"], y=part["shape_w1_mean"], mode="lines+markers", name=name,
                                      legendgroup=name, showlegend=False, line=dict(color=color(i))), row=1, col=2)
-        styled(fig, title=self.title)
         fig.update_xaxes(title_text="layer")
         fig.update_yaxes(title_text="AUROC", row=1, col=1)
         fig.update_yaxes(title_text="W1 (probability units)", row=1, col=2)
-        fig.update_layout(width=1000)
-        return fig
+        return styled(fig, title=self.title).update_layout(width=1000)

@@ -87,10 +87,8 @@ def report_sections(run: Run) -> list[Section]:
 
 def run_summary(run: Run) -> pd.DataFrame:
     """The run in one column: what it is and where it came from."""
-    records = run.records
-    config = run.config
-    rows = {"model": run.model_name, "dataset": config.get("dataset"), "examples": run.n_examples,
-            "accuracy": round(float(records["correct"].mean()), 4), "complete": run.complete, "run id": run.run_id,
+    rows = {"model": run.model_name, "dataset": run.config.get("dataset"), "examples": run.n_examples,
+            "accuracy": round(float(run.records["correct"].mean()), 4), "complete": run.complete, "run id": run.run_id,
             "config hash": run.manifest.get("config_hash"), "model checksum": run.manifest["model"].get("checksum")}
     return pd.DataFrame({"": list(rows), "value": [str(v) for v in rows.values()]})
 

@@ -50,13 +50,11 @@ class SteeringDoseDisplay:
                                          line=dict(color=color(i), width=2), legendgroup=name, showlegend=k == 0),
                               row=r, col=c)
             fig.add_hline(y=0, line=dict(color="#888888", dash="dot", width=1), row=r, col=c)
-        styled(fig, title=self.title, x=None, y=None)
         fig.update_xaxes(title_text="alpha")
         fig.update_yaxes(title_text="shift in expected confidence (points)", col=1)
-        fig.update_layout(width=260 * cols + 120, height=300 * rows + 80)
         fig.add_annotation(text="dotted: no effect (the seed study's null)", xref="paper", yref="paper", x=0, y=-0.18,
                            showarrow=False, font=dict(size=11, color="#666666"))
-        return fig
+        return styled(fig, title=self.title).update_layout(width=260 * cols + 120, height=300 * rows + 80)
 
 
 def write_figures(result: Result, folder: str | Path) -> list[Path]:

@@ -29,6 +29,11 @@ def band_color(i: int, alpha: float = 0.2) -> str:
     return rgba(color(i), alpha)
 
 
+def error_bars(value, low, high, **kwargs) -> dict:
+    """Asymmetric error bars (``error_y``) from a value and the bounds of its interval."""
+    return dict(type="data", symmetric=False, array=high - value, arrayminus=value - low, **kwargs)
+
+
 def styled(fig: go.Figure, *, title: str | None = None, x: str | None = None, y: str | None = None) -> go.Figure:
     """Apply the workbench layout to a figure in place and return it."""
     fig.update_layout(template="simple_white", font=FONT, title=title, width=720, height=440,

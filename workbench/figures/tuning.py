@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 from workbench.analyses.calibration import reliability
 from workbench.analyses.tuning import CHANNELS
 from workbench.figures.page import table_html
-from workbench.figures.style import color, styled
+from workbench.figures.style import color, error_bars, styled
 
 LABELS = {"base": "base (untuned)", "known": "known-only", "unknown": "unknown-only", "mix": "mix",
           "knowledge-aware": "knowledge-aware (mix)"}
@@ -58,13 +58,10 @@ def ece_figure(table: pd.DataFrame) -> go.Figure:
         for col, channel in enumerate(CHANNELS, start=1):
             rows = part[part["channel"] == channel]
             fig.add_scatter(x=[LABELS.get(v, v) for v in rows["variant"]], y=rows["value"], mode="markers",
-                            error_y=dict(type="data", symmetric=False, array=rows["high"] - rows["value"],
-                                         arrayminus=rows["value"] - rows["low"]),
+                            error_y=error_bars(rows["value"], rows["low"], rows["high"]),
                             marker=dict(color=color(i), size=9), name=model, legendgroup=model, showlegend=col == 1,
                             row=1, col=col)
-    fig = styled(fig, y="ECE on held-out items (95% interval)")
-    fig.update_layout(width=980, height=440)
-    return fig
+    return styled(fig, y="ECE on held-out items (95% interval)").update_layout(width=980, height=440)
 
 
 def reliability_grid(evidence: Sequence, channel: str = "answer_prob") -> go.Figure:
@@ -94,13 +91,10 @@ def reliability_grid(evidence: Sequence, channel: str = "answer_prob") -> go.Fig
                             marker=dict(size=4 + 16 * np.sqrt(bins["count"] / bins["count"].max()), color=color(r - 1)),
                             line=dict(color=color(r - 1), width=1), showlegend=False, row=r, col=c,
                             hovertemplate="confidence %{x:.2f}<br>accuracy %{y:.2f}<extra></extra>")
-    fig = styled(fig)
-    fig.update_layout(width=220 * len(variants), height=240 * max(1, len(models)) + 60)
-    fig.update_xaxes(range=[0, 1])
-    fig.update_yaxes(range=[0, 1])
-    fig.update_xaxes(title_text=f"{CHANNELS[channel]}", row=len(models) or 1)
+    fig.update_xaxes(range=[0, 1]).update_yaxes(range=[0, 1])
+    fig.update_xaxes(title_text=CHANNELS[channel], row=len(models) or 1)
     fig.update_yaxes(title_text="accuracy", col=1)
-    return fig
+    return styled(fig).update_layout(width=220 * len(variants), height=240 * max(1, len(models)) + 60)
 
 
 def tuning_section(table: pd.DataFrame, evidence: Sequence) -> list[tuple[str, str]]:
