@@ -80,12 +80,15 @@ class StageConfig(BaseModel):
     ``RENAMED``: old field name -> the field(s) now holding its value. The old name still loads (with a
     ``FutureWarning``); ``content()`` hashes them under it while they hold one value, so stored hashes hold.
     ``UNHASHED_AT``: a field added later -> its value that does what was done before it, at which it is not hashed.
+    ``REMOVED``: a field taken out -> (the only value it ever accepted, why it went). That value still loads, with a
+    ``FutureWarning``, so old files open; any other is one error.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     SECTION: ClassVar[str] = ""
     RENAMED: ClassVar[dict[str, tuple[str, ...]]] = {}
     UNHASHED_AT: ClassVar[dict[str, Any]] = {}
+    REMOVED: ClassVar[dict[str, tuple[Any, str]]] = {}
     SHARED: ClassVar[bool] = False  # a mixin of fields many configs share (``stages``): listed after a config's own
     HELP: ClassVar[dict[str, str]] = {}  # what a shared field means in this config (its help text here)
 
@@ -110,6 +113,13 @@ class StageConfig(BaseModel):
                 warnings.warn(f"{self._path(old)} is now {' and '.join(map(self._path, new))}; the old name will go",
                               FutureWarning, stacklevel=2)
                 data = {**{k: v for k, v in data.items() if k != old}, **dict.fromkeys(new, data[old])}
+        for old, (accepted, why) in self.REMOVED.items():
+            if old in data:
+                if data[old] is not accepted:
+                    raise ConfigError(self._path(old), f"{why}; remove the key", has_value=False)
+                warnings.warn(f"{self._path(old)} is gone (only {accepted!r} was ever accepted: {why}); remove it "
+                              "from the file", FutureWarning, stacklevel=2)
+                data = {k: v for k, v in data.items() if k != old}
         unknown = [key for key in data if key not in type(self).model_fields]
         if unknown:
             known = list(type(self).model_fields)

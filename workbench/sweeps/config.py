@@ -11,7 +11,6 @@ example: docs/sweeps.md.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -50,21 +49,13 @@ class SweepModel(StageConfig):
     address."""
 
     SECTION: ClassVar[str] = "sweep.models"
+    REMOVED: ClassVar[dict[str, tuple[Any, str]]] = {
+        "remote": (False, "nnsight remote execution (NDIF) is not supported")}
     name: Annotated[str, k.model_name()] = option(..., "registry name, Hugging Face id or checkpoint dir")
     backend: Literal[*reg.backends()] = option("transformer_lens", "model backend")
     dtype: Literal[*reg.dtypes()] = option("float32", "weights' dtype")
     device: MaybeText = option(None, "device", execution=True)
     device_map: Any = option(None, "transformers/accelerate device map (\"auto\", ...)", execution=True)
-
-    def __init__(self, **data: Any) -> None:
-        if "remote" in data:  # a removed field (nnsight remote execution, never supported): old files still load
-            if data["remote"] is not False:
-                raise ConfigError("remote", "nnsight remote execution (NDIF) is not supported; remove the key",
-                                  has_value=False)
-            warnings.warn(f"{self.SECTION}.remote is gone (only false was ever accepted); remove it from the file",
-                          FutureWarning, stacklevel=2)
-            del data["remote"]
-        super().__init__(**data)
 
     @model_validator(mode="after")
     def _where(self) -> "SweepModel":
