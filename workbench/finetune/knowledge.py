@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.store import Run, open_run
+from workbench.store import Run
 from workbench.store.provenance import write_json_atomic
 from workbench.store.results import Result, result_slot
 
@@ -94,7 +94,7 @@ def tuned_run(train_run: Run, config, out: Path, heldout: Run, *, progress: bool
     """``runner.run_variant`` on ``heldout`` (train or resume, merge, collect, delete the merged weights), timed: the
     tuned run and the seconds of training and of evaluation (measured once, kept in ``out/timing.json``)."""
     from workbench.finetune.evaluate import check_disjoint
-    from workbench.finetune.runner import run_variant
+    from workbench.finetune.runner import collected, run_variant
     from workbench.finetune.train import train
 
     check_disjoint(train_run.records["item_id"], heldout)  # refused before any training
@@ -103,12 +103,11 @@ def tuned_run(train_run: Run, config, out: Path, heldout: Run, *, progress: bool
     started = time.perf_counter()
     train(train_run, config, out, progress=progress)  # run_variant then finds the finished adapter
     timing.setdefault("train_seconds", round(time.perf_counter() - started, 1))
-    done = out / "runs" / "heldout"
-    collected = (done / "manifest.json").exists() and open_run(done).manifest.get("complete")
+    timed = not collected(out / "runs" / "heldout")
     started = time.perf_counter()
     run = run_variant(train_run, config, out, {"heldout": heldout}, progress=progress, keep_merged=False)["heldout"]
     # a held-out run collected by an earlier call was not timed here: NaN, not the ~0 s of finding it
-    timing.setdefault("eval_seconds", float("nan") if collected else round(time.perf_counter() - started, 1))
+    timing.setdefault("eval_seconds", round(time.perf_counter() - started, 1) if timed else float("nan"))
     write_json_atomic(timing_path, timing)
     return run, timing
 

@@ -47,6 +47,11 @@ def variant_config(config: FinetuneConfig, name: str) -> FinetuneConfig:
     return config.replace(objective="confidence", target=name, probe=None)
 
 
+def collected(path: Path) -> bool:
+    """Whether ``path`` holds a run whose collect finished."""
+    return (path / "manifest.json").exists() and bool(open_run(path).manifest.get("complete"))
+
+
 def run_variant(train_run: Run, config: FinetuneConfig, out: Path, eval_runs: dict[str, Run], *,
                 progress: bool = True, keep_merged: bool = True) -> dict[str, Run]:
     """Train (or resume) one adapter, merge it, and collect each evaluation split with the merged model."""
@@ -55,7 +60,7 @@ def run_variant(train_run: Run, config: FinetuneConfig, out: Path, eval_runs: di
     result = train(train_run, config, out, progress=progress)
     runs_dir = out / "runs"
     done = {split: runs_dir / split for split in eval_runs}
-    if all((path / "manifest.json").exists() and open_run(path).manifest.get("complete") for path in done.values()):
+    if all(collected(path) for path in done.values()):
         return {split: open_run(path) for split, path in done.items()}
     merged = merge(result.path, out / "merged")
     runs = {split: collect_with(merged, run, done[split], progress=progress,
