@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack, nullcontext
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,12 +67,12 @@ def _vocabulary_metric(dec: Decoder, job: PatchJob, clean: fast.CleanTargets, fi
 
 
 def _target_gradients(dec: Decoder, job: PatchJob, clean: fast.CleanTargets, spec: MetricSpec,
-                      vocabulary: ConfidenceVocabulary, blocks: range = range(0)) -> dict[str, Tensor]:
+                      vocabulary: ConfidenceVocabulary, blocks: range = range(0)) -> dict[str, Any]:
     """The clean targets' metric and its gradients, from one backward pass.
 
     ``acts``, ``grads``: the clean activation and the metric's gradient at each target's patched position
-    [T, n_layers_selected, d_model]; ``metric`` [T]; ``resid``: the gradient at resid_pre of each of ``blocks``
-    over every run column [len(blocks), T, cols, d_model] (for ``tolerance``).
+    [T, n_layers_selected, d_model]; ``metric`` [T]; ``resid``: block -> the gradient at that block's resid_pre
+    over every run column [T, cols, d_model], for each of ``blocks`` (for ``tolerance``).
 
     The tokens before the patched position cannot carry gradient to it, so they run once without gradients
     (``clean_targets``: their keys and values); only the suffix (patched position .. slot, then the trie nodes)
@@ -89,14 +90,13 @@ def _target_gradients(dec: Decoder, job: PatchJob, clean: fast.CleanTargets, spe
         grads = torch.autograd.grad(metric.sum(), chosen + [resid[b] for b in blocks])
     acts = torch.stack([c[:, 0].detach() for c in chosen], dim=1)  # column 0 is the patched position
     return {"acts": acts.float().cpu(), "grads": torch.stack([g[:, 0] for g in grads[:len(chosen)]], 1).float().cpu(),
-            "metric": metric.detach(), "resid": list(grads[len(chosen):])}
+            "metric": metric.detach(), "resid": dict(zip(blocks, grads[len(chosen):]))}
 
 
-def _converged(dec: Decoder, job: PatchJob, clean: fast.CleanTargets, gradients: dict[str, Tensor], linear: np.ndarray,
+def _converged(dec: Decoder, job: PatchJob, clean: fast.CleanTargets, gradients: dict[str, Any], linear: np.ndarray,
                spec: MetricSpec, vocabulary: ConfidenceVocabulary, tolerance: float) -> np.ndarray:
     """Estimates [n_pairs, n_layers_selected] refined block by block until the linear tail converges (``tolerance``,
     module docstring). ``linear``: the plain estimates."""
-    first = min(job.layers)
     target_of = torch.tensor(job.target_of_pair)
     out = linear.copy()
     pos, masks = fast.row_layout(dec, job, clean, target_of, 1)  # one run a row: [P, cols], [P, 1, cols, keys]
@@ -118,7 +118,7 @@ def _converged(dec: Decoder, job: PatchJob, clean: fast.CleanTargets, gradients:
                 exact = _vocabulary_metric(dec, job, clean, h, on, spec, vocabulary) - gradients["metric"][on]
                 out[rows.numpy(), i] = exact.float().numpy()
                 break
-            grad = gradients["resid"][block - first][on.to(dec.device)]  # resid_pre of block + 1
+            grad = gradients["resid"][block + 1][on.to(dec.device)]
             now = ((h - clean.resid[block + 1, on].to(h.device)).float() * grad.float()).sum((-1, -2)).cpu()  # [rows]
             done = (now - before).abs() <= ATOL + tolerance * now.abs()
             if block == start and job.site in LINEAR_AFTER_START:
